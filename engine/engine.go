@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/rules"
+)
+
+// Errors of the event as a whole, beyond what a decoder checks field by field.
+var (
+	// ErrFutureTimestamp: the event claims a time beyond the allowed clock skew.
+	ErrFutureTimestamp = errors.New("timestamp is in the future")
+	// ErrStaleTimestamp: the event is older than the retention horizon, so nothing it would teach could be kept.
+	ErrStaleTimestamp = errors.New("timestamp is older than the retention period")
+)
+
+// Config configures an Engine.
+type Config struct {
+	Extractor *features.Extractor
+	Rules     *rules.Set
+	// MaxSkew is how far in the future an event's timestamp may be (clients' clocks drift). Default 5 min.
+	MaxSkew time.Duration
+	// Retention is how far back an event's timestamp may be. Default 180 days.
+	Retention time.Duration
+	// Now returns the arrival time; default time.Now. Tests and replays set it.
+	Now func() time.Time
+	// Metrics receives counts and latencies; nil records nothing.
+	Metrics *Metrics
+}
+
+// Engine decides on events. Safe for concurrent use.
+type Engine struct {
+	x         *features.Extractor
+	live      atomic.Pointer[liveRules]
+	maxSkew   int64
+	retention int64
+	now       func() time.Time
+	metrics   *Metrics
+	pool      sync.Pool // *scratch
+	idBase    uint64
+	idSeq     atomic.Uint64
+}
+
+// liveRules is a rule set with what the engine derives from it, published together.
+type liveRules struct {
+	set   *rules.Set
+	fired []counter // per rule
+}
+
+type scratch struct {
+	eval *rules.Evaluator
+	obs  features.Observation
+	res  rules.Result
+}
+
+// New returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Extractor == nil || cfg.Rules == nil {
+		return nil, errors.New("engine: Extractor and Rules are required")
+	}
+	e := &Engine{
+		x:         cfg.Extractor,
+		maxSkew:   int64(cmp(cfg.MaxSkew, 5*time.Minute)),
+		retention: int64(cmp(cfg.Retention, 180*24*time.Hour)),
+		now:       cfg.Now,
+		metrics:   cfg.Metrics,
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("engine: evaluation id seed: %w", err)
+	}
+	e.idBase = binary.LittleEndian.Uint64(b[:])
+	e.pool.New = func() any { return &scratch{eval: rules.NewEvaluator()} }
+	e.SwapRules(cfg.Rules)
+	return e, nil
+}
+
+func cmp(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// SwapRules makes s the live rule set for every decision that starts after it, and returns the previous set.
+func (e *Engine) SwapRules(s *rules.Set) *rules.Set {
+	l := &liveRules{set: s, fired: e.metrics.ruleCounters(s)}
+	if old := e.live.Swap(l); old != nil {
+		return old.set
+	}
+	return nil
+}
+
+// Rules returns the live rule set.
+func (e *Engine) Rules() *rules.Set { return e.live.Load().set }
+
+// Extractor returns the engine's feature extractor.
+func (e *Engine) Extractor() *features.Extractor { return e.x }
+
+// Reason is one reason for a decision.
+type Reason struct {
+	Code    string
+	Rule    string // rule id; empty for policy reasons
+	Message string
+	Score   int
+}
+
+// Decision is the answer to one event. The caller owns it and may reuse it across calls; Reasons is reused.
+type Decision struct {
+	Action       rules.Action
+	Score        int
+	Reasons      []Reason
+	EvaluationID uint64
+	RulesVersion string
+	Took         time.Duration
+	// Explain, when non-nil, receives the feature vector and every rule's result. Leave nil on the fast path.
+	Explain *Explanation
+}
+
+// Explanation is the full account of a decision.
+type Explanation struct {
+	Vector features.Vector
+	Rules  []RuleResult
+}
+
+// RuleResult is one rule's result in an explanation.
+type RuleResult struct {
+	ID      string
+	Fired   bool
+	Shadow  bool
+	Skipped bool // the rule does not apply to this event type
+	Score   int
+	Action  rules.Action
+}
+
+// Policy reason codes, for decisions not made by a rule.
+const (
+	CodeMFAAlways    = "mfa_preference_always"
+	CodeMFASensitive = "mfa_preference_sensitive"
+)
+
+// Decide decides on ev and records what it teaches. ev.Time may be 0 (arrival time is used). The only errors
+// are ErrFutureTimestamp and ErrStaleTimestamp, which leave state untouched.
+func (e *Engine) Decide(ev *features.Event, d *Decision) error {
+	start := time.Now()
+	now := e.now().UnixNano()
+	if ev.Time == 0 {
+		ev.Time = now
+	} else if err := e.checkTime(ev.Time, now); err != nil {
+		return err
+	}
+	live := e.live.Load()
+	s := e.pool.Get().(*scratch)
+	defer e.pool.Put(s)
+
+	e.x.Extract(ev, &s.obs, &s.eval.Vector)
+	live.set.Evaluate(s.eval, ev.Type, &s.res)
+
+	d.Action = s.res.Action
+	d.Score = s.res.Score
+	d.RulesVersion = live.set.Version
+	d.EvaluationID = e.idBase + e.idSeq.Add(1)
+	d.Reasons = d.Reasons[:0]
+	for _, i := range s.res.Fired {
+		r := &live.set.Rules[i]
+		live.fired[i].Inc()
+		if r.Shadow {
+			continue
+		}
+		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score})
+	}
+	e.applyMFAPreference(ev.Type, s.obs.MFA, d)
+	if d.Explain != nil {
+		e.explain(live.set, ev.Type, s.eval, &s.res, d.Explain)
+	}
+
+	e.x.Record(ev, &s.obs, verdict(d.Action))
+	d.Took = time.Since(start)
+	e.metrics.decided(d)
+	return nil
+}
+
+// checkTime refuses timestamps riskd cannot use: in the future beyond the skew, or older than the retention.
+func (e *Engine) checkTime(t, now int64) error {
+	if t > now+e.maxSkew {
+		return ErrFutureTimestamp
+	}
+	if t < now-e.retention {
+		return ErrStaleTimestamp
+	}
+	return nil
+}
+
+// applyMFAPreference lets the user's MFA preference raise an allow to a step-up. A deny is never lowered, and
+// registration never steps up for preference alone: a user who is registering has no second factor yet.
+func (e *Engine) applyMFAPreference(t features.EventType, p features.MFAPreference, d *Decision) {
+	if d.Action != rules.Allow {
+		return
+	}
+	switch {
+	case p == features.MFAAlways && t != features.Registration:
+		d.Action = rules.StepUp
+		d.Reasons = append(d.Reasons, Reason{Code: CodeMFAAlways, Message: "The user asked for a second factor on every sign-in."})
+	case p == features.MFASensitive && t.Sensitive():
+		d.Action = rules.StepUp
+		d.Reasons = append(d.Reasons, Reason{Code: CodeMFASensitive, Message: "The user asked for a second factor on sensitive transactions."})
+	}
+}
+
+func (e *Engine) explain(s *rules.Set, t features.EventType, ev *rules.Evaluator, res *rules.Result, x *Explanation) {
+	x.Vector = ev.Vector
+	x.Rules = x.Rules[:0]
+	fired := res.Fired
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		rr := RuleResult{ID: r.ID, Shadow: r.Shadow, Skipped: !r.AppliesTo(t), Score: r.Score, Action: r.Action}
+		if len(fired) > 0 && fired[0] == i {
+			rr.Fired = true
+			fired = fired[1:]
+		}
+		x.Rules = append(x.Rules, rr)
+	}
+}
+
+func verdict(a rules.Action) features.Verdict {
+	switch a {
+	case rules.Deny:
+		return features.VerdictDeny
+	case rules.StepUp:
+		return features.VerdictStepUp
+	}
+	return features.VerdictAllow
+}
+
+// Record applies an outcome to state. o.Time may be 0 (arrival time is used).
+func (e *Engine) Record(o *features.Outcome) error {
+	now := e.now().UnixNano()
+	if o.Time == 0 {
+		o.Time = now
+	} else if err := e.checkTime(o.Time, now); err != nil {
+		return err
+	}
+	e.x.Learn(o)
+	e.metrics.outcome(o.Type)
+	return nil
+}

@@ -1,0 +1,73 @@
+package engine_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/internal/testdata"
+	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/store"
+)
+
+func newEngine(tb testing.TB) *engine.Engine {
+	tb.Helper()
+	city, asn, anon := testdata.GeoIP(tb)
+	db, err := geo.Open(geo.Config{CityPath: city, ASNPath: asn, AnonymousPath: anon})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	set, err := rules.Default()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	x := features.NewExtractor(features.NewHasher([]byte("test")), features.NewState(0), db)
+	e, err := engine.New(engine.Config{Extractor: x, Rules: set})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+func login(user, ip, device string, at time.Time) *features.Event {
+	return &features.Event{
+		Type: features.Login, UserID: user, IP: netip.MustParseAddr(ip), DeviceID: device, Tenant: "default",
+		Time: at.UnixNano(), HasCredentials: true, CredentialsValid: true,
+	}
+}
+
+func TestDecideLearnsDevice(t *testing.T) {
+	e := newEngine(t)
+	now := time.Now().Add(-72 * time.Hour)
+	var d engine.Decision
+	if err := e.Decide(login("alice", "216.160.83.56", "dev-1", now), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != rules.Allow {
+		t.Fatalf("first login: %v %d %+v", d.Action, d.Score, d.Reasons)
+	}
+	if err := e.Decide(login("alice", "175.16.199.1", "dev-2", now.Add(48*time.Hour-2*time.Hour)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != rules.StepUp {
+		t.Fatalf("new device, new country: %v %d %+v", d.Action, d.Score, d.Reasons)
+	}
+}
+
+func TestDecideRefusesFutureTimestamp(t *testing.T) {
+	e := newEngine(t)
+	var d engine.Decision
+	err := e.Decide(login("bob", "216.160.83.56", "d", time.Now().Add(time.Hour)), &d)
+	if err != engine.ErrFutureTimestamp {
+		t.Fatalf("err = %v, want ErrFutureTimestamp", err)
+	}
+	var p store.Profile
+	var c [store.NumMetrics]store.Counts
+	if e.Extractor().Export("bob", time.Now().UnixNano(), &p, &c) {
+		t.Fatal("a refused event changed state")
+	}
+}

@@ -1,0 +1,340 @@
+package geo
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	geoip2 "github.com/oschwald/geoip2-golang/v2"
+)
+
+// testDataDir returns ../shared/geoip beside the repository root. A developer
+// without the shared folder gets a skip; CI (CI=true) always has it, so there
+// its absence is a failure rather than a silently green run.
+func testDataDir(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := wd
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			t.Fatalf("no go.mod above %s", wd)
+		}
+		root = parent
+	}
+	dir := filepath.Join(root, "..", "shared", "geoip")
+	if _, err := os.Stat(filepath.Join(dir, "GeoIP2-City-Test.mmdb")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but the MaxMind test databases are missing: %v", err)
+		}
+		t.Skipf("skipping: MaxMind test databases not found at %s (the shared folder beside the repo)", dir)
+	}
+	return dir
+}
+
+func testConfig(t testing.TB) Config {
+	dir := testDataDir(t)
+	return Config{
+		CityPath:      filepath.Join(dir, "GeoIP2-City-Test.mmdb"),
+		ASNPath:       filepath.Join(dir, "GeoLite2-ASN-Test.mmdb"),
+		AnonymousPath: filepath.Join(dir, "GeoIP2-Anonymous-IP-Test.mmdb"),
+	}
+}
+
+func openTestDB(t testing.TB) *DB {
+	t.Helper()
+	db, err := Open(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// allFlags is the Anonymous-IP answer for 81.2.69.0/24 in the test database.
+func allFlags(i Info) Info {
+	i.Anonymous, i.VPN, i.Tor, i.Hosting, i.PublicProxy, i.ResidentialProxy = true, true, true, true, true, true
+	return i
+}
+
+// The addresses documented in ../shared/README.md, with their full answers.
+var knownAddresses = []struct {
+	ip   string
+	want Info
+}{
+	{"81.2.69.142", allFlags(Info{Country: "GB", Region: "ENG", City: "London", CityID: 2643743,
+		Lat: 51.5142, Lon: -0.0931, RadiusKm: 10, HasLocation: true})},
+	{"2.125.160.216", Info{Country: "GB", Region: "ENG", City: "Boxford", CityID: 2655045,
+		Lat: 51.75, Lon: -1.25, RadiusKm: 100, HasLocation: true}},
+	{"89.160.20.112", Info{Country: "SE", Region: "E", City: "Linköping", CityID: 2694762,
+		Lat: 58.4167, Lon: 15.6167, RadiusKm: 76, HasLocation: true, ASN: 29518, ASOrg: "Bredband2 AB"}},
+	{"216.160.83.56", Info{Country: "US", Region: "WA", City: "Milton", CityID: 5803556,
+		Lat: 47.2513, Lon: -122.3149, RadiusKm: 22, HasLocation: true, ASN: 209}},
+	{"175.16.199.1", Info{Country: "CN", Region: "22", City: "Changchun", CityID: 2038180,
+		Lat: 43.88, Lon: 125.3228, RadiusKm: 100, HasLocation: true}},
+	{"67.43.156.1", Info{Country: "BT", Lat: 27.5, Lon: 90.5, RadiusKm: 534, HasLocation: true, ASN: 35908}},
+	{"1.0.0.1", Info{ASN: 15169, ASOrg: "Google Inc."}},
+	{"1.128.0.1", Info{ASN: 1221, ASOrg: "Telstra Pty Ltd"}},
+	{"12.81.92.1", Info{ASN: 7018, ASOrg: "AT&T Services"}},
+	{"81.2.69.1", allFlags(Info{})},
+	{"1.2.0.1", Info{Anonymous: true, VPN: true}},
+	{"1.124.213.1", Info{Anonymous: true, VPN: true, Tor: true}},
+	{"65.0.0.1", Info{Anonymous: true, Tor: true}},
+	{"71.160.223.1", Info{Anonymous: true, Hosting: true}},
+	{"186.30.236.1", Info{Anonymous: true, PublicProxy: true}},
+	{"8.8.8.8", Info{}},
+	{"2001:480:3a::1", Info{Anonymous: true, PublicProxy: true}},
+	{"::ffff:89.160.20.112", Info{Country: "SE", Region: "E", City: "Linköping", CityID: 2694762,
+		Lat: 58.4167, Lon: 15.6167, RadiusKm: 76, HasLocation: true, ASN: 29518, ASOrg: "Bredband2 AB"}},
+}
+
+func TestLookupKnownAddresses(t *testing.T) {
+	db := openTestDB(t)
+	for _, tc := range knownAddresses {
+		t.Run(tc.ip, func(t *testing.T) {
+			ip := netip.MustParseAddr(tc.ip)
+			// Twice: the second answer comes from the cache when ristretto
+			// kept the first, and must be the same.
+			for range 2 {
+				if got := db.Lookup(ip); *got != tc.want {
+					t.Errorf("Lookup(%s)\n got %+v\nwant %+v", tc.ip, *got, tc.want)
+				}
+			}
+		})
+	}
+	if n := db.Errors(); n != 0 {
+		t.Errorf("Errors() = %d, want 0", n)
+	}
+}
+
+// TestLookupMatchesGeoIP2 checks the hand-written decoders against
+// geoip2-golang's full decoders for every network in the test databases.
+func TestLookupMatchesGeoIP2(t *testing.T) {
+	cfg := testConfig(t)
+	db := openTestDB(t)
+	city, err := geoip2.Open(cfg.CityPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer city.Close()
+	asn, err := geoip2.Open(cfg.ASNPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asn.Close()
+	anon, err := geoip2.Open(cfg.AnonymousPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+
+	want := func(ip netip.Addr) Info {
+		var w Info
+		c, err := city.City(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Country = c.Country.ISOCode
+		if len(c.Subdivisions) > 0 {
+			w.Region = c.Subdivisions[0].ISOCode
+		}
+		w.City, w.CityID = c.City.Names.English, uint32(c.City.GeoNameID)
+		if c.Location.HasCoordinates() {
+			w.Lat, w.Lon, w.HasLocation = *c.Location.Latitude, *c.Location.Longitude, true
+		}
+		w.RadiusKm = c.Location.AccuracyRadius
+		a, err := asn.ASN(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.ASN, w.ASOrg = uint32(a.AutonomousSystemNumber), a.AutonomousSystemOrganization
+		x, err := anon.AnonymousIP(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Anonymous, w.VPN, w.Tor = x.IsAnonymous, x.IsAnonymousVPN, x.IsTorExitNode
+		w.Hosting, w.PublicProxy, w.ResidentialProxy = x.IsHostingProvider, x.IsPublicProxy, x.IsResidentialProxy
+		return w
+	}
+
+	checked := 0
+	for _, rd := range []reader{db.city, db.asn, db.anonymous} {
+		for res := range rd.r.Networks() {
+			p := res.Prefix()
+			if !p.IsValid() {
+				continue
+			}
+			ip := p.Addr()
+			if got, w := *db.Lookup(ip), want(ip.Unmap()); got != w {
+				t.Errorf("Lookup(%s) from %s\n got %+v\nwant %+v", ip, rd.path, got, w)
+			}
+			checked++
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("only %d networks checked", checked)
+	}
+}
+
+func TestOpenErrorsNameTheFile(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.mmdb")
+	garbage := filepath.Join(dir, "garbage.mmdb")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a maxmind database\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.mmdb")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, cfg := range map[string]Config{
+		"missing city":      {CityPath: missing},
+		"garbage asn":       {ASNPath: garbage},
+		"empty anonymous":   {AnonymousPath: empty},
+		"second one broken": {CityPath: garbage, ASNPath: missing},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db, err := Open(cfg)
+			if err == nil {
+				db.Close()
+				t.Fatal("Open succeeded")
+			}
+			if db != nil {
+				t.Error("Open returned a DB with its error")
+			}
+			path := cfg.CityPath + cfg.ASNPath + cfg.AnonymousPath
+			if cfg.CityPath != "" {
+				path = cfg.CityPath
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name %s", err, path)
+			}
+		})
+	}
+	if _, err := Open(Config{CityPath: missing}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v does not wrap os.ErrNotExist", err)
+	}
+}
+
+func TestOpenRefusesWrongKind(t *testing.T) {
+	cfg := testConfig(t)
+	_, err := Open(Config{CityPath: cfg.ASNPath})
+	if !errors.Is(err, ErrWrongDatabase) || !strings.Contains(err.Error(), cfg.ASNPath) {
+		t.Fatalf("ASN file as City database: got %v, want ErrWrongDatabase naming the file", err)
+	}
+	// GeoLite2-City has the same schema as GeoIP2-City.
+	db, err := Open(Config{CityPath: filepath.Join(filepath.Dir(cfg.CityPath), "GeoLite2-City-Test.mmdb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.Lookup(netip.MustParseAddr("81.2.69.142")); got.City != "London" || got.Country != "GB" {
+		t.Errorf("GeoLite2-City lookup = %+v", *got)
+	}
+}
+
+func TestNoDatabase(t *testing.T) {
+	var nilDB *DB
+	empty, err := Open(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	for name, db := range map[string]*DB{"nil": nilDB, "none configured": empty} {
+		for _, ip := range []netip.Addr{netip.MustParseAddr("81.2.69.142"), {}} {
+			got := db.Lookup(ip)
+			if got == nil || *got != (Info{}) {
+				t.Errorf("%s: Lookup(%v) = %v, want empty Info", name, ip, got)
+			}
+		}
+		if s := db.Status(); len(s) != 0 {
+			t.Errorf("%s: Status() = %v, want none", name, s)
+		}
+		if err := db.Close(); err != nil {
+			t.Errorf("%s: Close: %v", name, err)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ASNPath = ""
+	db, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := db.Status()
+	if len(s) != 2 {
+		t.Fatalf("Status() = %+v, want city and anonymous", s)
+	}
+	for i, want := range []Source{
+		{Kind: KindCity, Path: cfg.CityPath, DatabaseType: "GeoIP2-City", Loaded: true},
+		{Kind: KindAnonymous, Path: cfg.AnonymousPath, DatabaseType: "GeoIP2-Anonymous-IP", Loaded: true},
+	} {
+		got := s[i]
+		if got.BuildTime.IsZero() || got.BuildTime.Year() < 2010 {
+			t.Errorf("%s: BuildTime = %v", got.Kind, got.BuildTime)
+		}
+		got.BuildTime = want.BuildTime
+		if got != want {
+			t.Errorf("Status()[%d] = %+v, want %+v", i, got, want)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	for _, src := range db.Status() {
+		if src.Loaded {
+			t.Errorf("%s still Loaded after Close", src.Kind)
+		}
+	}
+}
+
+// TestHashCollision plants an entry for one address under the key of
+// another, as a 64-bit hash collision would, and checks it is not served.
+func TestHashCollision(t *testing.T) {
+	db := openTestDB(t)
+	london, boxford := netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("2.125.160.216")
+	for range 100 { // ristretto may drop a Set; retry until it is kept
+		db.cache.Set(hashAddr(boxford), &entry{addr: london, info: Info{City: "London"}}, 1)
+		db.cache.Wait()
+		if _, ok := db.cache.Get(hashAddr(boxford)); ok {
+			break
+		}
+	}
+	if got := db.Lookup(boxford); got.City != "Boxford" {
+		t.Fatalf("Lookup(%s).City = %q, want Boxford", boxford, got.City)
+	}
+}
+
+func TestConcurrentLookups(t *testing.T) {
+	db := openTestDB(t)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 2000 {
+				tc := knownAddresses[(g+i)%len(knownAddresses)]
+				if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
+					t.Errorf("Lookup(%s) = %+v", tc.ip, *got)
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}

@@ -1,0 +1,45 @@
+package features
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"net/netip"
+	"unsafe"
+
+	"github.com/dchest/siphash"
+)
+
+// Hasher turns identifiers into state keys with SipHash-2-4 under a secret key. A keyed hash, unlike a plain
+// one, means a client cannot choose a user id whose key collides with someone else's profile, and the state
+// tables hold no identifier in clear.
+type Hasher struct{ k0, k1 uint64 }
+
+// Each kind of subject hashes under its own key so that equal strings of different kinds never share a key.
+const (
+	domainUser uint64 = iota + 1
+	domainDevice
+	domainIP
+)
+
+// NewHasher derives the hashing key from secret. The same secret gives the same keys, which is what lets
+// state outlive a restart and be shared by several instances.
+func NewHasher(secret []byte) Hasher {
+	sum := sha256.Sum256(secret)
+	return Hasher{k0: binary.LittleEndian.Uint64(sum[0:8]), k1: binary.LittleEndian.Uint64(sum[8:16])}
+}
+
+func (h Hasher) str(domain uint64, s string) uint64 {
+	return siphash.Hash(h.k0^domain, h.k1, unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// User returns the state key of a user id.
+func (h Hasher) User(id string) uint64 { return h.str(domainUser, id) }
+
+// Device returns the state key of a device id.
+func (h Hasher) Device(id string) uint64 { return h.str(domainDevice, id) }
+
+// IP returns the state key of an address; an IPv4-mapped IPv6 address keys as its IPv4 form.
+func (h Hasher) IP(a netip.Addr) uint64 {
+	b := a.Unmap().As16()
+	return siphash.Hash(h.k0^domainIP, h.k1, b[:])
+}

@@ -1,0 +1,101 @@
+package features
+
+import "reflect"
+
+// Vector is every signal of one event, as rules see it. It is a flat value struct (no maps, no pointers) so
+// that rules read fields without allocating and a Vector can be copied, logged and replayed as a value.
+// The `expr` tag is the name a rule uses; `doc` is its one-line description in the feature reference.
+type Vector struct {
+	// The event.
+	Event            string  `expr:"event" doc:"event type: login, registration, password_reset, checkout, payment_method_change, profile_change"`
+	Tenant           string  `expr:"tenant" doc:"tenant (brand) the event belongs to"`
+	Channel          string  `expr:"channel" doc:"web, mobile, store, call_center, api or empty"`
+	Amount           float64 `expr:"amount" doc:"transaction amount, 0 when not given"`
+	Currency         string  `expr:"currency" doc:"ISO 4217 currency of amount"`
+	MFAPreference    string  `expr:"mfa_preference" doc:"effective MFA preference: adaptive, sensitive or always"`
+	Sensitive        bool    `expr:"sensitive" doc:"the event is a sensitive transaction (checkout, payment_method_change, profile_change)"`
+	CredentialsKnown bool    `expr:"credentials_known" doc:"the request said whether the credentials were valid"`
+	CredentialsValid bool    `expr:"credentials_valid" doc:"the credentials were valid (false when not known)"`
+	HasDevice        bool    `expr:"has_device" doc:"the request carried a device_id"`
+	HasUserAgent     bool    `expr:"has_user_agent" doc:"the request carried a user_agent"`
+	Hour             int     `expr:"hour" doc:"hour of day of the event, UTC (0-23)"`
+
+	// Where the IP address is.
+	GeoKnown           bool    `expr:"geo_known" doc:"the city database located the IP address"`
+	Country            string  `expr:"country" doc:"ISO 3166-1 alpha-2 country of the IP address, empty when unknown"`
+	Region             string  `expr:"region" doc:"ISO 3166-2 subdivision code, empty when unknown"`
+	City               string  `expr:"city" doc:"city name (English), empty when unknown"`
+	Lat                float64 `expr:"lat" doc:"latitude of the IP address"`
+	Lon                float64 `expr:"lon" doc:"longitude of the IP address"`
+	AccuracyKm         int     `expr:"accuracy_km" doc:"accuracy radius of the location, km"`
+	ASN                int     `expr:"asn" doc:"autonomous system number, 0 when unknown"`
+	ASOrg              string  `expr:"as_org" doc:"autonomous system organisation"`
+	IsAnonymous        bool    `expr:"is_anonymous" doc:"the address belongs to any anonymising network"`
+	IsVPN              bool    `expr:"is_vpn" doc:"anonymous VPN"`
+	IsTor              bool    `expr:"is_tor" doc:"Tor exit node"`
+	IsHosting          bool    `expr:"is_hosting" doc:"hosting or cloud provider"`
+	IsPublicProxy      bool    `expr:"is_public_proxy" doc:"public proxy"`
+	IsResidentialProxy bool    `expr:"is_residential_proxy" doc:"residential proxy"`
+
+	// Velocity: events counted in sliding windows, by event time, before this event.
+	UserAttempts1m   int `expr:"user_attempts_1m" doc:"decisions asked for this user in the last minute"`
+	UserAttempts10m  int `expr:"user_attempts_10m" doc:"... last 10 minutes"`
+	UserAttempts1h   int `expr:"user_attempts_1h" doc:"... last hour"`
+	UserAttempts24h  int `expr:"user_attempts_24h" doc:"... last 24 hours"`
+	UserFailures1m   int `expr:"user_failures_1m" doc:"failed logins of this user in the last minute"`
+	UserFailures10m  int `expr:"user_failures_10m" doc:"... last 10 minutes"`
+	UserFailures1h   int `expr:"user_failures_1h" doc:"... last hour"`
+	UserFailures24h  int `expr:"user_failures_24h" doc:"... last 24 hours"`
+	IPAttempts1m     int `expr:"ip_attempts_1m" doc:"decisions asked from this IP address in the last minute"`
+	IPAttempts10m    int `expr:"ip_attempts_10m" doc:"... last 10 minutes"`
+	IPAttempts1h     int `expr:"ip_attempts_1h" doc:"... last hour"`
+	IPAttempts24h    int `expr:"ip_attempts_24h" doc:"... last 24 hours"`
+	IPFailures1m     int `expr:"ip_failures_1m" doc:"failed logins from this IP address in the last minute"`
+	IPFailures10m    int `expr:"ip_failures_10m" doc:"... last 10 minutes"`
+	IPFailures1h     int `expr:"ip_failures_1h" doc:"... last hour"`
+	IPFailures24h    int `expr:"ip_failures_24h" doc:"... last 24 hours"`
+	DeviceAttempts1m int `expr:"device_attempts_1m" doc:"decisions asked from this device in the last minute"`
+	DeviceAttempts1h int `expr:"device_attempts_1h" doc:"... last hour"`
+	DeviceFailures1m int `expr:"device_failures_1m" doc:"failed logins from this device in the last minute"`
+	DeviceFailures1h int `expr:"device_failures_1h" doc:"... last hour"`
+
+	// What this user usually does (learned from successful and MFA-confirmed logins).
+	NewUser          bool    `expr:"new_user" doc:"riskd has no successful login for this user"`
+	UserLogins       int     `expr:"user_logins" doc:"successful logins riskd has learned for this user"`
+	AccountAgeDays   float64 `expr:"account_age_days" doc:"days since riskd first saw this user"`
+	NewDevice        bool    `expr:"new_device" doc:"the user has a history and this device_id is not in it (false without device_id)"`
+	TrustedDevice    bool    `expr:"trusted_device" doc:"an MFA challenge passed on this device for this user"`
+	KnownDevices     int     `expr:"known_devices" doc:"devices in the user's history"`
+	NewCountry       bool    `expr:"new_country" doc:"the user has a history and never logged in from this country"`
+	CountriesSeen    int     `expr:"countries_seen" doc:"countries in the user's history"`
+	SinceLastLoginH  float64 `expr:"since_last_login_h" doc:"hours since the last successful login (-1 when none)"`
+	TravelKm         float64 `expr:"travel_km" doc:"distance from the last successful login, less both accuracy radii, km (0 when unknown)"`
+	TravelKmh        float64 `expr:"travel_kmh" doc:"speed needed to travel from the last successful login, km/h (0 when unknown)"`
+}
+
+// Field describes one field of Vector as rules see it.
+type Field struct {
+	Name  string // the name rules use
+	Type  string // bool, int, float, string
+	Doc   string
+	Index int // index in Vector, for reflect.Value.Field
+}
+
+// Fields lists Vector's fields in declaration order. It uses reflection: for the feature reference and for
+// explanations, never for the request path.
+func Fields() []Field {
+	t := reflect.TypeFor[Vector]()
+	out := make([]Field, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		typ := f.Type.Kind().String()
+		switch f.Type.Kind() {
+		case reflect.Int:
+			typ = "int"
+		case reflect.Float64:
+			typ = "float"
+		}
+		out = append(out, Field{Name: f.Tag.Get("expr"), Type: typ, Doc: f.Tag.Get("doc"), Index: i})
+	}
+	return out
+}

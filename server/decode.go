@@ -1,0 +1,322 @@
+package server
+
+import (
+	"math"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/riskd/riskd/features"
+)
+
+// Bounds on request strings. They keep one request's cost and what it can make riskd hold small.
+const (
+	maxIDLen        = 256  // user_id, device_id, session_id, event_id, evaluation_id
+	maxUserAgentLen = 1024 // real user agents are a few hundred bytes
+	maxTenantLen    = 64
+	maxAttrKeyLen   = 64
+	maxAttrValueLen = 256
+	maxAmount       = 1e12
+)
+
+// b2s returns a string that aliases b. Request strings alias the pooled parser's memory and live only as long
+// as the request: nothing downstream keeps them (package features hashes what it stores).
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// decodeObject parses body as a JSON object.
+func decodeObject(p *fastjson.Parser, body []byte) (*fastjson.Object, *apiError) {
+	if len(body) == 0 {
+		return nil, badField("invalid_json", "", "empty body; send a JSON object")
+	}
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, badField("invalid_json", "", "the body is not valid JSON: %v", err)
+	}
+	o, err := v.Object()
+	if err != nil {
+		return nil, badField("invalid_json", "", "the body must be a JSON object")
+	}
+	return o, nil
+}
+
+// fieldString returns v as a string of at most maxLen bytes of valid UTF-8 with no control characters.
+// JSON null reads as absent ("").
+func fieldString(v *fastjson.Value, field string, maxLen int) (string, *apiError) {
+	if v.Type() == fastjson.TypeNull {
+		return "", nil
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		return "", badField("invalid_type", field, "%s must be a string", field)
+	}
+	if len(b) > maxLen {
+		return "", badField("too_long", field, "%s is longer than %d bytes", field, maxLen)
+	}
+	if !utf8.Valid(b) {
+		return "", badField("invalid_string", field, "%s is not valid UTF-8", field)
+	}
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return "", badField("invalid_string", field, "%s contains control characters", field)
+		}
+	}
+	return b2s(b), nil
+}
+
+func fieldIP(v *fastjson.Value) (netip.Addr, *apiError) {
+	s, ae := fieldString(v, "ip", 64)
+	if ae != nil {
+		return netip.Addr{}, ae
+	}
+	if s == "" {
+		return netip.Addr{}, badField("missing_field", "ip", "ip is required")
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, badField("invalid_ip", "ip", "ip must be an IPv4 or IPv6 address without zone")
+	}
+	return a.Unmap(), nil
+}
+
+func fieldTime(v *fastjson.Value) (int64, *apiError) {
+	s, ae := fieldString(v, "timestamp", 64)
+	if ae != nil || s == "" {
+		return 0, ae
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, badField("invalid_timestamp", "timestamp", "timestamp must be RFC 3339, e.g. 2026-01-02T15:04:05Z")
+	}
+	// UnixNano is defined for years 1678-2262; the engine's skew and retention checks do the rest.
+	if y := t.Year(); y < 1970 || y > 2200 {
+		return 0, badField("invalid_timestamp", "timestamp", "timestamp is out of range")
+	}
+	return t.UnixNano(), nil
+}
+
+func fieldBool(v *fastjson.Value, field string) (val, present bool, ae *apiError) {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return false, false, nil
+	case fastjson.TypeTrue:
+		return true, true, nil
+	case fastjson.TypeFalse:
+		return false, true, nil
+	}
+	return false, false, badField("invalid_type", field, "%s must be true or false", field)
+}
+
+// tenant names are used in rules, metrics and logs: keep them to a safe alphabet.
+func validTenant(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldTenant(v *fastjson.Value) (string, *apiError) {
+	s, ae := fieldString(v, "tenant", maxTenantLen)
+	if ae != nil {
+		return "", ae
+	}
+	if !validTenant(s) {
+		return "", badField("invalid_tenant", "tenant", "tenant may hold only letters, digits, '_', '-' and '.'")
+	}
+	return s, nil
+}
+
+// decodeDecide decodes and validates a /v1/decide body into ev. Unknown fields are refused: a misspelt field
+// would otherwise be silently ignored and change the decision.
+func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError {
+	o, ae := decodeObject(p, body)
+	if ae != nil {
+		return ae
+	}
+	var hasType bool
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if ae != nil {
+			return
+		}
+		switch string(key) {
+		case "type":
+			var s string
+			if s, ae = fieldString(v, "type", 32); ae == nil && s != "" {
+				t, ok := features.ParseEventType(s)
+				if !ok {
+					ae = badField("invalid_type", "type", "type must be one of login, registration, password_reset, checkout, payment_method_change, profile_change")
+					return
+				}
+				ev.Type, hasType = t, true
+			}
+		case "user_id":
+			ev.UserID, ae = fieldString(v, "user_id", maxIDLen)
+		case "ip":
+			ev.IP, ae = fieldIP(v)
+		case "user_agent":
+			ev.UserAgent, ae = fieldString(v, "user_agent", maxUserAgentLen)
+		case "device_id":
+			ev.DeviceID, ae = fieldString(v, "device_id", maxIDLen)
+		case "session_id":
+			ev.SessionID, ae = fieldString(v, "session_id", maxIDLen)
+		case "event_id":
+			ev.EventID, ae = fieldString(v, "event_id", maxIDLen)
+		case "tenant":
+			ev.Tenant, ae = fieldTenant(v)
+		case "channel":
+			if ev.Channel, ae = fieldString(v, "channel", 32); ae == nil && ev.Channel != "" && !features.ValidChannel(ev.Channel) {
+				ae = badField("invalid_channel", "channel", "channel must be one of web, mobile, store, call_center, api")
+			}
+		case "timestamp":
+			ev.Time, ae = fieldTime(v)
+		case "amount":
+			ae = decodeAmount(v, ev)
+		case "currency":
+			if ev.Currency, ae = fieldString(v, "currency", 3); ae == nil && ev.Currency != "" && !validCurrency(ev.Currency) {
+				ae = badField("invalid_currency", "currency", "currency must be an ISO 4217 code such as EUR")
+			}
+		case "mfa_preference":
+			var s string
+			if s, ae = fieldString(v, "mfa_preference", 16); ae == nil && s != "" {
+				var ok bool
+				if ev.MFAPreference, ok = features.ParseMFAPreference(s); !ok {
+					ae = badField("invalid_mfa_preference", "mfa_preference", "mfa_preference must be always, sensitive or adaptive")
+				}
+			}
+		case "credentials_valid":
+			ev.CredentialsValid, ev.HasCredentials, ae = fieldBool(v, "credentials_valid")
+		case "attributes":
+			ae = decodeAttributes(v, ev)
+		default:
+			ae = badField("unknown_field", string(key), "unknown field %q", key)
+		}
+	})
+	if ae != nil {
+		return ae
+	}
+	switch {
+	case !hasType:
+		return badField("missing_field", "type", "type is required")
+	case !ev.IP.IsValid():
+		return badField("missing_field", "ip", "ip is required")
+	case ev.UserID == "" && ev.Type != features.Registration:
+		return badField("missing_field", "user_id", "user_id is required for %s events", ev.Type)
+	case ev.HasAmount && ev.Currency == "":
+		return badField("missing_field", "currency", "currency is required with amount")
+	}
+	if ev.Tenant == "" {
+		ev.Tenant = defaultTenant
+	}
+	return nil
+}
+
+const defaultTenant = "default"
+
+func decodeAmount(v *fastjson.Value, ev *features.Event) *apiError {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	f, err := v.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxAmount {
+		return badField("invalid_amount", "amount", "amount must be a number from 0 to %g", float64(maxAmount))
+	}
+	ev.Amount, ev.HasAmount = f, true
+	return nil
+}
+
+func validCurrency(s string) bool {
+	return len(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z'
+}
+
+func decodeAttributes(v *fastjson.Value, ev *features.Event) *apiError {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	o, err := v.Object()
+	if err != nil {
+		return badField("invalid_type", "attributes", "attributes must be an object of strings")
+	}
+	if o.Len() > features.MaxAttributes {
+		return badField("too_many_attributes", "attributes", "at most %d attributes", features.MaxAttributes)
+	}
+	var ae *apiError
+	ev.NumAttributes = 0
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if ae != nil {
+			return
+		}
+		if len(key) == 0 || len(key) > maxAttrKeyLen || !utf8.Valid(key) {
+			ae = badField("invalid_attribute", "attributes", "attribute names must be 1 to %d bytes of UTF-8", maxAttrKeyLen)
+			return
+		}
+		var val string
+		if val, ae = fieldString(v, "attributes", maxAttrValueLen); ae != nil {
+			return
+		}
+		ev.Attributes[ev.NumAttributes] = features.Attribute{Key: b2s(key), Value: val}
+		ev.NumAttributes++
+	})
+	return ae
+}
+
+// decodeOutcome decodes and validates a /v1/events body into o.
+func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiError {
+	obj, ae := decodeObject(p, body)
+	if ae != nil {
+		return ae
+	}
+	var hasType bool
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		if ae != nil {
+			return
+		}
+		switch string(key) {
+		case "type":
+			var s string
+			if s, ae = fieldString(v, "type", 32); ae == nil && s != "" {
+				t, ok := features.ParseOutcomeType(s)
+				if !ok {
+					ae = badField("invalid_type", "type", "type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed")
+					return
+				}
+				o.Type, hasType = t, true
+			}
+		case "user_id":
+			o.UserID, ae = fieldString(v, "user_id", maxIDLen)
+		case "ip":
+			if v.Type() != fastjson.TypeNull {
+				o.IP, ae = fieldIP(v)
+			}
+		case "device_id":
+			o.DeviceID, ae = fieldString(v, "device_id", maxIDLen)
+		case "user_agent":
+			o.UserAgent, ae = fieldString(v, "user_agent", maxUserAgentLen)
+		case "tenant":
+			o.Tenant, ae = fieldTenant(v)
+		case "evaluation_id":
+			o.EvaluationID, ae = fieldString(v, "evaluation_id", maxIDLen)
+		case "timestamp":
+			o.Time, ae = fieldTime(v)
+		default:
+			ae = badField("unknown_field", string(key), "unknown field %q", key)
+		}
+	})
+	if ae != nil {
+		return ae
+	}
+	if !hasType {
+		return badField("missing_field", "type", "type is required")
+	}
+	if o.UserID == "" {
+		return badField("missing_field", "user_id", "user_id is required")
+	}
+	if o.Tenant == "" {
+		o.Tenant = defaultTenant
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/riskd/riskd/engine"
+)
+
+// apiError is an error a client can act on: a status, a stable code, the offending field (if any) and a
+// message. It is the only error type that reaches the wire.
+type apiError struct {
+	status  int
+	code    string
+	field   string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func badField(code, field, format string, args ...any) *apiError {
+	return &apiError{status: fasthttp.StatusBadRequest, code: code, field: field, message: fmt.Sprintf(format, args...)}
+}
+
+// Errors with no field, built once.
+var (
+	errNotFound         = &apiError{status: fasthttp.StatusNotFound, code: "not_found", message: "no such endpoint"}
+	errBodyTooLarge     = &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: "body_too_large", message: "request body is too large"}
+	errUnsupportedMedia = &apiError{status: fasthttp.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json"}
+	errInternal         = &apiError{status: fasthttp.StatusInternalServerError, code: "internal", message: "internal error; the request may be retried"}
+	errUserNotFound     = &apiError{status: fasthttp.StatusNotFound, code: "user_not_found", message: "riskd holds nothing about this user"}
+	errBadRequest       = &apiError{status: fasthttp.StatusBadRequest, code: "bad_request", message: "the request could not be read"}
+)
+
+func methodNotAllowed(allow string) *apiError {
+	return &apiError{status: fasthttp.StatusMethodNotAllowed, code: "method_not_allowed", message: "use " + allow}
+}
+
+// toAPIError maps domain errors to what the client sees. It is the one place where errors meet HTTP statuses.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, engine.ErrFutureTimestamp):
+		return badField("invalid_timestamp", "timestamp", "timestamp is further in the future than the allowed clock skew")
+	case errors.Is(err, engine.ErrStaleTimestamp):
+		return badField("invalid_timestamp", "timestamp", "timestamp is older than the retention period")
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return errBodyTooLarge
+	}
+	return errInternal
+}
+
+// writeError answers with err in the JSON error shape.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	ae := toAPIError(err)
+	if ae.status == fasthttp.StatusMethodNotAllowed {
+		// The Allow header is the part of the message a client library can read.
+		ctx.Response.Header.Set("Allow", ae.message[len("use "):])
+	}
+	b := append(make([]byte, 0, 128+len(ae.message)), `{"error":{"code":`...)
+	b = appendString(b, ae.code)
+	if ae.field != "" {
+		b = append(b, `,"field":`...)
+		b = appendString(b, ae.field)
+	}
+	b = append(b, `,"message":`...)
+	b = appendString(b, ae.message)
+	b = append(b, "}}"...)
+	ctx.SetStatusCode(ae.status)
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(b)
+}
+
+const contentTypeJSON = "application/json"

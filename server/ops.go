@@ -1,0 +1,190 @@
+package server
+
+import (
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/features"
+)
+
+func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		writeError(ctx, methodNotAllowed("GET"))
+		return
+	}
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBodyString(`{"status":"ok"}`)
+}
+
+// readiness is the /readyz body: whether to send traffic here, and what riskd is running with.
+type readiness struct {
+	Status       string      `json:"status"`
+	RulesVersion string      `json:"rules_version"`
+	RulesSource  string      `json:"rules_source"`
+	Geo          []geoStatus `json:"geo"`
+	Warnings     []string    `json:"warnings,omitempty"`
+	UptimeS      int64       `json:"uptime_s"`
+}
+
+type geoStatus struct {
+	Kind         string `json:"kind"`
+	Path         string `json:"path"`
+	DatabaseType string `json:"database_type,omitempty"`
+	BuildTime    string `json:"build_time,omitempty"`
+	Loaded       bool   `json:"loaded"`
+}
+
+// Readiness reports the state /readyz shows; riskd's start-up log prints the same warnings.
+func (s *Server) Readiness() (ready bool, warnings []string) {
+	r := s.readiness()
+	return r.Status == "ready", r.Warnings
+}
+
+func (s *Server) readiness() readiness {
+	set := s.engine.Rules()
+	r := readiness{Status: "ready", RulesVersion: set.Version, RulesSource: set.Source, Geo: []geoStatus{},
+		UptimeS: int64(time.Since(s.startedAt).Seconds())}
+	loaded := map[string]bool{}
+	for _, src := range s.engine.Extractor().Geo().Status() {
+		g := geoStatus{Kind: src.Kind, Path: src.Path, DatabaseType: src.DatabaseType, Loaded: src.Loaded}
+		if !src.BuildTime.IsZero() {
+			g.BuildTime = src.BuildTime.UTC().Format(time.RFC3339)
+		}
+		loaded[src.Kind] = src.Loaded
+		r.Geo = append(r.Geo, g)
+	}
+	for _, k := range []string{"city", "asn", "anonymous"} {
+		if !loaded[k] {
+			r.Warnings = append(r.Warnings, "no "+k+" GeoIP database: its signals are empty")
+		}
+	}
+	if s.draining.Load() {
+		r.Status = "draining"
+	}
+	return r
+}
+
+func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		writeError(ctx, methodNotAllowed("GET"))
+		return
+	}
+	r := s.readiness()
+	if r.Status != "ready" {
+		ctx.Response.Header.Set("Retry-After", "5")
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
+	writeJSON(ctx, r)
+}
+
+func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() {
+		writeError(ctx, methodNotAllowed("GET"))
+		return
+	}
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	w := ctx.Response.BodyWriter()
+	s.metrics.WritePrometheus(w)
+	metrics.WriteProcessMetrics(w)
+}
+
+type ruleView struct {
+	ID          string   `json:"id"`
+	Description string   `json:"description,omitempty"`
+	When        string   `json:"when"`
+	Score       int      `json:"score,omitempty"`
+	Action      string   `json:"action,omitempty"`
+	Code        string   `json:"code"`
+	Mode        string   `json:"mode"`
+	Events      []string `json:"events,omitempty"`
+}
+
+func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() {
+		writeError(ctx, methodNotAllowed("GET"))
+		return
+	}
+	set := s.engine.Rules()
+	out := struct {
+		Version    string     `json:"version"`
+		Source     string     `json:"source"`
+		Thresholds any        `json:"thresholds"`
+		Rules      []ruleView `json:"rules"`
+	}{Version: set.Version, Source: set.Source, Rules: make([]ruleView, 0, len(set.Rules)),
+		Thresholds: map[string]int{"step_up": set.Thresholds.StepUp, "deny": set.Thresholds.Deny}}
+	for i := range set.Rules {
+		r := &set.Rules[i]
+		mode := "enforce"
+		if r.Shadow {
+			mode = "shadow"
+		}
+		out.Rules = append(out.Rules, ruleView{ID: r.ID, Description: r.Description, When: r.When, Score: r.Score,
+			Action: r.Action.String(), Code: r.Code, Mode: mode, Events: r.Events()})
+	}
+	writeJSON(ctx, out)
+}
+
+// writeJSON encodes v with encoding/json: for the admin and operations endpoints, not the decision path.
+func writeJSON(ctx *fasthttp.RequestCtx, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(b)
+}
+
+// appendExplanation appends the explain=1 part of a decision: the feature vector and every rule's result.
+// It uses reflection, which is fine: only requests that ask for an explanation pay for it.
+func appendExplanation(b []byte, x *engine.Explanation) []byte {
+	b = append(b, `,"features":{`...)
+	v := reflect.ValueOf(&x.Vector).Elem()
+	for i, f := range features.Fields() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.Name)
+		b = append(b, ':')
+		fv := v.Field(f.Index)
+		switch fv.Kind() {
+		case reflect.Bool:
+			b = strconv.AppendBool(b, fv.Bool())
+		case reflect.Int:
+			b = strconv.AppendInt(b, fv.Int(), 10)
+		case reflect.Float64:
+			b = strconv.AppendFloat(b, fv.Float(), 'g', 6, 64)
+		case reflect.String:
+			b = appendString(b, fv.String())
+		}
+	}
+	b = append(b, `},"rules":[`...)
+	for i := range x.Rules {
+		r := &x.Rules[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, r.ID)
+		b = append(b, `,"fired":`...)
+		b = strconv.AppendBool(b, r.Fired)
+		b = append(b, `,"applies":`...)
+		b = strconv.AppendBool(b, !r.Skipped)
+		b = append(b, `,"shadow":`...)
+		b = strconv.AppendBool(b, r.Shadow)
+		b = append(b, `,"score":`...)
+		b = strconv.AppendInt(b, int64(r.Score), 10)
+		if r.Action != 0 {
+			b = append(b, `,"action":`...)
+			b = appendString(b, r.Action.String())
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}

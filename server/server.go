@@ -1,0 +1,278 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+
+	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/features"
+)
+
+// Config configures a Server. Zero values take the defaults in parentheses.
+type Config struct {
+	Engine  *engine.Engine
+	Metrics *metrics.Set // where /metrics reads from; the engine's metrics should be registered in it
+	Logger  *slog.Logger
+
+	MaxBodyBytes int           // largest request body accepted (16 KiB)
+	Concurrency  int           // requests served at once; more are refused by fasthttp with 503 (4096)
+	ReadTimeout  time.Duration // to read a whole request (5 s)
+	WriteTimeout time.Duration // to write a whole response (5 s)
+	IdleTimeout  time.Duration // keep-alive connections idle longer are closed (60 s)
+}
+
+// Server serves riskd's HTTP API.
+type Server struct {
+	cfg      Config
+	engine   *engine.Engine
+	log      *slog.Logger
+	srv      *fasthttp.Server
+	metrics  *metrics.Set
+	draining atomic.Bool
+	pool     sync.Pool // *requestState
+
+	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
+	panics    *metrics.Counter
+	startedAt time.Time
+}
+
+// requestState is the per-request scratch of the decide and events paths: acquired at the start of a request,
+// released (reset) at its end. Nothing in it may be used after release.
+type requestState struct {
+	parser   fastjson.Parser
+	event    features.Event
+	outcome  features.Outcome
+	decision engine.Decision
+	out      []byte
+}
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("server: Engine is required")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.MaxBodyBytes = defaultInt(cfg.MaxBodyBytes, 16<<10)
+	cfg.Concurrency = defaultInt(cfg.Concurrency, 4096)
+	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
+	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
+	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 60*time.Second)
+
+	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, startedAt: time.Now()}
+	s.pool.New = func() any { return &requestState{out: make([]byte, 0, 1024)} }
+	for c := 1; c <= 5; c++ {
+		s.requests[c] = cfg.Metrics.NewCounter(fmt.Sprintf(`riskd_http_requests_total{code="%dxx"}`, c))
+	}
+	s.panics = cfg.Metrics.NewCounter("riskd_http_panics_total")
+	s.srv = &fasthttp.Server{
+		Handler:                       s.Handle,
+		ErrorHandler:                  s.handleParseError,
+		Name:                          "riskd",
+		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		Concurrency:                   cfg.Concurrency,
+		ReadTimeout:                   cfg.ReadTimeout,
+		WriteTimeout:                  cfg.WriteTimeout,
+		IdleTimeout:                   cfg.IdleTimeout,
+		ReadBufferSize:                8 << 10,
+		DisableHeaderNamesNormalizing: true,
+		NoDefaultDate:                 true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.log},
+	}
+	return s, nil
+}
+
+func defaultInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func defaultDuration(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Drain marks the server as draining: /readyz answers 503 so load balancers stop sending new traffic, while
+// requests keep being served until Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Shutdown stops accepting connections and waits for in-flight requests to finish or ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+// Handle routes one request. It is the fasthttp handler; tests call it through a real listener.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	defer s.recoverPanic(ctx)
+	path := ctx.Path()
+	switch string(path) {
+	case "/v1/decide":
+		s.handleDecide(ctx)
+	case "/v1/events":
+		s.handleEvents(ctx)
+	case "/healthz":
+		s.handleHealth(ctx)
+	case "/readyz":
+		s.handleReady(ctx)
+	case "/metrics":
+		s.handleMetrics(ctx)
+	case "/v1/rules":
+		s.handleRules(ctx)
+	default:
+		if bytes.HasPrefix(path, []byte(usersPrefix)) {
+			s.handleUser(ctx)
+		} else {
+			writeError(ctx, errNotFound)
+		}
+	}
+	s.count(ctx.Response.StatusCode())
+}
+
+func (s *Server) count(status int) {
+	if c := status / 100; c >= 1 && c <= 5 {
+		s.requests[c].Inc()
+	}
+}
+
+// recoverPanic turns a panic in a handler into a JSON 500 and a log line with the stack, so one bad request
+// never takes the process (and every login behind it) down.
+func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
+	if r := recover(); r != nil {
+		s.panics.Inc()
+		s.log.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		ctx.Response.Reset()
+		writeError(ctx, errInternal)
+		s.count(ctx.Response.StatusCode())
+	}
+}
+
+// handleParseError answers requests fasthttp could not read (too large, malformed, timed out) in the JSON
+// error shape instead of fasthttp's plain text.
+func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	var ae *apiError
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ae = errBodyTooLarge
+	default:
+		ae = errBadRequest
+	}
+	writeError(ctx, ae)
+	s.count(ae.status)
+}
+
+func (s *Server) acquire() *requestState { return s.pool.Get().(*requestState) }
+
+// release resets st and returns it to the pool. st must not be used afterwards.
+func (s *Server) release(st *requestState) {
+	st.event.Reset()
+	st.outcome = features.Outcome{}
+	st.decision.Explain = nil
+	st.out = st.out[:0]
+	s.pool.Put(st)
+}
+
+func requireJSONPost(ctx *fasthttp.RequestCtx) *apiError {
+	if !ctx.IsPost() {
+		return methodNotAllowed("POST")
+	}
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSON(ct) {
+		return errUnsupportedMedia
+	}
+	return nil
+}
+
+// isJSON accepts application/json with optional parameters (charset).
+func isJSON(ct []byte) bool {
+	const want = "application/json"
+	if len(ct) < len(want) || string(ct[:len(want)]) != want {
+		return false
+	}
+	return len(ct) == len(want) || ct[len(want)] == ';' || ct[len(want)] == ' '
+}
+
+func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	if ae := requireJSONPost(ctx); ae != nil {
+		writeError(ctx, ae)
+		return
+	}
+	st := s.acquire()
+	defer s.release(st)
+	if ae := decodeDecide(&st.parser, ctx.PostBody(), &st.event); ae != nil {
+		writeError(ctx, ae)
+		return
+	}
+	explain := isExplain(ctx)
+	if explain {
+		st.decision.Explain = new(engine.Explanation)
+	}
+	if err := s.engine.Decide(&st.event, &st.decision); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	b := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds())
+	if explain {
+		b = appendExplanation(b, st.decision.Explain)
+	}
+	b = append(b, '}')
+	st.out = b
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(b)
+}
+
+func isExplain(ctx *fasthttp.RequestCtx) bool {
+	v := ctx.QueryArgs().Peek("explain")
+	return len(v) > 0 && (v[0] == '1' || v[0] == 't')
+}
+
+func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
+	if ae := requireJSONPost(ctx); ae != nil {
+		writeError(ctx, ae)
+		return
+	}
+	st := s.acquire()
+	defer s.release(st)
+	if ae := decodeOutcome(&st.parser, ctx.PostBody(), &st.outcome); ae != nil {
+		writeError(ctx, ae)
+		return
+	}
+	if err := s.engine.Record(&st.outcome); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBodyString(`{"status":"recorded"}`)
+}
+
+// fasthttpLogger sends fasthttp's own messages to slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+
+	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/store"
+)
+
+const usersPrefix = "/v1/users/"
+
+// handleUser serves /v1/users/{id}[/preferences]. It reads the original, still escaped path so that a user id
+// holding "/" or ".." (escaped by the client) survives the path normalisation fasthttp applies to Path().
+func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
+	raw := string(ctx.URI().PathOriginal())
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	if len(raw) < len(usersPrefix) || raw[:len(usersPrefix)] != usersPrefix {
+		writeError(ctx, errNotFound)
+		return
+	}
+	escaped, sub := raw[len(usersPrefix):], ""
+	if i := strings.LastIndexByte(escaped, '/'); i >= 0 {
+		escaped, sub = escaped[:i], escaped[i+1:]
+	}
+	id, err := url.PathUnescape(escaped)
+	if err != nil || id == "" || len(id) > maxIDLen {
+		writeError(ctx, badField("invalid_user_id", "user_id", "the user id in the path must be 1 to %d bytes, URL-escaped", maxIDLen))
+		return
+	}
+	switch sub {
+	case "":
+		switch {
+		case ctx.IsGet():
+			s.exportUser(ctx, id)
+		case ctx.IsDelete():
+			s.eraseUser(ctx, id)
+		default:
+			writeError(ctx, methodNotAllowed("GET, DELETE"))
+		}
+	case "preferences":
+		if !ctx.IsPut() {
+			writeError(ctx, methodNotAllowed("PUT"))
+			return
+		}
+		s.putPreferences(ctx, id)
+	default:
+		writeError(ctx, errNotFound)
+	}
+}
+
+// userExport is everything riskd holds about one user. Device ids are held only as keyed hashes, so the
+// export shows those.
+type userExport struct {
+	UserID        string            `json:"user_id"`
+	FirstSeen     string            `json:"first_seen,omitempty"`
+	Logins        uint32            `json:"successful_logins"`
+	MFAPreference string            `json:"mfa_preference,omitempty"`
+	Devices       []deviceExport    `json:"devices"`
+	Countries     []countryExport   `json:"countries"`
+	LastLogin     *placeExport      `json:"last_login,omitempty"`
+	Velocity      map[string]counts `json:"velocity"`
+}
+
+type deviceExport struct {
+	DeviceKey    string `json:"device_key"`
+	FirstSeen    string `json:"first_seen"`
+	LastSeen     string `json:"last_seen"`
+	TrustedSince string `json:"trusted_since,omitempty"`
+}
+
+type countryExport struct {
+	Country  string `json:"country"`
+	LastSeen string `json:"last_seen"`
+	Logins   uint32 `json:"logins"`
+}
+
+type placeExport struct {
+	Time       string  `json:"time"`
+	Country    string  `json:"country,omitempty"`
+	CityID     uint32  `json:"city_geoname_id,omitempty"`
+	Lat        float32 `json:"lat,omitempty"`
+	Lon        float32 `json:"lon,omitempty"`
+	AccuracyKm uint16  `json:"accuracy_km,omitempty"`
+	ASN        uint32  `json:"asn,omitempty"`
+}
+
+type counts struct {
+	M1  uint32 `json:"1m"`
+	M10 uint32 `json:"10m"`
+	H1  uint32 `json:"1h"`
+	H24 uint32 `json:"24h"`
+}
+
+func unixTime(sec int64) string {
+	if sec == 0 {
+		return ""
+	}
+	return time.Unix(sec, 0).UTC().Format(time.RFC3339)
+}
+
+func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
+	var p store.Profile
+	var c [store.NumMetrics]store.Counts
+	if !s.engine.Extractor().Export(id, time.Now().UnixNano(), &p, &c) {
+		writeError(ctx, errUserNotFound)
+		return
+	}
+	out := userExport{UserID: id, FirstSeen: unixTime(p.Created), Logins: p.Logins,
+		MFAPreference: features.MFAPreference(p.MFAPreference).String(),
+		Devices:       []deviceExport{}, Countries: []countryExport{}, Velocity: map[string]counts{}}
+	for _, d := range p.Devices[:p.NumDevices] {
+		var k [8]byte
+		for i := range k {
+			k[i] = byte(d.Key >> (8 * (7 - i)))
+		}
+		out.Devices = append(out.Devices, deviceExport{DeviceKey: hex.EncodeToString(k[:]), FirstSeen: unixTime(d.FirstSeen),
+			LastSeen: unixTime(d.LastSeen), TrustedSince: unixTime(d.TrustedAt)})
+	}
+	for _, co := range p.Countries[:p.NumCountries] {
+		out.Countries = append(out.Countries, countryExport{Country: string(co.Code[:]), LastSeen: unixTime(co.LastSeen), Logins: co.Logins})
+	}
+	if l := p.Last; l.At != 0 {
+		pe := &placeExport{Time: unixTime(l.At), CityID: l.CityID, ASN: l.ASN}
+		if l.Country != [2]byte{} {
+			pe.Country = string(l.Country[:])
+		}
+		if l.HasLocation {
+			pe.Lat, pe.Lon, pe.AccuracyKm = l.Lat, l.Lon, l.RadiusKm
+		}
+		out.LastLogin = pe
+	}
+	names := [store.NumMetrics]string{store.Attempts: "attempts", store.Failures: "failures", store.Successes: "successes"}
+	for m, n := range names {
+		w := c[m]
+		out.Velocity[n] = counts{M1: w[store.Minute], M10: w[store.TenMinutes], H1: w[store.Hour], H24: w[store.Day]}
+	}
+	writeJSON(ctx, out)
+}
+
+// eraseUser forgets the user everywhere riskd holds it. It is idempotent: erasing an unknown user succeeds.
+func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, id string) {
+	had := s.engine.Extractor().Erase(id)
+	s.log.Info("user erased", "had_profile", had)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, id string) {
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSON(ct) {
+		writeError(ctx, errUnsupportedMedia)
+		return
+	}
+	st := s.acquire()
+	defer s.release(st)
+	o, ae := decodeObject(&st.parser, ctx.PostBody())
+	if ae != nil {
+		writeError(ctx, ae)
+		return
+	}
+	var pref features.MFAPreference
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if ae != nil {
+			return
+		}
+		if string(key) != "mfa_preference" {
+			ae = badField("unknown_field", string(key), "unknown field %q", key)
+			return
+		}
+		var str string
+		if str, ae = fieldString(v, "mfa_preference", 16); ae == nil {
+			var ok bool
+			if pref, ok = features.ParseMFAPreference(str); !ok {
+				ae = badField("invalid_mfa_preference", "mfa_preference", "mfa_preference must be always, sensitive or adaptive")
+			}
+		}
+	})
+	if ae == nil && pref == features.MFAUnset {
+		ae = badField("missing_field", "mfa_preference", "mfa_preference is required")
+	}
+	if ae != nil {
+		writeError(ctx, ae)
+		return
+	}
+	s.engine.Extractor().SetMFAPreference(id, pref, time.Now().UnixNano())
+	writeJSON(ctx, map[string]string{"user_id": id, "mfa_preference": pref.String()})
+}

@@ -1,0 +1,352 @@
+package store
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"unsafe"
+)
+
+// Window is one of the sliding windows every counter keeps.
+//
+// Each window is a ring of ringLen buckets: Minute has 10 s buckets, TenMinutes 100 s, Hour 10 min and Day 4 h.
+// With idx(t) = floor(t / bucket length), a window's count at time t is the sum of the buckets whose index lies in
+// (idx(t)-6, idx(t)]. So the window's edge is exact to one bucket: it reaches back between 5/6 of its nominal length
+// and all of it (Minute counts the last 50 to 60 s, Day the last 20 to 24 h), depending on where t falls in its
+// bucket. Buckets never hold events from the future of t.
+type Window int
+
+const (
+	Minute     Window = iota // last 60 s
+	TenMinutes               // last 10 min
+	Hour                     // last 60 min
+	Day                      // last 24 h
+	NumWindows
+)
+
+// Metric is one of the counters kept per key.
+type Metric uint8
+
+const (
+	Attempts Metric = iota
+	Failures
+	Successes
+	NumMetrics
+)
+
+// Counts is one metric's value in each window.
+type Counts [NumWindows]uint32
+
+// DefaultVelocityKeys is the key bound NewVelocity uses when given none: about 176 MiB of counters at the
+// ~190 bytes a key costs.
+const DefaultVelocityKeys = 1 << 20
+
+const (
+	ringLen = 6 // buckets per window
+
+	// evictSamples is how many keys a full shard looks at to pick the one to evict: the oldest of 8 random keys is
+	// older than about 90% of the shard, without scanning it.
+	evictSamples = 8
+
+	// Shards spread lock contention; a shard keeps at least minShardKeys so that sampled eviction has a choice.
+	maxShardBits = 7
+	minShardKeys = 16
+
+	// Records live in fixed chunks so that a growing shard neither copies its records nor leaves a half-empty
+	// doubled slice behind: the waste is at most one chunk per shard. 16 KiB is an allocator size class, so a
+	// chunk of 97 records (168 bytes each) wastes 88 bytes; 64 records (10.5 KiB) would take 12 KiB, +24 B a key.
+	chunkLen = 97
+)
+
+// A chunk must fit its size class; this fails to compile if the record grows.
+const _ = uint(16<<10 - chunkLen*unsafe.Sizeof(velocityRecord{}))
+
+// Velocity holds sliding-window counters for one kind of subject (users, IPs, devices...), keyed by a 64-bit hash
+// of the subject. Safe for concurrent use.
+//
+// Time is event time, passed in by the caller: an event older than what a window's ring still holds is not counted
+// in that window (longer windows that still hold it count it), a newer one moves the ring forward. Memory is bounded
+// by maxKeys: inserting a new key into a full shard evicts the least recently updated of a few sampled keys.
+type Velocity struct {
+	shards []velocityShard
+	shift  uint // 64 - log2(len(shards))
+}
+
+// velocityShard is one lock's worth of keys.
+//
+// A record (168 bytes) is larger than the 128 bytes a Go map stores inline, so map[uint64]velocityRecord would
+// allocate every record on its own and fill the map with pointers for the GC to scan. Instead the records sit in
+// pointer-free chunks and the map only holds each key's position in them.
+type velocityShard struct {
+	velocityShardState
+	_ [128 - unsafe.Sizeof(velocityShardState{})%128]byte // keeps neighbouring shards' locks off one cache line pair
+}
+
+type velocityShardState struct {
+	mu     sync.Mutex
+	index  map[uint64]uint32 // key -> position in chunks
+	chunks []*[chunkLen]velocityRecord
+	// lasts holds each position's head[Minute], the newest event time seen at 10 s precision, in a dense array
+	// so that eviction samples it without a cache miss per sampled record.
+	lasts []int32
+	n     uint32 // records in use: positions [0, n)
+	max   uint32 // bound on n
+}
+
+// velocityRecord is everything kept for one key.
+type velocityRecord struct {
+	key uint64 // lets Delete move the last record into a hole and fix its index entry
+	// head is, per window, the index of the newest bucket the ring holds; the ring holds (head-ringLen, head].
+	// Indices fit int32 for event times up to the year 2650.
+	head [NumWindows]int32
+	// n is [window][metric][bucket index mod ringLen]. Saturates at 65535 per bucket rather than wrap, so a flood
+	// reads as "very many", never as few.
+	n [NumWindows][NumMetrics][ringLen]uint16
+}
+
+// NewVelocity returns empty counters that hold at most maxKeys keys (DefaultVelocityKeys when maxKeys <= 0).
+func NewVelocity(maxKeys int) *Velocity {
+	if maxKeys <= 0 {
+		maxKeys = DefaultVelocityKeys
+	}
+	bits := uint(maxShardBits)
+	for bits > 0 && maxKeys>>bits < minShardKeys {
+		bits--
+	}
+	v := &Velocity{shards: make([]velocityShard, 1<<bits), shift: 64 - bits}
+	per, extra := maxKeys>>bits, maxKeys&(1<<bits-1)
+	for i := range v.shards {
+		limit := per
+		if i < extra {
+			limit++ // the shard bounds add up to exactly maxKeys
+		}
+		s := &v.shards[i]
+		s.max = uint32(min(limit, math.MaxInt32))
+		s.index = make(map[uint64]uint32)
+	}
+	return v
+}
+
+// Add counts n events of metric m for key at event time at (unix seconds). An unknown metric or n == 0 does nothing.
+func (v *Velocity) Add(key uint64, m Metric, at int64, n uint32) {
+	if m >= NumMetrics || n == 0 {
+		return
+	}
+	ix := bucketIndices(at)
+	s := v.shard(key)
+	s.mu.Lock()
+	p, ok := s.index[key]
+	if !ok {
+		p = s.insert(key, &ix)
+	}
+	r := s.rec(p)
+	h := r.head[Minute]
+	r.add(m, &ix, n)
+	if r.head[Minute] != h {
+		s.lasts[p] = r.head[Minute] // at most once per 10 s per key, so Add rarely touches lasts
+	}
+	s.mu.Unlock()
+}
+
+// Read fills out with every metric's counts for key as seen at time at (all under one lock acquisition). A key never
+// seen reads as zeros. A time earlier than the newest event counts only the buckets up to that time, among those the
+// rings still hold: older buckets were reused once newer events moved the rings past them.
+func (v *Velocity) Read(key uint64, at int64, out *[NumMetrics]Counts) {
+	*out = [NumMetrics]Counts{}
+	ix := bucketIndices(at)
+	s := v.shard(key)
+	s.mu.Lock()
+	if r := s.get(key); r != nil {
+		r.read(&ix, out)
+	}
+	s.mu.Unlock()
+}
+
+// Delete forgets key (used for GDPR erasure): its counters are zeroed in memory, not only unlinked.
+func (v *Velocity) Delete(key uint64) {
+	s := v.shard(key)
+	s.mu.Lock()
+	s.delete(key)
+	s.mu.Unlock()
+}
+
+// Len is the number of keys held.
+func (v *Velocity) Len() int {
+	total := 0
+	for i := range v.shards {
+		s := &v.shards[i]
+		s.mu.Lock()
+		total += int(s.n)
+		s.mu.Unlock()
+	}
+	return total
+}
+
+func (v *Velocity) shard(key uint64) *velocityShard {
+	// Keys are already hashes, but the multiply keeps a poorly mixed key from piling into one shard.
+	return &v.shards[(key*0x9E3779B97F4A7C15)>>v.shift]
+}
+
+func (s *velocityShard) rec(p uint32) *velocityRecord {
+	return &s.chunks[p/chunkLen][p%chunkLen]
+}
+
+func (s *velocityShard) get(key uint64) *velocityRecord {
+	p, ok := s.index[key]
+	if !ok {
+		return nil
+	}
+	return s.rec(p)
+}
+
+// insert adds a zeroed record for key, whose rings start at the buckets ix, evicting another key if the shard is
+// full, and returns its position.
+func (s *velocityShard) insert(key uint64, ix *[NumWindows]int32) uint32 {
+	var p uint32
+	if s.n < s.max {
+		p = s.n
+		if int(p/chunkLen) == len(s.chunks) {
+			s.chunks = append(s.chunks, new([chunkLen]velocityRecord))
+		}
+		s.lasts = append(s.lasts, 0)
+		s.n++
+	} else {
+		p = s.victim()
+		delete(s.index, s.rec(p).key)
+	}
+	s.index[key] = p
+	*s.rec(p) = velocityRecord{key: key, head: *ix}
+	s.lasts[p] = ix[Minute]
+	return p
+}
+
+// victim picks the position to evict: the least recently updated of evictSamples random records. Sampling, not an
+// LRU list, keeps every Add free of list upkeep, and a spray of new keys evicts stale keys first without ever
+// clearing the table.
+func (s *velocityShard) victim() uint32 {
+	best := rand.Uint32N(s.n)
+	oldest := s.lasts[best]
+	for range evictSamples - 1 {
+		p := rand.Uint32N(s.n)
+		if t := s.lasts[p]; t < oldest {
+			best, oldest = p, t
+		}
+	}
+	return best
+}
+
+// delete removes key by moving the last record into its place, so positions stay dense for sampling.
+func (s *velocityShard) delete(key uint64) {
+	p, ok := s.index[key]
+	if !ok {
+		return
+	}
+	delete(s.index, key)
+	last := s.n - 1
+	if p != last {
+		moved := s.rec(last)
+		*s.rec(p) = *moved
+		s.index[moved.key] = p
+		s.lasts[p] = s.lasts[last]
+	}
+	*s.rec(last) = velocityRecord{}
+	s.lasts = s.lasts[:last]
+	s.n = last
+	// Give back a chunk once two are empty; keeping one spare avoids churn when keys come and go at a boundary.
+	if used := int(s.n+chunkLen-1) / chunkLen; len(s.chunks) >= used+2 {
+		s.chunks[len(s.chunks)-1] = nil
+		s.chunks = s.chunks[:len(s.chunks)-1]
+	}
+}
+
+// add counts n events of metric m in the buckets ix, one per window.
+func (r *velocityRecord) add(m Metric, ix *[NumWindows]int32, n uint32) {
+	for w := range NumWindows {
+		i, h := int64(ix[w]), int64(r.head[w])
+		switch {
+		case i > h:
+			r.advance(w, h, i)
+		case i <= h-ringLen:
+			continue // older than this ring holds: longer windows may still count it
+		}
+		b := &r.n[w][m][slot(i)]
+		if uint32(math.MaxUint16-*b) <= n {
+			*b = math.MaxUint16
+		} else {
+			*b += uint16(n)
+		}
+	}
+}
+
+// advance moves window w's ring from head h to head i > h, clearing the buckets that fall out of it.
+func (r *velocityRecord) advance(w Window, h, i int64) {
+	if i-h >= ringLen {
+		r.n[w] = [NumMetrics][ringLen]uint16{}
+	} else {
+		for j := h + 1; j <= i; j++ {
+			s := slot(j)
+			for m := range NumMetrics {
+				r.n[w][m][s] = 0
+			}
+		}
+	}
+	r.head[w] = int32(i)
+}
+
+// read adds to out the buckets in (ix-ringLen, ix] that the rings still hold, i.e. that also lie in
+// (head-ringLen, head]. It does not move the rings, so reads never change what later reads see.
+func (r *velocityRecord) read(ix *[NumWindows]int32, out *[NumMetrics]Counts) {
+	for w := range NumWindows {
+		i, h := int64(ix[w]), int64(r.head[w])
+		k := ringLen - max(i-h, h-i) // buckets in both ranges, the newest being min(i, h)
+		if k <= 0 {
+			continue
+		}
+		b := &r.n[w]
+		if k == ringLen { // the common case: reading at the head's bucket
+			for m := range NumMetrics {
+				out[m][w] = uint32(b[m][0]) + uint32(b[m][1]) + uint32(b[m][2]) +
+					uint32(b[m][3]) + uint32(b[m][4]) + uint32(b[m][5])
+			}
+			continue
+		}
+		for s := slot(min(i, h)); k > 0; k-- {
+			for m := range NumMetrics {
+				out[m][w] += uint32(b[m][s])
+			}
+			if s == 0 {
+				s = ringLen
+			}
+			s--
+		}
+	}
+}
+
+// bucketIndices returns the bucket index of time at in each window. Constant divisors let the compiler use
+// multiplications.
+func bucketIndices(at int64) [NumWindows]int32 {
+	return [NumWindows]int32{
+		Minute:     int32(floorDiv(at, 10)),
+		TenMinutes: int32(floorDiv(at, 100)),
+		Hour:       int32(floorDiv(at, 600)),
+		Day:        int32(floorDiv(at, 4*3600)),
+	}
+}
+
+// floorDiv rounds toward minus infinity, so times before 1970 still fall into consecutive buckets.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// slot is the ring position of bucket index j.
+func slot(j int64) int {
+	s := j % ringLen
+	if s < 0 {
+		s += ringLen
+	}
+	return int(s)
+}
