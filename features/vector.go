@@ -39,38 +39,38 @@ type Vector struct {
 
 	// Velocity: events counted in sliding windows, by event time, before this event.
 	UserAttempts1m   int `expr:"user_attempts_1m" doc:"decisions asked for this user in the last minute"`
-	UserAttempts10m  int `expr:"user_attempts_10m" doc:"... last 10 minutes"`
-	UserAttempts1h   int `expr:"user_attempts_1h" doc:"... last hour"`
-	UserAttempts24h  int `expr:"user_attempts_24h" doc:"... last 24 hours"`
+	UserAttempts10m  int `expr:"user_attempts_10m" doc:"decisions asked for this user in the last 10 minutes"`
+	UserAttempts1h   int `expr:"user_attempts_1h" doc:"decisions asked for this user in the last hour"`
+	UserAttempts24h  int `expr:"user_attempts_24h" doc:"decisions asked for this user in the last 24 hours"`
 	UserFailures1m   int `expr:"user_failures_1m" doc:"failed logins of this user in the last minute"`
-	UserFailures10m  int `expr:"user_failures_10m" doc:"... last 10 minutes"`
-	UserFailures1h   int `expr:"user_failures_1h" doc:"... last hour"`
-	UserFailures24h  int `expr:"user_failures_24h" doc:"... last 24 hours"`
+	UserFailures10m  int `expr:"user_failures_10m" doc:"failed logins of this user in the last 10 minutes"`
+	UserFailures1h   int `expr:"user_failures_1h" doc:"failed logins of this user in the last hour"`
+	UserFailures24h  int `expr:"user_failures_24h" doc:"failed logins of this user in the last 24 hours"`
 	IPAttempts1m     int `expr:"ip_attempts_1m" doc:"decisions asked from this IP address in the last minute"`
-	IPAttempts10m    int `expr:"ip_attempts_10m" doc:"... last 10 minutes"`
-	IPAttempts1h     int `expr:"ip_attempts_1h" doc:"... last hour"`
-	IPAttempts24h    int `expr:"ip_attempts_24h" doc:"... last 24 hours"`
+	IPAttempts10m    int `expr:"ip_attempts_10m" doc:"decisions asked from this IP address in the last 10 minutes"`
+	IPAttempts1h     int `expr:"ip_attempts_1h" doc:"decisions asked from this IP address in the last hour"`
+	IPAttempts24h    int `expr:"ip_attempts_24h" doc:"decisions asked from this IP address in the last 24 hours"`
 	IPFailures1m     int `expr:"ip_failures_1m" doc:"failed logins from this IP address in the last minute"`
-	IPFailures10m    int `expr:"ip_failures_10m" doc:"... last 10 minutes"`
-	IPFailures1h     int `expr:"ip_failures_1h" doc:"... last hour"`
-	IPFailures24h    int `expr:"ip_failures_24h" doc:"... last 24 hours"`
+	IPFailures10m    int `expr:"ip_failures_10m" doc:"failed logins from this IP address in the last 10 minutes"`
+	IPFailures1h     int `expr:"ip_failures_1h" doc:"failed logins from this IP address in the last hour"`
+	IPFailures24h    int `expr:"ip_failures_24h" doc:"failed logins from this IP address in the last 24 hours"`
 	DeviceAttempts1m int `expr:"device_attempts_1m" doc:"decisions asked from this device in the last minute"`
-	DeviceAttempts1h int `expr:"device_attempts_1h" doc:"... last hour"`
+	DeviceAttempts1h int `expr:"device_attempts_1h" doc:"decisions asked from this device in the last hour"`
 	DeviceFailures1m int `expr:"device_failures_1m" doc:"failed logins from this device in the last minute"`
-	DeviceFailures1h int `expr:"device_failures_1h" doc:"... last hour"`
+	DeviceFailures1h int `expr:"device_failures_1h" doc:"failed logins from this device in the last hour"`
 
 	// What this user usually does (learned from successful and MFA-confirmed logins).
-	NewUser          bool    `expr:"new_user" doc:"riskd has no successful login for this user"`
-	UserLogins       int     `expr:"user_logins" doc:"successful logins riskd has learned for this user"`
-	AccountAgeDays   float64 `expr:"account_age_days" doc:"days since riskd first saw this user"`
-	NewDevice        bool    `expr:"new_device" doc:"the user has a history and this device_id is not in it (false without device_id)"`
-	TrustedDevice    bool    `expr:"trusted_device" doc:"an MFA challenge passed on this device for this user"`
-	KnownDevices     int     `expr:"known_devices" doc:"devices in the user's history"`
-	NewCountry       bool    `expr:"new_country" doc:"the user has a history and never logged in from this country"`
-	CountriesSeen    int     `expr:"countries_seen" doc:"countries in the user's history"`
-	SinceLastLoginH  float64 `expr:"since_last_login_h" doc:"hours since the last successful login (-1 when none)"`
-	TravelKm         float64 `expr:"travel_km" doc:"distance from the last successful login, less both accuracy radii, km (0 when unknown)"`
-	TravelKmh        float64 `expr:"travel_kmh" doc:"speed needed to travel from the last successful login, km/h (0 when unknown)"`
+	NewUser         bool    `expr:"new_user" doc:"riskd has no successful login for this user"`
+	UserLogins      int     `expr:"user_logins" doc:"successful logins riskd has learned for this user"`
+	AccountAgeDays  float64 `expr:"account_age_days" doc:"days since riskd first saw this user"`
+	NewDevice       bool    `expr:"new_device" doc:"the user has a history and this device_id is not in it (false without device_id)"`
+	TrustedDevice   bool    `expr:"trusted_device" doc:"an MFA challenge passed on this device for this user"`
+	KnownDevices    int     `expr:"known_devices" doc:"devices in the user's history"`
+	NewCountry      bool    `expr:"new_country" doc:"the user has a history and never logged in from this country"`
+	CountriesSeen   int     `expr:"countries_seen" doc:"countries in the user's history"`
+	SinceLastLoginH float64 `expr:"since_last_login_h" doc:"hours since the last successful login (-1 when none)"`
+	TravelKm        float64 `expr:"travel_km" doc:"distance from the last successful login, less both accuracy radii, km (0 when unknown)"`
+	TravelKmh       float64 `expr:"travel_kmh" doc:"speed needed to travel from the last successful login, km/h (0 when unknown)"`
 }
 
 // Field describes one field of Vector as rules see it.

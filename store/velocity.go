@@ -37,15 +37,15 @@ const (
 // Counts is one metric's value in each window.
 type Counts [NumWindows]uint32
 
-// DefaultVelocityKeys is the key bound NewVelocity uses when given none: about 176 MiB of counters at the
-// ~190 bytes a key costs.
+// DefaultVelocityKeys is the key bound NewVelocity uses when given none: about 215 MiB at the ~215 bytes a key
+// costs (BenchmarkVelocityBytesPerKey).
 const DefaultVelocityKeys = 1 << 20
 
 const (
 	ringLen = 6 // buckets per window
 
 	// evictSamples is how many keys a full shard looks at to pick the one to evict: the oldest of 8 random keys is
-	// older than about 90% of the shard, without scanning it.
+	// on average older than 8/9 of the shard, found without scanning it.
 	evictSamples = 8
 
 	// Shards spread lock contention; a shard keeps at least minShardKeys so that sampled eviction has a choice.
@@ -97,7 +97,8 @@ type velocityShardState struct {
 type velocityRecord struct {
 	key uint64 // lets Delete move the last record into a hole and fix its index entry
 	// head is, per window, the index of the newest bucket the ring holds; the ring holds (head-ringLen, head].
-	// Indices fit int32 for event times up to the year 2650.
+	// Indices fit int32 for event times up to the year 2650; callers refuse timestamps far from the present, and
+	// a wild one only miscounts its own key.
 	head [NumWindows]int32
 	// n is [window][metric][bucket index mod ringLen]. Saturates at 65535 per bucket rather than wrap, so a flood
 	// reads as "very many", never as few.

@@ -174,8 +174,10 @@ func TestVelocityConcurrent(t *testing.T) {
 		}
 	}
 	var wg sync.WaitGroup
+	start := make(chan struct{}) // all goroutines start together, so their Adds overlap
 	for g := range goroutines {
 		wg.Go(func() {
+			<-start
 			var sink [NumMetrics]Counts
 			for i := range perG {
 				v.Add(event(g, i))
@@ -187,6 +189,7 @@ func TestVelocityConcurrent(t *testing.T) {
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	for k := range keys {
 		got := read(v, uint64(k), t0+59)
@@ -267,6 +270,7 @@ func TestVelocityEvictsStaleFirst(t *testing.T) {
 	if r < recent*95/100 || s < spray*95/100 {
 		t.Errorf("kept %d/%d recent and %d/%d newest keys, want >= 95%% of each: stale keys should go first", r, recent, s, spray)
 	}
+	t.Logf("kept %d/%d recent and %d/%d newest keys", r, recent, s, spray)
 	if stale := held(0, recentFrom); stale+r+s != maxKeys {
 		t.Errorf("held %d stale + %d recent + %d newest keys, want %d in all", stale, r, s, maxKeys)
 	}

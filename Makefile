@@ -1,0 +1,44 @@
+# riskd: `make run` serves on the built-in defaults, `make test` runs the test suite.
+GO       ?= go
+GEO      := var/geoip
+GEOFLAGS := --geoip-city $(GEO)/city.mmdb --geoip-asn $(GEO)/asn.mmdb --geoip-anonymous $(GEO)/anonymous.mmdb
+FUZZTIME ?= 20s
+
+.PHONY: run build test bench lint fuzz clean
+
+## run: serve on 127.0.0.1:8080 with the built-in rules and a generated demo GeoIP database
+run: $(GEO)/city.mmdb
+	$(GO) run ./cmd/riskd serve $(GEOFLAGS) $(ARGS)
+
+## build: build bin/riskd
+build:
+	$(GO) build -o bin/riskd ./cmd/riskd
+
+# The demo database is generated, not downloaded: a handful of networks that make the curl examples work.
+$(GEO)/city.mmdb:
+	$(GO) run ./bench/geogen -out $(GEO)
+
+## test: vet, the whole suite under the race detector, then the allocation guards (which race builds skip)
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Alloc' ./...
+
+## bench: the Go benchmarks with allocations reported
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+## fuzz: a short run of every fuzz target (FUZZTIME each)
+fuzz:
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeDecide$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeOutcome$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rules -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin var
