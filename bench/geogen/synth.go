@@ -30,6 +30,9 @@ type entry struct {
 // dataset is the content of the three databases.
 type dataset struct {
 	city, asn, anonymous []entry
+	// v4Spills counts networks that went to IPv6 because IPv4 was full
+	// (only with several million networks).
+	v4Spills int
 }
 
 func (d *dataset) append(o dataset) {
@@ -87,8 +90,8 @@ const (
 type synthesizer struct {
 	rng *rand.Rand
 
-	cityWeights    []int                   // cumulative weights over cities
-	citiesOf       map[string][]int        // country -> city indexes
+	cityWeights    []int                         // cumulative weights over cities
+	citiesOf       map[string][]int              // country -> city indexes
 	isps           map[string][]autonomousSystem // country -> access ASNs
 	hosting        []autonomousSystem
 	variants       int                     // City records per city
@@ -98,9 +101,14 @@ type synthesizer struct {
 	asnRecords     map[uint32]mmdbtype.Map
 	anonRecords    map[anonymity]mmdbtype.Map
 
-	v4Next   uint64 // next free IPv4 address, as an integer
-	v4Gap    uint64 // mean gap between IPv4 networks
-	v4Spills int    // networks that found no IPv4 room and went to IPv6
+	// Networks come in runs that share country and ASN and sit next to each
+	// other, in IPv4 or in one IPv6 /32; gaps separate runs.
+	runV6    bool
+	v4Next   uint64              // next free IPv4 address, as an integer
+	v4Gap    uint64              // mean gap between IPv4 runs
+	v6Next   uint64              // next free IPv6 /64, as the top 64 bits
+	v6Used   map[uint32]struct{} // /32s already given to a run
+	v4Spills int                 // networks that found no IPv4 room and went to IPv6
 }
 
 // synthesize returns n pseudo-random networks, the same for the same seed.
@@ -113,6 +121,7 @@ func synthesize(n int, seed uint64) dataset {
 		if i == 0 || s.rng.Float64() < runBreak {
 			cityIdx = s.pickCity()
 			as = s.pickAS(cities[cityIdx].country)
+			s.startRun()
 		} else if s.rng.Float64() < cityChange {
 			same := s.citiesOf[cities[cityIdx].country]
 			cityIdx = same[s.rng.IntN(len(same))]
@@ -131,6 +140,7 @@ func synthesize(n int, seed uint64) dataset {
 			d.anonymous = append(d.anonymous, entry{prefix, s.anonRecord(a)})
 		}
 	}
+	d.v4Spills = s.v4Spills
 	return d
 }
 
@@ -145,6 +155,7 @@ func newSynthesizer(n int, seed uint64) *synthesizer {
 		asnRecords:     map[uint32]mmdbtype.Map{},
 		anonRecords:    map[anonymity]mmdbtype.Map{},
 		v4Next:         1 << 24, // 1.0.0.0
+		v6Used:         map[uint32]struct{}{},
 	}
 	total := 0
 	for i, c := range cities {
@@ -174,8 +185,9 @@ func newSynthesizer(n int, seed uint64) *synthesizer {
 		})
 	}
 
-	// Mean gap that spreads the IPv4 networks over the public space. Block
-	// alignment wastes about half a block per network on top of the block.
+	// Mean gap between runs that spreads the IPv4 networks over the public
+	// space. Block alignment wastes about half a block per network on top of
+	// the block itself.
 	var meanBlock float64
 	for _, l := range v4Lengths {
 		meanBlock += float64(l.permill) / 1000 * float64(uint64(1)<<(32-l.bits))
@@ -183,9 +195,32 @@ func newSynthesizer(n int, seed uint64) *synthesizer {
 	const publicV4 = 3.7e9
 	v4Networks := float64(n) * (1 - v6Share)
 	if step := publicV4 / max(v4Networks, 1); step > 1.5*meanBlock {
-		s.v4Gap = uint64(step - 1.5*meanBlock)
+		s.v4Gap = uint64((step - 1.5*meanBlock) / runBreak)
 	}
 	return s
+}
+
+// startRun picks the address family of a new run and moves past a gap.
+func (s *synthesizer) startRun() {
+	s.runV6 = s.rng.Float64() < v6Share
+	if s.runV6 {
+		s.jumpV6()
+	} else if s.v4Gap > 0 {
+		s.v4Next += s.rng.Uint64N(2*s.v4Gap + 1)
+	}
+}
+
+// jumpV6 moves to an unused /32 in 2400::/16..2a0f::/16, clear of the ranges
+// mmdbwriter aliases to IPv4 (2001::/32, 2002::/16) and of the demo ranges.
+func (s *synthesizer) jumpV6() {
+	for {
+		slash32 := uint32(0x2400_0000 + s.rng.IntN(0x2a10_0000-0x2400_0000))
+		if _, used := s.v6Used[slash32]; !used {
+			s.v6Used[slash32] = struct{}{}
+			s.v6Next = uint64(slash32) << 32
+			return
+		}
+	}
 }
 
 func (s *synthesizer) pickCity() int {
@@ -303,11 +338,13 @@ func (s *synthesizer) anonRecord(a anonymity) mmdbtype.Map {
 }
 
 func (s *synthesizer) nextPrefix() netip.Prefix {
-	if s.rng.Float64() >= v6Share {
+	if !s.runV6 {
 		if p, ok := s.nextV4(); ok {
 			return p
 		}
 		s.v4Spills++
+		s.runV6 = true
+		s.jumpV6()
 	}
 	return s.nextV6()
 }
@@ -316,9 +353,6 @@ func (s *synthesizer) nextPrefix() netip.Prefix {
 func (s *synthesizer) nextV4() (netip.Prefix, bool) {
 	bits := pickLength(s.rng, v4Lengths)
 	size := uint64(1) << (32 - bits)
-	if s.v4Gap > 0 {
-		s.v4Next += s.rng.Uint64N(2*s.v4Gap + 1)
-	}
 	for {
 		start := (s.v4Next + size - 1) &^ (size - 1)
 		if start+size > 1<<32 {
@@ -340,18 +374,18 @@ func (s *synthesizer) nextV4() (netip.Prefix, bool) {
 	}
 }
 
-// nextV6 takes a random block in 2400::/6..2a0f::/16, clear of the ranges
-// mmdbwriter aliases to IPv4 (2001::/32, 2002::/16) and of the demo ranges.
+// nextV6 takes the next aligned block of the run's /32 (a run holds ~3
+// networks, so even /32 blocks rarely leave it).
 func (s *synthesizer) nextV6() netip.Prefix {
 	bits := pickLength(s.rng, v6Lengths)
+	size := uint64(1) << (64 - bits)
+	start := (s.v6Next + size - 1) &^ (size - 1)
+	s.v6Next = start + size
 	var b [16]byte
-	hi := s.rng.Uint64()
-	hi = (hi & (1<<48 - 1)) | uint64(0x2400+s.rng.IntN(0x2a10-0x2400))<<48
 	for i := range 8 {
-		b[i] = byte(hi >> (56 - 8*i))
+		b[i] = byte(start >> (56 - 8*i))
 	}
-	p, _ := netip.AddrFrom16(b).Prefix(bits)
-	return p
+	return netip.PrefixFrom(netip.AddrFrom16(b), bits)
 }
 
 func pickLength(rng *rand.Rand, mix []struct{ bits, permill int }) int {

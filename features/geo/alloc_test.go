@@ -10,8 +10,6 @@ import (
 	"testing"
 )
 
-var sinkInfo *Info
-
 func TestLookupCacheHitAllocatesNothing(t *testing.T) {
 	db := openTestDB(t)
 	for _, tc := range knownAddresses {
@@ -21,21 +19,6 @@ func TestLookupCacheHitAllocatesNothing(t *testing.T) {
 			t.Errorf("cached Lookup(%s): %v allocs/op, want 0", ip, n)
 		}
 	}
-}
-
-// warmCache looks ip up until ristretto keeps its entry: Sets go through a
-// buffer and the admission policy, and either may drop one.
-func warmCache(t testing.TB, db *DB, ip netip.Addr) {
-	t.Helper()
-	key := hashAddr(ip.Unmap())
-	for range 1000 {
-		db.Lookup(ip)
-		db.cache.Wait()
-		if _, ok := db.cache.Get(key); ok {
-			return
-		}
-	}
-	t.Fatalf("ristretto never kept %s", ip)
 }
 
 func TestLookupWithoutDatabaseAllocatesNothing(t *testing.T) {

@@ -6,8 +6,9 @@
 //   - Info: the immutable answer for one address. Lookup hands out shared
 //     pointers to it; callers copy what they keep and never write through them.
 //   - DB: one generation of open readers plus a lookup cache. It is immutable
-//     once opened: a reload opens a new DB and swaps it in (atomic.Pointer in the
-//     caller), then closes the old one when no lookup can still be using it.
+//     once opened: a reload opens a new DB off the request path, swaps it in
+//     (atomic.Pointer in the caller) and closes the old one, which is safe
+//     while requests still use it. A failed Open leaves the old DB serving.
 //   - Source: what Status reports per configured database (type, build time).
 //
 // Each database is optional; a DB with none configured, and a nil *DB, answer
@@ -16,5 +17,6 @@
 //
 // Only the record fields riskd uses are decoded, by hand-written cursor
 // decoders that write straight into Info (see decode.go): no reflection and no
-// per-lookup allocation beyond the cached entry itself.
+// per-lookup allocation beyond the cached entry itself. A cache hit costs
+// ~65 ns and allocates nothing; figures in geo_timing_test.go.
 package geo

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,12 @@ type Config struct {
 	// CacheSize is the number of addresses whose Info is cached; <= 0 means
 	// DefaultCacheSize.
 	CacheSize int
+	// Verify runs maxminddb's full structural check of each file in Open
+	// (about 1 s per million networks). Lookups on a damaged file never
+	// panic, they count Errors and return what they could decode; Verify
+	// refuses such a file up front instead, which suits files from sources
+	// riskd does not control.
+	Verify bool
 }
 
 // DefaultCacheSize covers the distinct addresses of a busy hour of logins
@@ -62,14 +70,19 @@ type Source struct {
 }
 
 // DB is an immutable set of open readers plus a lookup cache. Lookup is safe
-// for concurrent use. Close must not run while lookups may still use the DB:
-// it unmaps the files, and a lookup still walking one would fault.
+// for concurrent use, also with Close.
+//
+// The files are read into memory rather than memory-mapped: an operator who
+// copies a new database over the old one in place (cp, not mv) would
+// otherwise make a mapped reader fault (SIGBUS) in the middle of a lookup,
+// and a reload could not close the old DB while requests still use it.
 type DB struct {
 	city, asn, anonymous reader
 	sources              []Source
 	cache                *ristretto.Cache[uint64, *entry] // nil when no database is configured
 	closed               atomic.Bool
-	errors               atomic.Uint64
+	closeGrace           time.Duration // cacheCloseGrace; tests lengthen it
+	decodeErrors         atomic.Uint64
 }
 
 // reader is one open database; r is nil when the kind is not configured.
@@ -94,16 +107,16 @@ var emptyInfo Info
 // Open opens the configured databases. Errors name the file that failed and
 // wrap the underlying cause; on error nothing stays open.
 func Open(cfg Config) (*DB, error) {
-	db := &DB{}
+	db := &DB{closeGrace: cacheCloseGrace}
 	specs := []struct {
 		kind, path string
 		dst        *reader
 		accepts    []string // substrings of metadata database_type
 	}{
-		// GeoIP2-Enterprise and DB-IP city files share the City schema;
-		// GeoIP2-ISP and the Anonymous-Plus file are supersets of ASN and
-		// Anonymous-IP.
-		{KindCity, cfg.CityPath, &db.city, []string{"City", "Enterprise"}},
+		// GeoIP2-Enterprise and DB-IP city files share the City schema, and
+		// a Country file is its country-only subset; GeoIP2-ISP and the
+		// Anonymous-Plus file are supersets of ASN and Anonymous-IP.
+		{KindCity, cfg.CityPath, &db.city, []string{"City", "Enterprise", "Country"}},
 		{KindASN, cfg.ASNPath, &db.asn, []string{"ASN", "ISP"}},
 		{KindAnonymous, cfg.AnonymousPath, &db.anonymous, []string{"Anonymous"}},
 	}
@@ -111,7 +124,7 @@ func Open(cfg Config) (*DB, error) {
 		if s.path == "" {
 			continue
 		}
-		r, err := openReader(s.kind, s.path, s.accepts)
+		r, err := openReader(s.kind, s.path, s.accepts, cfg.Verify)
 		if err != nil {
 			_ = db.Close()
 			return nil, err
@@ -147,18 +160,24 @@ func Open(cfg Config) (*DB, error) {
 	return db, nil
 }
 
-func openReader(kind, path string, accepts []string) (*maxminddb.Reader, error) {
-	r, err := maxminddb.Open(path)
+func openReader(kind, path string, accepts []string, verify bool) (*maxminddb.Reader, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
 	}
-	for _, a := range accepts {
-		if strings.Contains(r.Metadata.DatabaseType, a) {
-			return r, nil
+	r, err := maxminddb.OpenBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
+	}
+	if !slices.ContainsFunc(accepts, func(a string) bool { return strings.Contains(r.Metadata.DatabaseType, a) }) {
+		return nil, fmt.Errorf("geo: %s database %s: %w: %q", kind, path, ErrWrongDatabase, r.Metadata.DatabaseType)
+	}
+	if verify {
+		if err := r.Verify(); err != nil {
+			return nil, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
 		}
 	}
-	_ = r.Close()
-	return nil, fmt.Errorf("geo: %s database %s: %w: %q", kind, path, ErrWrongDatabase, r.Metadata.DatabaseType)
+	return r, nil
 }
 
 // Lookup returns what the databases know about ip: never nil, and shared, so
@@ -172,14 +191,21 @@ func (db *DB) Lookup(ip netip.Addr) *Info {
 		return &emptyInfo
 	}
 	ip = ip.Unmap().WithZone("")
+	// After Close the cache is on its way out (ristretto must not be used
+	// once closed); lookups still answer, from the readers alone.
+	cached := !db.closed.Load()
 	key := hashAddr(ip)
-	if e, ok := db.cache.Get(key); ok && e.addr == ip {
-		return &e.info
+	if cached {
+		if e, ok := db.cache.Get(key); ok && e.addr == ip {
+			return &e.info
+		}
 	}
 	e := &entry{addr: ip}
 	db.resolve(ip, &e.info)
-	// A dropped Set only costs the next lookup of ip a recomputation.
-	db.cache.Set(key, e, 1)
+	if cached {
+		// A dropped Set only costs the next lookup of ip a recomputation.
+		db.cache.Set(key, e, 1)
+	}
 	return &e.info
 }
 
@@ -202,7 +228,7 @@ func (db *DB) decode(rd reader, ip netip.Addr, dst any) {
 		return
 	}
 	if err := rd.r.Lookup(ip).Decode(dst); err != nil {
-		db.errors.Add(1)
+		db.decodeErrors.Add(1)
 	}
 }
 
@@ -212,7 +238,7 @@ func (db *DB) Errors() uint64 {
 	if db == nil {
 		return 0
 	}
-	return db.errors.Load()
+	return db.decodeErrors.Load()
 }
 
 // Status returns one entry per configured database, in the order city, asn,
@@ -231,25 +257,22 @@ func (db *DB) Status() []Source {
 	return out
 }
 
-// Close releases the readers and the cache's goroutines. It must be called
-// only once no Lookup is running or will start on db: after swapping a new DB
-// in, wait until requests that may hold the old one have finished. Closing
-// twice is harmless.
+// cacheCloseGrace is how long Close leaves the cache running for lookups
+// that began before it; they finish within microseconds, but ristretto
+// panics on a Set racing its Close.
+const cacheCloseGrace = 10 * time.Second
+
+// Close retires db. It is safe to call while lookups are running, e.g. right
+// after swapping a new DB in: later lookups bypass the cache and still
+// answer from the in-memory databases, the cache's goroutines stop after a
+// grace period, and the memory goes with the last reference. Closing twice
+// is harmless.
 func (db *DB) Close() error {
 	if db == nil || db.closed.Swap(true) {
 		return nil
 	}
 	if db.cache != nil {
-		db.cache.Close()
+		time.AfterFunc(db.closeGrace, db.cache.Close)
 	}
-	var errs []error
-	for _, rd := range []reader{db.city, db.asn, db.anonymous} {
-		if rd.r == nil {
-			continue
-		}
-		if err := rd.r.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("geo: closing %s: %w", rd.path, err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
