@@ -71,3 +71,47 @@ func TestDecideRefusesFutureTimestamp(t *testing.T) {
 		t.Fatal("a refused event changed state")
 	}
 }
+
+func TestExplainListsEveryRule(t *testing.T) {
+	e := newEngine(t)
+	var d engine.Decision
+	d.Explain = new(engine.Explanation)
+	if err := e.Decide(login("max", "65.0.0.1", "max-phone", time.Now().Add(-time.Minute)), &d); err != nil {
+		t.Fatal(err)
+	}
+	x := d.Explain
+	if len(x.Rules) != len(e.Rules().Rules) || !x.Vector.IsTor {
+		t.Fatalf("explanation: %d rules of %d, is_tor %v", len(x.Rules), len(e.Rules().Rules), x.Vector.IsTor)
+	}
+	fired := 0
+	for _, r := range x.Rules {
+		if r.Fired {
+			fired++
+		}
+	}
+	if fired != len(d.Reasons) {
+		t.Fatalf("%d rules fired in the explanation, %d reasons", fired, len(d.Reasons))
+	}
+}
+
+func TestSwapRulesAndShadow(t *testing.T) {
+	e := newEngine(t)
+	set, err := rules.Compile("t.yaml", []byte(`version: v2
+thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: tor_shadow, when: is_tor, action: deny, mode: shadow}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old := e.SwapRules(set); old.Version != "builtin-1" {
+		t.Fatalf("previous version %q", old.Version)
+	}
+	var d engine.Decision
+	if err := e.Decide(login("nia", "65.0.0.1", "nia-phone", time.Now().Add(-time.Minute)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != rules.Allow || d.RulesVersion != "v2" || len(d.Reasons) != 0 {
+		t.Fatalf("a shadow rule changed the decision: %v %q %+v", d.Action, d.RulesVersion, d.Reasons)
+	}
+}
