@@ -17,6 +17,7 @@
 //
 // Only the record fields riskd uses are decoded, by hand-written cursor
 // decoders that write straight into Info (see decode.go): no reflection and no
-// per-lookup allocation beyond the cached entry itself. A cache hit costs
-// ~65 ns and allocates nothing; figures in geo_timing_test.go.
+// per-lookup allocation beyond the cached entry itself. The cache is a
+// direct-mapped, lock-free table (see DB): a hit costs ~30 ns and allocates
+// nothing, a miss allocates the one entry; figures in geo_timing_test.go.
 package geo

@@ -3,6 +3,7 @@ package geo
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"os"
 	"slices"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/dgraph-io/ristretto/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
@@ -33,8 +33,11 @@ type Info struct {
 // Config names the databases to open. Each path is optional.
 type Config struct {
 	CityPath, ASNPath, AnonymousPath string // empty = not configured
-	// CacheSize is the number of addresses whose Info is cached; <= 0 means
-	// DefaultCacheSize.
+	// CacheSize is the number of cache slots, rounded up to a power of two
+	// (at most maxCacheSlots); <= 0 means DefaultCacheSize. The cache is
+	// direct-mapped, so colliding addresses evict each other: with as many
+	// distinct busy addresses as slots about 63% of them are resident at a
+	// time, with a quarter as many about 89%.
 	CacheSize int
 	// Verify runs maxminddb's full structural check of each file in Open
 	// (about 1 s per million networks). Lookups on a damaged file never
@@ -44,9 +47,16 @@ type Config struct {
 	Verify bool
 }
 
-// DefaultCacheSize covers the distinct addresses of a busy hour of logins
-// (~25 MB at ~250 B per entry including ristretto's bookkeeping).
+// DefaultCacheSize covers the distinct addresses of a busy hour of logins.
+// It rounds up to 131,072 slots. Memory: 8 B per slot up front (1 MB), plus
+// ~150-200 B per occupied slot (a 128-byte entry, and its city and AS names
+// when maxminddb's string cache did not already hold them), so ~20-27 MB
+// once every slot is occupied.
 const DefaultCacheSize = 100_000
+
+// maxCacheSlots bounds CacheSize (8 GB of slot pointers), so that a huge
+// value cannot overflow the rounding.
+const maxCacheSlots = 1 << 30
 
 // Database kinds, as reported in Source.Kind.
 const (
@@ -76,12 +86,25 @@ type Source struct {
 // copies a new database over the old one in place (cp, not mv) would
 // otherwise make a mapped reader fault (SIGBUS) in the middle of a lookup,
 // and a reload could not close the old DB while requests still use it.
+//
+// The cache is direct-mapped and lock-free: slot hashAddr(ip)&mask holds at
+// most one immutable *entry. A hit is one atomic load and an address
+// compare; a miss resolves the address into a new entry and stores it over
+// whatever the slot held. There are no locks, no background goroutines and
+// no eviction bookkeeping. It replaced Ristretto, whose Get records every
+// key in admission buffers that allocate (a new 64-slot ring stripe each
+// time one fills: ~1 allocation per 64 requests) and whose policy runs in
+// goroutines of its own, while riskd's request path must not allocate in
+// steady state. The cached data is derived, so losing an entry costs only a
+// recomputation: a hot address evicted by a colliding one is simply
+// resolved again on its next lookup, and the slot count, not an admission
+// policy, keeps the hit rate up.
 type DB struct {
 	city, asn, anonymous reader
 	sources              []Source
-	cache                *ristretto.Cache[uint64, *entry] // nil when no database is configured
+	slots                []atomic.Pointer[entry] // nil when no database is configured
+	mask                 uint64                  // len(slots) - 1
 	closed               atomic.Bool
-	closeGrace           time.Duration // cacheCloseGrace; tests lengthen it
 	decodeErrors         atomic.Uint64
 }
 
@@ -93,8 +116,8 @@ type reader struct {
 	v4Only bool
 }
 
-// entry is the cached value. Keys are 64-bit hashes, so two addresses can
-// share one; addr tells them apart.
+// entry is the cached value, immutable once stored in a slot. Many
+// addresses map to one slot; addr tells them apart.
 type entry struct {
 	addr netip.Addr
 	info Info
@@ -107,7 +130,7 @@ var emptyInfo Info
 // Open opens the configured databases. Errors name the file that failed and
 // wrap the underlying cause; on error nothing stays open.
 func Open(cfg Config) (*DB, error) {
-	db := &DB{closeGrace: cacheCloseGrace}
+	db := &DB{}
 	specs := []struct {
 		kind, path string
 		dst        *reader
@@ -142,22 +165,19 @@ func Open(cfg Config) (*DB, error) {
 		return db, nil
 	}
 
-	size := cfg.CacheSize
+	n := cacheSlots(cfg.CacheSize)
+	db.slots = make([]atomic.Pointer[entry], n)
+	db.mask = uint64(n - 1)
+	return db, nil
+}
+
+// cacheSlots returns the slot count for Config.CacheSize: the next power of
+// two >= size, DefaultCacheSize's for size <= 0, at most maxCacheSlots.
+func cacheSlots(size int) int {
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
-	cache, err := ristretto.NewCache(&ristretto.Config[uint64, *entry]{
-		NumCounters:        10 * int64(size), // ristretto's advice: 10x the entries
-		MaxCost:            int64(size),      // every entry costs 1
-		BufferItems:        64,
-		IgnoreInternalCost: true,
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("geo: lookup cache: %w", err)
-	}
-	db.cache = cache
-	return db, nil
+	return 1 << bits.Len(uint(min(size, maxCacheSlots)-1))
 }
 
 func openReader(kind, path string, accepts []string, verify bool) (*maxminddb.Reader, error) {
@@ -187,26 +207,26 @@ func openReader(kind, path string, accepts []string, verify bool) (*maxminddb.Re
 // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is looked up, and cached, as
 // the IPv4 address it carries.
 func (db *DB) Lookup(ip netip.Addr) *Info {
-	if db == nil || db.cache == nil || !ip.IsValid() {
+	if db == nil || db.slots == nil || !ip.IsValid() {
 		return &emptyInfo
 	}
 	ip = ip.Unmap().WithZone("")
-	// After Close the cache is on its way out (ristretto must not be used
-	// once closed); lookups still answer, from the readers alone.
-	cached := !db.closed.Load()
-	key := hashAddr(ip)
-	if cached {
-		if e, ok := db.cache.Get(key); ok && e.addr == ip {
-			return &e.info
-		}
+	slot := db.slot(ip)
+	if e := slot.Load(); e != nil && e.addr == ip {
+		return &e.info
 	}
 	e := &entry{addr: ip}
 	db.resolve(ip, &e.info)
-	if cached {
-		// A dropped Set only costs the next lookup of ip a recomputation.
-		db.cache.Set(key, e, 1)
-	}
+	// Last writer wins: a concurrent miss on the same slot may overwrite e
+	// (or e it), which costs only a later recomputation. Callers already
+	// holding the replaced entry's Info keep a valid, unchanged answer.
+	slot.Store(e)
 	return &e.info
+}
+
+// slot returns the cache slot of ip, which must be unmapped and zoneless.
+func (db *DB) slot(ip netip.Addr) *atomic.Pointer[entry] {
+	return &db.slots[hashAddr(ip)&db.mask]
 }
 
 func hashAddr(ip netip.Addr) uint64 {
@@ -257,22 +277,16 @@ func (db *DB) Status() []Source {
 	return out
 }
 
-// cacheCloseGrace is how long Close leaves the cache running for lookups
-// that began before it; they finish within microseconds, but ristretto
-// panics on a Set racing its Close.
-const cacheCloseGrace = 10 * time.Second
-
-// Close retires db. It is safe to call while lookups are running, e.g. right
-// after swapping a new DB in: later lookups bypass the cache and still
-// answer from the in-memory databases, the cache's goroutines stop after a
-// grace period, and the memory goes with the last reference. Closing twice
-// is harmless.
+// Close retires db: Status reports its databases as no longer loaded. It is
+// safe to call while lookups are running, e.g. right after swapping a new DB
+// in, because it releases nothing they use: the databases are in memory and
+// the cache has no goroutines, so lookups during and after Close still
+// answer correctly, and the memory goes with the last reference. (It does
+// not call maxminddb's Reader.Close, which clears the reader's buffer under
+// running lookups.) Closing twice is harmless.
 func (db *DB) Close() error {
-	if db == nil || db.closed.Swap(true) {
-		return nil
-	}
-	if db.cache != nil {
-		time.AfterFunc(db.closeGrace, db.cache.Close)
+	if db != nil {
+		db.closed.Store(true)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package geo
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -106,8 +107,8 @@ func TestLookupKnownAddresses(t *testing.T) {
 	for _, tc := range knownAddresses {
 		t.Run(tc.ip, func(t *testing.T) {
 			ip := netip.MustParseAddr(tc.ip)
-			// Twice: the second answer comes from the cache when ristretto
-			// kept the first, and must be the same.
+			// Twice: the second answer comes from the cache (unless another
+			// address took the slot meanwhile) and must be the same.
 			for range 2 {
 				if got := db.Lookup(ip); *got != tc.want {
 					t.Errorf("Lookup(%s)\n got %+v\nwant %+v", tc.ip, *got, tc.want)
@@ -306,36 +307,161 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// TestHashCollision plants an entry for one address under the key of
-// another, as a 64-bit hash collision would, and checks it is not served.
-func TestHashCollision(t *testing.T) {
-	db := openTestDB(t)
-	london, boxford := netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("2.125.160.216")
-	for range 100 { // ristretto may drop a Set; retry until it is kept
-		db.cache.Set(hashAddr(boxford), &entry{addr: london, info: Info{City: "London"}}, 1)
-		db.cache.Wait()
-		if _, ok := db.cache.Get(hashAddr(boxford)); ok {
-			break
+// cachedEntry returns the cache entry of ip, nil when its slot holds
+// another address or nothing.
+func cachedEntry(db *DB, ip netip.Addr) *entry {
+	ip = ip.Unmap().WithZone("")
+	if e := db.slot(ip).Load(); e != nil && e.addr == ip {
+		return e
+	}
+	return nil
+}
+
+// warmCache looks ips up and returns those whose entries are all still
+// cached at the end: in a direct-mapped cache a later address may have
+// evicted an earlier one sharing its slot.
+func warmCache(t testing.TB, db *DB, ips ...netip.Addr) []netip.Addr {
+	t.Helper()
+	for _, ip := range ips {
+		db.Lookup(ip)
+	}
+	var kept []netip.Addr
+	for _, ip := range ips {
+		if cachedEntry(db, ip) != nil {
+			kept = append(kept, ip)
 		}
 	}
-	if got := db.Lookup(boxford); got.City != "Boxford" {
-		t.Fatalf("Lookup(%s).City = %q, want Boxford", boxford, got.City)
+	if len(kept) == 0 && len(ips) > 0 {
+		t.Fatalf("none of %d addresses stayed cached", len(ips))
+	}
+	return kept
+}
+
+func TestCacheSizeRounding(t *testing.T) {
+	for size, want := range map[int]int{
+		math.MinInt: 131_072, -1: 131_072, 0: 131_072, DefaultCacheSize: 131_072,
+		1: 1, 2: 2, 3: 4, 1000: 1024, 1024: 1024, 1025: 2048,
+		maxCacheSlots - 1: maxCacheSlots, maxCacheSlots + 1: maxCacheSlots, math.MaxInt: maxCacheSlots,
+	} {
+		if got := cacheSlots(size); got != want {
+			t.Errorf("cacheSlots(%d) = %d, want %d", size, got, want)
+		}
+	}
+	cfg := testConfig(t)
+	cfg.CacheSize = 1000
+	db, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if len(db.slots) != 1024 || db.mask != 1023 {
+		t.Errorf("CacheSize 1000: %d slots, mask %d; want 1024, 1023", len(db.slots), db.mask)
 	}
 }
 
-// warmCache looks ip up until ristretto keeps its entry: Sets go through a
-// buffer and the admission policy, and either may drop one.
-func warmCache(t testing.TB, db *DB, ip netip.Addr) {
-	t.Helper()
-	key := hashAddr(ip.Unmap())
-	for range 1000 {
-		db.Lookup(ip)
-		db.cache.Wait()
-		if _, ok := db.cache.Get(key); ok {
-			return
+// TestCacheHit checks a second lookup is served from the cache: the same
+// shared Info, not a recomputed copy.
+func TestCacheHit(t *testing.T) {
+	db := openTestDB(t)
+	for _, tc := range knownAddresses {
+		ip := netip.MustParseAddr(tc.ip)
+		first := db.Lookup(ip)
+		if e := cachedEntry(db, ip); e == nil || &e.info != first {
+			t.Fatalf("Lookup(%s) did not cache its answer", ip)
+		}
+		if again := db.Lookup(ip); again != first {
+			t.Errorf("second Lookup(%s) recomputed the answer", ip)
 		}
 	}
-	t.Fatalf("ristretto never kept %s", ip)
+	// ::ffff:89.160.20.112 and 89.160.20.112 share one entry.
+	v4, mapped := netip.MustParseAddr("89.160.20.112"), netip.MustParseAddr("::ffff:89.160.20.112")
+	if db.Lookup(v4) != db.Lookup(mapped) {
+		t.Errorf("Lookup(%s) and Lookup(%s) do not share the cached entry", v4, mapped)
+	}
+}
+
+// TestCacheCollision plants an entry for one address in the slot of
+// another, as a collision of their slot indexes does, and checks it is not
+// served: the lookup resolves its own address and takes the slot over.
+func TestCacheCollision(t *testing.T) {
+	db := openTestDB(t)
+	london, boxford := netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("2.125.160.216")
+	planted := &entry{addr: london, info: Info{City: "not Boxford"}}
+	db.slot(boxford).Store(planted)
+	if got := db.Lookup(boxford); got.City != "Boxford" {
+		t.Fatalf("Lookup(%s).City = %q, want Boxford", boxford, got.City)
+	}
+	if e := db.slot(boxford).Load(); e == planted || e.addr != boxford {
+		t.Errorf("the slot still holds %v, want Boxford's entry", e.addr)
+	}
+	if planted.info.City != "not Boxford" {
+		t.Errorf("the replaced entry was modified: %+v", planted.info)
+	}
+}
+
+// TestCacheReplacement runs every lookup through a one-slot cache, so each
+// address evicts the previous one: every answer must still be right, and an
+// evicted address is recomputed into a fresh entry while Infos handed out
+// earlier stay untouched.
+func TestCacheReplacement(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.CacheSize = 1
+	db, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if len(db.slots) != 1 {
+		t.Fatalf("%d slots, want 1", len(db.slots))
+	}
+	first := make(map[string]*Info)
+	for round := range 3 {
+		for _, tc := range knownAddresses {
+			ip := netip.MustParseAddr(tc.ip)
+			got := db.Lookup(ip)
+			if *got != tc.want {
+				t.Errorf("round %d: Lookup(%s)\n got %+v\nwant %+v", round, tc.ip, *got, tc.want)
+			}
+			if e := cachedEntry(db, ip); e == nil || &e.info != got {
+				t.Errorf("round %d: Lookup(%s) did not take the slot", round, tc.ip)
+			}
+			if prev, ok := first[tc.ip]; !ok {
+				first[tc.ip] = got
+			} else if prev == got {
+				t.Errorf("round %d: Lookup(%s) returned the evicted entry", round, tc.ip)
+			}
+		}
+	}
+	for _, tc := range knownAddresses {
+		if got := first[tc.ip]; *got != tc.want {
+			t.Errorf("evicted Info of %s changed to %+v", tc.ip, *got)
+		}
+	}
+}
+
+// TestConcurrentCollisions has goroutines fight over a few slots, so misses
+// race each other's Stores; run with -race.
+func TestConcurrentCollisions(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.CacheSize = 4
+	db, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				tc := knownAddresses[(g*7+i)%len(knownAddresses)]
+				if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
+					t.Errorf("Lookup(%s) = %+v", tc.ip, *got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 var sinkInfo *Info
@@ -412,9 +538,6 @@ func TestDamagedDatabase(t *testing.T) {
 // does right after swapping in the new one: no panic, no wrong answer.
 func TestCloseWhileLookingUp(t *testing.T) {
 	db := openTestDB(t)
-	// The delayed ristretto Close is not ordered with the lookups by anything
-	// the race detector can see; keep it out of the test binary's lifetime.
-	db.closeGrace = time.Hour
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for g := range 2 {
@@ -444,5 +567,16 @@ func TestCloseWhileLookingUp(t *testing.T) {
 		if s.Loaded {
 			t.Errorf("%s still Loaded after Close", s.Kind)
 		}
+	}
+	// A closed DB keeps answering, from the cache and from the readers.
+	for _, tc := range knownAddresses {
+		if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
+			t.Errorf("Lookup(%s) after Close = %+v", tc.ip, *got)
+		}
+	}
+	london := netip.MustParseAddr("81.2.69.142")
+	db.slot(london).Store(nil)
+	if got := db.Lookup(london); got.City != "London" {
+		t.Errorf("uncached Lookup(%s) after Close: City = %q, want London", london, got.City)
 	}
 }
