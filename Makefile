@@ -18,11 +18,11 @@ build:
 $(GEO)/city.mmdb:
 	$(GO) run ./bench/geogen -out $(GEO)
 
-## test: vet, the whole suite under the race detector, then the allocation guards (which race builds skip)
+## test: vet, the allocation guards (which race builds skip), then the whole suite under the race detector
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Alloc' ./...
+	$(GO) test -race -count=1 ./...
 
 ## bench: the Go benchmarks with allocations reported
 bench:
