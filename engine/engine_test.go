@@ -6,32 +6,13 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
-	"github.com/riskd/riskd/features/geo"
-	"github.com/riskd/riskd/internal/testdata"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/store"
 )
 
-func newEngine(tb testing.TB) *engine.Engine {
-	tb.Helper()
-	city, asn, anon := testdata.GeoIP(tb)
-	db, err := geo.Open(geo.Config{CityPath: city, ASNPath: asn, AnonymousPath: anon})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	set, err := rules.Default()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	x := features.NewExtractor(features.NewHasher([]byte("test")), features.NewState(0), db)
-	e, err := engine.New(engine.Config{Extractor: x, Rules: set})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return e
-}
+func newEngine(tb testing.TB) *engine.Engine { return enginetest.New(tb, nil) }
 
 func login(user, ip, device string, at time.Time) *features.Event {
 	return &features.Event{

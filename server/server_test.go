@@ -14,10 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/riskd/riskd/engine"
-	"github.com/riskd/riskd/features"
-	"github.com/riskd/riskd/features/geo"
-	"github.com/riskd/riskd/internal/testdata"
-	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/server"
 )
 
@@ -40,22 +37,8 @@ type testServer struct {
 
 func start(t *testing.T) *testServer {
 	t.Helper()
-	city, asn, anon := testdata.GeoIP(t)
-	db, err := geo.Open(geo.Config{CityPath: city, ASNPath: asn, AnonymousPath: anon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := metrics.NewSet()
-	x := features.NewExtractor(features.NewHasher([]byte("server-test")), features.NewState(0), db)
-	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Engine: eng, Metrics: reg})
+	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +51,6 @@ func start(t *testing.T) *testServer {
 	t.Cleanup(func() {
 		srv.Shutdown(t.Context())
 		<-done
-		db.Close()
 	})
 	return &testServer{t: t, base: "http://" + ln.Addr().String(), srv: srv}
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskd/riskd/internal/testdata"
+	"github.com/riskd/riskd/internal/testenv"
 )
 
 // TestFeatureReferenceUpToDate keeps docs/FEATURES.md equal to what `riskd features` prints, so the names
@@ -93,7 +93,7 @@ func TestServeProcessDrainsOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	city, asn, anon := testdata.GeoIP(t)
+	city, asn, anon := testenv.GeoIP(t)
 	bin := filepath.Join(t.TempDir(), "riskd")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -14,36 +14,14 @@ import (
 	"time"
 
 	geoip2 "github.com/oschwald/geoip2-golang/v2"
+
+	"github.com/riskd/riskd/internal/testenv"
 )
 
-// testDataDir returns ../shared/geoip beside the repository root. A developer
-// without the shared folder gets a skip; CI (CI=true) always has it, so there
-// its absence is a failure rather than a silently green run.
+// testDataDir returns ../shared/geoip beside the repository (skipping, or failing under CI=true, without it).
 func testDataDir(t testing.TB) string {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := wd
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatalf("no go.mod above %s", wd)
-		}
-		root = parent
-	}
-	dir := filepath.Join(root, "..", "shared", "geoip")
-	if _, err := os.Stat(filepath.Join(dir, "GeoIP2-City-Test.mmdb")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but the MaxMind test databases are missing: %v", err)
-		}
-		t.Skipf("skipping: MaxMind test databases not found at %s (the shared folder beside the repo)", dir)
-	}
-	return dir
+	return testenv.Shared(t, "geoip")
 }
 
 func testConfig(t testing.TB) Config {
