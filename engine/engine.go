@@ -33,19 +33,22 @@ type Config struct {
 	Now func() time.Time
 	// Metrics receives counts and latencies; nil records nothing.
 	Metrics *Metrics
+	// FailPolicy is the decision per event type when an event cannot be evaluated; zero = DefaultFailPolicy.
+	FailPolicy *FailPolicy
 }
 
 // Engine decides on events. Safe for concurrent use.
 type Engine struct {
-	x         *features.Extractor
-	live      atomic.Pointer[liveRules]
-	maxSkew   int64
-	retention int64
-	now       func() time.Time
-	metrics   *Metrics
-	pool      sync.Pool // *scratch
-	idBase    uint64
-	idSeq     atomic.Uint64
+	x          *features.Extractor
+	live       atomic.Pointer[liveRules]
+	maxSkew    int64
+	retention  int64
+	now        func() time.Time
+	metrics    *Metrics
+	pool       sync.Pool // *scratch
+	idBase     uint64
+	idSeq      atomic.Uint64
+	failPolicy FailPolicy
 }
 
 // liveRules is a rule set with what the engine derives from it, published together.
@@ -74,6 +77,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	e.failPolicy = DefaultFailPolicy()
+	if cfg.FailPolicy != nil {
+		e.failPolicy = *cfg.FailPolicy
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {

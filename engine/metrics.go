@@ -21,6 +21,7 @@ type Metrics struct {
 	mfa       [2]*metrics.Counter
 	outcomes  [8]*metrics.Counter
 	latency   *Histogram
+	fallbacks [rules.Deny + 1]*metrics.Counter
 }
 
 // NewMetrics registers the engine's metrics in set.
@@ -33,6 +34,9 @@ func NewMetrics(set *metrics.Set) *Metrics {
 	m.mfa[1] = set.NewCounter(fmt.Sprintf(`riskd_reasons_total{code=%q}`, CodeMFASensitive))
 	for t := features.LoginSucceeded; t <= features.LegitConfirmed; t++ {
 		m.outcomes[t] = set.NewCounter(fmt.Sprintf(`riskd_outcomes_total{type=%q}`, t.String()))
+	}
+	for a := rules.Allow; a <= rules.Deny; a++ {
+		m.fallbacks[a] = set.NewCounter(fmt.Sprintf(`riskd_fallback_decisions_total{decision=%q}`, a.String()))
 	}
 	m.latency = NewHistogram("riskd_decision_duration_seconds", DefaultLatencyBounds)
 	set.RegisterMetricsWriter(m.latency.WritePrometheus)
@@ -80,6 +84,13 @@ func (m *Metrics) decided(d *Decision) {
 			m.mfa[1].Inc()
 		}
 	}
+}
+
+func (m *Metrics) fallback(a rules.Action) {
+	if m == nil {
+		return
+	}
+	m.fallbacks[a].Inc()
 }
 
 func (m *Metrics) outcome(t features.OutcomeType) {

@@ -13,10 +13,10 @@ const (
 	Checkout
 	PaymentMethodChange
 	ProfileChange
-	numEventTypes
+	NumEventTypes // one past the last event type
 )
 
-var eventTypeNames = [numEventTypes]string{
+var eventTypeNames = [NumEventTypes]string{
 	Login:               "login",
 	Registration:        "registration",
 	PasswordReset:       "password_reset",
@@ -27,7 +27,7 @@ var eventTypeNames = [numEventTypes]string{
 
 // String returns the API name of t.
 func (t EventType) String() string {
-	if t == 0 || t >= numEventTypes {
+	if t == 0 || t >= NumEventTypes {
 		return ""
 	}
 	return eventTypeNames[t]
@@ -35,7 +35,7 @@ func (t EventType) String() string {
 
 // ParseEventType returns the event type named s.
 func ParseEventType(s string) (EventType, bool) {
-	for t := Login; t < numEventTypes; t++ {
+	for t := Login; t < NumEventTypes; t++ {
 		if eventTypeNames[t] == s {
 			return t, true
 		}

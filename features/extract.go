@@ -321,6 +321,9 @@ func hasCounts(c *[store.NumMetrics]store.Counts) bool {
 	return false
 }
 
+// UserKey returns the keyed hash riskd stores a user under; it names the user in logs without the id.
+func (x *Extractor) UserKey(userID string) uint64 { return x.hash.User(userID) }
+
 // Erase forgets everything keyed by the user: profile and velocity counters, and reports whether a profile was
 // held. Counters of the user's IPs and devices are not personal to the user and age out on their own.
 func (x *Extractor) Erase(userID string) bool {

@@ -142,7 +142,7 @@ func TestEraseForgetsUser(t *testing.T) {
 }
 
 func TestEventTypeNames(t *testing.T) {
-	for et := Login; et < numEventTypes; et++ {
+	for et := Login; et < NumEventTypes; et++ {
 		got, ok := ParseEventType(et.String())
 		if !ok || got != et {
 			t.Fatalf("%v does not round-trip", et)

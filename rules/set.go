@@ -30,7 +30,8 @@ var actionNames = [...]string{None: "", Allow: "allow", StepUp: "step_up", Deny:
 // String returns the API name of a.
 func (a Action) String() string { return actionNames[a] }
 
-func parseAction(s string) (Action, bool) {
+// ParseAction returns the action named s (allow, step_up or deny).
+func ParseAction(s string) (Action, bool) {
 	for a := Allow; a <= Deny; a++ {
 		if actionNames[a] == s {
 			return a, true
@@ -151,7 +152,7 @@ func compileRule(sp *Spec) (Rule, error) {
 		}
 		r.Score = *sp.Score
 	case sp.Action != "":
-		a, ok := parseAction(sp.Action)
+		a, ok := ParseAction(sp.Action)
 		if !ok {
 			return r, fmt.Errorf("action %q: want allow, step_up or deny", sp.Action)
 		}

@@ -31,6 +31,7 @@ var (
 	errUnsupportedMedia = &apiError{status: fasthttp.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json"}
 	errInternal         = &apiError{status: fasthttp.StatusInternalServerError, code: "internal", message: "internal error; the request may be retried"}
 	errUserNotFound     = &apiError{status: fasthttp.StatusNotFound, code: "user_not_found", message: "riskd holds nothing about this user"}
+	errOverloaded       = &apiError{status: fasthttp.StatusServiceUnavailable, code: "overloaded", message: "riskd is overloaded; retry after the Retry-After delay or apply your fail policy"}
 	errBadRequest       = &apiError{status: fasthttp.StatusBadRequest, code: "bad_request", message: "the request could not be read"}
 )
 

@@ -106,6 +106,10 @@ type ruleView struct {
 }
 
 func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
+	if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
+		s.writeAuthError(ctx, err)
+		return
+	}
 	if !ctx.IsGet() {
 		writeError(ctx, methodNotAllowed("GET"))
 		return

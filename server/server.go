@@ -26,6 +26,18 @@ type Config struct {
 	Metrics *metrics.Set // where /metrics reads from; the engine's metrics should be registered in it
 	Logger  *slog.Logger
 
+	// Keys authenticates callers; nil or empty serves everyone (the caller must then listen on loopback only).
+	Keys *Keyring
+	// Auditor records administrative changes; nil records nothing.
+	Auditor *Auditor
+	// SeparateAdmin serves the admin endpoints (rules, users, metrics) only through HandleAdmin, on a
+	// listener of their own, instead of beside /v1/decide.
+	SeparateAdmin bool
+	// MaxInflight bounds the decide and events requests evaluated at once; beyond it requests are shed (1024).
+	MaxInflight int
+	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
+	ShedWithFallback bool
+
 	MaxBodyBytes int           // largest request body accepted (16 KiB)
 	Concurrency  int           // requests served at once; more are refused by fasthttp with 503 (4096)
 	ReadTimeout  time.Duration // to read a whole request (5 s)
@@ -40,11 +52,17 @@ type Server struct {
 	log      *slog.Logger
 	srv      *fasthttp.Server
 	metrics  *metrics.Set
+	keys     atomic.Pointer[Keyring]
+	audit    *Auditor
 	draining atomic.Bool
-	pool     sync.Pool // *requestState
+	inflight atomic.Int64
+	pool     sync.Pool        // *requestState
+	admin    *fasthttp.Server // the admin listener's server, when SeparateAdmin
 
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
+	shed      *metrics.Counter
+	authFails *metrics.Counter
 	startedAt time.Time
 }
 
@@ -70,34 +88,46 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.MaxBodyBytes = defaultInt(cfg.MaxBodyBytes, 16<<10)
+	cfg.MaxInflight = defaultInt(cfg.MaxInflight, 1024)
 	cfg.Concurrency = defaultInt(cfg.Concurrency, 4096)
 	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
 	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
 	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 60*time.Second)
 
-	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, startedAt: time.Now()}
+	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
+		startedAt: time.Now()}
+	s.keys.Store(cfg.Keys)
 	s.pool.New = func() any { return &requestState{out: make([]byte, 0, 1024)} }
 	for c := 1; c <= 5; c++ {
 		s.requests[c] = cfg.Metrics.NewCounter(fmt.Sprintf(`riskd_http_requests_total{code="%dxx"}`, c))
 	}
 	s.panics = cfg.Metrics.NewCounter("riskd_http_panics_total")
-	s.srv = &fasthttp.Server{
-		Handler:                       s.Handle,
-		ErrorHandler:                  s.handleParseError,
-		Name:                          "riskd",
-		MaxRequestBodySize:            cfg.MaxBodyBytes,
-		Concurrency:                   cfg.Concurrency,
-		ReadTimeout:                   cfg.ReadTimeout,
-		WriteTimeout:                  cfg.WriteTimeout,
-		IdleTimeout:                   cfg.IdleTimeout,
-		ReadBufferSize:                8 << 10,
-		DisableHeaderNamesNormalizing: true,
-		NoDefaultDate:                 true,
-		NoDefaultContentType:          true,
-		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{s.log},
+	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
+	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
+	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
+	s.srv = s.newHTTPServer(s.Handle)
+	if cfg.SeparateAdmin {
+		s.admin = s.newHTTPServer(s.HandleAdmin)
 	}
 	return s, nil
+}
+
+func (s *Server) newHTTPServer(h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:              h,
+		ErrorHandler:         s.handleParseError,
+		Name:                 "riskd",
+		MaxRequestBodySize:   s.cfg.MaxBodyBytes,
+		Concurrency:          s.cfg.Concurrency,
+		ReadTimeout:          s.cfg.ReadTimeout,
+		WriteTimeout:         s.cfg.WriteTimeout,
+		IdleTimeout:          s.cfg.IdleTimeout,
+		ReadBufferSize:       8 << 10,
+		NoDefaultDate:        true,
+		NoDefaultContentType: true,
+		CloseOnShutdown:      true,
+		Logger:               fasthttpLogger{s.log},
+	}
 }
 
 func defaultInt(v, def int) int {
@@ -117,6 +147,32 @@ func defaultDuration(v, def time.Duration) time.Duration {
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
+// ServeTLS serves HTTPS on ln with the given certificate and key files until Shutdown.
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	return s.srv.ServeTLS(ln, certFile, keyFile)
+}
+
+// ServeAdmin serves the admin endpoints on ln until Shutdown; only with Config.SeparateAdmin.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	if s.admin == nil {
+		return errors.New("server: ServeAdmin without SeparateAdmin")
+	}
+	return s.admin.Serve(ln)
+}
+
+// SetKeys replaces the keyring for the requests that start after it (a reload). Going from keys to none is
+// refused: the listener may not be a loopback one.
+func (s *Server) SetKeys(k *Keyring) error {
+	if k.Len() == 0 && s.keys.Load().Len() > 0 {
+		return errors.New("server: refusing to drop all API keys on a running server")
+	}
+	s.keys.Store(k)
+	return nil
+}
+
+// Audit records an administrative change made outside the HTTP API (a signal-driven reload).
+func (s *Server) Audit(r AuditRecord) { s.recordAudit(r) }
+
 // Drain marks the server as draining: /readyz answers 503 so load balancers stop sending new traffic, while
 // requests keep being served until Shutdown.
 func (s *Server) Drain() { s.draining.Store(true) }
@@ -124,32 +180,39 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Shutdown stops accepting connections and waits for in-flight requests to finish or ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Drain()
-	return s.srv.ShutdownWithContext(ctx)
+	err := s.srv.ShutdownWithContext(ctx)
+	if s.admin != nil {
+		err = errors.Join(err, s.admin.ShutdownWithContext(ctx))
+	}
+	return err
 }
 
-// Handle routes one request. It is the fasthttp handler; tests call it through a real listener.
-func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+// Handle routes one request of the main listener. It is the fasthttp handler; tests call it directly too.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) { s.route(ctx, true, !s.cfg.SeparateAdmin) }
+
+// HandleAdmin routes one request of the admin listener (Config.SeparateAdmin).
+func (s *Server) HandleAdmin(ctx *fasthttp.RequestCtx) { s.route(ctx, false, true) }
+
+func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 	defer s.recoverPanic(ctx)
 	path := ctx.Path()
-	switch string(path) {
-	case "/v1/decide":
-		s.handleDecide(ctx)
-	case "/v1/events":
-		s.handleEvents(ctx)
-	case "/healthz":
+	switch p := string(path); {
+	case p == "/healthz":
 		s.handleHealth(ctx)
-	case "/readyz":
+	case p == "/readyz":
 		s.handleReady(ctx)
-	case "/metrics":
+	case decide && p == "/v1/decide":
+		s.handleDecide(ctx)
+	case decide && p == "/v1/events":
+		s.handleEvents(ctx)
+	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
-	case "/v1/rules":
+	case admin && p == "/v1/rules":
 		s.handleRules(ctx)
+	case admin && bytes.HasPrefix(path, []byte(usersPrefix)):
+		s.handleUser(ctx)
 	default:
-		if bytes.HasPrefix(path, []byte(usersPrefix)) {
-			s.handleUser(ctx)
-		} else {
-			writeError(ctx, errNotFound)
-		}
+		writeError(ctx, errNotFound)
 	}
 	s.count(ctx.Response.StatusCode())
 }
@@ -218,8 +281,19 @@ func isJSON(ct []byte) bool {
 
 func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	who, err := s.authorize(ctx, ScopeDecide)
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return
+	}
 	if ae := requireJSONPost(ctx); ae != nil {
 		writeError(ctx, ae)
+		return
+	}
+	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight)
+	defer s.inflight.Add(-1)
+	if overloaded && !s.cfg.ShedWithFallback {
+		s.writeShed(ctx)
 		return
 	}
 	st := s.acquire()
@@ -228,13 +302,24 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, ae)
 		return
 	}
-	explain := isExplain(ctx)
-	if explain {
-		st.decision.Explain = new(engine.Explanation)
-	}
-	if err := s.engine.Decide(&st.event, &st.decision); err != nil {
-		writeError(ctx, err)
+	if !who.tenantAllowed(st.event.Tenant) {
+		writeError(ctx, errForbiddenTenant)
 		return
+	}
+	explain := isExplain(ctx)
+	switch {
+	case overloaded:
+		s.shed.Inc()
+		s.engine.Fallback(&st.event, &st.decision, "riskd is overloaded; this is the configured fail-policy decision")
+		explain = false
+	default:
+		if explain {
+			st.decision.Explain = new(engine.Explanation)
+		}
+		if err := s.engine.Decide(&st.event, &st.decision); err != nil {
+			writeError(ctx, err)
+			return
+		}
 	}
 	b := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds())
 	if explain {
@@ -252,8 +337,20 @@ func isExplain(ctx *fasthttp.RequestCtx) bool {
 }
 
 func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
+	who, err := s.authorize(ctx, ScopeDecide)
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return
+	}
 	if ae := requireJSONPost(ctx); ae != nil {
 		writeError(ctx, ae)
+		return
+	}
+	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight)
+	defer s.inflight.Add(-1)
+	if overloaded {
+		// An outcome that is not recorded costs a little learning; a late answer to a decide costs a login.
+		s.writeShed(ctx)
 		return
 	}
 	st := s.acquire()
@@ -262,12 +359,28 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, ae)
 		return
 	}
+	if !who.tenantAllowed(st.outcome.Tenant) {
+		writeError(ctx, errForbiddenTenant)
+		return
+	}
 	if err := s.engine.Record(&st.outcome); err != nil {
 		writeError(ctx, err)
 		return
 	}
 	ctx.SetContentType(contentTypeJSON)
 	ctx.SetBodyString(`{"status":"recorded"}`)
+}
+
+// writeShed refuses a request because riskd is overloaded: fast, with a hint of when to come back.
+func (s *Server) writeShed(ctx *fasthttp.RequestCtx) {
+	s.shed.Inc()
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+	writeError(ctx, errOverloaded)
+}
+
+func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error) {
+	s.authFails.Inc()
+	writeError(ctx, err)
 }
 
 // fasthttpLogger sends fasthttp's own messages to slog.

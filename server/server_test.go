@@ -30,40 +30,71 @@ const (
 
 // testServer is riskd serving the built-in rules and the MaxMind test databases on a loopback port.
 type testServer struct {
-	t    *testing.T
-	base string
-	srv  *server.Server
+	t         *testing.T
+	base      string
+	adminBase string
+	srv       *server.Server
+	bearer    string // sent as Authorization: Bearer when set
 }
 
-func start(t *testing.T) *testServer {
+func start(t *testing.T) *testServer { return startWith(t, nil) }
+
+// startWith starts a server whose config configure may change, on a loopback port; with
+// cfg.SeparateAdmin the admin listener's base URL is in adminBase.
+func startWith(t *testing.T, configure func(*server.Config)) *testServer {
 	t.Helper()
 	reg := metrics.NewSet()
-	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg})
+	cfg := server.Config{Engine: enginetest.New(t, reg), Metrics: reg}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts := &testServer{t: t, srv: srv}
+	done := make(chan error, 2)
+	ts.base = "http://" + serveOn(t, srv.Serve, done)
+	servers := 1
+	if cfg.SeparateAdmin {
+		ts.adminBase = "http://" + serveOn(t, srv.ServeAdmin, done)
+		servers++
+	}
+	t.Cleanup(func() {
+		srv.Shutdown(t.Context())
+		for range servers {
+			<-done
+		}
+	})
+	return ts
+}
+
+func serveOn(t *testing.T, serve func(net.Listener) error, done chan<- error) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Shutdown(t.Context())
-		<-done
-	})
-	return &testServer{t: t, base: "http://" + ln.Addr().String(), srv: srv}
+	go func() { done <- serve(ln) }()
+	return ln.Addr().String()
 }
 
 // do sends a request and decodes a JSON answer (nil for an empty body).
 func (ts *testServer) do(method, path, contentType string, body []byte) (int, map[string]any) {
 	ts.t.Helper()
-	req, err := http.NewRequest(method, ts.base+path, bytes.NewReader(body))
+	url := path
+	if !strings.HasPrefix(path, "http") {
+		url = ts.base + path
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		ts.t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if ts.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+ts.bearer)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/hex"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,16 @@ const usersPrefix = "/v1/users/"
 // handleUser serves /v1/users/{id}[/preferences]. It reads the original, still escaped path so that a user id
 // holding "/" or ".." (escaped by the client) survives the path normalisation fasthttp applies to Path().
 func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
+	who, err := s.authorize(ctx, ScopeAdmin)
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return
+	}
+	// Users are one identity across all tenants: a key limited to some tenants may not read or erase them.
+	if !who.global() {
+		writeError(ctx, errForbiddenGlobal)
+		return
+	}
 	raw := string(ctx.URI().PathOriginal())
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		raw = raw[:i]
@@ -41,7 +52,7 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 		case ctx.IsGet():
 			s.exportUser(ctx, id)
 		case ctx.IsDelete():
-			s.eraseUser(ctx, id)
+			s.eraseUser(ctx, who, id)
 		default:
 			writeError(ctx, methodNotAllowed("GET, DELETE"))
 		}
@@ -50,7 +61,7 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, methodNotAllowed("PUT"))
 			return
 		}
-		s.putPreferences(ctx, id)
+		s.putPreferences(ctx, who, id)
 	default:
 		writeError(ctx, errNotFound)
 	}
@@ -146,13 +157,29 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
 }
 
 // eraseUser forgets the user everywhere riskd holds it. It is idempotent: erasing an unknown user succeeds.
-func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, id string) {
+func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 	had := s.engine.Extractor().Erase(id)
-	s.log.Info("user erased", "had_profile", had)
+	detail := "nothing was held"
+	if had {
+		detail = "profile and counters erased"
+	}
+	s.recordAudit(AuditRecord{Who: who.name(), Action: "user.erase", Target: s.userTarget(id), Result: "ok", Detail: detail})
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
-func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, id string) {
+// userTarget names a user in the audit log by the keyed hash of its id: the log must not keep, in clear, the
+// identifier of a person whose erasure it records.
+func (s *Server) userTarget(id string) string {
+	return "user:" + strconv.FormatUint(s.engine.Extractor().UserKey(id), 16)
+}
+
+func (s *Server) recordAudit(r AuditRecord) {
+	if err := s.audit.Record(r); err != nil {
+		s.log.Error("audit log write failed", "action", r.Action, "error", err.Error())
+	}
+}
+
+func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, who caller, id string) {
 	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSON(ct) {
 		writeError(ctx, errUnsupportedMedia)
 		return
@@ -189,5 +216,6 @@ func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, id string) {
 		return
 	}
 	s.engine.Extractor().SetMFAPreference(id, pref, time.Now().UnixNano())
+	s.recordAudit(AuditRecord{Who: who.name(), Action: "user.preferences", Target: s.userTarget(id), Result: "ok", Detail: "mfa_preference=" + pref.String()})
 	writeJSON(ctx, map[string]string{"user_id": id, "mfa_preference": pref.String()})
 }

@@ -2,6 +2,7 @@
 //
 //	riskd serve      serve the HTTP API
 //	riskd check      compile a rule file and report errors
+//	riskd key        make an API key and its keyring entry
 //	riskd features   print the feature reference (the names rules use)
 //	riskd version    print the version
 package main
@@ -25,6 +26,7 @@ const usage = `usage: riskd <command> [flags]
 commands:
   serve      serve the HTTP API (riskd serve -h for flags)
   check      compile a rule file and report errors: riskd check FILE
+  key        make an API key: riskd key --name NAME [--scopes decide,admin] [--tenants a,b]
   features   print the feature reference: the fields rules can use
   version    print the version
 `
@@ -41,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stderr)
 	case "check":
 		err = check(args[1:], stdout)
+	case "key":
+		err = newKey(args[1:], stdout)
 	case "features":
 		err = printFeatures(stdout)
 	case "version":

@@ -24,6 +24,14 @@ import (
 
 type serveConfig struct {
 	listen          string
+	adminListen     string
+	keys            string
+	auditLog        string
+	tlsCert         string
+	tlsKey          string
+	maxInflight     int
+	shed            string
+	failPolicy      string
 	config          string
 	geoCity         string
 	geoASN          string
@@ -41,6 +49,14 @@ type serveConfig struct {
 func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to serve on")
+	fs.StringVar(&c.adminListen, "admin-listen", "", "serve the admin endpoints (rules, users, metrics) on this address instead of --listen")
+	fs.StringVar(&c.keys, "keys", "", "API keyring file (YAML: name, sha256, scopes, tenants; see `riskd key`); without it riskd serves only loopback")
+	fs.StringVar(&c.auditLog, "audit-log", "", "append administrative changes (erasures, preferences, reloads) to this file as JSON lines (default: stderr)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
+	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
+	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
 	fs.StringVar(&c.config, "config", "", "YAML config file; keys are these flags' names")
 	fs.StringVar(&c.geoCity, "geoip-city", "", "GeoIP2/GeoLite2 City mmdb file")
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
@@ -73,13 +89,47 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	ln, err := listen(c.listen)
+	keys := &server.Keyring{}
+	if c.keys != "" {
+		var err error
+		if keys, err = server.LoadKeyring(c.keys); err != nil {
+			return err
+		}
+	}
+	if c.shed != "reject" && c.shed != "fallback" {
+		return fmt.Errorf("shed %q: want reject or fallback", c.shed)
+	}
+	policy, err := engine.ParseFailPolicy(c.failPolicy)
+	if err != nil {
+		return err
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	auditOut := io.Writer(stderr)
+	if c.auditLog != "" {
+		f, err := os.OpenFile(c.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		defer f.Close()
+		auditOut = f
+	}
+
+	ln, err := listen(c.listen, keys.Len() > 0)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	var adminLn net.Listener
+	if c.adminListen != "" {
+		if adminLn, err = listen(c.adminListen, keys.Len() > 0); err != nil {
+			return err
+		}
+		defer adminLn.Close()
+	}
 
-	db, err := geo.Open(geo.Config{CityPath: c.geoCity, ASNPath: c.geoASN, AnonymousPath: c.geoAnonymous})
+	db, err := openGeo(c)
 	if err != nil {
 		return err
 	}
@@ -95,12 +145,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	reg := metrics.NewSet()
 	x := features.NewExtractor(features.NewHasher(key), features.NewState(c.velocityKeys), db)
-	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg)})
+	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy})
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log,
-		MaxBodyBytes: c.maxBody, Concurrency: c.concurrency})
+	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
+		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
+		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, Concurrency: c.concurrency})
 	if err != nil {
 		return err
 	}
@@ -108,11 +159,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	log.Info("riskd serving", "addr", ln.Addr().String(), "version", version(),
-		"rules_version", set.Version, "rules_source", set.Source, "rules", len(set.Rules))
+	if keys.Len() == 0 {
+		log.Warn("no API keys (--keys): serving without authentication, on loopback only")
+	}
+	log.Info("riskd serving", "addr", ln.Addr().String(), "admin_addr", addrOf(adminLn), "tls", c.tlsCert != "",
+		"version", version(), "rules_version", set.Version, "rules_source", set.Source, "rules", len(set.Rules),
+		"api_keys", keys.Len(), "fail_policy", policy.String())
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() {
+		if c.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	if adminLn != nil {
+		go func() { errc <- srv.ServeAdmin(adminLn) }()
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -125,7 +189,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return shutdown(srv, db, c, log)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				reloadRules(eng, c.rules, log)
+				reload(srv, eng, c, log)
 				continue
 			}
 			log.Info("shutting down", "signal", s.String())
@@ -134,18 +198,29 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 }
 
-// listen opens the listener. Without API keys (not configurable yet) riskd answers anyone who can reach it,
-// so it refuses any address but loopback.
-func listen(addr string) (net.Listener, error) {
+// listen opens a listener. Without API keys riskd answers anyone who can reach it, so it then refuses any
+// address but loopback.
+func listen(addr string, haveKeys bool) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %q: %w", addr, err)
 	}
 	ip := net.ParseIP(host)
-	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("listen %q: riskd has no API keys configured, so it serves only on a loopback address (127.0.0.1, ::1, localhost)", addr)
+	if !haveKeys && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("listen %q: no API keys are configured (--keys), so riskd serves only on a loopback address (127.0.0.1, ::1, localhost)", addr)
 	}
 	return net.Listen("tcp", addr)
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+func openGeo(c serveConfig) (*geo.DB, error) {
+	return geo.Open(geo.Config{CityPath: c.geoCity, ASNPath: c.geoASN, AnonymousPath: c.geoAnonymous})
 }
 
 // shutdown drains (readiness goes 503 first, so load balancers move away), then waits for in-flight requests.
@@ -163,14 +238,41 @@ func shutdown(srv *server.Server, db *geo.DB, c serveConfig, log *slog.Logger) e
 	return nil
 }
 
-// reloadRules recompiles the rule file and swaps it in; a set that does not compile is refused and the live
-// one keeps serving.
-func reloadRules(eng *engine.Engine, path string, log *slog.Logger) {
-	set, err := loadRules(path)
-	if err != nil {
-		log.Error("rules reload refused; the live rule set keeps serving", "error", err.Error())
-		return
+// reload re-reads what can change without a restart: the rule file, the GeoIP databases and the keyring.
+// Each is built off the request path and swapped atomically; one that fails to load is refused, logged and
+// audited, and the live one keeps serving.
+func reload(srv *server.Server, eng *engine.Engine, c serveConfig, log *slog.Logger) {
+	audit := func(action, result, detail string) {
+		srv.Audit(server.AuditRecord{Who: "SIGHUP", Action: action, Result: result, Detail: detail})
 	}
-	old := eng.SwapRules(set)
-	log.Info("rules reloaded", "version", set.Version, "previous", old.Version, "rules", len(set.Rules))
+	if set, err := loadRules(c.rules); err != nil {
+		log.Error("rules reload refused; the live rule set keeps serving", "error", err.Error())
+		audit("rules.reload", "refused", err.Error())
+	} else {
+		old := eng.SwapRules(set)
+		log.Info("rules reloaded", "version", set.Version, "previous", old.Version, "rules", len(set.Rules))
+		audit("rules.reload", "ok", "version "+set.Version)
+	}
+	if db, err := openGeo(c); err != nil {
+		log.Error("GeoIP reload refused; the live databases keep serving", "error", err.Error())
+		audit("geoip.reload", "refused", err.Error())
+	} else {
+		// Close is safe while lookups that started on the old databases finish.
+		eng.Extractor().SwapGeo(db).Close()
+		log.Info("GeoIP databases reloaded")
+		audit("geoip.reload", "ok", "")
+	}
+	if c.keys != "" {
+		keys, err := server.LoadKeyring(c.keys)
+		if err == nil {
+			err = srv.SetKeys(keys)
+		}
+		if err != nil {
+			log.Error("keyring reload refused; the live keys stay", "error", err.Error())
+			audit("keys.reload", "refused", err.Error())
+		} else {
+			log.Info("keyring reloaded", "keys", keys.Len())
+			audit("keys.reload", "ok", fmt.Sprintf("%d keys", keys.Len()))
+		}
+	}
 }

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/valyala/fasthttp"
+	"gopkg.in/yaml.v3"
+)
+
+// Scope is what an API key may do.
+type Scope uint8
+
+// Scopes.
+const (
+	ScopeDecide Scope = 1 << iota // POST /v1/decide, POST /v1/events
+	ScopeAdmin                    // rules, users (export, erasure, preferences)
+)
+
+// Key is one API key as riskd holds it: a SHA-256 of the secret, never the secret itself.
+type Key struct {
+	Name    string
+	Hash    [sha256.Size]byte
+	Scopes  Scope
+	Tenants []string // tenants the key may act on; empty = all
+}
+
+// Keyring is an immutable set of API keys. The zero value (no keys) authenticates nobody, and the server then
+// serves without authentication, which riskd allows only on loopback addresses.
+type Keyring struct {
+	keys []Key
+}
+
+// Len is the number of keys.
+func (k *Keyring) Len() int {
+	if k == nil {
+		return 0
+	}
+	return len(k.keys)
+}
+
+// keyFile is the YAML form of a keyring file.
+type keyFile struct {
+	Keys []struct {
+		Name    string   `yaml:"name"`
+		SHA256  string   `yaml:"sha256"`
+		Scopes  []string `yaml:"scopes"`
+		Tenants []string `yaml:"tenants"`
+	} `yaml:"keys"`
+}
+
+// LoadKeyring reads a keyring file:
+//
+//	keys:
+//	  - name: idp-eu          # who, in the audit log
+//	    sha256: 5e88…         # hex SHA-256 of the secret (riskd key prints it)
+//	    scopes: [decide]      # decide and/or admin
+//	    tenants: [brand-a]    # optional: only these tenants
+func LoadKeyring(path string) (*Keyring, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return ParseKeyring(data)
+}
+
+// ParseKeyring parses the content of a keyring file.
+func ParseKeyring(data []byte) (*Keyring, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f keyFile
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	kr := &Keyring{}
+	names := map[string]bool{}
+	for i, e := range f.Keys {
+		k := Key{Name: e.Name, Tenants: e.Tenants}
+		if k.Name == "" || names[k.Name] {
+			return nil, fmt.Errorf("keys: entry %d: name must be set and unique", i+1)
+		}
+		names[k.Name] = true
+		h, err := hex.DecodeString(e.SHA256)
+		if err != nil || len(h) != sha256.Size {
+			return nil, fmt.Errorf("keys: %s: sha256 must be 64 hex digits", k.Name)
+		}
+		copy(k.Hash[:], h)
+		for _, s := range e.Scopes {
+			switch s {
+			case "decide":
+				k.Scopes |= ScopeDecide
+			case "admin":
+				k.Scopes |= ScopeAdmin
+			default:
+				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, admin)", k.Name, s)
+			}
+		}
+		if k.Scopes == 0 {
+			return nil, fmt.Errorf("keys: %s: no scopes", k.Name)
+		}
+		for _, t := range k.Tenants {
+			if !validTenant(t) || t == "" {
+				return nil, fmt.Errorf("keys: %s: invalid tenant %q", k.Name, t)
+			}
+		}
+		kr.keys = append(kr.keys, k)
+	}
+	return kr, nil
+}
+
+// HashSecret returns the hex SHA-256 of an API key secret, as a keyring file holds it.
+func HashSecret(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// authenticate finds the key whose secret is the request's bearer token. Every key is compared, in constant
+// time, whatever matches, so response timing reveals neither which key matched nor how much of a guess was
+// right. Secrets are random and long, so a plain SHA-256 (no slow KDF) is enough to keep them unguessable from
+// the keyring file.
+func (k *Keyring) authenticate(ctx *fasthttp.RequestCtx) *Key {
+	auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	const prefix = "Bearer "
+	if len(auth) <= len(prefix) || !bytes.EqualFold(auth[:len(prefix)], []byte(prefix)) {
+		return nil
+	}
+	sum := sha256.Sum256(auth[len(prefix):])
+	found := -1
+	for i := range k.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.keys[i].Hash[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return nil
+	}
+	return &k.keys[found]
+}
+
+// allowsTenant reports whether key may act on tenant.
+func (key *Key) allowsTenant(tenant string) bool {
+	return len(key.Tenants) == 0 || slices.Contains(key.Tenants, tenant)
+}
+
+var (
+	errUnauthenticated = &apiError{status: fasthttp.StatusUnauthorized, code: "unauthenticated",
+		message: "send Authorization: Bearer <API key>"}
+	errForbiddenScope = &apiError{status: fasthttp.StatusForbidden, code: "forbidden",
+		message: "this API key lacks the scope for this endpoint"}
+	errForbiddenTenant = &apiError{status: fasthttp.StatusForbidden, code: "forbidden_tenant", field: "tenant",
+		message: "this API key may not act on this tenant"}
+	errForbiddenGlobal = &apiError{status: fasthttp.StatusForbidden, code: "forbidden",
+		message: "a key restricted to tenants cannot change what all tenants share"}
+)
+
+// caller is who made a request, for authorization and the audit log.
+type caller struct {
+	key *Key // nil when the server runs without keys
+}
+
+func (c caller) name() string {
+	if c.key == nil {
+		return "unauthenticated-loopback"
+	}
+	return c.key.Name
+}
+
+func (c caller) tenantAllowed(tenant string) bool { return c.key == nil || c.key.allowsTenant(tenant) }
+
+// global reports whether the caller may act on state all tenants share (users, rules).
+func (c caller) global() bool { return c.key == nil || len(c.key.Tenants) == 0 }
+
+// authorize checks the request's key for scope. With no keyring configured everyone is allowed (riskd then
+// listens only on loopback).
+func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error) {
+	keys := s.keys.Load()
+	if keys.Len() == 0 {
+		return caller{}, nil
+	}
+	key := keys.authenticate(ctx)
+	if key == nil {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="riskd"`)
+		return caller{}, errUnauthenticated
+	}
+	if key.Scopes&scope == 0 {
+		return caller{}, errForbiddenScope
+	}
+	return caller{key: key}, nil
+}
