@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -87,9 +91,16 @@ func TestConfigLayers(t *testing.T) {
 	}
 }
 
-// TestServeProcessDrainsOnSIGTERM runs the real binary: it serves a decision over loopback, then exits 0 on
-// SIGTERM.
-func TestServeProcessDrainsOnSIGTERM(t *testing.T) {
+// process is a riskd binary serving on a loopback port.
+type process struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *syncBuffer
+}
+
+// startProcess builds riskd and serves with the test GeoIP databases and the extra flags, waiting until ready.
+func startProcess(t *testing.T, extra ...string) *process {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
@@ -104,47 +115,166 @@ func TestServeProcessDrainsOnSIGTERM(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--geoip-city", city, "--geoip-asn", asn, "--geoip-anonymous", anon)
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
+	p := &process{addr: addr, logs: &syncBuffer{}}
+	args := append([]string{"serve", "--listen", addr, "--geoip-city", city, "--geoip-asn", asn, "--geoip-anonymous", anon}, extra...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return p
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("riskd did not become ready: %v\n%s", err, logs.String())
+			t.Fatalf("riskd did not become ready: %v\n%s", err, p.logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	resp, err := http.Post("http://"+addr+"/v1/decide", "application/json",
-		strings.NewReader(`{"type":"login","user_id":"u","ip":"216.160.83.56","credentials_valid":true}`))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("decide: %v %v", err, resp)
-	}
-	resp.Body.Close()
+}
 
-	cmd.Process.Signal(syscall.SIGTERM)
+// stop sends SIGTERM and waits for a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- p.cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatalf("riskd did not stop after SIGTERM\n%s", logs.String())
+		t.Fatalf("riskd did not stop after SIGTERM\n%s", p.logs.String())
 	}
-	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
-		t.Fatalf("no clean stop in the log:\n%s", logs.String())
+	if !strings.Contains(p.logs.String(), `"msg":"stopped"`) {
+		t.Fatalf("no clean stop in the log:\n%s", p.logs.String())
 	}
+}
+
+func (p *process) decide(body string) (int, error) {
+	resp, err := http.Post("http://"+p.addr+"/v1/decide", "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func (p *process) rulesVersion(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/v1/rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct{ Version string }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Version
+}
+
+// syncBuffer is a bytes.Buffer safe for the process writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServeProcessDrainsOnSIGTERM runs the real binary: it serves a decision over loopback, then exits 0 on
+// SIGTERM.
+func TestServeProcessDrainsOnSIGTERM(t *testing.T) {
+	p := startProcess(t)
+	if status, err := p.decide(`{"type":"login","user_id":"u","ip":"216.160.83.56","credentials_valid":true}`); err != nil || status != 200 {
+		t.Fatalf("decide: %d %v", status, err)
+	}
+	p.stop(t)
+}
+
+// TestReloadUnderLoad swaps rules and GeoIP databases with SIGHUP while requests flow: a good rule file is
+// taken, a broken one refused with the old set still serving, and no request fails.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	write := func(version, when string) {
+		src := "version: " + version + "\nthresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: tor, when: " + when + ", score: 60}\n"
+		if err := os.WriteFile(rulesPath, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("v1", "is_tor")
+	p := startProcess(t, "--rules", rulesPath)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent, failed := 0, 0
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ { // bounded: the test stops it long before
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				status, err := p.decide(fmt.Sprintf(`{"type":"login","user_id":"u%d-%d","ip":"216.160.83.56","credentials_valid":true}`, w, i))
+				mu.Lock()
+				sent++
+				if err != nil || status != 200 {
+					failed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	hup := func() {
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	write("v2", "is_tor || is_vpn")
+	hup()
+	if v := p.rulesVersion(t); v != "v2" {
+		t.Fatalf("after a good reload: version %q", v)
+	}
+	write("v3", "is_torr")
+	hup()
+	if v := p.rulesVersion(t); v != "v2" {
+		t.Fatalf("after a refused reload: version %q, want v2 still serving", v)
+	}
+	for range 3 {
+		hup()
+	}
+	close(stop)
+	wg.Wait()
+	if sent < 100 || failed != 0 {
+		t.Fatalf("%d requests, %d failed", sent, failed)
+	}
+	logs := p.logs.String()
+	if !strings.Contains(logs, "rules reload refused") || !strings.Contains(logs, `"action":"rules.reload","result":"refused"`) {
+		t.Fatalf("the refused reload is not logged and audited:\n%s", logs)
+	}
+	t.Logf("%d requests during 5 reloads, %d failed", sent, failed)
+	p.stop(t)
 }

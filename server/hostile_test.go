@@ -1,0 +1,131 @@
+package server_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/riskd/riskd/engine/enginetest"
+	"github.com/riskd/riskd/server"
+)
+
+// TestHostileBodiesNeverCrashOrLeak sends 1,500 mangled request bodies over HTTP: each must be answered
+// with 200 or a JSON 4xx (never a 5xx), and the server must stay healthy. Bodies are mutations of valid
+// requests, so most get deep into validation before failing.
+func TestHostileBodiesNeverCrashOrLeak(t *testing.T) {
+	ts := start(t)
+	seeds := []string{
+		`{"type":"login","user_id":"zed","ip":"216.160.83.56","device_id":"d","credentials_valid":false,"timestamp":"2026-01-02T03:04:05Z"}`,
+		`{"type":"checkout","user_id":"zed","ip":"2001:db8::1","amount":12.5,"currency":"EUR","attributes":{"k":"v"}}`,
+		`{"type":"registration","ip":"::ffff:1.2.3.4","tenant":"brand-a","channel":"mobile","mfa_preference":"always"}`,
+	}
+	mutators := []func(r *mrand.Rand, b []byte) []byte{
+		func(r *mrand.Rand, b []byte) []byte { b[r.IntN(len(b))] = byte(r.IntN(256)); return b },         // flip a byte
+		func(r *mrand.Rand, b []byte) []byte { return b[:r.IntN(len(b))] },                               // truncate
+		func(r *mrand.Rand, b []byte) []byte { i := r.IntN(len(b)); return append(b[:i:i], b[i+1:]...) }, // drop a byte
+		func(r *mrand.Rand, b []byte) []byte { // duplicate a slice
+			i := r.IntN(len(b))
+			return append(b[:i:i], append([]byte(strings.Repeat(string(b[i:]), 2)), b[len(b)-1])...)
+		},
+		func(r *mrand.Rand, b []byte) []byte { // nest deeply
+			n := 1 + r.IntN(500)
+			return []byte(strings.Repeat(`{"a":`, n) + string(b) + strings.Repeat("}", n))
+		},
+	}
+	r := mrand.New(mrand.NewPCG(1, 2))
+	counts := map[int]int{}
+	for i := range 1500 {
+		b := []byte(seeds[i%len(seeds)])
+		for range 1 + r.IntN(3) {
+			if len(b) == 0 {
+				break
+			}
+			b = mutators[r.IntN(len(mutators))](r, b)
+		}
+		status, m := ts.do(http.MethodPost, "/v1/decide", "application/json", b)
+		counts[status]++
+		switch {
+		case status >= 500:
+			t.Fatalf("status %d for %q: %v", status, b, m)
+		case status != 200 && (m == nil || errorCode(m) == ""):
+			t.Fatalf("status %d without a JSON error for %q", status, b)
+		}
+	}
+	if status, _ := ts.do(http.MethodGet, "/healthz", "", nil); status != 200 {
+		t.Fatal("unhealthy after hostile input")
+	}
+	t.Logf("answers by status: %v", counts)
+}
+
+// TestServeTLS serves HTTPS with a certificate and key from files.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	reg := metrics.NewSet()
+	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(ln, certFile, keyFile) }()
+	t.Cleanup(func() { srv.Shutdown(t.Context()); <-done })
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Post("https://"+ln.Addr().String()+"/v1/decide", "application/json",
+		strings.NewReader(`{"type":"login","user_id":"tls","ip":"216.160.83.56"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("status %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+}
+
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "riskd test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
