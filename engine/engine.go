@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/rules"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	Now func() time.Time
 	// Metrics receives counts and latencies; nil records nothing.
 	Metrics *Metrics
+	// Log receives every decision; nil logs nothing.
+	Log *decisionlog.Log
 	// FailPolicy is the decision per event type when an event cannot be evaluated; zero = DefaultFailPolicy.
 	FailPolicy *FailPolicy
 }
@@ -49,6 +52,7 @@ type Engine struct {
 	idBase     uint64
 	idSeq      atomic.Uint64
 	failPolicy FailPolicy
+	log        *decisionlog.Log
 }
 
 // liveRules is a rule set with what the engine derives from it, published together.
@@ -61,6 +65,7 @@ type scratch struct {
 	eval *rules.Evaluator
 	obs  features.Observation
 	res  rules.Result
+	rec  decisionlog.Record
 }
 
 // New returns an Engine.
@@ -74,6 +79,7 @@ func New(cfg Config) (*Engine, error) {
 		retention: int64(cmp(cfg.Retention, 180*24*time.Hour)),
 		now:       cfg.Now,
 		metrics:   cfg.Metrics,
+		log:       cfg.Log,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -192,6 +198,10 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	}
 
 	e.x.Record(ev, &s.obs, verdict(d.Action))
+	if e.log != nil {
+		s.rec.Fill(ev.Time, d.EvaluationID, s.obs.UserKey, d.Action, d.Score, live.set, s.res.Fired, &s.eval.Vector)
+		e.log.Append(&s.rec)
+	}
 	d.Took = time.Since(start)
 	e.metrics.decided(d)
 	return nil

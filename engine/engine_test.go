@@ -2,12 +2,18 @@ package engine_test
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/store"
 )
@@ -94,5 +100,44 @@ rules:
 	}
 	if d.Action != rules.Allow || d.RulesVersion != "v2" || len(d.Reasons) != 0 {
 		t.Fatalf("a shadow rule changed the decision: %v %q %+v", d.Action, d.RulesVersion, d.Reasons)
+	}
+}
+
+func TestDecisionsAreLogged(t *testing.T) {
+	dir := t.TempDir()
+	l, err := decisionlog.Open(decisionlog.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := rules.Default()
+	city, asn, anon := testenv.GeoIP(t)
+	db, err := geo.Open(geo.Config{CityPath: city, ASNPath: asn, AnonymousPath: anon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	x := features.NewExtractor(features.NewHasher([]byte("t")), features.NewState(0), db)
+	e, err := engine.New(engine.Config{Extractor: x, Rules: set, Log: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d engine.Decision
+	if err := e.Decide(login("quinn", "65.0.0.1", "q-phone", time.Now().Add(-time.Minute)), &d); err != nil {
+		t.Fatal(err)
+	}
+	e.Fallback(login("quinn", "65.0.0.1", "q-phone", time.Now()), &d, "test")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, decisionlog.CurrentName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"fired":["tor_exit"`) || !strings.Contains(lines[1], `"fallback":true`) {
+		t.Fatalf("log:\n%s", data)
+	}
+	if strings.Contains(string(data), "quinn") || strings.Contains(string(data), "65.0.0.1") {
+		t.Fatalf("the log holds an identifier in clear:\n%s", data)
 	}
 }

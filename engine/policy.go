@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/rules"
 )
@@ -72,4 +73,16 @@ func (e *Engine) Fallback(ev *features.Event, d *Decision, why string) {
 	d.Reasons = append(d.Reasons[:0], Reason{Code: CodeFailPolicy, Message: why})
 	d.Took = 0
 	e.metrics.fallback(d.Action)
+	if e.log != nil {
+		var v features.Vector
+		v.Event, v.Tenant, v.Channel = ev.Type.String(), ev.Tenant, ev.Channel
+		at := ev.Time
+		if at == 0 {
+			at = e.now().UnixNano()
+		}
+		var rec decisionlog.Record
+		rec.Fill(at, d.EvaluationID, 0, d.Action, 0, e.live.Load().set, nil, &v)
+		rec.Fallback = true
+		e.log.Append(&rec)
+	}
 }

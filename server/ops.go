@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -10,7 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/riskd/riskd/engine"
-	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/internal/jsonenc"
 )
 
 func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
@@ -146,29 +145,10 @@ func writeJSON(ctx *fasthttp.RequestCtx, v any) {
 }
 
 // appendExplanation appends the explain=1 part of a decision: the feature vector and every rule's result.
-// It uses reflection, which is fine: only requests that ask for an explanation pay for it.
-func appendExplanation(b []byte, x *engine.Explanation) []byte {
-	b = append(b, `,"features":{`...)
-	v := reflect.ValueOf(&x.Vector).Elem()
-	for i, f := range features.Fields() {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, f.Name)
-		b = append(b, ':')
-		fv := v.Field(f.Index)
-		switch fv.Kind() {
-		case reflect.Bool:
-			b = strconv.AppendBool(b, fv.Bool())
-		case reflect.Int:
-			b = strconv.AppendInt(b, fv.Int(), 10)
-		case reflect.Float64:
-			b = strconv.AppendFloat(b, fv.Float(), 'g', 6, 64)
-		case reflect.String:
-			b = appendString(b, fv.String())
-		}
-	}
-	b = append(b, `},"rules":[`...)
+func appendExplanation(b []byte, enc *jsonenc.VectorEncoder, x *engine.Explanation) []byte {
+	b = append(b, `,"features":`...)
+	b = enc.Append(b, &x.Vector)
+	b = append(b, `,"rules":[`...)
 	for i := range x.Rules {
 		r := &x.Rules[i]
 		if i > 0 {

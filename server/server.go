@@ -18,6 +18,7 @@ import (
 
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/internal/jsonenc"
 )
 
 // Config configures a Server. Zero values take the defaults in parentheses.
@@ -58,6 +59,7 @@ type Server struct {
 	inflight atomic.Int64
 	pool     sync.Pool        // *requestState
 	admin    *fasthttp.Server // the admin listener's server, when SeparateAdmin
+	vectors  *jsonenc.VectorEncoder
 
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
@@ -95,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 60*time.Second)
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
-		startedAt: time.Now()}
+		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}
 	s.keys.Store(cfg.Keys)
 	s.pool.New = func() any { return &requestState{out: make([]byte, 0, 1024)} }
 	for c := 1; c <= 5; c++ {
@@ -323,7 +325,7 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 	}
 	b := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds())
 	if explain {
-		b = appendExplanation(b, st.decision.Explain)
+		b = appendExplanation(b, s.vectors, st.decision.Explain)
 	}
 	b = append(b, '}')
 	st.out = b

@@ -16,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/features/geo"
@@ -30,6 +31,8 @@ type serveConfig struct {
 	tlsCert         string
 	tlsKey          string
 	maxInflight     int
+	decisionLog     string
+	logMaxBytes     int64
 	shed            string
 	failPolicy      string
 	config          string
@@ -57,6 +60,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
+	fs.StringVar(&c.decisionLog, "decision-log", "", "directory for the decision log (decisions.ndjson, rotated by size); empty = no log")
+	fs.Int64Var(&c.logMaxBytes, "decision-log-max-bytes", 64<<20, "rotate the decision log beyond this size")
 	fs.StringVar(&c.config, "config", "", "YAML config file; keys are these flags' names")
 	fs.StringVar(&c.geoCity, "geoip-city", "", "GeoIP2/GeoLite2 City mmdb file")
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
@@ -144,8 +149,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("no --hash-key: identifiers are keyed with a random per-process secret")
 	}
 	reg := metrics.NewSet()
+	var dlog *decisionlog.Log
+	if c.decisionLog != "" {
+		if dlog, err = decisionlog.Open(decisionlog.Config{Dir: c.decisionLog, MaxBytes: c.logMaxBytes}); err != nil {
+			return err
+		}
+		dlog.RegisterMetrics(reg)
+	}
 	x := features.NewExtractor(features.NewHasher(key), features.NewState(c.velocityKeys), db)
-	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy})
+	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy, Log: dlog})
 	if err != nil {
 		return err
 	}
@@ -186,14 +198,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		case err := <-errc:
 			return err
 		case <-ctx.Done():
-			return shutdown(srv, db, c, log)
+			return shutdown(srv, db, dlog, c, log)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				reload(srv, eng, c, log)
 				continue
 			}
 			log.Info("shutting down", "signal", s.String())
-			return shutdown(srv, db, c, log)
+			return shutdown(srv, db, dlog, c, log)
 		}
 	}
 }
@@ -223,14 +235,22 @@ func openGeo(c serveConfig) (*geo.DB, error) {
 	return geo.Open(geo.Config{CityPath: c.geoCity, ASNPath: c.geoASN, AnonymousPath: c.geoAnonymous})
 }
 
-// shutdown drains (readiness goes 503 first, so load balancers move away), then waits for in-flight requests.
-func shutdown(srv *server.Server, db *geo.DB, c serveConfig, log *slog.Logger) error {
+// shutdown drains (readiness goes 503 first, so load balancers move away), waits for in-flight requests, then
+// flushes the decision log.
+func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, c serveConfig, log *slog.Logger) error {
 	srv.Drain()
 	time.Sleep(c.drainDelay)
 	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	db.Close()
+	if dlog != nil {
+		if lerr := dlog.Close(); lerr != nil {
+			log.Error("decision log close", "error", lerr.Error())
+		}
+		st := dlog.Stats()
+		log.Info("decision log closed", "written", st.Written, "dropped", st.Dropped)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("shutdown: %w", err)
 	}

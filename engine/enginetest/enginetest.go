@@ -15,8 +15,8 @@ import (
 )
 
 // New returns an engine over the built-in rules and the test databases, registering its metrics in reg when
-// reg is not nil. It skips (fails under CI=true) when the shared test data is missing.
-func New(tb testing.TB, reg *metrics.Set) *engine.Engine {
+// reg is not nil; configure may change the config before the engine is built. It skips (fails under CI=true) when the shared test data is missing.
+func New(tb testing.TB, reg *metrics.Set, configure ...func(*engine.Config)) *engine.Engine {
 	tb.Helper()
 	city, asn, anon := testenv.GeoIP(tb)
 	db, err := geo.Open(geo.Config{CityPath: city, ASNPath: asn, AnonymousPath: anon})
@@ -34,6 +34,9 @@ func New(tb testing.TB, reg *metrics.Set) *engine.Engine {
 	}
 	if reg != nil {
 		cfg.Metrics = engine.NewMetrics(reg)
+	}
+	for _, c := range configure {
+		c(&cfg)
 	}
 	e, err := engine.New(cfg)
 	if err != nil {

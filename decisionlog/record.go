@@ -1,0 +1,94 @@
+package decisionlog
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/internal/jsonenc"
+	"github.com/riskd/riskd/rules"
+)
+
+// MaxFired bounds the fired rules a record lists; a decision that fired more lists the first MaxFired.
+const MaxFired = 32
+
+// shortString holds a short client-supplied string by value, so a Record owns it without allocating.
+type shortString struct {
+	b [64]byte
+	n uint8
+}
+
+func (s *shortString) set(v string) { s.n = uint8(copy(s.b[:], v)) }
+
+// String returns the held string.
+func (s *shortString) String() string { return string(s.b[:s.n]) }
+
+// Record is one logged decision. It is a plain value: copying it into the queue allocates nothing.
+type Record struct {
+	Time         int64 // event time, unix nanoseconds
+	EvaluationID uint64
+	UserKey      uint64 // keyed hash of the user id (0 for an anonymous registration)
+	Action       rules.Action
+	Score        int
+	Fallback     bool       // the fail policy decided, not the rules
+	Set          *rules.Set // the rule set that decided; immutable, so safe to read later
+	Fired        [MaxFired]uint16
+	NumFired     int
+	Vector       features.Vector
+	// The vector's strings that alias the request; the rest point at immutable data (names, geo entries).
+	tenant, channel, currency shortString
+}
+
+// Fill sets r from a decision. fired indexes set.Rules. v's request-owned strings are copied into r.
+func (r *Record) Fill(at int64, evalID, userKey uint64, a rules.Action, score int, set *rules.Set, fired []int, v *features.Vector) {
+	r.Time, r.EvaluationID, r.UserKey, r.Action, r.Score, r.Set, r.Fallback = at, evalID, userKey, a, score, set, false
+	r.NumFired = 0
+	for _, i := range fired {
+		if r.NumFired == MaxFired {
+			break
+		}
+		r.Fired[r.NumFired] = uint16(i)
+		r.NumFired++
+	}
+	r.Vector = *v
+	r.tenant.set(v.Tenant)
+	r.channel.set(v.Channel)
+	r.currency.set(v.Currency)
+	r.Vector.Tenant, r.Vector.Channel, r.Vector.Currency = "", "", ""
+}
+
+// AppendJSON appends r as one NDJSON line. The feature vector is written as an object keyed by the names
+// rules use, so a reader needs no schema and a backtest can evaluate rules over it.
+func (r *Record) AppendJSON(b []byte, enc *jsonenc.VectorEncoder) []byte {
+	b = append(b, `{"time":"`...)
+	b = time.Unix(0, r.Time).UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","evaluation_id":"`...)
+	b = jsonenc.AppendHex64(b, r.EvaluationID)
+	b = append(b, `","user":"`...)
+	b = jsonenc.AppendHex64(b, r.UserKey)
+	b = append(b, `","decision":"`...)
+	b = append(b, r.Action.String()...)
+	b = append(b, `","score":`...)
+	b = strconv.AppendInt(b, int64(r.Score), 10)
+	if r.Fallback {
+		b = append(b, `,"fallback":true`...)
+	}
+	b = append(b, `,"rules_version":`...)
+	version := ""
+	if r.Set != nil {
+		version = r.Set.Version
+	}
+	b = jsonenc.AppendString(b, version)
+	b = append(b, `,"fired":[`...)
+	for i := range r.NumFired {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, r.Set.Rules[r.Fired[i]].ID)
+	}
+	b = append(b, `],"features":`...)
+	v := r.Vector
+	v.Tenant, v.Channel, v.Currency = r.tenant.String(), r.channel.String(), r.currency.String()
+	b = enc.Append(b, &v)
+	return append(b, "}\n"...)
+}
