@@ -30,18 +30,21 @@ type Record struct {
 	UserKey      uint64 // keyed hash of the user id (0 for an anonymous registration)
 	Action       rules.Action
 	Score        int
-	Fallback     bool       // the fail policy decided, not the rules
-	Set          *rules.Set // the rule set that decided; immutable, so safe to read later
-	Fired        [MaxFired]uint16
-	NumFired     int
-	Vector       features.Vector
+	Fallback     bool // the fail policy decided, not the rules
+	// Label, when set, makes this a label record instead of a decision: an analyst's or a client's verdict
+	// ("fraud" or "legit") on the decision with EvaluationID, for backtests to measure detection with.
+	Label    string
+	Set      *rules.Set // the rule set that decided; immutable, so safe to read later
+	Fired    [MaxFired]uint16
+	NumFired int
+	Vector   features.Vector
 	// The vector's strings that alias the request; the rest point at immutable data (names, geo entries).
 	tenant, channel, currency shortString
 }
 
 // Fill sets r from a decision. fired indexes set.Rules. v's request-owned strings are copied into r.
 func (r *Record) Fill(at int64, evalID, userKey uint64, a rules.Action, score int, set *rules.Set, fired []int, v *features.Vector) {
-	r.Time, r.EvaluationID, r.UserKey, r.Action, r.Score, r.Set, r.Fallback = at, evalID, userKey, a, score, set, false
+	r.Time, r.EvaluationID, r.UserKey, r.Action, r.Score, r.Set, r.Fallback, r.Label = at, evalID, userKey, a, score, set, false, ""
 	r.NumFired = 0
 	for _, i := range fired {
 		if r.NumFired == MaxFired {
@@ -64,6 +67,11 @@ func (r *Record) AppendJSON(b []byte, enc *jsonenc.VectorEncoder) []byte {
 	b = time.Unix(0, r.Time).UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","evaluation_id":"`...)
 	b = jsonenc.AppendHex64(b, r.EvaluationID)
+	if r.Label != "" {
+		b = append(b, `","label":`...)
+		b = jsonenc.AppendString(b, r.Label)
+		return append(b, "}\n"...)
+	}
 	b = append(b, `","user":"`...)
 	b = jsonenc.AppendHex64(b, r.UserKey)
 	b = append(b, `","decision":"`...)

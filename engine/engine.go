@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,20 +219,34 @@ func (e *Engine) checkTime(t, now int64) error {
 	return nil
 }
 
-// applyMFAPreference lets the user's MFA preference raise an allow to a step-up. A deny is never lowered, and
-// registration never steps up for preference alone: a user who is registering has no second factor yet.
+// applyMFAPreference raises d to a step-up when the user's MFA preference asks for one, with the reason.
 func (e *Engine) applyMFAPreference(t features.EventType, p features.MFAPreference, d *Decision) {
-	if d.Action != rules.Allow {
+	a, code := MFAPolicy(t, p, d.Action)
+	if a == d.Action {
 		return
+	}
+	d.Action = a
+	msg := "The user asked for a second factor on every sign-in."
+	if code == CodeMFASensitive {
+		msg = "The user asked for a second factor on sensitive transactions."
+	}
+	d.Reasons = append(d.Reasons, Reason{Code: code, Message: msg})
+}
+
+// MFAPolicy is the user's MFA preference applied to the rules' action: it may raise an allow to a step-up,
+// never lower a deny, and never steps up a registration for preference alone (a user who is registering has
+// no second factor yet). code names the preference that raised it ("" when it did not).
+func MFAPolicy(t features.EventType, p features.MFAPreference, a rules.Action) (_ rules.Action, code string) {
+	if a != rules.Allow {
+		return a, ""
 	}
 	switch {
 	case p == features.MFAAlways && t != features.Registration:
-		d.Action = rules.StepUp
-		d.Reasons = append(d.Reasons, Reason{Code: CodeMFAAlways, Message: "The user asked for a second factor on every sign-in."})
+		return rules.StepUp, CodeMFAAlways
 	case p == features.MFASensitive && t.Sensitive():
-		d.Action = rules.StepUp
-		d.Reasons = append(d.Reasons, Reason{Code: CodeMFASensitive, Message: "The user asked for a second factor on sensitive transactions."})
+		return rules.StepUp, CodeMFASensitive
 	}
+	return a, ""
 }
 
 func (e *Engine) explain(s *rules.Set, t features.EventType, ev *rules.Evaluator, res *rules.Result, x *Explanation) {
@@ -269,5 +284,23 @@ func (e *Engine) Record(o *features.Outcome) error {
 	}
 	e.x.Learn(o)
 	e.metrics.outcome(o.Type)
+	e.logLabel(o)
 	return nil
+}
+
+// logLabel records a confirmed verdict on an earlier decision in the decision log, where backtests join it to
+// that decision by evaluation id.
+func (e *Engine) logLabel(o *features.Outcome) {
+	if e.log == nil || (o.Type != features.FraudConfirmed && o.Type != features.LegitConfirmed) {
+		return
+	}
+	id, err := strconv.ParseUint(o.EvaluationID, 16, 64)
+	if err != nil {
+		return
+	}
+	rec := decisionlog.Record{Time: o.Time, EvaluationID: id, Label: "legit"}
+	if o.Type == features.FraudConfirmed {
+		rec.Label = "fraud"
+	}
+	e.log.Append(&rec)
 }

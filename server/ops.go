@@ -93,46 +93,6 @@ func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx) {
 	metrics.WriteProcessMetrics(w)
 }
 
-type ruleView struct {
-	ID          string   `json:"id"`
-	Description string   `json:"description,omitempty"`
-	When        string   `json:"when"`
-	Score       int      `json:"score,omitempty"`
-	Action      string   `json:"action,omitempty"`
-	Code        string   `json:"code"`
-	Mode        string   `json:"mode"`
-	Events      []string `json:"events,omitempty"`
-}
-
-func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
-	if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
-		s.writeAuthError(ctx, err)
-		return
-	}
-	if !ctx.IsGet() {
-		writeError(ctx, methodNotAllowed("GET"))
-		return
-	}
-	set := s.engine.Rules()
-	out := struct {
-		Version    string     `json:"version"`
-		Source     string     `json:"source"`
-		Thresholds any        `json:"thresholds"`
-		Rules      []ruleView `json:"rules"`
-	}{Version: set.Version, Source: set.Source, Rules: make([]ruleView, 0, len(set.Rules)),
-		Thresholds: map[string]int{"step_up": set.Thresholds.StepUp, "deny": set.Thresholds.Deny}}
-	for i := range set.Rules {
-		r := &set.Rules[i]
-		mode := "enforce"
-		if r.Shadow {
-			mode = "shadow"
-		}
-		out.Rules = append(out.Rules, ruleView{ID: r.ID, Description: r.Description, When: r.When, Score: r.Score,
-			Action: r.Action.String(), Code: r.Code, Mode: mode, Events: r.Events()})
-	}
-	writeJSON(ctx, out)
-}
-
 // writeJSON encodes v with encoding/json: for the admin and operations endpoints, not the decision path.
 func writeJSON(ctx *fasthttp.RequestCtx, v any) {
 	b, err := json.Marshal(v)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,8 @@ type Config struct {
 	SeparateAdmin bool
 	// MaxInflight bounds the decide and events requests evaluated at once; beyond it requests are shed (1024).
 	MaxInflight int
+	// DecisionLogDir is where the decision log is written, for POST /v1/rules/backtest; empty = no log.
+	DecisionLogDir string
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
@@ -209,7 +212,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleEvents(ctx)
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
-	case admin && p == "/v1/rules":
+	case admin && (p == "/v1/rules" || strings.HasPrefix(p, "/v1/rules/")):
 		s.handleRules(ctx)
 	case admin && bytes.HasPrefix(path, []byte(usersPrefix)):
 		s.handleUser(ctx)

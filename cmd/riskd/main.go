@@ -3,6 +3,7 @@
 //	riskd serve      serve the HTTP API
 //	riskd check      compile a rule file and report errors
 //	riskd key        make an API key and its keyring entry
+//	riskd backtest   replay decision logs through candidate rules
 //	riskd features   print the feature reference (the names rules use)
 //	riskd version    print the version
 package main
@@ -26,6 +27,7 @@ const usage = `usage: riskd <command> [flags]
 commands:
   serve      serve the HTTP API (riskd serve -h for flags)
   check      compile a rule file and report errors: riskd check FILE
+  backtest   replay decision logs through candidate rules: riskd backtest --rules FILE --log FILE...
   key        make an API key: riskd key --name NAME [--scopes decide,admin] [--tenants a,b]
   features   print the feature reference: the fields rules can use
   version    print the version
@@ -43,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stderr)
 	case "check":
 		err = check(args[1:], stdout)
+	case "backtest":
+		err = runBacktest(args[1:], stdout)
 	case "key":
 		err = newKey(args[1:], stdout)
 	case "features":

@@ -1,0 +1,184 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/riskd/riskd/backtest"
+	"github.com/riskd/riskd/decisionlog"
+	"github.com/riskd/riskd/rules"
+)
+
+type ruleView struct {
+	ID          string   `json:"id"`
+	Description string   `json:"description,omitempty"`
+	When        string   `json:"when"`
+	Score       int      `json:"score,omitempty"`
+	Action      string   `json:"action,omitempty"`
+	Code        string   `json:"code"`
+	Mode        string   `json:"mode"`
+	Events      []string `json:"events,omitempty"`
+}
+
+// handleRules serves /v1/rules (GET the live set, PUT a new one) and its sub-resources validate and backtest.
+func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
+	who, err := s.authorize(ctx, ScopeAdmin)
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return
+	}
+	switch string(ctx.Path()) {
+	case "/v1/rules":
+		switch {
+		case ctx.IsGet():
+			s.getRules(ctx)
+		case ctx.IsPut():
+			s.putRules(ctx, who)
+		default:
+			writeError(ctx, methodNotAllowed("GET, PUT"))
+		}
+	case "/v1/rules/validate":
+		if s.candidate(ctx, who) != nil {
+			writeJSON(ctx, map[string]any{"valid": true})
+		}
+	case "/v1/rules/backtest":
+		if set := s.candidate(ctx, who); set != nil {
+			s.backtestRules(ctx, set)
+		}
+	default:
+		writeError(ctx, errNotFound)
+	}
+}
+
+func (s *Server) getRules(ctx *fasthttp.RequestCtx) {
+	set := s.engine.Rules()
+	out := struct {
+		Version    string     `json:"version"`
+		Source     string     `json:"source"`
+		Thresholds any        `json:"thresholds"`
+		Rules      []ruleView `json:"rules"`
+	}{Version: set.Version, Source: set.Source, Rules: make([]ruleView, 0, len(set.Rules)),
+		Thresholds: map[string]int{"step_up": set.Thresholds.StepUp, "deny": set.Thresholds.Deny}}
+	for i := range set.Rules {
+		r := &set.Rules[i]
+		mode := "enforce"
+		if r.Shadow {
+			mode = "shadow"
+		}
+		out.Rules = append(out.Rules, ruleView{ID: r.ID, Description: r.Description, When: r.When, Score: r.Score,
+			Action: r.Action.String(), Code: r.Code, Mode: mode, Events: r.Events()})
+	}
+	writeJSON(ctx, out)
+}
+
+// errRulesGlobal refuses rule changes from tenant-limited keys: the rule set is shared by every tenant.
+var errRulesGlobal = errForbiddenGlobal
+
+// candidate compiles the rule file in the request body (POST or PUT), answering the error itself when it does
+// not compile: 422 with every compile error, one per line in the message.
+func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
+	if !ctx.IsPost() && !ctx.IsPut() {
+		writeError(ctx, methodNotAllowed("POST"))
+		return nil
+	}
+	if !who.global() {
+		writeError(ctx, errRulesGlobal)
+		return nil
+	}
+	body := ctx.PostBody()
+	if len(body) == 0 {
+		writeError(ctx, badField("missing_body", "", "send the rule file (YAML) as the body"))
+		return nil
+	}
+	set, err := rules.Compile("request", body)
+	if err != nil {
+		writeError(ctx, &apiError{status: fasthttp.StatusUnprocessableEntity, code: "invalid_rules", message: err.Error()})
+		return nil
+	}
+	return set
+}
+
+// putRules swaps in the rule file of the request body. A set that does not compile is refused and the live
+// one keeps serving. The new set lives until the next reload from --rules (SIGHUP) or restart: write the file
+// too to keep it.
+func (s *Server) putRules(ctx *fasthttp.RequestCtx, who caller) {
+	set := s.candidate(ctx, who)
+	if set == nil {
+		s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.put", Result: "refused"})
+		return
+	}
+	old := s.engine.SwapRules(set)
+	s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.put", Result: "ok", Detail: "version " + set.Version + " replaces " + old.Version})
+	s.log.Info("rules replaced through the API", "version", set.Version, "previous", old.Version, "by", who.name())
+	writeJSON(ctx, map[string]any{"version": set.Version, "previous": old.Version, "rules": len(set.Rules)})
+}
+
+// maxBacktestBytes bounds how much of the decision log one API backtest replays (newest files first), so an
+// admin request stays within the server's write timeout; larger backtests belong to `riskd backtest`.
+const maxBacktestBytes = 256 << 20
+
+// backtestRules replays the newest part of the server's decision log through set.
+func (s *Server) backtestRules(ctx *fasthttp.RequestCtx, set *rules.Set) {
+	if s.cfg.DecisionLogDir == "" {
+		writeError(ctx, &apiError{status: fasthttp.StatusConflict, code: "no_decision_log",
+			message: "riskd runs without a decision log (--decision-log); use riskd backtest on a log file"})
+		return
+	}
+	files, err := logFiles(s.cfg.DecisionLogDir, maxBacktestBytes)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var readers []io.Reader
+	for _, f := range files {
+		defer f.Close()
+		readers = append(readers, f)
+	}
+	rep, err := backtest.Run(io.MultiReader(readers...), set, backtest.Options{})
+	if err != nil && rep.Events == 0 {
+		writeError(ctx, &apiError{status: fasthttp.StatusUnprocessableEntity, code: "empty_log", message: err.Error()})
+		return
+	}
+	writeJSON(ctx, rep)
+}
+
+// logFiles opens the decision log files of dir, oldest first, keeping the newest that fit in limit bytes.
+func logFiles(dir string, limit int64) ([]*os.File, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, "decisions-") && strings.HasSuffix(n, ".ndjson") {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names) // rotated names sort by time
+	names = append(names, decisionlog.CurrentName)
+	var files []*os.File
+	var total int64
+	for i := len(names) - 1; i >= 0; i-- {
+		f, err := os.Open(filepath.Join(dir, names[i]))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		st, err := f.Stat()
+		if err != nil || (total+st.Size() > limit && len(files) > 0) {
+			f.Close()
+			break
+		}
+		total += st.Size()
+		files = append([]*os.File{f}, files...)
+	}
+	return files, nil
+}
