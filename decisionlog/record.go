@@ -31,6 +31,11 @@ type Record struct {
 	Action       rules.Action
 	Score        int
 	Fallback     bool // the fail policy decided, not the rules
+	// The shadow candidate's verdict, when one was evaluated beside the live set.
+	ShadowSet      *rules.Set
+	ShadowAction   rules.Action
+	ShadowFired    [MaxFired]uint16
+	NumShadowFired int
 	// Label, when set, makes this a label record instead of a decision: an analyst's or a client's verdict
 	// ("fraud" or "legit") on the decision with EvaluationID, for backtests to measure detection with.
 	Label    string
@@ -45,6 +50,7 @@ type Record struct {
 // Fill sets r from a decision. fired indexes set.Rules. v's request-owned strings are copied into r.
 func (r *Record) Fill(at int64, evalID, userKey uint64, a rules.Action, score int, set *rules.Set, fired []int, v *features.Vector) {
 	r.Time, r.EvaluationID, r.UserKey, r.Action, r.Score, r.Set, r.Fallback, r.Label = at, evalID, userKey, a, score, set, false, ""
+	r.ShadowSet, r.NumShadowFired = nil, 0
 	r.NumFired = 0
 	for _, i := range fired {
 		if r.NumFired == MaxFired {
@@ -58,6 +64,18 @@ func (r *Record) Fill(at int64, evalID, userKey uint64, a rules.Action, score in
 	r.channel.set(v.Channel)
 	r.currency.set(v.Currency)
 	r.Vector.Tenant, r.Vector.Channel, r.Vector.Currency = "", "", ""
+}
+
+// SetShadow records what a shadow candidate decided for the same event.
+func (r *Record) SetShadow(set *rules.Set, a rules.Action, fired []int) {
+	r.ShadowSet, r.ShadowAction, r.NumShadowFired = set, a, 0
+	for _, i := range fired {
+		if r.NumShadowFired == MaxFired {
+			break
+		}
+		r.ShadowFired[r.NumShadowFired] = uint16(i)
+		r.NumShadowFired++
+	}
 }
 
 // AppendJSON appends r as one NDJSON line. The feature vector is written as an object keyed by the names
@@ -94,7 +112,22 @@ func (r *Record) AppendJSON(b []byte, enc *jsonenc.VectorEncoder) []byte {
 		}
 		b = jsonenc.AppendString(b, r.Set.Rules[r.Fired[i]].ID)
 	}
-	b = append(b, `],"features":`...)
+	b = append(b, ']')
+	if r.ShadowSet != nil {
+		b = append(b, `,"shadow":{"rules_version":`...)
+		b = jsonenc.AppendString(b, r.ShadowSet.Version)
+		b = append(b, `,"decision":"`...)
+		b = append(b, r.ShadowAction.String()...)
+		b = append(b, `","fired":[`...)
+		for i := range r.NumShadowFired {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonenc.AppendString(b, r.ShadowSet.Rules[r.ShadowFired[i]].ID)
+		}
+		b = append(b, "]}"...)
+	}
+	b = append(b, `,"features":`...)
 	v := r.Vector
 	v.Tenant, v.Channel, v.Currency = r.tenant.String(), r.channel.String(), r.currency.String()
 	b = enc.Append(b, &v)

@@ -45,6 +45,7 @@ type Config struct {
 type Engine struct {
 	x          *features.Extractor
 	live       atomic.Pointer[liveRules]
+	shadow     atomic.Pointer[rules.Set] // a candidate evaluated beside the live set; nil = none
 	maxSkew    int64
 	retention  int64
 	now        func() time.Time
@@ -63,10 +64,13 @@ type liveRules struct {
 }
 
 type scratch struct {
-	eval *rules.Evaluator
-	obs  features.Observation
-	res  rules.Result
-	rec  decisionlog.Record
+	eval   *rules.Evaluator
+	obs    features.Observation
+	res    rules.Result
+	shadow rules.Result
+	rec    decisionlog.Record
+
+	liveFired []int
 }
 
 // New returns an Engine.
@@ -114,6 +118,14 @@ func (e *Engine) SwapRules(s *rules.Set) *rules.Set {
 	}
 	return nil
 }
+
+// SetShadow makes s a shadow candidate (nil removes it): it is evaluated beside the live set on every
+// decision, never changes an answer, and where it would have decided differently the metrics and the
+// decision log say so. It returns the previous shadow set.
+func (e *Engine) SetShadow(s *rules.Set) *rules.Set { return e.shadow.Swap(s) }
+
+// Shadow returns the shadow candidate, or nil.
+func (e *Engine) Shadow() *rules.Set { return e.shadow.Load() }
 
 // Rules returns the live rule set.
 func (e *Engine) Rules() *rules.Set { return e.live.Load().set }
@@ -194,6 +206,16 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score})
 	}
 	e.applyMFAPreference(ev.Type, s.obs.MFA, d)
+	shadow := e.shadow.Load()
+	var shadowAction rules.Action
+	if shadow != nil {
+		// Res.Fired is the evaluator's buffer, which the next evaluation reuses: keep a copy of the live list.
+		s.liveFired = append(s.liveFired[:0], s.res.Fired...)
+		s.res.Fired = s.liveFired
+		shadow.Evaluate(s.eval, ev.Type, &s.shadow)
+		shadowAction, _ = MFAPolicy(ev.Type, s.obs.MFA, s.shadow.Action)
+		e.metrics.shadowed(d.Action, shadowAction)
+	}
 	if d.Explain != nil {
 		e.explain(live.set, ev.Type, s.eval, &s.res, d.Explain)
 	}
@@ -201,6 +223,9 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	e.x.Record(ev, &s.obs, verdict(d.Action))
 	if e.log != nil {
 		s.rec.Fill(ev.Time, d.EvaluationID, s.obs.UserKey, d.Action, d.Score, live.set, s.res.Fired, &s.eval.Vector)
+		if shadow != nil {
+			s.rec.SetShadow(shadow, shadowAction, s.shadow.Fired)
+		}
 		e.log.Append(&s.rec)
 	}
 	d.Took = time.Since(start)

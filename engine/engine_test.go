@@ -1,12 +1,15 @@
 package engine_test
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/engine"
@@ -139,5 +142,43 @@ func TestDecisionsAreLogged(t *testing.T) {
 	}
 	if strings.Contains(string(data), "quinn") || strings.Contains(string(data), "65.0.0.1") {
 		t.Fatalf("the log holds an identifier in clear:\n%s", data)
+	}
+}
+
+func TestShadowSetNeverChangesTheAnswer(t *testing.T) {
+	dir := t.TempDir()
+	l, err := decisionlog.Open(decisionlog.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := metrics.NewSet()
+	e := enginetest.New(t, reg, func(c *engine.Config) { c.Log = l })
+	shadow, err := rules.Compile("shadow.yaml", []byte(`version: shadow-1
+thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: deny_tor, when: is_tor, action: deny}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old := e.SetShadow(shadow); old != nil {
+		t.Fatal("a shadow set before any was installed")
+	}
+	var d engine.Decision
+	if err := e.Decide(login("sam", "65.0.0.1", "sam-phone", time.Now().Add(-time.Minute)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != rules.StepUp || len(d.Reasons) != 1 || d.Reasons[0].Rule != "tor_exit" {
+		t.Fatalf("the live answer changed: %v %+v", d.Action, d.Reasons)
+	}
+	l.Close()
+	data, _ := os.ReadFile(filepath.Join(dir, decisionlog.CurrentName))
+	if !strings.Contains(string(data), `"fired":["tor_exit"],"shadow":{"rules_version":"shadow-1","decision":"deny","fired":["deny_tor"]}`) {
+		t.Fatalf("log lacks the live and shadow verdicts:\n%s", data)
+	}
+	var m bytes.Buffer
+	reg.WritePrometheus(&m)
+	if !strings.Contains(m.String(), `riskd_shadow_disagreements_total{live="step_up",shadow="deny"} 1`) {
+		t.Fatalf("metrics lack the disagreement:\n%s", m.String())
 	}
 }

@@ -22,6 +22,7 @@ type Metrics struct {
 	outcomes  [8]*metrics.Counter
 	latency   *Histogram
 	fallbacks [rules.Deny + 1]*metrics.Counter
+	shadow    [rules.Deny + 1][rules.Deny + 1]*metrics.Counter // [live][shadow], only where they differ
 }
 
 // NewMetrics registers the engine's metrics in set.
@@ -37,6 +38,13 @@ func NewMetrics(set *metrics.Set) *Metrics {
 	}
 	for a := rules.Allow; a <= rules.Deny; a++ {
 		m.fallbacks[a] = set.NewCounter(fmt.Sprintf(`riskd_fallback_decisions_total{decision=%q}`, a.String()))
+	}
+	for l := rules.Allow; l <= rules.Deny; l++ {
+		for sh := rules.Allow; sh <= rules.Deny; sh++ {
+			if l != sh {
+				m.shadow[l][sh] = set.NewCounter(fmt.Sprintf(`riskd_shadow_disagreements_total{live=%q,shadow=%q}`, l.String(), sh.String()))
+			}
+		}
 	}
 	m.latency = NewHistogram("riskd_decision_duration_seconds", DefaultLatencyBounds)
 	set.RegisterMetricsWriter(m.latency.WritePrometheus)
@@ -84,6 +92,13 @@ func (m *Metrics) decided(d *Decision) {
 			m.mfa[1].Inc()
 		}
 	}
+}
+
+func (m *Metrics) shadowed(live, shadow rules.Action) {
+	if m == nil || live == shadow {
+		return
+	}
+	m.shadow[live][shadow].Inc()
 }
 
 func (m *Metrics) fallback(a rules.Action) {

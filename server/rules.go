@@ -43,6 +43,25 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 		default:
 			writeError(ctx, methodNotAllowed("GET, PUT"))
 		}
+	case "/v1/rules/shadow":
+		switch {
+		case ctx.IsPut():
+			if set := s.candidate(ctx, who); set != nil {
+				s.engine.SetShadow(set)
+				s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
+				writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules)})
+			}
+		case ctx.IsDelete():
+			if !who.global() {
+				writeError(ctx, errRulesGlobal)
+				return
+			}
+			s.engine.SetShadow(nil)
+			s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.shadow.delete", Result: "ok"})
+			ctx.SetStatusCode(fasthttp.StatusNoContent)
+		default:
+			writeError(ctx, methodNotAllowed("PUT, DELETE"))
+		}
 	case "/v1/rules/validate":
 		if s.candidate(ctx, who) != nil {
 			writeJSON(ctx, map[string]any{"valid": true})
@@ -61,10 +80,14 @@ func (s *Server) getRules(ctx *fasthttp.RequestCtx) {
 	out := struct {
 		Version    string     `json:"version"`
 		Source     string     `json:"source"`
+		Shadow     string     `json:"shadow,omitempty"`
 		Thresholds any        `json:"thresholds"`
 		Rules      []ruleView `json:"rules"`
 	}{Version: set.Version, Source: set.Source, Rules: make([]ruleView, 0, len(set.Rules)),
 		Thresholds: map[string]int{"step_up": set.Thresholds.StepUp, "deny": set.Thresholds.Deny}}
+	if sh := s.engine.Shadow(); sh != nil {
+		out.Shadow = sh.Version
+	}
 	for i := range set.Rules {
 		r := &set.Rules[i]
 		mode := "enforce"

@@ -73,6 +73,19 @@ func TestRulesValidatePutAndBacktest(t *testing.T) {
 		t.Fatalf("candidate distribution %v, want 5 denies", cand)
 	}
 
+	if status, m := ts.do(http.MethodPut, "/v1/rules/shadow", "application/yaml", []byte(candidateRules)); status != 200 || m["shadow"] != "candidate-7" {
+		t.Fatalf("put shadow: %d %v", status, m)
+	}
+	if status, m := ts.do(http.MethodGet, "/v1/rules", "", nil); status != 200 || m["shadow"] != "candidate-7" {
+		t.Fatalf("rules with shadow: %d %v", status, m)
+	}
+	if d := ts.decide(login("bt-user-3", ipTor, "d", t0.Add(19*time.Hour))); d.Decision != "step_up" {
+		t.Fatalf("a shadow set changed the answer: %+v", d)
+	}
+	if status, _ := ts.do(http.MethodDelete, "/v1/rules/shadow", "", nil); status != 204 || srv == nil {
+		t.Fatalf("delete shadow: %d", status)
+	}
+
 	if status, m := ts.do(http.MethodPut, "/v1/rules", "application/yaml", []byte("rules: [")); status != 422 {
 		t.Fatalf("put bad: %d %v", status, m)
 	}

@@ -40,6 +40,7 @@ type serveConfig struct {
 	geoASN          string
 	geoAnonymous    string
 	rules           string
+	shadowRules     string
 	hashKey         string
 	maxBody         int
 	concurrency     int
@@ -67,6 +68,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
 	fs.StringVar(&c.geoAnonymous, "geoip-anonymous", "", "GeoIP2 Anonymous-IP mmdb file")
 	fs.StringVar(&c.rules, "rules", "", "rule file (default: the built-in rule set); SIGHUP reloads it")
+	fs.StringVar(&c.shadowRules, "shadow-rules", "", "a candidate rule file evaluated beside the live set, never changing an answer; SIGHUP reloads it")
 	fs.StringVar(&c.hashKey, "hash-key", "", "secret that keys the hashes of user, device and IP identifiers (default: random per process)")
 	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body, bytes")
 	fs.IntVar(&c.concurrency, "concurrency", 4096, "requests served at once")
@@ -167,6 +169,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		DecisionLogDir: c.decisionLog})
 	if err != nil {
 		return err
+	}
+	if c.shadowRules != "" {
+		shadow, err := loadRules(c.shadowRules)
+		if err != nil {
+			return fmt.Errorf("shadow rules: %w", err)
+		}
+		eng.SetShadow(shadow)
 	}
 	_, warnings := srv.Readiness()
 	for _, w := range warnings {
@@ -273,6 +282,15 @@ func reload(srv *server.Server, eng *engine.Engine, c serveConfig, log *slog.Log
 		old := eng.SwapRules(set)
 		log.Info("rules reloaded", "version", set.Version, "previous", old.Version, "rules", len(set.Rules))
 		audit("rules.reload", "ok", "version "+set.Version)
+	}
+	if c.shadowRules != "" {
+		if set, err := loadRules(c.shadowRules); err != nil {
+			log.Error("shadow rules reload refused; the shadow set stays", "error", err.Error())
+			audit("rules.shadow.reload", "refused", err.Error())
+		} else {
+			eng.SetShadow(set)
+			audit("rules.shadow.reload", "ok", "version "+set.Version)
+		}
 	}
 	if db, err := openGeo(c); err != nil {
 		log.Error("GeoIP reload refused; the live databases keep serving", "error", err.Error())
