@@ -8,8 +8,9 @@ import (
 	"github.com/riskd/riskd/features"
 )
 
-// Evaluator holds what one goroutine needs to evaluate rules: a reusable VM and a feature vector already
-// boxed as the expr environment. Not safe for concurrent use; pool one per goroutine.
+// Evaluator holds what one goroutine needs to evaluate rules: the feature vector, which native rules read
+// directly, and for the rules left to expr a reusable VM and the vector already boxed as its environment.
+// Not safe for concurrent use; pool one per goroutine.
 type Evaluator struct {
 	// Vector is the feature vector rules are evaluated over; fill it before Evaluate.
 	Vector features.Vector
@@ -55,12 +56,18 @@ func (s *Set) Evaluate(e *Evaluator, t features.EventType, res *Result) {
 		if !r.AppliesTo(t) {
 			continue
 		}
-		out, err := e.vm.Run(r.program, e.env)
-		if err != nil {
-			errs++
-			continue
+		var fired bool
+		if r.native != nil {
+			fired = r.native(&e.Vector)
+		} else {
+			out, err := e.vm.Run(r.program, e.env)
+			if err != nil {
+				errs++
+				continue
+			}
+			fired, _ = out.(bool)
 		}
-		if fired, _ := out.(bool); !fired {
+		if !fired {
 			continue
 		}
 		e.fired = append(e.fired, i)
