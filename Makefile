@@ -39,6 +39,8 @@ fuzz:
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeOutcome$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsonenc -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rules -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./features/geo -run '^$$' -fuzz '^FuzzDamagedCity$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin var
