@@ -1,6 +1,9 @@
 package features
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // EventType is the kind of event riskd decides on.
 type EventType uint8
@@ -110,7 +113,8 @@ type Event struct {
 	SessionID        string
 	Tenant           string
 	Channel          string
-	Time             int64 // event time, unix nanoseconds; set by the caller (the request's timestamp, else now)
+	Time             int64     // event time, unix nanoseconds; set by the caller (the request's timestamp, else now)
+	Received         time.Time // when the request arrived; zero = the engine reads the clock
 	Amount           float64
 	HasAmount        bool
 	Currency         string

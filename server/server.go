@@ -311,6 +311,7 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenTenant)
 		return
 	}
+	st.event.Received = start
 	explain := isExplain(ctx)
 	switch {
 	case overloaded:
