@@ -1,0 +1,170 @@
+package lists
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/internal/testenv"
+)
+
+var testHash = Hashers{
+	Device: func(s string) uint64 { return uint64(len(s))<<32 | uint64(s[0]) },
+	User:   func(s string) uint64 { return uint64(len(s))<<40 | uint64(s[0]) },
+}
+
+func TestParseFile(t *testing.T) {
+	src := "# a feed\n192.0.2.7\t3\n\n198.51.100.0/24 # office\n2001:DB8::1\n::ffff:203.0.113.5 1\n"
+	es, err := ParseFile(strings.NewReader(src), IP, testHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Entry{{Value: "192.0.2.7/32", Count: 3}, {Value: "198.51.100.0/24", Note: "office"}, {Value: "2001:db8::1/128"}, {Value: "203.0.113.5/32", Count: 1}}
+	if len(es) != len(want) {
+		t.Fatalf("%+v", es)
+	}
+	for i := range want {
+		if es[i] != want[i] {
+			t.Errorf("entry %d: %+v, want %+v", i, es[i], want[i])
+		}
+	}
+	for _, bad := range []string{"192.0.2.300\n", "10.0.0.0/33\n", "1.2.3.4 x\n", "1.2.3.4 1 2\n"} {
+		if _, err := ParseFile(strings.NewReader("# ok\n"+bad), IP, testHash); err == nil || !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if es, err := ParseFile(strings.NewReader("AS64500\n13335\n"), ASN, testHash); err != nil || es[0].Value != "64500" || es[1].Value != "13335" {
+		t.Fatalf("asn: %+v %v", es, err)
+	}
+	if _, err := ParseFile(strings.NewReader("se\nSWE\n"), Country, testHash); err == nil {
+		t.Fatal("a three-letter country code parsed")
+	}
+}
+
+func TestMatchByKind(t *testing.T) {
+	r := NewRegistry(testHash, nil)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(r.Put("bad_nets", IP, []Entry{{Value: "198.51.100.0/24"}, {Value: "2001:db8::/32"}}))
+	must(r.Put("bad_asns", ASN, []Entry{{Value: "AS64500"}}))
+	must(r.Put("embargo", Country, []Entry{{Value: "kp"}}))
+	must(r.Put("stolen_phones", Device, []Entry{{Value: "dev-1"}}))
+	must(r.Put("vips", User, []Entry{{Value: "alice"}}))
+	slot := func(name string) int {
+		i, _, ok := r.Slot(name)
+		if !ok {
+			t.Fatalf("no slot for %s", name)
+		}
+		return i
+	}
+	s := r.Snapshot()
+	m := s.Match(&Query{IP: netip.MustParseAddr("198.51.100.9"), ASN: 64500, Country: "KP",
+		DeviceKey: testHash.Device("dev-1"), UserKey: testHash.User("alice")})
+	for _, name := range []string{"bad_nets", "bad_asns", "embargo", "stolen_phones", "vips"} {
+		if !m.Has(slot(name)) {
+			t.Errorf("%s did not match", name)
+		}
+	}
+	if m := s.Match(&Query{IP: netip.MustParseAddr("::ffff:198.51.100.9")}); !m.Has(slot("bad_nets")) {
+		t.Error("an IPv4-mapped address missed its IPv4 network")
+	}
+	if m := s.Match(&Query{IP: netip.MustParseAddr("2001:db9::1"), ASN: 1, Country: "SE", DeviceKey: 7, UserKey: 9}); m != 0 {
+		t.Errorf("unrelated event matched %b", m)
+	}
+	if m := s.Match(&Query{}); m != 0 {
+		t.Errorf("an empty query matched %b", m)
+	}
+	if err := r.Put("bad_nets", ASN, nil); !errors.Is(err, ErrKind) {
+		t.Errorf("redefining a list's kind: %v", err)
+	}
+	if err := r.Put("Bad Name", IP, nil); !errors.Is(err, ErrListName) {
+		t.Errorf("bad name: %v", err)
+	}
+	if err := r.Put("bad_nets", IP, []Entry{{Value: "203.0.113.1"}, {Value: "nope"}}); err == nil {
+		t.Error("an invalid entry was accepted")
+	}
+	if r.Snapshot().Match(&Query{IP: netip.MustParseAddr("203.0.113.1")}) != 0 {
+		t.Error("a refused batch changed the list")
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRegistry(testHash, func() time.Time { return now })
+	if err := r.Put("temp", IP, []Entry{{Value: "192.0.2.1", Expires: now.Add(time.Hour), Note: "INC-42"}, {Value: "192.0.2.2"}}); err != nil {
+		t.Fatal(err)
+	}
+	q1, q2 := &Query{IP: netip.MustParseAddr("192.0.2.1")}, &Query{IP: netip.MustParseAddr("192.0.2.2")}
+	if r.Snapshot().Match(q1) == 0 {
+		t.Fatal("entry not live before its expiry")
+	}
+	now = now.Add(2 * time.Hour)
+	if err := r.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Snapshot().Match(q1) != 0 || r.Snapshot().Match(q2) == 0 {
+		t.Fatal("after expiry: the expired entry still matches, or the permanent one stopped")
+	}
+	if had, err := r.Remove("temp", "192.0.2.2"); !had || err != nil || r.Snapshot().Match(q2) != 0 {
+		t.Fatalf("remove: %v %v", had, err)
+	}
+}
+
+func TestMatchAllocatesNothing(t *testing.T) {
+	r := NewRegistry(testHash, nil)
+	r.Put("nets", IP, []Entry{{Value: "10.0.0.0/8"}})
+	r.Put("asns", ASN, []Entry{{Value: "64500"}})
+	r.Put("users", User, []Entry{{Value: "u"}})
+	s := r.Snapshot()
+	q := &Query{IP: netip.MustParseAddr("10.1.2.3"), ASN: 64500, UserKey: 5}
+	if n := testing.AllocsPerRun(1000, func() { s.Match(q) }); n != 0 {
+		t.Fatalf("Match allocates %v times", n)
+	}
+}
+
+// TestLoadThreatFeed loads the real ipsum feed (about 120k addresses) and looks addresses up in it.
+func TestLoadThreatFeed(t *testing.T) {
+	path := testenv.Shared(t, "iplists/ipsum.txt")
+	r := NewRegistry(testHash, nil)
+	start := time.Now()
+	if err := r.LoadFile("ipsum", IP, path); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	s := r.Snapshot()
+	if s.Entries() < 100_000 {
+		t.Fatalf("%d entries", s.Entries())
+	}
+	data, _ := os.ReadFile(path)
+	var first string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			first = f[0]
+			break
+		}
+	}
+	if s.Match(&Query{IP: netip.MustParseAddr(first)}) == 0 {
+		t.Fatalf("%s from the feed does not match", first)
+	}
+	t.Logf("loaded %d entries in %v", s.Entries(), took)
+}
+
+func BenchmarkMatchThreatFeed(b *testing.B) {
+	r := NewRegistry(testHash, nil)
+	if err := r.LoadFile("ipsum", IP, testenv.Shared(b, "iplists/ipsum.txt")); err != nil {
+		b.Fatal(err)
+	}
+	s := r.Snapshot()
+	q := &Query{IP: netip.MustParseAddr("203.0.113.77")}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Match(q)
+	}
+}
