@@ -168,3 +168,51 @@ func BenchmarkMatchThreatFeed(b *testing.B) {
 		s.Match(q)
 	}
 }
+
+func TestExceptions(t *testing.T) {
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRegistry(testHash, func() time.Time { return now })
+	e, err := r.PutException(Exception{ID: "INC-7", Rules: []string{"new_country", "anonymous_vpn"}, User: "alice", ASN: 64500,
+		Expires: now.Add(7 * 24 * time.Hour), Note: "travelling on the corporate VPN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.User == "alice" || !e.Suppresses("new_country") || e.Suppresses("tor_exit") {
+		t.Fatalf("stored exception %+v", e)
+	}
+	if _, err := r.PutException(Exception{ID: "all-of-se", Rules: []string{"new_country"}, Country: "se", Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	alice := &Subject{Query: Query{UserKey: testHash.User("alice"), ASN: 64500, Country: "FR"}}
+	var buf []*Exception
+	if got := r.Snapshot().Exceptions(alice, buf[:0]); len(got) != 1 || got[0].ID != "INC-7" {
+		t.Fatalf("alice on AS64500: %v", got)
+	}
+	alice.ASN = 1
+	if got := r.Snapshot().Exceptions(alice, buf[:0]); len(got) != 0 {
+		t.Fatalf("alice on another ASN: %v", got)
+	}
+	if got := r.Snapshot().Exceptions(&Subject{Query: Query{Country: "SE"}}, buf[:0]); len(got) != 1 || got[0].ID != "all-of-se" {
+		t.Fatalf("anyone in SE: %v", got)
+	}
+	now = now.Add(2 * time.Hour)
+	r.Maintain()
+	if got := r.Snapshot().Exceptions(&Subject{Query: Query{Country: "SE"}}, buf[:0]); len(got) != 0 {
+		t.Fatalf("expired exception still matches: %v", got)
+	}
+	for name, bad := range map[string]Exception{
+		"no rules":    {ID: "a", User: "u", Expires: now.Add(time.Hour)},
+		"no scope":    {ID: "a", Rules: []string{"x"}, Expires: now.Add(time.Hour)},
+		"no expiry":   {ID: "a", Rules: []string{"x"}, User: "u"},
+		"past expiry": {ID: "a", Rules: []string{"x"}, User: "u", Expires: now.Add(-time.Hour)},
+		"bad network": {ID: "a", Rules: []string{"x"}, Network: "10.0.0.0/99", Expires: now.Add(time.Hour)},
+		"bad id":      {ID: "a b", Rules: []string{"x"}, User: "u", Expires: now.Add(time.Hour)},
+	} {
+		if _, err := r.PutException(bad); !errors.Is(err, ErrException) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if ok, _ := r.DeleteException("INC-7"); !ok || len(r.ExceptionList()) != 1 {
+		t.Fatal("delete")
+	}
+}

@@ -18,9 +18,10 @@ type Registry struct {
 	hash Hashers
 	now  func() time.Time
 
-	mu    sync.Mutex
-	lists [MaxLists]*list // by slot
-	snap  atomic.Pointer[Snapshot]
+	mu         sync.Mutex
+	lists      [MaxLists]*list // by slot
+	exceptions map[string]*Exception
+	snap       atomic.Pointer[Snapshot]
 }
 
 type list struct {
@@ -195,10 +196,12 @@ func (r *Registry) Maintain() error {
 
 // publish builds and swaps in a new snapshot. Callers hold mu.
 func (r *Registry) publish() error {
-	s, err := build(&r.lists, r.now())
+	now := r.now()
+	s, err := build(&r.lists, now)
 	if err != nil {
 		return err
 	}
+	buildExceptions(r.exceptions, now, s)
 	r.snap.Store(s)
 	return nil
 }

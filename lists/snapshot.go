@@ -30,7 +30,8 @@ type Query struct {
 // Snapshot is an immutable compiled view of every list at one time. Safe for concurrent use.
 type Snapshot struct {
 	lists      [MaxLists]*compiled
-	expiresAt  time.Time // the earliest entry expiry after the build; zero = none
+	expiresAt  time.Time // the earliest entry or exception expiry after the build; zero = none
+	exceptions exceptionIndex
 	builtAt    time.Time
 	numEntries int
 }
