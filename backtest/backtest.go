@@ -166,7 +166,14 @@ func (p *partial) line(parser *fastjson.Parser, line []byte, dec *vectorDecoder,
 		p.Invalid++
 		return
 	}
-	candidate.Evaluate(eval, t, res)
+	in := rules.Input{Type: t, Tenant: eval.Vector.Tenant}
+	if candidate.HasExpiry() {
+		// Expiry goes by event time: a rule that expired since still applies to the old traffic it decided.
+		if at, err := time.Parse(time.RFC3339Nano, string(v.GetStringBytes("time"))); err == nil {
+			in.Time = at.UnixNano()
+		}
+	}
+	candidate.Evaluate(eval, in, res)
 	mfa, _ := features.ParseMFAPreference(eval.Vector.MFAPreference)
 	cand, _ := engine.MFAPolicy(t, mfa, res.Action)
 

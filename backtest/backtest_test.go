@@ -34,7 +34,7 @@ func knownLog(t testing.TB, live *rules.Set, repeat int) []byte {
 		e.Vector = v
 		var res rules.Result
 		et, _ := features.ParseEventType(v.Event)
-		live.Evaluate(e, et, &res)
+		live.Evaluate(e, rules.Input{Type: et, Tenant: tenant}, &res)
 		var r decisionlog.Record
 		r.Fill(at+int64(id), id, id*7, res.Action, res.Score, live, res.Fired, &v)
 		write(&r)
@@ -133,6 +133,32 @@ rules:
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestReplayUsesTenantViewsAndEventTime: each logged event is evaluated with its tenant's view of the candidate
+// and at its own time, so overlays apply and a rule that expired after the log was written still applies to
+// it (and one that expired before does not).
+func TestReplayUsesTenantViewsAndEventTime(t *testing.T) {
+	live, _ := rules.Default()
+	log := knownLog(t, live, 1) // written 2026-03-01
+	candidate := compile(t, `version: candidate-2
+thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: tor_exit, when: is_tor, score: 60}
+  - {id: tor_campaign, when: is_tor, action: deny, expires: 2026-04-01T00:00:00Z}
+  - {id: old_checkout_block, when: 'event == "checkout"', action: deny, expires: 2026-02-01T00:00:00Z}
+tenants:
+  brand-a:
+    rules:
+      - {id: brand_a_new_device, when: new_device, score: 45}
+`)
+	rep, err := Run(bytes.NewReader(log), candidate, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Distribution{rules.Allow: 60, rules.StepUp: 20, rules.Deny: 20}); rep.Candidate != want || rep.Flipped != 20 {
+		t.Fatalf("candidate %v flipped %d, want %v and the 20 Tor logins flipped to deny", rep.Candidate, rep.Flipped, want)
 	}
 }
 

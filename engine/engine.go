@@ -155,16 +155,19 @@ type Decision struct {
 
 // Explanation is the full account of a decision.
 type Explanation struct {
-	Vector features.Vector
-	Rules  []RuleResult
+	Vector     features.Vector
+	Rules      []RuleResult
+	Thresholds rules.Thresholds // those of the event's tenant and type
 }
 
 // RuleResult is one rule's result in an explanation.
 type RuleResult struct {
 	ID      string
+	Tenant  string // the overlay that added the rule; "" for a global rule
 	Fired   bool
 	Shadow  bool
-	Skipped bool // the rule does not apply to this event type
+	Skipped bool // the rule did not apply to this event: Why says why
+	Why     rules.Applicability
 	Score   int
 	Action  rules.Action
 }
@@ -195,7 +198,8 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	defer e.pool.Put(s)
 
 	e.x.Extract(ev, &s.obs, &s.eval.Vector)
-	live.set.Evaluate(s.eval, ev.Type, &s.res)
+	in := rules.Input{Type: ev.Type, Tenant: ev.Tenant, Time: ev.Time}
+	live.set.Evaluate(s.eval, in, &s.res)
 
 	d.Action = s.res.Action
 	d.Score = s.res.Score
@@ -217,12 +221,12 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		// Res.Fired is the evaluator's buffer, which the next evaluation reuses: keep a copy of the live list.
 		s.liveFired = append(s.liveFired[:0], s.res.Fired...)
 		s.res.Fired = s.liveFired
-		shadow.Evaluate(s.eval, ev.Type, &s.shadow)
+		shadow.Evaluate(s.eval, in, &s.shadow)
 		shadowAction, _ = MFAPolicy(ev.Type, s.obs.MFA, s.shadow.Action)
 		e.metrics.shadowed(d.Action, shadowAction)
 	}
 	if d.Explain != nil {
-		e.explain(live.set, ev.Type, s.eval, &s.res, d.Explain)
+		e.explain(live.set, in, s.eval, &s.res, d.Explain)
 	}
 
 	e.x.Record(ev, &s.obs, verdict(d.Action))
@@ -279,13 +283,17 @@ func MFAPolicy(t features.EventType, p features.MFAPreference, a rules.Action) (
 	return a, ""
 }
 
-func (e *Engine) explain(s *rules.Set, t features.EventType, ev *rules.Evaluator, res *rules.Result, x *Explanation) {
+// explain lists every rule of s, with whether it applied to this event's tenant, type and time and whether
+// it fired.
+func (e *Engine) explain(s *rules.Set, in rules.Input, ev *rules.Evaluator, res *rules.Result, x *Explanation) {
 	x.Vector = ev.Vector
+	x.Thresholds = res.Thresholds
 	x.Rules = x.Rules[:0]
 	fired := res.Fired
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		rr := RuleResult{ID: r.ID, Shadow: r.Shadow, Skipped: !r.AppliesTo(t), Score: r.Score, Action: r.Action}
+		why := s.Applies(i, in)
+		rr := RuleResult{ID: r.ID, Tenant: r.Tenant, Shadow: r.Shadow, Skipped: why != rules.Applies, Why: why, Score: r.Score, Action: r.Action}
 		if len(fired) > 0 && fired[0] == i {
 			rr.Fired = true
 			fired = fired[1:]

@@ -182,3 +182,54 @@ rules:
 		t.Fatalf("metrics lack the disagreement:\n%s", m.String())
 	}
 }
+
+// TestDecideUsesTheTenantsView: the live and the shadow set are both evaluated with the view of the event's
+// tenant at the event's time, and the explanation says for each rule whether it applied and why not.
+func TestDecideUsesTheTenantsView(t *testing.T) {
+	e := newEngine(t)
+	set, err := rules.Compile("t.yaml", []byte(`version: tenants-1
+thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: tor_exit, when: is_tor, score: 60}
+  - {id: old_block, when: is_tor, action: deny, expires: 2020-01-01T00:00:00Z}
+  - {id: checkout_only, when: is_tor, score: 5, events: [checkout]}
+tenants:
+  brand-a:
+    disable: [tor_exit]
+    thresholds: {step_up: 10}
+    rules: [{id: brand_a_tor, when: is_tor, score: 15}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SwapRules(set)
+	e.SetShadow(set)
+	var d engine.Decision
+	ev := login("tara", "65.0.0.1", "tara-phone", time.Now().Add(-time.Minute))
+	ev.Tenant = "brand-a"
+	d.Explain = new(engine.Explanation)
+	if err := e.Decide(ev, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != rules.StepUp || d.Score != 15 || len(d.Reasons) != 1 || d.Reasons[0].Rule != "brand_a_tor" {
+		t.Fatalf("brand-a: %v %d %+v", d.Action, d.Score, d.Reasons)
+	}
+	want := map[string]rules.Applicability{"tor_exit": rules.Disabled, "old_block": rules.Expired,
+		"checkout_only": rules.OtherEvent, "brand_a_tor": rules.Applies}
+	for _, r := range d.Explain.Rules {
+		if r.Why != want[r.ID] || r.Skipped != (want[r.ID] != rules.Applies) {
+			t.Errorf("explain %s: why %v skipped %v, want %v", r.ID, r.Why, r.Skipped, want[r.ID])
+		}
+	}
+	if d.Explain.Thresholds != (rules.Thresholds{StepUp: 10, Deny: 80}) {
+		t.Errorf("explain thresholds %+v", d.Explain.Thresholds)
+	}
+	ev = login("tara", "65.0.0.1", "tara-phone", time.Now().Add(-time.Minute))
+	ev.Tenant = "brand-b"
+	if err := e.Decide(ev, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != rules.StepUp || d.Score != 60 || d.Reasons[0].Rule != "tor_exit" {
+		t.Fatalf("brand-b, the global view: %v %d %+v", d.Action, d.Score, d.Reasons)
+	}
+}

@@ -9,33 +9,15 @@ import (
 	"github.com/riskd/riskd/store"
 )
 
-// State is the learned state the extractor reads and writes.
-type State struct {
-	Users    *store.Velocity // per user id
-	IPs      *store.Velocity // per IP address
-	Devices  *store.Velocity // per device id
-	Profiles *store.Profiles
-}
-
-// NewState returns empty in-memory state; maxKeys bounds each velocity table.
-func NewState(maxKeys int) *State {
-	return &State{
-		Users:    store.NewVelocity(maxKeys),
-		IPs:      store.NewVelocity(maxKeys),
-		Devices:  store.NewVelocity(maxKeys),
-		Profiles: store.NewProfiles(),
-	}
-}
-
 // Extractor computes feature vectors from events and state, and records what events and outcomes teach.
 type Extractor struct {
 	hash  Hasher
-	state *State
+	state store.State
 	geo   atomic.Pointer[geo.DB]
 }
 
 // NewExtractor returns an extractor over state, hashing identifiers with h. db may be nil (no geo data).
-func NewExtractor(h Hasher, state *State, db *geo.DB) *Extractor {
+func NewExtractor(h Hasher, state store.State, db *geo.DB) *Extractor {
 	x := &Extractor{hash: h, state: state}
 	x.geo.Store(db)
 	return x
@@ -49,20 +31,27 @@ func (x *Extractor) SwapGeo(db *geo.DB) *geo.DB { return x.geo.Swap(db) }
 func (x *Extractor) Geo() *geo.DB { return x.geo.Load() }
 
 // Observation is the working state of one event between Extract and Record: its keys, its location and the
-// user's profile as it was read. The caller owns it and may reuse it.
+// state as it was read. The caller owns it and may reuse it.
 type Observation struct {
 	At                        int64 // event time, unix seconds
 	UserKey, IPKey, DeviceKey uint64
 	HasUser, HasDevice        bool
 	Geo                       *geo.Info
-	HasProfile                bool
-	Profile                   store.Profile
+	State                     store.Reading // counters and profile before this event
 	MFA                       MFAPreference // effective preference
 }
 
-// Extract fills obs and v for ev. It reads state and changes nothing.
+// Extract fills obs and v for ev. It reads state and, in the same step, counts the event's attempt (and a
+// failure, when its credentials were wrong): read and count are one operation, so that instances sharing state
+// count an attack spread across them exactly as one instance would. The vector sees the counts from before this
+// event. What the event teaches beyond that waits for its verdict (Record).
 func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	x.observe(ev.Time, ev.UserID, ev.IP, ev.DeviceID, obs)
+	count := store.SetOf(store.Attempts)
+	if ev.HasCredentials && !ev.CredentialsValid {
+		count |= store.SetOf(store.Failures)
+	}
+	x.state.Observe(obs.subjects(), obs.At, count, &obs.State)
 	*v = Vector{}
 
 	v.Event = ev.Type.String()
@@ -78,12 +67,12 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	v.Hour = int(obs.At % 86400 / 3600)
 
 	fillGeo(obs.Geo, v)
-	x.fillVelocity(obs, v)
+	fillVelocity(obs, v)
 	fillProfile(obs, v)
 
 	obs.MFA = ev.MFAPreference
-	if obs.MFA == MFAUnset && obs.HasProfile {
-		obs.MFA = MFAPreference(obs.Profile.MFAPreference)
+	if obs.MFA == MFAUnset && obs.State.HasProfile {
+		obs.MFA = MFAPreference(obs.State.Profile.MFAPreference)
 	}
 	if obs.MFA == MFAUnset {
 		obs.MFA = MFAAdaptive
@@ -108,10 +97,12 @@ func (x *Extractor) observe(t int64, userID string, ip netip.Addr, deviceID stri
 	if ip.IsValid() {
 		obs.IPKey = x.hash.IP(ip)
 	}
-	obs.HasProfile = obs.HasUser && x.state.Profiles.Get(obs.UserKey, &obs.Profile)
-	if !obs.HasProfile {
-		obs.Profile = store.Profile{}
-	}
+}
+
+// subjects names the event's subjects for the state.
+func (obs *Observation) subjects() store.Subjects {
+	return store.Subjects{User: obs.UserKey, IP: obs.IPKey, Device: obs.DeviceKey,
+		HasUser: obs.HasUser, HasIP: obs.IPKey != 0, HasDevice: obs.HasDevice}
 }
 
 func fillGeo(g *geo.Info, v *Vector) {
@@ -131,30 +122,27 @@ func fillGeo(g *geo.Info, v *Vector) {
 	v.IsResidentialProxy = g.ResidentialProxy
 }
 
-func (x *Extractor) fillVelocity(obs *Observation, v *Vector) {
-	var c [store.NumMetrics]store.Counts
+func fillVelocity(obs *Observation, v *Vector) {
+	r := &obs.State
 	if obs.HasUser {
-		x.state.Users.Read(obs.UserKey, obs.At, &c)
-		a, f := &c[store.Attempts], &c[store.Failures]
+		a, f := &r.User[store.Attempts], &r.User[store.Failures]
 		v.UserAttempts1m, v.UserAttempts10m, v.UserAttempts1h, v.UserAttempts24h = int(a[0]), int(a[1]), int(a[2]), int(a[3])
 		v.UserFailures1m, v.UserFailures10m, v.UserFailures1h, v.UserFailures24h = int(f[0]), int(f[1]), int(f[2]), int(f[3])
 	}
 	if obs.IPKey != 0 {
-		x.state.IPs.Read(obs.IPKey, obs.At, &c)
-		a, f := &c[store.Attempts], &c[store.Failures]
+		a, f := &r.IP[store.Attempts], &r.IP[store.Failures]
 		v.IPAttempts1m, v.IPAttempts10m, v.IPAttempts1h, v.IPAttempts24h = int(a[0]), int(a[1]), int(a[2]), int(a[3])
 		v.IPFailures1m, v.IPFailures10m, v.IPFailures1h, v.IPFailures24h = int(f[0]), int(f[1]), int(f[2]), int(f[3])
 	}
 	if obs.HasDevice {
-		x.state.Devices.Read(obs.DeviceKey, obs.At, &c)
-		a, f := &c[store.Attempts], &c[store.Failures]
+		a, f := &r.Device[store.Attempts], &r.Device[store.Failures]
 		v.DeviceAttempts1m, v.DeviceAttempts1h = int(a[store.Minute]), int(a[store.Hour])
 		v.DeviceFailures1m, v.DeviceFailures1h = int(f[store.Minute]), int(f[store.Hour])
 	}
 }
 
 func fillProfile(obs *Observation, v *Vector) {
-	p := &obs.Profile
+	p := &obs.State.Profile
 	v.UserLogins = int(p.Logins)
 	v.NewUser = p.Logins == 0
 	v.KnownDevices = int(p.NumDevices)
@@ -204,130 +192,93 @@ const (
 	VerdictDeny
 )
 
-// Record updates state with what ev and its verdict teach: attempt and failure counters always, and, for an
-// allowed event with valid credentials (or an allowed registration), the user's profile. A stepped-up event
-// teaches the profile only when its MFA passes (see Learn).
+// Record updates state with what ev and its verdict teach, beyond the attempt and failure Extract counted: for
+// an allowed event with valid credentials (or an allowed registration), a success and the user's profile. A
+// stepped-up event teaches the profile only when its MFA passes (see Learn), and a failure never creates a
+// profile, so an attacker cannot grow the profile table.
 func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) {
-	x.count(obs, store.Attempts)
 	if ev.HasCredentials && !ev.CredentialsValid {
-		x.count(obs, store.Failures)
 		return
 	}
 	if verdict != VerdictAllow || !obs.HasUser {
 		return
 	}
 	if (ev.Type == Login && ev.HasCredentials && ev.CredentialsValid) || ev.Type == Registration {
-		x.count(obs, store.Successes)
-		x.learn(obs, false)
+		x.state.Count(obs.subjects(), store.SetOf(store.Successes), obs.At)
+		x.state.Apply(obs.UserKey, loginOp(obs, store.OpLogin))
 	}
 }
 
-// Learn updates state with an outcome. It reads the outcome's strings only during the call.
+// Learn updates state with an outcome. It reads the outcome's strings only during the call, and reads no state.
 func (x *Extractor) Learn(o *Outcome) {
 	var obs Observation
 	x.observe(o.Time, o.UserID, o.IP, o.DeviceID, &obs)
+	s := obs.subjects()
 	switch o.Type {
 	case LoginSucceeded, LegitConfirmed:
-		x.count(&obs, store.Successes)
-		x.learn(&obs, false)
+		x.state.Count(s, store.SetOf(store.Successes), obs.At)
+		if obs.HasUser {
+			x.state.Apply(obs.UserKey, loginOp(&obs, store.OpLogin))
+		}
 	case MFAPassed:
-		x.learn(&obs, true)
+		if obs.HasUser {
+			x.state.Apply(obs.UserKey, loginOp(&obs, store.OpTrust))
+		}
 	case LoginFailed, MFAFailed:
-		x.count(&obs, store.Failures)
+		x.state.Count(s, store.SetOf(store.Failures), obs.At)
 	case FraudConfirmed:
 		// The device was in an attacker's hands: it is no longer known, let alone trusted.
-		if obs.HasUser && obs.HasDevice && obs.HasProfile {
-			x.state.Profiles.Update(obs.UserKey, func(p *store.Profile) { p.ForgetDevice(obs.DeviceKey) })
+		if obs.HasUser && obs.HasDevice {
+			x.state.Apply(obs.UserKey, store.ProfileOp{Kind: store.OpForgetDevice, Device: obs.DeviceKey, HasDevice: true, At: obs.At})
 		}
 	case PasswordChanged:
 		// Nothing learned yet: a password change says nothing about where the user is.
 	}
 }
 
-func (x *Extractor) count(obs *Observation, m store.Metric) {
-	if obs.HasUser {
-		x.state.Users.Add(obs.UserKey, m, obs.At, 1)
-	}
-	if obs.IPKey != 0 {
-		x.state.IPs.Add(obs.IPKey, m, obs.At, 1)
-	}
-	if obs.HasDevice {
-		x.state.Devices.Add(obs.DeviceKey, m, obs.At, 1)
-	}
-}
-
-// learn adds a confirmed login to the user's profile; trust marks its device trusted (a passed MFA).
-func (x *Extractor) learn(obs *Observation, trust bool) {
-	if !obs.HasUser {
-		return
-	}
+// loginOp is the profile change of a confirmed login (kind OpLogin, or OpTrust after a passed MFA).
+func loginOp(obs *Observation, kind store.OpKind) store.ProfileOp {
 	g := obs.Geo
-	x.state.Profiles.Update(obs.UserKey, func(p *store.Profile) {
-		at := obs.At
-		if p.Created == 0 || at < p.Created {
-			p.Created = at
-		}
-		p.Logins++
-		if obs.HasDevice {
-			if trust {
-				p.TrustDevice(obs.DeviceKey, at)
-			} else {
-				p.SeeDevice(obs.DeviceKey, at)
-			}
-		}
-		if g.Country != "" {
-			p.SeeCountry(countryCode(g.Country), at)
-		}
-		// An older event (an import, a late outcome) must not move the user back in time.
-		if at >= p.Last.At {
-			p.Last = store.Place{
-				At: at, Lat: float32(g.Lat), Lon: float32(g.Lon), RadiusKm: g.RadiusKm, HasLocation: g.HasLocation,
-				Country: countryCode(g.Country), CityID: g.CityID, ASN: g.ASN,
-			}
-		}
-	})
+	return store.ProfileOp{
+		Kind: kind, At: obs.At, Device: obs.DeviceKey, HasDevice: obs.HasDevice,
+		Place: store.Place{Lat: float32(g.Lat), Lon: float32(g.Lon), RadiusKm: g.RadiusKm, HasLocation: g.HasLocation,
+			Country: countryCode(g.Country), CityID: g.CityID, ASN: g.ASN},
+	}
 }
 
 // SetMFAPreference stores a user's MFA preference.
 func (x *Extractor) SetMFAPreference(userID string, pref MFAPreference, at int64) {
-	x.state.Profiles.Update(x.hash.User(userID), func(p *store.Profile) {
-		if p.Created == 0 {
-			p.Created = at / int64(time.Second)
-		}
-		p.MFAPreference = uint8(pref)
-	})
+	x.state.Apply(x.hash.User(userID), store.ProfileOp{Kind: store.OpSetMFA, MFA: uint8(pref), At: at / int64(time.Second)})
 }
 
-// Export copies what riskd holds about a user: the profile and the user's velocity counters at time at.
+// ExportUser copies what riskd holds about a user: the profile and the user's velocity counters at time at (unix
+// nanoseconds). It reports whether anything is held; with shared state an error (store.ErrUnavailable) means the
+// shared store could not be read, so the answer would be incomplete.
+func (x *Extractor) ExportUser(userID string, at int64, p *store.Profile, c *[store.NumMetrics]store.Counts) (bool, error) {
+	return x.state.Export(x.hash.User(userID), at/int64(time.Second), p, c)
+}
+
+// Export is ExportUser for callers without shared state (tests, tools): an unreadable store reads as nothing held.
 func (x *Extractor) Export(userID string, at int64, p *store.Profile, c *[store.NumMetrics]store.Counts) bool {
-	k := x.hash.User(userID)
-	if !x.state.Profiles.Get(k, p) {
-		*p = store.Profile{}
-		x.state.Users.Read(k, at/int64(time.Second), c)
-		return hasCounts(c)
-	}
-	x.state.Users.Read(k, at/int64(time.Second), c)
-	return true
-}
-
-func hasCounts(c *[store.NumMetrics]store.Counts) bool {
-	for _, m := range c {
-		for _, n := range m {
-			if n != 0 {
-				return true
-			}
-		}
-	}
-	return false
+	ok, _ := x.ExportUser(userID, at, p, c)
+	return ok
 }
 
 // UserKey returns the keyed hash riskd stores a user under; it names the user in logs without the id.
 func (x *Extractor) UserKey(userID string) uint64 { return x.hash.User(userID) }
 
-// Erase forgets everything keyed by the user: profile and velocity counters, and reports whether a profile was
-// held. Counters of the user's IPs and devices are not personal to the user and age out on their own.
-func (x *Extractor) Erase(userID string) bool {
-	k := x.hash.User(userID)
-	x.state.Users.Delete(k)
-	return x.state.Profiles.Delete(k)
+// EraseUser forgets everything keyed by the user, in memory, on disk and in Redis: profile and velocity
+// counters. It reports whether a profile was held, and returns once the erasure is durable; an error means it
+// must be retried. Counters of the user's IPs and devices are not personal to the user and age out on their own.
+func (x *Extractor) EraseUser(userID string) (bool, error) {
+	return x.state.Erase(x.hash.User(userID))
 }
+
+// Erase is EraseUser for callers without shared state (tests, tools).
+func (x *Extractor) Erase(userID string) bool {
+	had, _ := x.EraseUser(userID)
+	return had
+}
+
+// StateHealth is nil while state is fully available, else what is degraded (for readiness and operators).
+func (x *Extractor) StateHealth() error { return x.state.Health() }

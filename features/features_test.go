@@ -66,7 +66,7 @@ func TestFailuresNeverCreateProfiles(t *testing.T) {
 	x.Extract(ev, &obs, &v)
 	x.Record(ev, &obs, VerdictAllow)
 	x.Learn(&Outcome{Type: LoginFailed, UserID: "someone", Time: at})
-	if n := x.state.Profiles.Len(); n != 0 {
+	if n := x.state.(*store.Memory).Profiles.Len(); n != 0 {
 		t.Fatalf("%d profiles after failures only", n)
 	}
 	x.Extract(ev, &obs, &v)

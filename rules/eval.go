@@ -39,21 +39,26 @@ func boxVector(v *features.Vector) any {
 // Result is the outcome of evaluating a Set. Fired indexes Set.Rules and is valid until the next Evaluate
 // with the same Evaluator.
 type Result struct {
-	Score   int    // sum of the enforced firing rules' scores, clamped to 0..100
-	Action  Action // from actions and thresholds; never None
-	Fired   []int  // every firing rule, shadow ones included, in rule order
-	Errors  int    // rules whose evaluation failed (counted as not firing)
-	ByScore bool   // Action came from the thresholds, not from a rule's action
+	Score      int        // sum of the enforced firing rules' scores, clamped to 0..100
+	Action     Action     // from actions and thresholds; never None
+	Fired      []int      // every firing rule, shadow ones included, in rule order
+	Errors     int        // rules whose evaluation failed (counted as not firing)
+	ByScore    bool       // Action came from the thresholds, not from a rule's action
+	Thresholds Thresholds // the thresholds of the event's tenant and type
 }
 
-// Evaluate runs every rule of s that applies to event type t over e.Vector.
-func (s *Set) Evaluate(e *Evaluator, t features.EventType, res *Result) {
+// Evaluate runs over e.Vector every rule of s that applies to in: the rules of in.Tenant's view (the global
+// view for a tenant without an overlay) for in.Type that have not expired by in.Time, and decides with that
+// view's thresholds for in.Type. The view was resolved when s was compiled; here it is one map lookup.
+func (s *Set) Evaluate(e *Evaluator, in Input, res *Result) {
+	v := s.view(in.Tenant)
+	t := eventIndex(in.Type)
 	e.fired = e.fired[:0]
 	score, errs := 0, 0
 	var act Action
-	for i := range s.Rules {
+	for _, i := range v.byEvent[t] {
 		r := &s.Rules[i]
-		if !r.AppliesTo(t) {
+		if r.expires != 0 && in.Time != 0 && in.Time >= r.expires {
 			continue
 		}
 		var fired bool
@@ -70,7 +75,7 @@ func (s *Set) Evaluate(e *Evaluator, t features.EventType, res *Result) {
 		if !fired {
 			continue
 		}
-		e.fired = append(e.fired, i)
+		e.fired = append(e.fired, int(i))
 		if r.Shadow {
 			continue
 		}
@@ -80,14 +85,15 @@ func (s *Set) Evaluate(e *Evaluator, t features.EventType, res *Result) {
 		}
 	}
 	score = min(max(score, 0), 100)
-	*res = Result{Score: score, Fired: e.fired, Errors: errs}
+	th := v.thresholds[t]
+	*res = Result{Score: score, Fired: e.fired, Errors: errs, Thresholds: th}
 	switch {
 	case act == Deny:
 		res.Action = Deny
 	case act == Allow:
 		res.Action = Allow
 	default:
-		res.Action, res.ByScore = s.Thresholds.action(score), true
+		res.Action, res.ByScore = th.action(score), true
 		if act == StepUp && res.Action < StepUp {
 			res.Action, res.ByScore = StepUp, false
 		}

@@ -26,7 +26,7 @@ rules:
 	e.Vector = features.Vector{IsTor: true}
 	var res rules.Result
 	start := time.Now()
-	set.Evaluate(e, features.Login, &res)
+	set.Evaluate(e, rules.Input{Type: features.Login}, &res)
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("evaluation took %v", took)
 	}

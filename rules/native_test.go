@@ -333,8 +333,8 @@ func TestEvaluateNativeMatchesVM(t *testing.T) {
 	for i, v := range append(randomVectors(5, 2000), features.Vector{}) {
 		et := features.EventType(1 + i%6)
 		en.Vector, ev.Vector = v, v
-		set.Evaluate(en, et, &got)
-		ref.Evaluate(ev, et, &want)
+		set.Evaluate(en, Input{Type: et}, &got)
+		ref.Evaluate(ev, Input{Type: et}, &want)
 		if got.Score != want.Score || got.Action != want.Action || got.ByScore != want.ByScore ||
 			got.Errors != want.Errors || !slices.Equal(got.Fired, want.Fired) {
 			t.Fatalf("event %v: native %+v, VM %+v\nvector %+v", et, got, want, v)

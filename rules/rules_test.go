@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/rules"
@@ -88,7 +89,7 @@ func evaluate(t *testing.T, src string, v features.Vector, et features.EventType
 	e := rules.NewEvaluator()
 	e.Vector = v
 	var res rules.Result
-	set.Evaluate(e, et, &res)
+	set.Evaluate(e, rules.Input{Type: et}, &res)
 	return res
 }
 
@@ -144,28 +145,62 @@ func TestEvaluatorReusesVector(t *testing.T) {
 	var res rules.Result
 	for i := range 10 {
 		e.Vector = features.Vector{IsTor: i%2 == 0}
-		set.Evaluate(e, features.Login, &res)
+		set.Evaluate(e, rules.Input{Type: features.Login}, &res)
 		if want := i%2 == 0; (res.Score == 60) != want {
 			t.Fatalf("iteration %d: score %d; the evaluator did not see the refilled vector", i, res.Score)
 		}
 	}
 }
 
+// FuzzCompile feeds the rule-file loader arbitrary input, seeded with every kind of key it knows: rules,
+// per-event thresholds, tenant overlays (disable, thresholds, rules), expiry and tests. Whatever compiles must
+// evaluate without panicking for every tenant, event type and time, fire only rules that apply, and decide
+// with sensible thresholds.
 func FuzzCompile(f *testing.F) {
 	f.Add([]byte(scoring))
+	f.Add([]byte(overlaid))
 	f.Add([]byte("thresholds: {step_up: 1, deny: 2}\nrules:\n  - {id: a, when: 'asn > 1 && country in [\"US\"]', score: 1}\n"))
 	f.Add([]byte("rules: [{id: x, when: '1/0 > 0', score: 1}]"))
+	f.Add([]byte(`thresholds: {step_up: 40, deny: 80, events: {checkout: {step_up: 30}, login: {deny: 90}}}
+rules:
+  - {id: a, when: is_tor, score: 60, expires: 2026-01-01}
+  - {id: b, when: new_device, score: 25, mode: shadow, events: [login]}
+tenants:
+  t1: {disable: [a], thresholds: {step_up: 10, events: {login: {step_up: 50}}}, rules: [{id: c, when: is_vpn, action: deny}]}
+  t2: {thresholds: {deny: 95}}
+tests:
+  - name: x
+    now: 2026-03-01T00:00:00Z
+    given: [{type: login, user_id: u, ip: 1.2.3.4, timestamp: -2h, repeat: 3}, {outcome: mfa_passed, user_id: u, timestamp: -1h}]
+    when: {type: checkout, user_id: u, ip: 1.2.3.4, tenant: t1, amount: 5, currency: EUR, timestamp: now}
+    expect: {decision: allow, reasons: [c], not_reasons: [a], score_at_least: 0, score_at_most: 50}
+`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := rules.Compile("fuzz.yaml", data)
 		if err != nil {
 			return
 		}
-		// Whatever compiles must evaluate without panicking.
 		e := rules.NewEvaluator()
+		e.Vector = features.Vector{IsTor: true, IsVPN: true, NewDevice: true, ASN: 2, Country: "US", Amount: 5}
 		var res rules.Result
-		set.Evaluate(e, features.Login, &res)
-		if res.Score < 0 || res.Score > 100 {
-			t.Fatalf("score %d out of range", res.Score)
+		for _, tenant := range append(set.Tenants(), "", "nobody") {
+			for et := features.EventType(0); et <= features.NumEventTypes; et++ {
+				for _, at := range []int64{0, 1, time.Now().UnixNano()} {
+					in := rules.Input{Type: et, Tenant: tenant, Time: at}
+					set.Evaluate(e, in, &res)
+					if res.Score < 0 || res.Score > 100 {
+						t.Fatalf("score %d out of range", res.Score)
+					}
+					if th := res.Thresholds; th.StepUp <= 0 || th.StepUp >= th.Deny || th.Deny > 100 {
+						t.Fatalf("%+v: thresholds %+v", in, th)
+					}
+					for _, i := range res.Fired {
+						if a := set.Applies(i, in); a != rules.Applies {
+							t.Fatalf("%+v: rule %s fired but %v", in, set.Rules[i].ID, a)
+						}
+					}
+				}
+			}
 		}
 	})
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -40,6 +43,16 @@ func ParseAction(s string) (Action, bool) {
 	return None, false
 }
 
+// Thresholds are the scores from which an event steps up or is denied.
+type Thresholds struct {
+	StepUp int
+	Deny   int
+}
+
+func (th Thresholds) valid() bool {
+	return th.StepUp > 0 && th.Deny <= 100 && th.StepUp < th.Deny
+}
+
 // Rule is one compiled rule. Read-only.
 type Rule struct {
 	ID          string
@@ -49,7 +62,12 @@ type Rule struct {
 	When        string
 	Score       int
 	Action      Action
-	Shadow      bool   // evaluated and reported, never counted in the decision
+	Shadow      bool      // evaluated and reported, never counted in the decision
+	Tenant      string    // the tenant whose overlay added it; "" for a global rule
+	Expires     time.Time // zero: never; else the rule does not apply to events at or after it
+	File        string    // where it is written
+	Line        int
+	expires     int64  // Expires in unix nanoseconds; 0 = never
 	events      uint16 // bit per features.EventType; 0 = all
 	program     *vm.Program
 	native      func(*features.Vector) bool // the program as Go closures (native.go); nil: run it on the VM
@@ -64,13 +82,119 @@ func (r *Rule) AppliesTo(t features.EventType) bool {
 	return r.events == 0 || r.events&(1<<t) != 0
 }
 
-// Set is a compiled, immutable rule set.
+// ExpiredAt reports whether r no longer applies to an event at t (unix nanoseconds).
+func (r *Rule) ExpiredAt(t int64) bool { return r.expires != 0 && t >= r.expires }
+
+// Set is a compiled, immutable rule set: the global rules and thresholds, each tenant's view of them, and the
+// set's tests.
 type Set struct {
-	Version    string // the file's version, else a digest of its content
-	Source     string // where it came from (a path, "built-in")
-	Thresholds Thresholds
-	Rules      []Rule
+	Version    string     // the file's version, else a digest of its content
+	Source     string     // where it came from (a path, "built-in")
+	Thresholds Thresholds // the global default; see ThresholdsFor for a tenant and event type
+	Rules      []Rule     // global rules in file order, then tenants' rules by tenant name
+	Tests      []Test     // the set's test cases, run by package ruletest
+	Warnings   []string   // what compiled but deserves a look (rules already expired), "file:line: rule …"
+
+	global  view
+	tenants []tenantView     // by name; read-only after Compile
+	byName  map[string]*view // the same, when there are too many tenants to scan
+	expiry  bool             // some rule expires
 }
+
+// tenantView is a tenant's name and view.
+type tenantView struct {
+	name string
+	v    *view
+}
+
+// maxScannedTenants is how many tenants view scans before it looks them up in a map instead: comparing a few
+// short strings beats hashing one.
+const maxScannedTenants = 8
+
+// view is what applies to the events of one tenant, resolved once at compile time.
+type view struct {
+	thresholds [features.NumEventTypes]Thresholds // by event type; [0] for an unknown type
+	byEvent    [features.NumEventTypes][]int32    // indexes of the rules that apply, ascending
+	status     []Applicability                    // per rule, before event type and expiry
+	disabled   []string
+}
+
+// Applicability says whether a rule applied to an event, or why not.
+type Applicability uint8
+
+// Reasons a rule applies or not.
+const (
+	Applies     Applicability = iota
+	OtherEvent                // the rule is for other event types
+	OtherTenant               // the rule belongs to another tenant's overlay
+	Disabled                  // the event's tenant disables it
+	Expired                   // the event is at or after the rule's expiry
+)
+
+var applicabilityNames = [...]string{Applies: "applies", OtherEvent: "other event type", OtherTenant: "other tenant",
+	Disabled: "disabled for this tenant", Expired: "expired"}
+
+// String returns a short phrase for a.
+func (a Applicability) String() string { return applicabilityNames[a] }
+
+// Input is what evaluation needs of an event besides its feature vector.
+type Input struct {
+	Type   features.EventType
+	Tenant string // the view to use; a tenant without an overlay sees the global view
+	Time   int64  // event time, unix nanoseconds, for rule expiry; 0 ignores expiry
+}
+
+// view returns the view of tenant, without allocating.
+func (s *Set) view(tenant string) *view {
+	if s.byName != nil {
+		if v, ok := s.byName[tenant]; ok {
+			return v
+		}
+		return &s.global
+	}
+	for i := range s.tenants {
+		if s.tenants[i].name == tenant {
+			return s.tenants[i].v
+		}
+	}
+	return &s.global
+}
+
+// Applies reports whether rule i of s applies to an event of in, or why not.
+func (s *Set) Applies(i int, in Input) Applicability {
+	v := s.view(in.Tenant)
+	if st := v.status[i]; st != Applies {
+		return st
+	}
+	r := &s.Rules[i]
+	if !r.AppliesTo(eventIndex(in.Type)) {
+		return OtherEvent
+	}
+	if in.Time != 0 && r.ExpiredAt(in.Time) {
+		return Expired
+	}
+	return Applies
+}
+
+// ThresholdsFor returns the thresholds for events of type t of tenant.
+func (s *Set) ThresholdsFor(tenant string, t features.EventType) Thresholds {
+	return s.view(tenant).thresholds[eventIndex(t)]
+}
+
+// Tenants lists the tenants with an overlay, sorted.
+func (s *Set) Tenants() []string {
+	out := make([]string, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+// Disabled lists the global rules tenant switches off.
+func (s *Set) Disabled(tenant string) []string { return s.view(tenant).disabled }
+
+// HasExpiry reports whether some rule of s expires: only then does evaluation need the event time.
+func (s *Set) HasExpiry() bool { return s.expiry }
 
 // NativeRules counts the rules of s evaluated natively; the others run on the expr VM.
 func (s *Set) NativeRules() int {
@@ -83,6 +207,15 @@ func (s *Set) NativeRules() int {
 	return n
 }
 
+// eventIndex maps t into the views' arrays: an out-of-range type uses slot 0, where only rules for every event
+// type and the default thresholds apply.
+func eventIndex(t features.EventType) features.EventType {
+	if t >= features.NumEventTypes {
+		return 0
+	}
+	return t
+}
+
 // ErrCompile is returned (wrapped) when a rule file does not compile.
 var ErrCompile = errors.New("rule compile error")
 
@@ -92,67 +225,334 @@ var idPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 const (
 	maxExprNodes = 500
 	maxRules     = 4096
+	maxTests     = 4096
 )
+
+// Source is the content of one rule file and the name errors give it.
+type Source struct {
+	Name string
+	Data []byte
+}
 
 // Compile parses and compiles a rule file. source names it in errors (a path, "built-in"). All errors are
 // reported together, each as "source:line: rule "id": what is wrong".
 func Compile(source string, data []byte) (*Set, error) {
-	f, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
+	return CompileSources(source, []Source{{Name: source, Data: data}})
+}
+
+// CompileSources parses the files srcs and compiles them as one set named name: global rules concatenated in
+// order, tenant overlays merged per tenant, tests concatenated. At most one file may give version and the
+// global thresholds, and a tenant's disable, thresholds and rules may each come from one file only.
+func CompileSources(name string, srcs []Source) (*Set, error) {
+	var errs []error
+	files := make([]namedFile, 0, len(srcs))
+	for _, src := range srcs {
+		f, err := parseNamed(src.Name, src.Data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		files = append(files, namedFile{src.Name, f})
 	}
-	s, err := CompileFile(source, f)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s, err := compileFiles(name, files, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	if s.Version == "" {
-		sum := sha256.Sum256(data)
-		s.Version = "sha256:" + hex.EncodeToString(sum[:6])
+		h := sha256.New()
+		for _, src := range srcs {
+			if len(srcs) > 1 {
+				h.Write([]byte(src.Name + "\x00"))
+			}
+			h.Write(src.Data)
+		}
+		s.Version = "sha256:" + hex.EncodeToString(h.Sum(nil)[:6])
 	}
 	return s, nil
 }
 
 // CompileFile compiles an already decoded rule file.
 func CompileFile(source string, f *File) (*Set, error) {
-	var errs []string
-	fail := func(line int, id, format string, args ...any) {
-		errs = append(errs, fmt.Sprintf("%s:%d: rule %q: %s", source, line, id, fmt.Sprintf(format, args...)))
+	return compileFiles(source, []namedFile{{source, f}}, time.Now())
+}
+
+type namedFile struct {
+	name string
+	f    *File
+}
+
+// compiler collects everything wrong with a set, so an analyst sees all of it at once.
+type compiler struct {
+	errs     []compileError
+	warnings []string
+	nc       *nativeCompiler
+	seen     map[string]ruleRef // by id, over global and tenant rules
+	now      time.Time
+	noGlobal bool // the global thresholds are missing (reported once)
+}
+
+// ruleRef is where a rule id was first seen.
+type ruleRef struct {
+	file, tenant string
+	line         int
+}
+
+// compileError is one thing wrong, where the analyst wrote it.
+type compileError struct {
+	file string
+	line int // 0: the file (or set) as a whole
+	msg  string
+}
+
+func (c *compiler) errorf(file string, line int, format string, args ...any) {
+	e := compileError{file, line, fmt.Sprintf(format, args...)}
+	if !slices.Contains(c.errs, e) {
+		c.errs = append(c.errs, e)
 	}
-	th := f.Thresholds
-	if th.StepUp <= 0 || th.Deny <= 0 || th.StepUp > 100 || th.Deny > 100 || th.StepUp >= th.Deny {
-		errs = append(errs, fmt.Sprintf("%s: thresholds: want 0 < step_up < deny <= 100, got step_up=%d deny=%d", source, th.StepUp, th.Deny))
-	}
-	if len(f.Rules) > maxRules {
-		errs = append(errs, fmt.Sprintf("%s: %d rules, at most %d", source, len(f.Rules), maxRules))
-	}
-	set := &Set{Version: f.Version, Source: source, Thresholds: th, Rules: make([]Rule, 0, len(f.Rules))}
-	seen := make(map[string]int, len(f.Rules))
-	nc := newNativeCompiler()
-	for i := range f.Rules {
-		sp := &f.Rules[i]
-		if !idPattern.MatchString(sp.ID) {
-			fail(sp.Line, sp.ID, "id must match %s", idPattern)
-			continue
+}
+
+// err returns every error, in file and line order, as one error wrapping ErrCompile.
+func (c *compiler) err() error {
+	slices.SortStableFunc(c.errs, func(a, b compileError) int {
+		if a.file != b.file {
+			return strings.Compare(a.file, b.file)
 		}
-		if prev, dup := seen[sp.ID]; dup {
-			fail(sp.Line, sp.ID, "duplicate id (first at line %d)", prev)
-			continue
+		return a.line - b.line
+	})
+	var b strings.Builder
+	for _, e := range c.errs {
+		b.WriteByte('\n')
+		b.WriteString(e.file)
+		if e.line > 0 {
+			fmt.Fprintf(&b, ":%d", e.line)
 		}
-		seen[sp.ID] = sp.Line
-		r, err := compileRule(sp, nc)
-		if err != nil {
-			fail(sp.Line, sp.ID, "%v", err)
-			continue
+		b.WriteString(": ")
+		b.WriteString(e.msg)
+	}
+	return fmt.Errorf("%w:%s", ErrCompile, b.String())
+}
+
+// overlay is one tenant's overlay merged from every file that names the tenant.
+type overlay struct {
+	name                                   string
+	disable                                []Ref
+	thresholds                             *ThresholdsSpec
+	rules                                  []Spec
+	disableFile, thresholdsFile, rulesFile string // where each part comes from
+}
+
+func compileFiles(source string, files []namedFile, now time.Time) (*Set, error) {
+	c := &compiler{nc: newNativeCompiler(), seen: map[string]ruleRef{}, now: now}
+	set := &Set{Source: source}
+
+	// The set-wide keys: one file gives them.
+	var versionFile, thFile string
+	var globalTh *ThresholdsSpec
+	for _, nf := range files {
+		if nf.f.Version != "" {
+			if versionFile != "" {
+				c.errorf(nf.name, 0, "version: also given in %s; give it in one file", versionFile)
+			} else {
+				set.Version, versionFile = nf.f.Version, nf.name
+			}
 		}
-		set.Rules = append(set.Rules, r)
+		if nf.f.Thresholds != nil {
+			if thFile != "" {
+				c.errorf(nf.name, nf.f.Thresholds.Line, "thresholds: also given in %s; give the global thresholds in one file", thFile)
+			} else {
+				globalTh, thFile = nf.f.Thresholds, nf.name
+			}
+		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w:\n%s", ErrCompile, strings.Join(errs, "\n"))
+
+	// Global rules, then each tenant's own in tenant order, so that a tenant's rules sit together.
+	total := 0
+	for _, nf := range files {
+		total += len(nf.f.Rules)
+		for _, ov := range nf.f.Tenants {
+			if ov != nil {
+				total += len(ov.Rules)
+			}
+		}
 	}
+	if total > maxRules {
+		c.errorf(source, 0, "%d rules, at most %d", total, maxRules)
+		return nil, c.err()
+	}
+	set.Rules = make([]Rule, 0, total)
+	for _, nf := range files {
+		for i := range nf.f.Rules {
+			c.rule(set, nf.name, &nf.f.Rules[i], "")
+		}
+	}
+	overlays := c.mergeOverlays(files)
+	for _, ov := range overlays {
+		for i := range ov.rules {
+			c.rule(set, ov.rulesFile, &ov.rules[i], ov.name)
+		}
+	}
+
+	// Views: thresholds per event type and the rules that apply, per tenant.
+	switch {
+	case thFile == "":
+		c.errorf(source, 0, "thresholds: missing: give step_up and deny (e.g. thresholds: {step_up: 40, deny: 80})")
+		globalTh, c.noGlobal = &ThresholdsSpec{}, true
+	case globalTh.StepUp == nil || globalTh.Deny == nil:
+		c.errorf(thFile, globalTh.Line, "thresholds: the global thresholds need both step_up and deny")
+		c.noGlobal = true
+	}
+	c.checkThresholds(thFile, globalTh, "thresholds")
+	set.Thresholds = resolveThresholds(globalTh, nil, 0)
+	set.global = c.buildView(set, "", nil, globalTh, nil, thFile)
+	if len(overlays) > maxScannedTenants {
+		set.byName = make(map[string]*view, len(overlays))
+	}
+	for _, ov := range overlays {
+		disabled := c.checkDisable(ov)
+		if ov.thresholds != nil {
+			c.checkThresholds(ov.thresholdsFile, ov.thresholds, fmt.Sprintf("tenant %q: thresholds", ov.name))
+		}
+		v := c.buildView(set, ov.name, disabled, globalTh, ov, thFile)
+		set.tenants = append(set.tenants, tenantView{ov.name, &v})
+		if set.byName != nil {
+			set.byName[ov.name] = &v
+		}
+	}
+	for i := range set.Rules {
+		set.expiry = set.expiry || set.Rules[i].expires != 0
+	}
+
+	// Tests. They run on every reload, so their total size is bounded like the rules'.
+	names := map[string]string{}
+	steps := 0
+	for _, nf := range files {
+		for i := range nf.f.Tests {
+			sp := &nf.f.Tests[i]
+			if len(set.Tests) >= maxTests {
+				c.errorf(nf.name, sp.Line, "more than %d tests", maxTests)
+				break
+			}
+			t, errs := compileTest(sp, nf.name)
+			for _, e := range errs {
+				c.errorf(nf.name, e.line, "test %q: %s", sp.Name, e.msg)
+			}
+			if prev, dup := names[sp.Name]; dup && sp.Name != "" {
+				c.errorf(nf.name, sp.Line, "test %q: duplicate name (first at %s)", sp.Name, prev)
+			} else {
+				names[sp.Name] = fmt.Sprintf("%s:%d", nf.name, sp.Line)
+			}
+			if len(errs) == 0 {
+				set.Tests = append(set.Tests, t)
+				steps += t.Steps()
+			}
+		}
+	}
+
+	if steps > maxTestSteps {
+		c.errorf(source, 0, "tests: %d events and outcomes to replay in all, at most %d", steps, maxTestSteps)
+	}
+	if len(c.errs) > 0 {
+		return nil, c.err()
+	}
+	set.Warnings = c.warnings
 	return set, nil
 }
 
-func compileRule(sp *Spec, nc *nativeCompiler) (Rule, error) {
+// mergeOverlays merges the tenants of every file into one overlay per tenant, sorted by name. A part (disable,
+// thresholds, rules) given for the same tenant in two files is an error: which one wins would be an accident
+// of file names.
+func (c *compiler) mergeOverlays(files []namedFile) []*overlay {
+	byName := map[string]*overlay{}
+	var out []*overlay
+	for _, nf := range files {
+		names := make([]string, 0, len(nf.f.Tenants))
+		for name := range nf.f.Tenants {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			ov := nf.f.Tenants[name]
+			line := 0
+			if ov != nil {
+				line = ov.Line
+			}
+			if !ValidTenant(name) {
+				c.errorf(nf.name, line, "tenant %q: a tenant name has 1 to 64 letters, digits, '_', '-' or '.'", name)
+				continue
+			}
+			m := byName[name]
+			if m == nil {
+				m = &overlay{name: name}
+				byName[name] = m
+				out = append(out, m)
+			}
+			if ov == nil {
+				continue
+			}
+			part := func(what string, given bool, prev *string) bool {
+				if !given {
+					return false
+				}
+				if *prev != "" {
+					c.errorf(nf.name, line, "tenant %q: %s: also given in %s; give each part of a tenant's overlay in one file", name, what, *prev)
+					return false
+				}
+				*prev = nf.name
+				return true
+			}
+			if part("disable", len(ov.Disable) > 0, &m.disableFile) {
+				m.disable = ov.Disable
+			}
+			if part("thresholds", ov.Thresholds != nil, &m.thresholdsFile) {
+				m.thresholds = ov.Thresholds
+			}
+			if part("rules", len(ov.Rules) > 0, &m.rulesFile) {
+				m.rules = ov.Rules
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *overlay) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// rule compiles one rule spec of file into set; tenant is "" for a global rule.
+func (c *compiler) rule(set *Set, file string, sp *Spec, tenant string) {
+	if !idPattern.MatchString(sp.ID) {
+		c.errorf(file, sp.Line, "rule %q: id must match %s", sp.ID, idPattern)
+		return
+	}
+	if prev, dup := c.seen[sp.ID]; dup {
+		where := fmt.Sprintf("line %d", prev.line)
+		if prev.file != file {
+			where = fmt.Sprintf("%s:%d", prev.file, prev.line)
+		}
+		switch {
+		case tenant != "" && prev.tenant == "":
+			c.errorf(file, sp.Line, "rule %q: tenant %q: clashes with the global rule at %s; rule ids are unique in a set, tenants' rules included", sp.ID, tenant, where)
+		default:
+			c.errorf(file, sp.Line, "rule %q: duplicate id (first at %s)", sp.ID, where)
+		}
+		return
+	}
+	// Seen even if it does not compile, so that a tenant disabling it is not told it does not exist.
+	c.seen[sp.ID] = ruleRef{file: file, tenant: tenant, line: sp.Line}
+	r, err := c.compileRule(sp)
+	if err != nil {
+		c.errorf(file, sp.Line, "rule %q: %v", sp.ID, err)
+		return
+	}
+	r.Tenant, r.File, r.Line = tenant, file, sp.Line
+	if r.expires != 0 && !c.now.Before(r.Expires) {
+		c.warnings = append(c.warnings, fmt.Sprintf("%s:%d: rule %q: expired at %s: it no longer applies to events after that time",
+			file, sp.Line, sp.ID, r.Expires.Format(time.RFC3339)))
+	}
+	set.Rules = append(set.Rules, r)
+}
+
+func (c *compiler) compileRule(sp *Spec) (Rule, error) {
 	r := Rule{ID: sp.ID, Code: sp.Code, Description: sp.Description, Message: sp.Reason, When: sp.When}
 	if r.Code == "" {
 		r.Code = sp.ID
@@ -191,6 +591,13 @@ func compileRule(sp *Spec, nc *nativeCompiler) (Rule, error) {
 		}
 		r.events |= 1 << t
 	}
+	if sp.Expires != "" {
+		t, err := parseExpiry(sp.Expires)
+		if err != nil {
+			return r, err
+		}
+		r.Expires, r.expires = t, expiryNanos(t)
+	}
 	if strings.TrimSpace(sp.When) == "" {
 		return r, errors.New("when: empty expression")
 	}
@@ -199,8 +606,180 @@ func compileRule(sp *Spec, nc *nativeCompiler) (Rule, error) {
 		return r, fmt.Errorf("when: %v", err)
 	}
 	r.program = p
-	r.native = nc.compile(p.Node())
+	r.native = c.nc.compile(p.Node())
 	return r, nil
+}
+
+// expiryNanos is t in unix nanoseconds for comparing with event times, saturated where UnixNano would
+// overflow (before 1678, after 2262), and never 0, which means no expiry.
+func expiryNanos(t time.Time) int64 {
+	switch {
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.UnixNano() == 0:
+		return -1
+	}
+	return t.UnixNano()
+}
+
+// parseExpiry reads an RFC 3339 time, or a date meaning its midnight UTC.
+func parseExpiry(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("expires %q: want an RFC 3339 time such as 2026-12-31T00:00:00Z", s)
+}
+
+// checkThresholds checks the values and event names of one thresholds block; whether the resolved pairs make
+// sense is buildView's concern.
+func (c *compiler) checkThresholds(file string, ts *ThresholdsSpec, what string) {
+	value := func(line int, name string, v *int, event string) {
+		if v != nil && (*v < 1 || *v > 100) {
+			if event != "" {
+				name = event + "." + name
+			}
+			c.errorf(file, line, "%s: %s %d: want 1..100", what, name, *v)
+		}
+	}
+	value(ts.Line, "step_up", ts.StepUp, "")
+	value(ts.Line, "deny", ts.Deny, "")
+	for _, name := range sortedKeys(ts.Events) {
+		l := ts.Events[name]
+		line := ts.Line
+		if l != nil {
+			line = l.Line
+		}
+		if _, ok := features.ParseEventType(name); !ok {
+			c.errorf(file, line, "%s: events: unknown event type %q (want one of %s)", what, name, eventNames())
+			continue
+		}
+		if l != nil {
+			value(line, "step_up", l.StepUp, name)
+			value(line, "deny", l.Deny, name)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// eventLevel returns the thresholds ts gives for event type t, or nil.
+func eventLevel(ts *ThresholdsSpec, t features.EventType) *Level {
+	if ts == nil || t == 0 {
+		return nil
+	}
+	return ts.Events[t.String()]
+}
+
+// resolveThresholds resolves the thresholds of event type t: each value is the first given of the tenant's
+// for t, the tenant's default, the global one for t, the global default. An overlay is the tenant's own
+// word, so it wins over everything it inherits.
+func resolveThresholds(global, tenant *ThresholdsSpec, t features.EventType) Thresholds {
+	var layers [4]*Level
+	if tenant != nil {
+		layers[0] = eventLevel(tenant, t)
+		layers[1] = &Level{StepUp: tenant.StepUp, Deny: tenant.Deny}
+	}
+	layers[2] = eventLevel(global, t)
+	if global != nil {
+		layers[3] = &Level{StepUp: global.StepUp, Deny: global.Deny}
+	}
+	var th Thresholds
+	var haveStep, haveDeny bool
+	for _, l := range layers {
+		if l == nil {
+			continue
+		}
+		if !haveStep && l.StepUp != nil {
+			th.StepUp, haveStep = *l.StepUp, true
+		}
+		if !haveDeny && l.Deny != nil {
+			th.Deny, haveDeny = *l.Deny, true
+		}
+	}
+	return th
+}
+
+// checkDisable resolves a tenant's disable list against the global rules.
+func (c *compiler) checkDisable(ov *overlay) map[string]bool {
+	disabled := map[string]bool{}
+	for _, ref := range ov.disable {
+		r, ok := c.seen[ref.ID]
+		switch {
+		case !ok:
+			c.errorf(ov.disableFile, ref.Line, "tenant %q: disable: no rule %q in the set", ov.name, ref.ID)
+		case r.tenant != "":
+			c.errorf(ov.disableFile, ref.Line, "tenant %q: disable: %q is tenant %q's rule, not a global one", ov.name, ref.ID, r.tenant)
+		default:
+			disabled[ref.ID] = true
+		}
+	}
+	return disabled
+}
+
+// buildView resolves what applies to the events of tenant ("" for the global view): the rules, and the
+// thresholds per event type, which must make sense for every event type.
+func (c *compiler) buildView(set *Set, tenant string, disabled map[string]bool, global *ThresholdsSpec, ov *overlay, globalFile string) view {
+	var v view
+	v.status = make([]Applicability, len(set.Rules))
+	for i := range set.Rules {
+		r := &set.Rules[i]
+		switch {
+		case r.Tenant != "" && r.Tenant != tenant:
+			v.status[i] = OtherTenant
+		case disabled[r.ID]:
+			v.status[i] = Disabled
+			v.disabled = append(v.disabled, r.ID)
+		}
+	}
+	var tenantTh *ThresholdsSpec
+	if ov != nil {
+		tenantTh = ov.thresholds
+	}
+	for t := features.EventType(0); t < features.NumEventTypes; t++ {
+		for i := range set.Rules {
+			if v.status[i] == Applies && set.Rules[i].AppliesTo(t) {
+				v.byEvent[t] = append(v.byEvent[t], int32(i))
+			}
+		}
+		th := resolveThresholds(global, tenantTh, t)
+		v.thresholds[t] = th
+		if th.valid() || c.noGlobal {
+			continue
+		}
+		// Report the error where the analyst wrote the offending value: the most specific block that gives one.
+		file, line, what := globalFile, 0, "thresholds"
+		if global != nil {
+			line = global.Line
+		}
+		if l := eventLevel(global, t); l != nil {
+			line, what = l.Line, "thresholds for "+t.String()
+		}
+		if tenantTh != nil {
+			if th == resolveThresholds(global, nil, t) {
+				continue // inherited as is: reported for the global view
+			}
+			file, line, what = ov.thresholdsFile, tenantTh.Line, fmt.Sprintf("tenant %q: thresholds", tenant)
+			if l := eventLevel(tenantTh, t); l != nil {
+				line, what = l.Line, fmt.Sprintf("tenant %q: thresholds for %s", tenant, t)
+			}
+		} else if tenant != "" {
+			continue
+		}
+		c.errorf(file, line, "%s: want 0 < step_up < deny <= 100, got step_up=%d deny=%d", what, th.StepUp, th.Deny)
+	}
+	return v
 }
 
 // Events lists the event types r applies to; empty means all.

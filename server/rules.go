@@ -2,17 +2,21 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/riskd/riskd/backtest"
 	"github.com/riskd/riskd/decisionlog"
+	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/ruletest"
 )
 
 type ruleView struct {
@@ -24,6 +28,20 @@ type ruleView struct {
 	Code        string   `json:"code"`
 	Mode        string   `json:"mode"`
 	Events      []string `json:"events,omitempty"`
+	Tenant      string   `json:"tenant,omitempty"`  // the overlay that added it
+	Expires     string   `json:"expires,omitempty"` // RFC 3339; by event time
+	Expired     bool     `json:"expired,omitempty"` // expired by the clock: applies only to older events
+}
+
+type thresholdsView struct {
+	StepUp int `json:"step_up"`
+	Deny   int `json:"deny"`
+}
+
+type tenantView struct {
+	Disable    []string                  `json:"disable,omitempty"`
+	Rules      []string                  `json:"rules,omitempty"`
+	Thresholds map[string]thresholdsView `json:"thresholds"` // resolved, per event type
 }
 
 // handleRules serves /v1/rules (GET the live set, PUT a new one) and its sub-resources validate and backtest.
@@ -63,8 +81,9 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
 		}
 	case "/v1/rules/validate":
-		if s.candidate(ctx, who) != nil {
-			writeJSON(ctx, map[string]any{"valid": true})
+		if set, tests := s.testedCandidate(ctx, who); set != nil {
+			writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
+				"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
 		}
 	case "/v1/rules/backtest":
 		if set := s.candidate(ctx, who); set != nil {
@@ -77,27 +96,71 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) getRules(ctx *fasthttp.RequestCtx) {
 	set := s.engine.Rules()
+	type globalThresholds struct {
+		thresholdsView
+		Events map[string]thresholdsView `json:"events,omitempty"` // event types whose thresholds differ
+	}
 	out := struct {
-		Version    string     `json:"version"`
-		Source     string     `json:"source"`
-		Shadow     string     `json:"shadow,omitempty"`
-		Thresholds any        `json:"thresholds"`
-		Rules      []ruleView `json:"rules"`
-	}{Version: set.Version, Source: set.Source, Rules: make([]ruleView, 0, len(set.Rules)),
-		Thresholds: map[string]int{"step_up": set.Thresholds.StepUp, "deny": set.Thresholds.Deny}}
+		Version    string                `json:"version"`
+		Source     string                `json:"source"`
+		Shadow     string                `json:"shadow,omitempty"`
+		Thresholds globalThresholds      `json:"thresholds"`
+		Rules      []ruleView            `json:"rules"`
+		Tenants    map[string]tenantView `json:"tenants,omitempty"`
+		Tests      int                   `json:"tests"`
+		Warnings   []string              `json:"warnings,omitempty"`
+	}{Version: set.Version, Source: set.Source, Rules: make([]ruleView, 0, len(set.Rules)), Tests: len(set.Tests),
+		Warnings: set.Warnings}
+	out.Thresholds.thresholdsView = thresholdsView{set.Thresholds.StepUp, set.Thresholds.Deny}
+	for t := features.Login; t < features.NumEventTypes; t++ {
+		if th := set.ThresholdsFor("", t); th != set.Thresholds {
+			if out.Thresholds.Events == nil {
+				out.Thresholds.Events = map[string]thresholdsView{}
+			}
+			out.Thresholds.Events[t.String()] = thresholdsView{th.StepUp, th.Deny}
+		}
+	}
 	if sh := s.engine.Shadow(); sh != nil {
 		out.Shadow = sh.Version
 	}
+	now := time.Now()
 	for i := range set.Rules {
 		r := &set.Rules[i]
 		mode := "enforce"
 		if r.Shadow {
 			mode = "shadow"
 		}
-		out.Rules = append(out.Rules, ruleView{ID: r.ID, Description: r.Description, When: r.When, Score: r.Score,
-			Action: r.Action.String(), Code: r.Code, Mode: mode, Events: r.Events()})
+		v := ruleView{ID: r.ID, Description: r.Description, When: r.When, Score: r.Score,
+			Action: r.Action.String(), Code: r.Code, Mode: mode, Events: r.Events(), Tenant: r.Tenant}
+		if !r.Expires.IsZero() {
+			v.Expires, v.Expired = r.Expires.UTC().Format(time.RFC3339), r.ExpiredAt(now.UnixNano())
+		}
+		out.Rules = append(out.Rules, v)
+	}
+	for _, name := range set.Tenants() {
+		if out.Tenants == nil {
+			out.Tenants = map[string]tenantView{}
+		}
+		tv := tenantView{Disable: set.Disabled(name), Thresholds: map[string]thresholdsView{}}
+		for i := range set.Rules {
+			if set.Rules[i].Tenant == name {
+				tv.Rules = append(tv.Rules, set.Rules[i].ID)
+			}
+		}
+		for t := features.Login; t < features.NumEventTypes; t++ {
+			th := set.ThresholdsFor(name, t)
+			tv.Thresholds[t.String()] = thresholdsView{th.StepUp, th.Deny}
+		}
+		out.Tenants[name] = tv
 	}
 	writeJSON(ctx, out)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // errRulesGlobal refuses rule changes from tenant-limited keys: the rule set is shared by every tenant.
@@ -127,19 +190,39 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 	return set
 }
 
-// putRules swaps in the rule file of the request body. A set that does not compile is refused and the live
-// one keeps serving. The new set lives until the next reload from --rules (SIGHUP) or restart: write the file
-// too to keep it.
-func (s *Server) putRules(ctx *fasthttp.RequestCtx, who caller) {
+// testedCandidate is candidate, then the set's own tests (ruletest) over the serving GeoIP databases: a set
+// whose tests fail is answered with 422 rule_tests_failed, each failed case on a line of the message.
+func (s *Server) testedCandidate(ctx *fasthttp.RequestCtx, who caller) (*rules.Set, *ruletest.Report) {
 	set := s.candidate(ctx, who)
 	if set == nil {
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.put", Result: "refused"})
+		return nil, nil
+	}
+	rep := ruletest.Run(set, ruletest.Options{Geo: s.engine.Extractor().Geo()})
+	if err := rep.Err(); err != nil {
+		writeError(ctx, &apiError{status: fasthttp.StatusUnprocessableEntity, code: "rule_tests_failed", message: err.Error()})
+		return nil, rep
+	}
+	return set, rep
+}
+
+// putRules swaps in the rule file of the request body. A set that does not compile, or whose tests fail, is
+// refused and the live one keeps serving. The new set lives until the next reload from --rules (SIGHUP) or
+// restart: write the file too to keep it.
+func (s *Server) putRules(ctx *fasthttp.RequestCtx, who caller) {
+	set, tests := s.testedCandidate(ctx, who)
+	if set == nil {
+		detail := ""
+		if tests != nil {
+			detail = fmt.Sprintf("%d of %d tests failed", tests.Failed, len(tests.Cases))
+		}
+		s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.put", Result: "refused", Detail: detail})
 		return
 	}
 	old := s.engine.SwapRules(set)
 	s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.put", Result: "ok", Detail: "version " + set.Version + " replaces " + old.Version})
-	s.log.Info("rules replaced through the API", "version", set.Version, "previous", old.Version, "by", who.name())
-	writeJSON(ctx, map[string]any{"version": set.Version, "previous": old.Version, "rules": len(set.Rules)})
+	s.log.Info("rules replaced through the API", "version", set.Version, "previous", old.Version, "by", who.name(),
+		"tests", tests.Passed)
+	writeJSON(ctx, map[string]any{"version": set.Version, "previous": old.Version, "rules": len(set.Rules), "tests": tests.Passed})
 }
 
 // maxBacktestBytes bounds how much of the decision log one API backtest replays (newest files first), so an

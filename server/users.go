@@ -120,7 +120,12 @@ func unixTime(sec int64) string {
 func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
 	var p store.Profile
 	var c [store.NumMetrics]store.Counts
-	if !s.engine.Extractor().Export(id, time.Now().UnixNano(), &p, &c) {
+	found, err := s.engine.Extractor().ExportUser(id, time.Now().UnixNano(), &p, &c)
+	if err != nil {
+		s.stateUnavailable(ctx, "export", err)
+		return
+	}
+	if !found {
 		writeError(ctx, errUserNotFound)
 		return
 	}
@@ -158,13 +163,29 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
 
 // eraseUser forgets the user everywhere riskd holds it. It is idempotent: erasing an unknown user succeeds.
 func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
-	had := s.engine.Extractor().Erase(id)
+	had, err := s.engine.Extractor().EraseUser(id)
+	if err != nil {
+		s.recordAudit(AuditRecord{Who: who.name(), Action: "user.erase", Target: s.userTarget(id), Result: "failed", Detail: err.Error()})
+		s.stateUnavailable(ctx, "erase", err)
+		return
+	}
 	detail := "nothing was held"
 	if had {
 		detail = "profile and counters erased"
 	}
 	s.recordAudit(AuditRecord{Who: who.name(), Action: "user.erase", Target: s.userTarget(id), Result: "ok", Detail: detail})
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// errStateUnavailable answers an export or erasure that could not reach all of the state (Redis out of reach, a
+// failing disk): a partial export would mislead and a partial erasure must not be reported done.
+var errStateUnavailable = &apiError{status: fasthttp.StatusServiceUnavailable, code: "state_unavailable",
+	message: "the user's state cannot be reached right now; retry after the Retry-After delay"}
+
+func (s *Server) stateUnavailable(ctx *fasthttp.RequestCtx, op string, err error) {
+	s.log.Error("user "+op+" failed: state unavailable", "error", err.Error())
+	ctx.Response.Header.Set("Retry-After", "5")
+	writeError(ctx, errStateUnavailable)
 }
 
 // userTarget names a user in the audit log by the keyed hash of its id: the log must not keep, in clear, the

@@ -1,9 +1,5 @@
 package store
 
-import (
-	"sync"
-)
-
 // Bounds of a profile. They keep a profile well under 1 KiB whatever a user (or an attacker) does.
 const (
 	MaxDevices   = 8
@@ -18,11 +14,12 @@ type Device struct {
 	TrustedAt int64 // when an MFA challenge passed on this device; 0 = not trusted
 }
 
-// Country is one country a user has logged in from.
+// Country is one country a user has logged in from. Fields are ordered largest first so that the value packs into
+// 16 bytes, not 24: a profile holds eight of them.
 type Country struct {
-	Code     [2]byte // ISO 3166-1 alpha-2
 	LastSeen int64
 	Logins   uint32
+	Code     [2]byte // ISO 3166-1 alpha-2
 }
 
 // Place is where and when a login happened, kept for impossible-travel checks.
@@ -37,15 +34,16 @@ type Place struct {
 }
 
 // Profile is what riskd has learned about one user from successful or MFA-confirmed logins. It is a plain value
-// with fixed-size arrays so that copying it out of the store allocates nothing.
+// with fixed-size arrays so that copying it out of the store allocates nothing. The small counters sit together
+// after Logins, where they would otherwise be padding.
 type Profile struct {
 	Created       int64 // first event time seen for this user
 	Logins        uint32
 	MFAPreference uint8 // stored preference; meaning defined by package features
-	Devices       [MaxDevices]Device
 	NumDevices    uint8
-	Countries     [MaxCountries]Country
 	NumCountries  uint8
+	Devices       [MaxDevices]Device
+	Countries     [MaxCountries]Country
 	Last          Place // last successful login
 }
 
@@ -109,6 +107,18 @@ func (p *Profile) TrustDevice(k uint64, at int64) {
 	}
 }
 
+// ForgetDevice removes device k from the profile.
+func (p *Profile) ForgetDevice(k uint64) {
+	i := p.Device(k)
+	if i < 0 {
+		return
+	}
+	n := int(p.NumDevices) - 1
+	p.Devices[i] = p.Devices[n]
+	p.Devices[n] = Device{}
+	p.NumDevices--
+}
+
 // Country returns the index of country code c, or -1.
 func (p *Profile) Country(c [2]byte) int {
 	for i := range int(p.NumCountries) {
@@ -141,87 +151,101 @@ func (p *Profile) SeeCountry(c [2]byte, at int64) {
 	co.Logins++
 }
 
-// Profiles is the in-memory table of user profiles. Safe for concurrent use.
-type Profiles struct {
-	shards [profileShards]profileShard
+// OpKind is what a ProfileOp does to a profile.
+type OpKind uint8
+
+// Profile operations. Each backend applies the same op with Profile.Apply, so embedded and Redis state learn
+// alike; what an event means (which events are confirmed logins) is decided by package features.
+const (
+	// OpLogin records a confirmed login: counts it, sees its device and country, and moves the last login
+	// forward (never back: an import or a late outcome must not move the user back in time).
+	OpLogin OpKind = iota + 1
+	// OpTrust is OpLogin after a passed MFA: the device also becomes trusted.
+	OpTrust
+	// OpForgetDevice removes the device (it was in an attacker's hands). It never creates a profile.
+	OpForgetDevice
+	// OpSetMFA stores the MFA preference.
+	OpSetMFA
+)
+
+// ProfileOp is one change to a user's profile, as a value: it can be queued, sent to another process and
+// replayed, unlike a closure.
+type ProfileOp struct {
+	Kind      OpKind
+	MFA       uint8 // OpSetMFA
+	HasDevice bool
+	Device    uint64
+	At        int64 // event time, unix seconds
+	Place     Place // OpLogin, OpTrust: where the login happened; a zero Country means unknown
 }
 
-const profileShards = 64
+// Creates reports whether applying op to a user with no profile creates one.
+func (op *ProfileOp) Creates() bool { return op.Kind != OpForgetDevice }
 
-type profileShard struct {
-	mu sync.Mutex
-	m  map[uint64]*Profile
-}
-
-// NewProfiles returns an empty table.
-func NewProfiles() *Profiles {
-	p := &Profiles{}
-	for i := range p.shards {
-		p.shards[i].m = make(map[uint64]*Profile)
+// Apply applies op to p.
+func (p *Profile) Apply(op *ProfileOp) {
+	at := op.At
+	switch op.Kind {
+	case OpLogin, OpTrust:
+		if p.Created == 0 || at < p.Created {
+			p.Created = at
+		}
+		p.Logins++
+		if op.HasDevice {
+			if op.Kind == OpTrust {
+				p.TrustDevice(op.Device, at)
+			} else {
+				p.SeeDevice(op.Device, at)
+			}
+		}
+		if op.Place.Country != [2]byte{} {
+			p.SeeCountry(op.Place.Country, at)
+		}
+		if at >= p.Last.At {
+			p.Last = op.Place
+			p.Last.At = at
+		}
+	case OpForgetDevice:
+		if op.HasDevice {
+			p.ForgetDevice(op.Device)
+		}
+	case OpSetMFA:
+		if p.Created == 0 {
+			p.Created = at
+		}
+		p.MFAPreference = op.MFA
 	}
-	return p
 }
 
-func (p *Profiles) shard(key uint64) *profileShard {
-	return &p.shards[key%profileShards]
-}
-
-// Get copies the profile of key into out and reports whether one exists.
-func (p *Profiles) Get(key uint64, out *Profile) bool {
-	s := p.shard(key)
-	s.mu.Lock()
-	pr, ok := s.m[key]
-	if ok {
-		*out = *pr
+// Expire drops the entries last seen before cutoff (unix seconds): devices, countries and the last login place.
+// When no behaviour is left the user's history is forgotten too (logins, first seen), so the user is new again;
+// empty reports that nothing worth keeping remains (not even an MFA preference) and the profile can go.
+func (p *Profile) Expire(cutoff int64) (changed, empty bool) {
+	for i := int(p.NumDevices) - 1; i >= 0; i-- {
+		if p.Devices[i].LastSeen < cutoff {
+			p.ForgetDevice(p.Devices[i].Key)
+			changed = true
+		}
 	}
-	s.mu.Unlock()
-	return ok
-}
-
-// Update applies fn to the profile of key under the table's lock, creating an empty profile first when there is
-// none. fn must not block: it runs with the shard locked.
-func (p *Profiles) Update(key uint64, fn func(*Profile)) {
-	s := p.shard(key)
-	s.mu.Lock()
-	pr, ok := s.m[key]
-	if !ok {
-		pr = new(Profile)
-		s.m[key] = pr
+	for i := int(p.NumCountries) - 1; i >= 0; i-- {
+		if p.Countries[i].LastSeen < cutoff {
+			n := int(p.NumCountries) - 1
+			p.Countries[i] = p.Countries[n]
+			p.Countries[n] = Country{}
+			p.NumCountries--
+			changed = true
+		}
 	}
-	fn(pr)
-	s.mu.Unlock()
-}
-
-// Delete forgets the profile of key and reports whether there was one.
-func (p *Profiles) Delete(key uint64) bool {
-	s := p.shard(key)
-	s.mu.Lock()
-	_, ok := s.m[key]
-	delete(s.m, key)
-	s.mu.Unlock()
-	return ok
-}
-
-// Len is the number of profiles held.
-func (p *Profiles) Len() int {
-	n := 0
-	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
+	if p.Last.At != 0 && p.Last.At < cutoff {
+		p.Last = Place{}
+		changed = true
 	}
-	return n
-}
-
-// ForgetDevice removes device k from the profile.
-func (p *Profile) ForgetDevice(k uint64) {
-	i := p.Device(k)
-	if i < 0 {
-		return
+	if p.NumDevices == 0 && p.NumCountries == 0 && p.Last.At == 0 {
+		// No behaviour is left: forget the history too, so that the user is new again.
+		if p.Logins != 0 || (p.Created != 0 && p.Created < cutoff) {
+			p.Logins, p.Created = 0, 0
+			changed = true
+		}
 	}
-	n := int(p.NumDevices) - 1
-	p.Devices[i] = p.Devices[n]
-	p.Devices[n] = Device{}
-	p.NumDevices--
+	return changed, p.NumDevices == 0 && p.NumCountries == 0 && p.Last.At == 0 && p.MFAPreference == 0
 }

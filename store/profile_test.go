@@ -103,3 +103,91 @@ func TestProfilesConcurrentUpdates(t *testing.T) {
 		t.Fatal("Delete")
 	}
 }
+
+func TestApplyLearnsLikeRiskdDid(t *testing.T) {
+	var p Profile
+	us := Place{Country: [2]byte{'U', 'S'}, Lat: 47, Lon: -122, HasLocation: true, CityID: 5}
+	p.Apply(&ProfileOp{Kind: OpLogin, At: 100, Device: 1, HasDevice: true, Place: us})
+	p.Apply(&ProfileOp{Kind: OpTrust, At: 200, Device: 2, HasDevice: true, Place: us})
+	// A late, older event counts but does not move the last login back, nor the first seen forward.
+	late := us
+	late.CityID = 9
+	p.Apply(&ProfileOp{Kind: OpLogin, At: 50, Device: 1, HasDevice: true, Place: late})
+	if p.Created != 50 || p.Logins != 3 || p.NumDevices != 2 || p.Last.At != 200 || p.Last.CityID != 5 {
+		t.Fatalf("after logins: %+v", p)
+	}
+	if i := p.Device(2); i < 0 || p.Devices[i].TrustedAt != 200 {
+		t.Fatal("mfa_passed did not trust the device")
+	}
+	if c := p.Countries[p.Country([2]byte{'U', 'S'})]; c.Logins != 3 || c.LastSeen != 200 {
+		t.Fatalf("country: %+v", c)
+	}
+	p.Apply(&ProfileOp{Kind: OpForgetDevice, At: 300, Device: 2, HasDevice: true})
+	p.Apply(&ProfileOp{Kind: OpSetMFA, At: 400, MFA: 3})
+	if p.Device(2) >= 0 || p.MFAPreference != 3 || p.Created != 50 {
+		t.Fatalf("forget, preference: %+v", p)
+	}
+	if (&ProfileOp{Kind: OpForgetDevice}).Creates() {
+		t.Fatal("forgetting a device must not create a profile")
+	}
+}
+
+func TestExpireDropsOldEntries(t *testing.T) {
+	var p Profile
+	se := Place{Country: [2]byte{'S', 'E'}}
+	us := Place{Country: [2]byte{'U', 'S'}}
+	p.Apply(&ProfileOp{Kind: OpTrust, At: 100, Device: 1, HasDevice: true, Place: se})
+	p.Apply(&ProfileOp{Kind: OpLogin, At: 1000, Device: 2, HasDevice: true, Place: us})
+	changed, empty := p.Expire(500)
+	if !changed || empty || p.Device(1) >= 0 || p.Device(2) < 0 || p.Country(se.Country) >= 0 || p.Last.At != 1000 {
+		t.Fatalf("cutoff 500: changed %v empty %v %+v", changed, empty, p)
+	}
+	if changed, _ := p.Expire(500); changed {
+		t.Fatal("a second pass changed something")
+	}
+	// Past every entry: the user is new again; with a preference the profile stays for it.
+	p.Apply(&ProfileOp{Kind: OpSetMFA, At: 1000, MFA: 2})
+	changed, empty = p.Expire(2000)
+	if !changed || empty || p.Logins != 0 || p.Created != 0 || p.NumDevices != 0 || p.MFAPreference != 2 {
+		t.Fatalf("cutoff 2000: changed %v empty %v %+v", changed, empty, p)
+	}
+	p.MFAPreference = 0
+	if _, empty := p.Expire(2000); !empty {
+		t.Fatal("a profile with nothing left is not empty")
+	}
+}
+
+func TestDrainReturnsEachChangeOnce(t *testing.T) {
+	ps := NewProfiles()
+	notify := make(chan struct{}, 1)
+	ps.Track(notify)
+	op := ProfileOp{Kind: OpLogin, At: 10}
+	ps.Apply(1, op)
+	ps.Apply(1, op)
+	ps.Apply(2, op)
+	ps.Delete(2)
+	ps.Delete(3) // unknown: still a deletion to write, erasure must reach the disk whatever memory says
+	ps.Apply(4, ProfileOp{Kind: OpForgetDevice, HasDevice: true, Device: 9})
+	select {
+	case <-notify:
+	default:
+		t.Fatal("no notification")
+	}
+	got := map[uint64]Change{}
+	for _, c := range ps.Drain(nil) {
+		if _, dup := got[c.Key]; dup && !c.Deleted {
+			t.Fatalf("key %d drained twice", c.Key)
+		}
+		got[c.Key] = c
+	}
+	if len(got) != 3 || got[1].Deleted || got[1].Profile.Logins != 2 || !got[2].Deleted || !got[3].Deleted {
+		t.Fatalf("drained %+v", got)
+	}
+	if n := len(ps.Drain(nil)); n != 0 {
+		t.Fatalf("%d changes drained twice", n)
+	}
+	ps.MarkChanged([]uint64{1})
+	if c := ps.Drain(nil); len(c) != 1 || c[0].Key != 1 {
+		t.Fatalf("after MarkChanged: %+v", c)
+	}
+}

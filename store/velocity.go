@@ -34,6 +34,21 @@ const (
 	NumMetrics
 )
 
+// MetricSet is a set of metrics, one bit per Metric.
+type MetricSet uint8
+
+// SetOf returns the set of the given metrics.
+func SetOf(ms ...Metric) MetricSet {
+	var s MetricSet
+	for _, m := range ms {
+		s |= 1 << m
+	}
+	return s
+}
+
+// Has reports whether m is in s.
+func (s MetricSet) Has(m Metric) bool { return s&(1<<m) != 0 }
+
 // Counts is one metric's value in each window.
 type Counts [NumWindows]uint32
 
@@ -159,6 +174,35 @@ func (v *Velocity) Read(key uint64, at int64, out *[NumMetrics]Counts) {
 	s.mu.Lock()
 	if r := s.get(key); r != nil {
 		r.read(&ix, out)
+	}
+	s.mu.Unlock()
+}
+
+// ReadAdd is Read followed by adding one event of each metric in ms, under one lock acquisition: the reading
+// does not include the events it adds. A key never seen and ms empty reads as zeros and creates nothing.
+func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms MetricSet) {
+	*out = [NumMetrics]Counts{}
+	ix := bucketIndices(at)
+	s := v.shard(key)
+	s.mu.Lock()
+	p, ok := s.index[key]
+	if ok {
+		s.rec(p).read(&ix, out)
+	}
+	if ms != 0 {
+		if !ok {
+			p = s.insert(key, &ix)
+		}
+		r := s.rec(p)
+		h := r.head[Minute]
+		for m := range NumMetrics {
+			if ms.Has(m) {
+				r.add(m, &ix, 1)
+			}
+		}
+		if r.head[Minute] != h {
+			s.lasts[p] = r.head[Minute]
+		}
 	}
 	s.mu.Unlock()
 }

@@ -44,7 +44,7 @@ func TestCheck(t *testing.T) {
 	os.WriteFile(bad, []byte("thresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: tor, when: is_torr, score: 60}\n"), 0o600)
 
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"check", good}, &out, &errb); code != 0 || !strings.Contains(out.String(), "ok: 1 rules") {
+	if code := run(context.Background(), []string{"check", good}, &out, &errb); code != 0 || !strings.Contains(out.String(), "ok: 1 rules") || !strings.Contains(out.String(), "no tests") {
 		t.Fatalf("check good: exit %d: %s %s", code, out.String(), errb.String())
 	}
 	out.Reset()
@@ -54,6 +54,48 @@ func TestCheck(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"check"}, &out, &errb); code != 2 {
 		t.Fatalf("check without file: exit %d", code)
+	}
+}
+
+// TestCheckRunsTests: riskd check runs a set's tests over the GeoIP databases it is given (flags before or
+// after the path) and prints each case; a failed case fails the command with what was expected and what
+// happened.
+func TestCheckRunsTests(t *testing.T) {
+	city, asn, anon := testenv.GeoIP(t)
+	geoFlags := []string{"--geoip-city", city, "--geoip-asn", asn, "--geoip-anonymous", anon}
+	check := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"check"}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+
+	code, out, errs := check(append([]string{"../../rules/default.yaml"}, geoFlags...)...)
+	if code != 0 || !strings.Contains(out, "✓ a login from Tor is not allowed") || !strings.Contains(out, " passed, 0 failed") {
+		t.Fatalf("check default.yaml: exit %d:\n%s%s", code, out, errs)
+	}
+	code, out, errs = check(append(geoFlags, "../../testdata/rules/directory")...)
+	if code != 0 || !strings.Contains(out, "tenant brand-a: 1 rules of its own; disables hosting_network; thresholds: login step_up 20 deny 80") {
+		t.Fatalf("check a directory: exit %d:\n%s%s", code, out, errs)
+	}
+
+	failing := filepath.Join(t.TempDir(), "failing.yaml")
+	os.WriteFile(failing, []byte(`thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: tor, when: is_tor, score: 60}
+tests:
+  - name: tor is denied
+    when: {type: login, user_id: a, ip: 65.0.0.1, timestamp: now}
+    expect: {decision: deny, reasons: [tor]}
+`), 0o600)
+	code, out, errs = check(append([]string{failing}, geoFlags...)...)
+	for _, want := range []string{"✗ tor is denied", "want: decision deny; reasons tor", "got:  decision step_up, score 60, reasons tor",
+		"- decision is step_up, want deny", "0 passed, 1 failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if code != 1 || !strings.Contains(errs, "1 of 1 tests failed") {
+		t.Fatalf("check failing: exit %d:\n%s%s", code, out, errs)
 	}
 }
 
@@ -215,8 +257,11 @@ func TestServeProcessDrainsOnSIGTERM(t *testing.T) {
 func TestReloadUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "rules.yaml")
-	write := func(version, when string) {
+	write := func(version, when string, tests ...string) {
 		src := "version: " + version + "\nthresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: tor, when: " + when + ", score: 60}\n"
+		if len(tests) > 0 {
+			src += "tests:\n" + strings.Join(tests, "\n") + "\n"
+		}
 		if err := os.WriteFile(rulesPath, []byte(src), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -263,6 +308,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	if v := p.rulesVersion(t); v != "v2" {
 		t.Fatalf("after a refused reload: version %q, want v2 still serving", v)
 	}
+	// A set that compiles but fails its own tests is refused too.
+	write("v4", "is_vpn", "  - {name: tor steps up, when: {type: login, user_id: t, ip: 65.0.0.1, timestamp: now}, expect: {decision: step_up}}")
+	hup()
+	if v := p.rulesVersion(t); v != "v2" {
+		t.Fatalf("after a reload whose tests fail: version %q, want v2 still serving", v)
+	}
 	for range 3 {
 		hup()
 	}
@@ -272,9 +323,10 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Fatalf("%d requests, %d failed", sent, failed)
 	}
 	logs := p.logs.String()
-	if !strings.Contains(logs, "rules reload refused") || !strings.Contains(logs, `"action":"rules.reload","result":"refused"`) {
+	if !strings.Contains(logs, "rules reload refused") || !strings.Contains(logs, `"action":"rules.reload","result":"refused"`) ||
+		!strings.Contains(logs, `test \"tor steps up\": decision is allow, want step_up`) {
 		t.Fatalf("the refused reload is not logged and audited:\n%s", logs)
 	}
-	t.Logf("%d requests during 5 reloads, %d failed", sent, failed)
+	t.Logf("%d requests during 6 reloads, %d failed", sent, failed)
 	p.stop(t)
 }

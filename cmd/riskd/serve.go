@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/features/geo"
 	"github.com/riskd/riskd/server"
+	"github.com/riskd/riskd/store"
 )
 
 type serveConfig struct {
@@ -42,6 +42,11 @@ type serveConfig struct {
 	rules           string
 	shadowRules     string
 	hashKey         string
+	dataDir         string
+	redis           string
+	redisTimeout    time.Duration
+	flushInterval   time.Duration
+	retention       time.Duration
 	maxBody         int
 	concurrency     int
 	velocityKeys    int
@@ -67,9 +72,14 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.geoCity, "geoip-city", "", "GeoIP2/GeoLite2 City mmdb file")
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
 	fs.StringVar(&c.geoAnonymous, "geoip-anonymous", "", "GeoIP2 Anonymous-IP mmdb file")
-	fs.StringVar(&c.rules, "rules", "", "rule file (default: the built-in rule set); SIGHUP reloads it")
+	fs.StringVar(&c.rules, "rules", "", "rule file, or directory of *.yaml rule files (default: the built-in rule set); its tests must pass; SIGHUP reloads it")
 	fs.StringVar(&c.shadowRules, "shadow-rules", "", "a candidate rule file evaluated beside the live set, never changing an answer; SIGHUP reloads it")
-	fs.StringVar(&c.hashKey, "hash-key", "", "secret that keys the hashes of user, device and IP identifiers (default: random per process)")
+	fs.StringVar(&c.hashKey, "hash-key", "", "secret that keys the hashes of user, device and IP identifiers (default: kept in --data-dir, else random per process; required with --redis)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "directory where state is made durable (profiles, velocity snapshot, hash key); empty = memory only")
+	fs.StringVar(&c.redis, "redis", "", "host:port[,host:port...] of a Redis or Redis Cluster shared by riskd instances; empty = embedded state")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
+	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "with --data-dir, how often changed profiles are committed (fsynced); a crash loses at most this much; 0 = every batch")
+	fs.DurationVar(&c.retention, "retention", 180*24*time.Hour, "how long profile entries (devices, countries, last login) are kept; older events are refused")
 	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body, bytes")
 	fs.IntVar(&c.concurrency, "concurrency", 4096, "requests served at once")
 	fs.IntVar(&c.velocityKeys, "velocity-keys", 1<<20, "keys held per velocity table (users, IPs, devices)")
@@ -144,13 +154,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	key := []byte(c.hashKey)
-	if len(key) == 0 {
-		key = make([]byte, 32)
-		rand.Read(key)
-		log.Info("no --hash-key: identifiers are keyed with a random per-process secret")
+	if err := testRules(set, db); err != nil {
+		return err
+	}
+	key, err := hashKey(c, log)
+	if err != nil {
+		return err
 	}
 	reg := metrics.NewSet()
+	st, err := openState(c, key, reg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close() // for the early returns below; shutdown closes it first
+	stopRetention := startRetention(st, c.retention, log)
+	defer stopRetention()
 	var dlog *decisionlog.Log
 	if c.decisionLog != "" {
 		if dlog, err = decisionlog.Open(decisionlog.Config{Dir: c.decisionLog, MaxBytes: c.logMaxBytes}); err != nil {
@@ -158,8 +176,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		dlog.RegisterMetrics(reg)
 	}
-	x := features.NewExtractor(features.NewHasher(key), features.NewState(c.velocityKeys), db)
-	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy, Log: dlog})
+	x := features.NewExtractor(features.NewHasher(key), st, db)
+	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy, Log: dlog,
+		Retention: c.retention})
 	if err != nil {
 		return err
 	}
@@ -208,14 +227,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		case err := <-errc:
 			return err
 		case <-ctx.Done():
-			return shutdown(srv, db, dlog, c, log)
+			stopRetention()
+			return shutdown(srv, db, dlog, st, c, log)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				reload(srv, eng, c, log)
 				continue
 			}
 			log.Info("shutting down", "signal", s.String())
-			return shutdown(srv, db, dlog, c, log)
+			stopRetention()
+			return shutdown(srv, db, dlog, st, c, log)
 		}
 	}
 }
@@ -246,14 +267,15 @@ func openGeo(c serveConfig) (*geo.DB, error) {
 }
 
 // shutdown drains (readiness goes 503 first, so load balancers move away), waits for in-flight requests, then
-// flushes the decision log.
-func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, c serveConfig, log *slog.Logger) error {
+// persists state and flushes the decision log.
+func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, st store.State, c serveConfig, log *slog.Logger) error {
 	srv.Drain()
 	time.Sleep(c.drainDelay)
 	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	db.Close()
+	stErr := st.Close()
 	if dlog != nil {
 		if lerr := dlog.Close(); lerr != nil {
 			log.Error("decision log close", "error", lerr.Error())
@@ -263,6 +285,9 @@ func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, c serveConf
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if stErr != nil {
+		return fmt.Errorf("state: %w", stErr)
 	}
 	log.Info("stopped")
 	return nil
@@ -275,7 +300,11 @@ func reload(srv *server.Server, eng *engine.Engine, c serveConfig, log *slog.Log
 	audit := func(action, result, detail string) {
 		srv.Audit(server.AuditRecord{Who: "SIGHUP", Action: action, Result: result, Detail: detail})
 	}
-	if set, err := loadRules(c.rules); err != nil {
+	set, err := loadRules(c.rules)
+	if err == nil {
+		err = testRules(set, eng.Extractor().Geo()) // a set whose own tests fail never goes live
+	}
+	if err != nil {
 		log.Error("rules reload refused; the live rule set keeps serving", "error", err.Error())
 		audit("rules.reload", "refused", err.Error())
 	} else {

@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// RedisConfig configures OpenRedis. Zero values take the defaults in parentheses.
+type RedisConfig struct {
+	Addrs []string // a standalone Redis, or seed nodes of a Redis Cluster
+	// Timeout bounds the one round trip a decision makes (25 ms). Beyond it the decision is made on local state;
+	// after a few late answers in a row Redis is treated as out of reach until a probe succeeds.
+	Timeout time.Duration
+	// MaxKeys bounds each local velocity table (DefaultVelocityKeys).
+	MaxKeys int
+	// Retention is how long profile entries are kept (180 days): a profile key expires this long after its last
+	// change, and entries older than this are dropped whenever a profile is written.
+	Retention time.Duration
+	// KeyCheck identifies the hash key (a fingerprint, never the key). The first instance stores it in Redis; an
+	// instance started with another key refuses to share state (ErrKeyMismatch). Nil: no check.
+	KeyCheck []byte
+	// QueueLen bounds the writes waiting to be sent, also while Redis is out of reach (65536); beyond it writes
+	// are dropped and counted.
+	QueueLen int
+	Logger   *slog.Logger // nil: slog.Default()
+	Metrics  *Metrics     // nil: none
+}
+
+// Redis is the shared backend: several riskd instances keep velocity and profiles in one Redis (or Redis
+// Cluster), so an attack spread across instances is counted as one.
+//
+// A decision makes one pipelined round trip: for each subject a script that reads its counters and counts the
+// event, and a GET of the profile. Everything else (successes, profile changes) is queued and written by one
+// goroutine in pipelined batches. Every change is also applied to a local Memory, which answers whenever Redis
+// is out of reach: decisions then go on with this instance's own view, queued writes wait (bounded) and are
+// replayed once a probe finds Redis again.
+type Redis struct {
+	local   *Memory
+	cfg     RedisConfig
+	log     *slog.Logger
+	metrics *Metrics
+	vel     *script
+	cas     *script
+
+	client  atomic.Pointer[rueidis.Client] // nil until the first successful connection
+	up      atomic.Bool
+	late    atomic.Int32 // decisions in a row whose read ran out of time
+	failure atomic.Pointer[redisFailure]
+	logMu   sync.Mutex
+	lastLog time.Time
+
+	erasedUpTo string // stream position of the last erasure applied locally; probe goroutine only
+
+	writes    chan redisWrite
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type redisFailure struct {
+	since time.Time
+	err   error
+}
+
+const (
+	maxLate      = 3 // late reads in a row that take Redis out of the request path until a probe succeeds
+	probeEvery   = 250 * time.Millisecond
+	adminTimeout = 2 * time.Second // export, erasure, batches of writes
+)
+
+// OpenRedis connects to Redis. When Redis cannot be reached it still returns, with decisions on local state, and
+// keeps trying in the background; a key mismatch is an error.
+func OpenRedis(cfg RedisConfig) (*Redis, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, errors.New("redis: no address")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 25 * time.Millisecond
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 180 * 24 * time.Hour
+	}
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 1 << 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Redis{
+		local:   NewMemory(cfg.MaxKeys),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		metrics: cfg.Metrics,
+		vel:     newScript(velocityScript),
+		cas:     newScript(casScript),
+		writes:  make(chan redisWrite, cfg.QueueLen),
+		quit:    make(chan struct{}),
+	}
+	r.metrics.profiles(r.local.Profiles)
+	if err := r.connect(); err != nil {
+		if errors.Is(err, ErrKeyMismatch) {
+			return nil, err
+		}
+		r.fail(err)
+	}
+	r.wg.Add(2)
+	go r.probe()
+	go r.writer()
+	return r, nil
+}
+
+// Local is the local state Redis falls back on.
+func (r *Redis) Local() *Memory { return r.local }
+
+// connect makes the client and checks the key fingerprint.
+func (r *Redis) connect() error {
+	c, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:      r.cfg.Addrs,
+		DisableCache:     true, // a decision's round trip is paid for the counters anyway; see conn
+		Dialer:           net.Dialer{Timeout: time.Second},
+		ConnWriteTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", strings.Join(r.cfg.Addrs, ","), err)
+	}
+	if err := r.checkKey(c); err != nil {
+		c.Close()
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	r.followErasures(ctx, c) // on failure the first poll tries again
+	cancel()
+	r.client.Store(&c)
+	r.recover()
+	return nil
+}
+
+// checkKey stores the key fingerprint if Redis has none, and compares it otherwise.
+func (r *Redis) checkKey(c rueidis.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if r.cfg.KeyCheck == nil {
+		return c.Do(ctx, c.B().Ping().Build()).Error()
+	}
+	want := string(r.cfg.KeyCheck)
+	res := c.DoMulti(ctx,
+		c.B().Set().Key(keyCheckKey).Value(want).Nx().Build(),
+		c.B().Get().Key(keyCheckKey).Build())
+	have, err := res[1].ToString()
+	if err != nil {
+		return fmt.Errorf("redis key check: %w", err)
+	}
+	if have != want {
+		return fmt.Errorf("redis %s holds state keyed with another --hash-key than this instance's: %w",
+			strings.Join(r.cfg.Addrs, ","), ErrKeyMismatch)
+	}
+	return nil
+}
+
+// replied reports whether err is an answer Redis gave (an error reply such as WRONGTYPE or OOM, or a damaged
+// value) rather than Redis not answering. Such an error concerns one key or one write, not Redis as a whole:
+// it is counted and the key is done without, but Redis stays in the request path.
+func replied(err error) bool {
+	var re *rueidis.RedisError
+	if errors.As(err, &re) {
+		// These say that Redis as a whole cannot serve now, not that a key is bad.
+		return !re.IsNil() && !re.IsLoading() && !re.IsClusterDown() && !re.IsTryAgain()
+	}
+	return errors.Is(err, ErrCorrupt)
+}
+
+// conn returns the client while Redis is reachable, else nil: callers then use local state without waiting.
+func (r *Redis) conn() rueidis.Client {
+	if !r.up.Load() {
+		return nil
+	}
+	if c := r.client.Load(); c != nil {
+		return *c
+	}
+	return nil
+}
+
+// fail marks Redis out of reach after err. Only the transition is logged, at most one line every 10 s, so a
+// flapping Redis under load does not flood the log.
+func (r *Redis) fail(err error) {
+	r.metrics.redisError()
+	if !r.up.Swap(false) && r.failure.Load() != nil {
+		return
+	}
+	r.failure.Store(&redisFailure{since: time.Now(), err: err})
+	r.metrics.setRedisUp(false)
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	if time.Since(r.lastLog) > 10*time.Second {
+		r.lastLog = time.Now()
+		r.log.Warn("redis unreachable: deciding on local state until it is back", "error", err.Error())
+	}
+}
+
+// recover marks Redis reachable again.
+func (r *Redis) recover() {
+	r.late.Store(0)
+	if !r.up.Swap(true) {
+		r.metrics.setRedisUp(true)
+		if f := r.failure.Swap(nil); f != nil {
+			r.log.Info("redis reachable again: sharing state", "down_for", time.Since(f.since).Round(time.Millisecond).String())
+		}
+	}
+}
+
+// probe checks Redis while it is out of reach, and connects if it never has.
+func (r *Redis) probe() {
+	defer r.wg.Done()
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.quit:
+			return
+		case <-t.C:
+		}
+		if r.up.Load() {
+			if c := r.client.Load(); c != nil {
+				r.pollErasures(*c)
+			}
+			continue
+		}
+		cp := r.client.Load()
+		if cp == nil {
+			if err := r.connect(); err != nil {
+				r.fail(err)
+			}
+			continue
+		}
+		c := *cp
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Do(ctx, c.B().Ping().Build()).Error()
+		cancel()
+		if err == nil {
+			r.recover()
+		}
+	}
+}
+
+// Health implements State.
+func (r *Redis) Health() error {
+	if r.up.Load() {
+		return nil
+	}
+	f := r.failure.Load()
+	if f == nil {
+		return fmt.Errorf("redis %s: %w", strings.Join(r.cfg.Addrs, ","), ErrUnavailable)
+	}
+	return fmt.Errorf("redis %s unreachable since %s, deciding on local state: %w", strings.Join(r.cfg.Addrs, ","),
+		f.since.UTC().Format(time.RFC3339), f.err)
+}
+
+// Close implements State: queued writes get a last chance to reach Redis, then the client is closed.
+// Calls after the first do nothing.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.quit)
+		r.wg.Wait()
+		if c := r.client.Load(); c != nil {
+			(*c).Close()
+		}
+	})
+	return nil
+}

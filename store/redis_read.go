@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/rueidis"
+)
+
+// Observe implements State: one pipelined round trip reads and counts the subjects and reads the profile. The
+// same is done locally first; the local reading stands when Redis cannot answer in time, and the counts then
+// wait in the write queue for Redis to come back.
+func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
+	r.local.Observe(s, at, count, out)
+	c := r.conn()
+	if c == nil {
+		r.metrics.localRead()
+		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at})
+		return
+	}
+	ix := bucketIndices(at)
+	args := velocityArgs(&ix, count, true, 1)
+	var cmds [4]rueidis.Completed
+	var calls [4]*call
+	var dst [3]*[NumMetrics]Counts
+	n := 0
+	for _, sub := range [3]struct {
+		has  bool
+		kind byte
+		key  uint64
+		out  *[NumMetrics]Counts
+	}{{s.HasUser, kindUser, s.User, &out.User}, {s.HasIP, kindIP, s.IP, &out.IP}, {s.HasDevice, kindDevice, s.Device, &out.Device}} {
+		if !sub.has {
+			continue
+		}
+		k := subjectKey(sub.kind, sub.key, 'v')
+		cmds[n] = r.vel.cmd(c, k, args...)
+		calls[n] = &call{s: r.vel, key: k, args: args}
+		dst[n] = sub.out
+		n++
+	}
+	nv := n
+	if s.HasUser {
+		cmds[n] = c.B().Get().Key(subjectKey(kindUser, s.User, 'p')).Build()
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
+	res := doMulti(ctx, c, cmds[:n], calls[:n])
+	cancel()
+
+	// Parse everything before changing out: a partial answer must not mix Redis and local readings.
+	var counts [3][NumMetrics]Counts
+	for i := range nv {
+		if err := parseVelocity(res[i], &ix, &counts[i]); err != nil {
+			r.readFailed(err, s, count, at)
+			return
+		}
+	}
+	var p Profile
+	has := false
+	if s.HasUser {
+		var err error
+		if has, err = parseProfile(res[nv], &p); err != nil {
+			r.readFailed(err, s, count, at)
+			return
+		}
+	}
+	if r.late.Load() != 0 {
+		r.late.Store(0)
+	}
+	for i := range nv {
+		*dst[i] = counts[i]
+	}
+	if s.HasUser {
+		out.HasProfile, out.Profile = has, p
+		// Keep the local copy in step with Redis, for the decisions made while Redis is out of reach.
+		if has {
+			r.local.Profiles.Put(s.User, &p)
+		} else {
+			r.local.Profiles.Put(s.User, nil)
+		}
+	}
+}
+
+// readFailed handles a decision's read that Redis did not answer: the local reading stands.
+//
+// An error Redis replied with concerns one key (see replied). A late answer (the budget ran out) is not a failure
+// of Redis either: the commands were sent and will run, counting the event there too, so they are not queued
+// again, and only a few late answers in a row take Redis out of the request path. Any other error does at once,
+// and the counts are queued for when Redis is back; if the script ran before the connection broke, the event is
+// counted twice: an attack reads slightly high, never low.
+func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at int64) {
+	r.metrics.localRead()
+	switch {
+	case replied(err):
+		r.metrics.redisError() // one bad key: this decision goes without it
+	case errors.Is(err, context.DeadlineExceeded) && r.late.Add(1) < maxLate:
+		r.metrics.redisError()
+	default:
+		r.fail(err)
+		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at})
+	}
+}
+
+// velocityArgs are the velocity script's arguments for n events in buckets ix.
+func velocityArgs(ix *[NumWindows]int32, count MetricSet, reply bool, n int) []string {
+	args := make([]string, 8)
+	for w := range NumWindows {
+		args[w] = itoa(int64(ix[w]))
+	}
+	args[4] = itoa(velocityTTLms)
+	args[5] = itoa(int64(count))
+	args[6] = "0"
+	if reply {
+		args[6] = "1"
+	}
+	args[7] = itoa(int64(n))
+	return args
+}
+
+// parseVelocity turns the velocity script's answer into counts as of buckets ix, with the same reading rule
+// as the in-memory ring.
+func parseVelocity(res rueidis.RedisResult, ix *[NumWindows]int32, out *[NumMetrics]Counts) error {
+	*out = [NumMetrics]Counts{}
+	b, err := res.AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("redis velocity read: %w", err)
+	}
+	if len(b) != ringBytes {
+		return fmt.Errorf("redis velocity read: %d bytes: %w", len(b), ErrCorrupt)
+	}
+	var rec velocityRecord
+	rec.decodeRing(b)
+	rec.read(ix, out)
+	return nil
+}
+
+// parseProfile decodes a GET of a profile; a missing key is no profile.
+func parseProfile(res rueidis.RedisResult, p *Profile) (bool, error) {
+	b, err := res.AsBytes()
+	if rueidis.IsRedisNil(err) {
+		*p = Profile{}
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("redis profile read: %w", err)
+	}
+	if err := DecodeProfile(b, p); err != nil {
+		return false, fmt.Errorf("redis profile read: %w", err)
+	}
+	return true, nil
+}
+
+// Count implements State.
+func (r *Redis) Count(s Subjects, ms MetricSet, at int64) {
+	r.local.Count(s, ms, at)
+	r.queue(redisWrite{kind: writeCount, subj: s, ms: ms, at: at})
+}
+
+// Apply implements State.
+func (r *Redis) Apply(user uint64, op ProfileOp) {
+	r.local.Apply(user, op)
+	r.queue(redisWrite{kind: writeProfile, subj: Subjects{User: user, HasUser: true}, op: op})
+}
+
+// Export implements State: what Redis holds (the shared truth), or ErrUnavailable while it is out of reach.
+func (r *Redis) Export(user uint64, at int64, p *Profile, c *[NumMetrics]Counts) (bool, error) {
+	cl := r.conn()
+	if cl == nil {
+		return false, r.unavailable()
+	}
+	ix := bucketIndices(at)
+	k := subjectKey(kindUser, user, 'v')
+	args := velocityArgs(&ix, 0, true, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	res := doMulti(ctx, cl, []rueidis.Completed{r.vel.cmd(cl, k, args...), cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build()},
+		[]*call{{s: r.vel, key: k, args: args}, nil})
+	if err := parseVelocity(res[0], &ix, c); err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	has, err := parseProfile(res[1], p)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return has || hasCounts(c), nil
+}
+
+func (r *Redis) unavailable() error {
+	if err := r.Health(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return ErrUnavailable
+}

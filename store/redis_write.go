@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+type writeKind uint8
+
+const (
+	writeCount   writeKind = iota + 1 // count metrics ms for the subjects
+	writeProfile                      // apply op to the user's profile
+	writeBarrier                      // answer done once every earlier write is in Redis
+	writeDone                         // written; skipped when a batch is retried
+)
+
+// redisWrite is one queued change, by value: queueing allocates nothing.
+type redisWrite struct {
+	kind writeKind
+	ms   MetricSet
+	subj Subjects
+	at   int64
+	op   ProfileOp
+	done chan error
+}
+
+const writeBatch = 512
+
+// queue hands w to the writer without waiting; a full queue drops it (counted).
+func (r *Redis) queue(w redisWrite) {
+	if w.kind == writeCount && (w.ms == 0 || !(w.subj.HasUser || w.subj.HasIP || w.subj.HasDevice)) {
+		return
+	}
+	select {
+	case r.writes <- w:
+	default:
+		r.metrics.droppedWrite()
+	}
+}
+
+// writer sends queued writes in pipelined batches. While Redis is out of reach it holds its batch (and the queue
+// fills behind it) and retries once a probe finds Redis again.
+func (r *Redis) writer() {
+	defer r.wg.Done()
+	batch := make([]redisWrite, 0, writeBatch)
+	for {
+		select {
+		case w := <-r.writes:
+			batch = append(batch, w)
+		case <-r.quit:
+			r.finalFlush(batch)
+			return
+		}
+	fill:
+		for len(batch) < writeBatch {
+			select {
+			case w := <-r.writes:
+				batch = append(batch, w)
+			default:
+				break fill
+			}
+		}
+		for {
+			c := r.conn()
+			if c != nil {
+				err := r.writeBatch(c, batch, time.Now())
+				if err == nil {
+					break
+				}
+				r.fail(err)
+			}
+			select {
+			case <-r.quit:
+				r.finalFlush(batch)
+				return
+			case <-time.After(probeEvery):
+			}
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// finalFlush gives the writes still queued at Close one attempt, so that a clean stop loses nothing while
+// Redis is reachable.
+func (r *Redis) finalFlush(batch []redisWrite) {
+	for {
+		select {
+		case w := <-r.writes:
+			batch = append(batch, w)
+			continue
+		default:
+		}
+		break
+	}
+	c := r.conn()
+	var err error = ErrUnavailable
+	if c != nil {
+		err = r.writeBatch(c, batch, time.Now())
+	}
+	if err == nil {
+		return
+	}
+	lost := 0
+	for i := range batch {
+		switch batch[i].kind {
+		case writeBarrier:
+			batch[i].done <- err
+		case writeCount, writeProfile:
+			lost++
+			r.metrics.droppedWrite()
+		}
+	}
+	r.log.Warn("writes not sent to redis at stop", "writes", lost, "error", err.Error())
+}
+
+// writeBatch writes a batch in two round trips: the counts together with a read of every profile to change,
+// then a compare-and-set of each changed profile. Profiles another instance changed in between are read and
+// changed again (a few times at most). Writes that succeeded are marked done, so that a batch retried after an
+// outage does not count them twice.
+func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	// Counts of one subject at one second with the same metrics are merged into one call: a busy address or
+	// device is counted many times a batch.
+	type countKey struct {
+		kind byte
+		key  uint64
+		at   int64
+		ms   MetricSet
+	}
+	var order []countKey
+	merged := map[countKey][]int{} // batch entries of each merged count
+	ops := map[uint64]*userOps{}
+	var users []uint64
+	for i := range batch {
+		w := &batch[i]
+		switch w.kind {
+		case writeCount:
+			for _, sub := range [3]struct {
+				has  bool
+				kind byte
+				key  uint64
+			}{{w.subj.HasUser, kindUser, w.subj.User}, {w.subj.HasIP, kindIP, w.subj.IP}, {w.subj.HasDevice, kindDevice, w.subj.Device}} {
+				if sub.has {
+					k := countKey{sub.kind, sub.key, w.at, w.ms}
+					if _, ok := merged[k]; !ok {
+						order = append(order, k)
+					}
+					merged[k] = append(merged[k], i)
+				}
+			}
+		case writeProfile:
+			u := w.subj.User
+			uo := ops[u]
+			if uo == nil {
+				uo = &userOps{}
+				ops[u] = uo
+				users = append(users, u)
+			}
+			uo.ops = append(uo.ops, w.op)
+			uo.writes = append(uo.writes, i)
+		}
+	}
+	if len(order) > 0 {
+		cmds := make([]rueidis.Completed, len(order))
+		calls := make([]*call, len(order))
+		for j, k := range order {
+			ix := bucketIndices(k.at)
+			key := subjectKey(k.kind, k.key, 'v')
+			args := velocityArgs(&ix, k.ms, false, len(merged[k]))
+			cmds[j], calls[j] = r.vel.cmd(c, key, args...), &call{s: r.vel, key: key, args: args}
+		}
+		failed := map[int]bool{}
+		var err error
+		for j, rs := range doMulti(ctx, c, cmds, calls) {
+			switch e := rs.Error(); {
+			case e == nil || rueidis.IsRedisNil(e): // the script answers nil when asked for nothing
+			case replied(e): // a poisoned key: retrying would hold the queue forever
+				r.metrics.droppedWrite()
+			default:
+				for _, i := range merged[order[j]] {
+					failed[i] = true
+				}
+				err = e
+			}
+		}
+		for _, owners := range merged {
+			for _, i := range owners {
+				if !failed[i] {
+					batch[i].kind = writeDone
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("redis write: %w", err)
+		}
+	}
+	cutoff := now.Add(-r.cfg.Retention).Unix()
+	for attempt := 0; len(users) > 0; attempt++ {
+		if attempt == 5 {
+			// Five instances in a row changed these profiles under us: give up rather than hold the queue.
+			for range users {
+				r.metrics.conflict()
+				r.metrics.droppedWrite()
+			}
+			break
+		}
+		var err error
+		if users, err = r.applyProfiles(ctx, c, batch, users, ops, cutoff); err != nil {
+			return err
+		}
+	}
+	for i := range batch {
+		switch batch[i].kind {
+		case writeProfile:
+			batch[i].kind = writeDone
+		case writeBarrier:
+			batch[i].done <- nil
+			batch[i].kind = writeDone
+		}
+	}
+	return nil
+}
+
+// userOps are one user's profile changes in a batch, in order, and the batch entries they came from.
+type userOps struct {
+	ops    []ProfileOp
+	writes []int
+}
+
+// applyProfiles reads the users' profiles, applies their ops (and the retention cutoff) and writes them back
+// with compare-and-set, marking the batch entries of each user written done. It returns the users whose profile
+// another instance changed in between, to be tried again.
+func (r *Redis) applyProfiles(ctx context.Context, c rueidis.Client, batch []redisWrite, users []uint64, ops map[uint64]*userOps, cutoff int64) ([]uint64, error) {
+	gets := make([]rueidis.Completed, len(users))
+	for i, u := range users {
+		gets[i] = c.B().Get().Key(subjectKey(kindUser, u, 'p')).Build()
+	}
+	res := c.DoMulti(ctx, gets...)
+	done := func(u uint64) {
+		for _, i := range ops[u].writes {
+			batch[i].kind = writeDone
+		}
+	}
+	var cmds []rueidis.Completed
+	var calls []*call
+	var who []uint64
+	ttl := itoa(r.cfg.Retention.Milliseconds())
+	for i, u := range users {
+		var p Profile
+		old, err := res[i].AsBytes()
+		has := err == nil
+		switch {
+		case err == nil || rueidis.IsRedisNil(err):
+		case replied(err):
+			r.metrics.droppedWrite()
+			done(u)
+			continue
+		default:
+			return nil, fmt.Errorf("redis profile read: %w", err)
+		}
+		if has && DecodeProfile(old, &p) != nil {
+			has = false // a damaged profile is replaced, as if absent
+		}
+		changed := false
+		for j := range ops[u].ops {
+			op := &ops[u].ops[j]
+			if !has && !op.Creates() {
+				continue
+			}
+			p.Apply(op)
+			has, changed = true, true
+		}
+		if !changed {
+			done(u)
+			continue
+		}
+		var val string
+		if _, empty := p.Expire(cutoff); !empty {
+			val = string(AppendProfile(nil, &p))
+		}
+		k := subjectKey(kindUser, u, 'p')
+		args := []string{string(old), val, ttl}
+		cmds = append(cmds, r.cas.cmd(c, k, args...))
+		calls = append(calls, &call{s: r.cas, key: k, args: args})
+		who = append(who, u)
+	}
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	var again []uint64
+	for i, rs := range doMulti(ctx, c, cmds, calls) {
+		ok, err := rs.AsInt64()
+		if err != nil && replied(err) {
+			r.metrics.droppedWrite()
+			done(who[i])
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redis profile write: %w", err)
+		}
+		if ok == 0 {
+			again = append(again, who[i])
+			continue
+		}
+		done(who[i])
+	}
+	return again, nil
+}
+
+// barrier waits until every write queued before it is in Redis.
+func (r *Redis) barrier(timeout time.Duration) error {
+	done := make(chan error, 1)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r.writes <- redisWrite{kind: writeBarrier, done: done}:
+	case <-t.C:
+		return r.unavailable()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return r.unavailable()
+	}
+}
+
+// Erase implements State: locally, then in Redis after the writes queued before it (which could otherwise
+// recreate the user), with one DEL of both keys of the user's slot; the other instances drop their local copies
+// when they read the erasure from the stream (within a probe interval).
+func (r *Redis) Erase(user uint64) (bool, error) {
+	had, _ := r.local.Erase(user)
+	c := r.conn()
+	if c == nil {
+		return had, r.unavailable()
+	}
+	if err := r.barrier(adminTimeout); err != nil {
+		return had, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	res := c.DoMulti(ctx, c.B().Del().Key(subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'p')).Build(),
+		erasureCmd(c, user))
+	n, err := res[0].AsInt64()
+	if err == nil {
+		err = res[1].Error()
+	}
+	if err != nil {
+		return had, fmt.Errorf("redis erase: %w: %w", ErrUnavailable, err)
+	}
+	return had || n > 0, nil
+}

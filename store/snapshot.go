@@ -1,0 +1,231 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// A velocity snapshot is written on a clean stop and read at the next start, so that a deploy or a restart does
+// not give an attacker fresh counters. It is not a log: after a crash the counters start empty (they describe at
+// most the last 24 hours). Format, little-endian: per table, blocks of [uint32 n][n records], ended by n = 0.
+// A record is the key, the four ring heads and the bucket counts, as held in memory.
+
+// snapshotMagic starts a snapshot file; a CRC-32C of everything before it ends it.
+var snapshotMagic = []byte("RISKDVS1")
+
+// ErrCorrupt reports stored state that cannot be decoded.
+var ErrCorrupt = errors.New("store: corrupt data")
+
+const (
+	recordSize    = 8 + 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen
+	snapshotBlock = 1024 // records copied under one shard lock at most
+)
+
+// writeSnapshot writes every key's record to w. Records are copied out of a shard under its lock and written
+// after it is released.
+func (v *Velocity) writeSnapshot(w io.Writer) (int, error) {
+	recs := make([]velocityRecord, 0, snapshotBlock)
+	buf := make([]byte, 0, 4+snapshotBlock*recordSize)
+	total := 0
+	for i := range v.shards {
+		s := &v.shards[i]
+		for from := uint32(0); ; from += snapshotBlock {
+			recs = recs[:0]
+			s.mu.Lock()
+			for p := from; p < s.n && len(recs) < snapshotBlock; p++ {
+				recs = append(recs, *s.rec(p))
+			}
+			s.mu.Unlock()
+			if len(recs) == 0 {
+				break
+			}
+			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(len(recs)))
+			for j := range recs {
+				buf = recs[j].appendTo(buf)
+			}
+			if _, err := w.Write(buf); err != nil {
+				return total, fmt.Errorf("velocity snapshot: %w", err)
+			}
+			total += len(recs)
+		}
+	}
+	_, err := w.Write([]byte{0, 0, 0, 0})
+	return total, err
+}
+
+// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their counts.
+func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
+	var hdr [4]byte
+	buf := make([]byte, 0, snapshotBlock*recordSize)
+	total := 0
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return total, fmt.Errorf("velocity snapshot: %w", err)
+		}
+		n := int(binary.LittleEndian.Uint32(hdr[:]))
+		if n == 0 {
+			return total, nil
+		}
+		if n > snapshotBlock {
+			return total, fmt.Errorf("velocity snapshot: block of %d records: %w", n, ErrCorrupt)
+		}
+		buf = buf[:n*recordSize]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return total, fmt.Errorf("velocity snapshot: %w", err)
+		}
+		for j := range n {
+			var rec velocityRecord
+			rec.decode(buf[j*recordSize : (j+1)*recordSize])
+			v.restore(&rec)
+		}
+		total += n
+	}
+}
+
+// restore inserts rec unless its key is held.
+func (v *Velocity) restore(rec *velocityRecord) {
+	s := v.shard(rec.key)
+	s.mu.Lock()
+	if _, ok := s.index[rec.key]; !ok {
+		p := s.insert(rec.key, &rec.head)
+		*s.rec(p) = *rec
+	}
+	s.mu.Unlock()
+}
+
+func (r *velocityRecord) appendTo(b []byte) []byte {
+	b = binary.LittleEndian.AppendUint64(b, r.key)
+	for _, h := range r.head {
+		b = binary.LittleEndian.AppendUint32(b, uint32(h))
+	}
+	for w := range r.n {
+		for m := range r.n[w] {
+			for _, c := range r.n[w][m] {
+				b = binary.LittleEndian.AppendUint16(b, c)
+			}
+		}
+	}
+	return b
+}
+
+func (r *velocityRecord) decode(b []byte) {
+	r.key = binary.LittleEndian.Uint64(b)
+	r.decodeRing(b[8:])
+}
+
+// decodeRing reads the ring heads and counts, the layout shared by snapshots and Redis.
+func (r *velocityRecord) decodeRing(b []byte) {
+	for w := range r.head {
+		r.head[w] = int32(binary.LittleEndian.Uint32(b))
+		b = b[4:]
+	}
+	for w := range r.n {
+		for m := range r.n[w] {
+			for s := range r.n[w][m] {
+				r.n[w][m][s] = binary.LittleEndian.Uint16(b)
+				b = b[2:]
+			}
+		}
+	}
+}
+
+// saveSnapshot writes the velocity tables to the data directory: to a temporary file, synced, then renamed over
+// the previous snapshot, so that a crash while writing leaves no half snapshot behind.
+func (e *Embedded) saveSnapshot() error {
+	path := filepath.Join(e.dir, SnapshotFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("velocity snapshot: %w", err)
+	}
+	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	w := bufio.NewWriterSize(io.MultiWriter(f, crc), 1<<20)
+	w.Write(snapshotMagic)
+	for _, v := range e.tables() {
+		if _, err = v.writeSnapshot(w); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		_, err = f.Write(crc.Sum(nil))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("velocity snapshot %s: %w", path, err)
+	}
+	return syncDir(e.dir)
+}
+
+// loadSnapshot reads the snapshot left by the last clean stop, if any, and removes it: it describes that stop
+// only, and would be stale after the next crash. A damaged snapshot is not used.
+func (e *Embedded) loadSnapshot(maxKeys int) (int, error) {
+	path := filepath.Join(e.dir, SnapshotFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("velocity snapshot: %w", err)
+	}
+	defer os.Remove(path)
+	n, err := e.readSnapshot(data)
+	if err != nil {
+		e.Users, e.IPs, e.Devices = NewVelocity(maxKeys), NewVelocity(maxKeys), NewVelocity(maxKeys)
+		return 0, fmt.Errorf("velocity snapshot %s: %w", path, err)
+	}
+	return n, nil
+}
+
+func (e *Embedded) readSnapshot(data []byte) (int, error) {
+	body := len(data) - 4
+	if body < len(snapshotMagic) || !bytes.Equal(data[:len(snapshotMagic)], snapshotMagic) {
+		return 0, ErrCorrupt
+	}
+	if crc32.Checksum(data[:body], crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(data[body:]) {
+		return 0, fmt.Errorf("checksum: %w", ErrCorrupt)
+	}
+	r := bytes.NewReader(data[len(snapshotMagic):body])
+	total := 0
+	for _, v := range e.tables() {
+		n, err := v.readSnapshot(r)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	if r.Len() != 0 {
+		return 0, fmt.Errorf("trailing bytes: %w", ErrCorrupt)
+	}
+	return total, nil
+}
+
+func (m *Memory) tables() [3]*Velocity { return [3]*Velocity{m.Users, m.IPs, m.Devices} }
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
