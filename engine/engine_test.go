@@ -57,7 +57,7 @@ func TestDecideRefusesFutureTimestamp(t *testing.T) {
 	}
 	var p store.Profile
 	var c [store.NumMetrics]store.Counts
-	if e.Extractor().Export("bob", time.Now().UnixNano(), &p, &c) {
+	if held, _ := e.Extractor().ExportUser("bob", time.Now().UnixNano(), &p, &c); held {
 		t.Fatal("a refused event changed state")
 	}
 }

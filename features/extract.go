@@ -258,12 +258,6 @@ func (x *Extractor) ExportUser(userID string, at int64, p *store.Profile, c *[st
 	return x.state.Export(x.hash.User(userID), at/int64(time.Second), p, c)
 }
 
-// Export is ExportUser for callers without shared state (tests, tools): an unreadable store reads as nothing held.
-func (x *Extractor) Export(userID string, at int64, p *store.Profile, c *[store.NumMetrics]store.Counts) bool {
-	ok, _ := x.ExportUser(userID, at, p, c)
-	return ok
-}
-
 // UserKey returns the keyed hash riskd stores a user under; it names the user in logs without the id.
 func (x *Extractor) UserKey(userID string) uint64 { return x.hash.User(userID) }
 
@@ -272,12 +266,6 @@ func (x *Extractor) UserKey(userID string) uint64 { return x.hash.User(userID) }
 // must be retried. Counters of the user's IPs and devices are not personal to the user and age out on their own.
 func (x *Extractor) EraseUser(userID string) (bool, error) {
 	return x.state.Erase(x.hash.User(userID))
-}
-
-// Erase is EraseUser for callers without shared state (tests, tools).
-func (x *Extractor) Erase(userID string) bool {
-	had, _ := x.EraseUser(userID)
-	return had
 }
 
 // StateHealth is nil while state is fully available, else what is degraded (for readiness and operators).

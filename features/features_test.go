@@ -86,7 +86,7 @@ func TestSteppedUpLoginLearnsOnlyAfterMFA(t *testing.T) {
 	x.Record(ev, &obs, VerdictStepUp)
 	var p store.Profile
 	var c [store.NumMetrics]store.Counts
-	x.Export("u", at, &p, &c)
+	x.ExportUser("u", at, &p, &c)
 	if p.Logins != 0 {
 		t.Fatal("a stepped-up login was learned before its MFA passed")
 	}
@@ -130,13 +130,13 @@ func TestEraseForgetsUser(t *testing.T) {
 	x.Learn(&Outcome{Type: LoginFailed, UserID: "gone", Time: at})
 	var p store.Profile
 	var c [store.NumMetrics]store.Counts
-	if !x.Export("gone", at, &p, &c) || p.Logins != 1 || c[store.Failures][store.Minute] != 1 {
+	if held, err := x.ExportUser("gone", at, &p, &c); !held || err != nil || p.Logins != 1 || c[store.Failures][store.Minute] != 1 {
 		t.Fatalf("before erase: %+v %v", p, c)
 	}
-	if !x.Erase("gone") {
+	if had, err := x.EraseUser("gone"); !had || err != nil {
 		t.Fatal("Erase reported nothing held")
 	}
-	if x.Export("gone", at, &p, &c) {
+	if held, _ := x.ExportUser("gone", at, &p, &c); held {
 		t.Fatalf("after erase: %+v %v", p, c)
 	}
 }

@@ -63,6 +63,11 @@ func (s *Server) readiness() readiness {
 			r.Warnings = append(r.Warnings, "no "+k+" GeoIP database: its signals are empty")
 		}
 	}
+	// A degraded state backend (Redis out of reach) is a warning, not unreadiness: decisions go on from local
+	// state, and taking every instance out of the load balancer at once would turn an outage into a total one.
+	if err := s.engine.Extractor().StateHealth(); err != nil {
+		r.Warnings = append(r.Warnings, "state degraded: "+err.Error())
+	}
 	if s.draining.Load() {
 		r.Status = "draining"
 	}

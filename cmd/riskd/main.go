@@ -1,7 +1,7 @@
 // Command riskd is the risk-scoring decision service and its tools.
 //
 //	riskd serve      serve the HTTP API
-//	riskd check      compile a rule file and report errors
+//	riskd check      compile rules and run their tests
 //	riskd key        make an API key and its keyring entry
 //	riskd backtest   replay decision logs through candidate rules
 //	riskd features   print the feature reference (the names rules use)
@@ -26,7 +26,7 @@ const usage = `usage: riskd <command> [flags]
 
 commands:
   serve      serve the HTTP API (riskd serve -h for flags)
-  check      compile a rule file and report errors: riskd check FILE
+  check      compile rules and run their tests: riskd check FILE|DIR [--geoip-city …]
   backtest   replay decision logs through candidate rules: riskd backtest --rules FILE --log FILE...
   key        make an API key: riskd key --name NAME [--scopes decide,admin] [--tenants a,b]
   features   print the feature reference: the fields rules can use
