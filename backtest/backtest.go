@@ -161,6 +161,13 @@ func (p *partial) line(parser *fastjson.Parser, line []byte, dec *vectorDecoder,
 		return
 	}
 	dec.decode(fo, &eval.Vector)
+	// The logged list_mask numbers lists the live set's way; rebuild it from the names the candidate's way.
+	eval.Vector.ListMask = 0
+	for _, name := range v.GetArray("lists") {
+		if i := candidate.ListIndex(string(name.GetStringBytes())); i >= 0 {
+			eval.Vector.ListMask |= 1 << i
+		}
+	}
 	t, ok := features.ParseEventType(eval.Vector.Event)
 	if !ok {
 		p.Invalid++

@@ -127,6 +127,22 @@ func (r *Record) AppendJSON(b []byte, enc *jsonenc.VectorEncoder) []byte {
 		}
 		b = append(b, "]}"...)
 	}
+	if m := r.Vector.ListMask; m != 0 && r.Set != nil {
+		// list_mask numbers lists the live set's way; names are what a backtest can map to a candidate's.
+		b = append(b, `,"lists":[`...)
+		first := true
+		for i, name := range r.Set.Lists {
+			if m&(1<<i) == 0 {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = jsonenc.AppendString(b, name)
+		}
+		b = append(b, ']')
+	}
 	b = append(b, `,"features":`...)
 	v := r.Vector
 	v.Tenant, v.Channel, v.Currency = r.tenant.String(), r.channel.String(), r.currency.String()

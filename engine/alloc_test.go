@@ -3,6 +3,8 @@
 package engine_test
 
 import (
+	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/lists"
 	"testing"
 	"time"
 
@@ -37,5 +39,29 @@ func TestDecideAllocations(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, decide); n != 0 {
 		t.Fatalf("Decide allocates %.1f times per call, want 0", n)
+	}
+}
+
+// TestListAllocationsStayZero: list lookups and a matching exception add no allocation.
+func TestListAllocationsStayZero(t *testing.T) {
+	h := features.NewHasher([]byte("test"))
+	reg := lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
+	reg.Put("blocklist", lists.IP, []lists.Entry{{Value: "10.0.0.0/8"}})
+	reg.Put("risky_asns", lists.ASN, []lists.Entry{{Value: "29518"}})
+	reg.PutException(lists.Exception{ID: "x", Rules: []string{"risky_asn"}, User: "dee", Expires: time.Now().Add(time.Hour)})
+	e := listEngine(t, reg, nil)
+	tmpl := login("dee", "89.160.20.112", "dee-laptop", time.Now().Add(-time.Hour))
+	var d engine.Decision
+	run := func() {
+		ev := *tmpl
+		if err := e.Decide(&ev, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		run()
+	}
+	if n := testing.AllocsPerRun(200, run); n != 0 {
+		t.Fatalf("a decision with lists and a matching exception allocates %v times", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	Now func() time.Time
 	// Metrics receives counts and latencies; nil records nothing.
 	Metrics *Metrics
+	// Lists holds the lists rules test with in_list and the exceptions that suppress rules; nil = none.
+	Lists *lists.Registry
 	// Log receives every decision; nil logs nothing.
 	Log *decisionlog.Log
 	// FailPolicy is the decision per event type when an event cannot be evaluated; zero = DefaultFailPolicy.
@@ -46,6 +49,9 @@ type Engine struct {
 	x          *features.Extractor
 	live       atomic.Pointer[liveRules]
 	shadow     atomic.Pointer[rules.Set] // a candidate evaluated beside the live set; nil = none
+	lists      *lists.Registry
+	listLive   atomic.Pointer[listResolution]
+	listShadow atomic.Pointer[listResolution]
 	maxSkew    int64
 	retention  int64
 	now        func() time.Time
@@ -71,6 +77,13 @@ type scratch struct {
 	rec    decisionlog.Record
 
 	liveFired []int
+
+	// lists and exceptions
+	snap       *lists.Snapshot
+	subject    lists.Subject
+	exceptions []*lists.Exception
+	suppress   []bool // for the live set
+	suppressSh []bool // for the shadow set
 }
 
 // New returns an Engine.
@@ -85,6 +98,7 @@ func New(cfg Config) (*Engine, error) {
 		now:       cfg.Now,
 		metrics:   cfg.Metrics,
 		log:       cfg.Log,
+		lists:     cfg.Lists,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -199,6 +213,11 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 
 	e.x.Extract(ev, &s.obs, &s.eval.Vector)
 	in := rules.Input{Type: ev.Type, Tenant: ev.Tenant, Time: ev.Time}
+	var listed lists.Mask
+	if e.lists != nil {
+		listed = e.matchLists(ev, s)
+		in.Suppress = e.listsFor(live.set, s, listed, &s.suppress)
+	}
 	live.set.Evaluate(s.eval, in, &s.res)
 
 	d.Action = s.res.Action
@@ -214,6 +233,11 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		}
 		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score})
 	}
+	if in.Suppress != nil {
+		for _, x := range s.exceptions {
+			d.Reasons = append(d.Reasons, Reason{Code: CodeException, Rule: x.ID, Message: x.Summary()})
+		}
+	}
 	e.applyMFAPreference(ev.Type, s.obs.MFA, d)
 	shadow := e.shadow.Load()
 	var shadowAction rules.Action
@@ -221,7 +245,14 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		// Res.Fired is the evaluator's buffer, which the next evaluation reuses: keep a copy of the live list.
 		s.liveFired = append(s.liveFired[:0], s.res.Fired...)
 		s.res.Fired = s.liveFired
-		shadow.Evaluate(s.eval, in, &s.shadow)
+		liveMask := s.eval.Vector.ListMask
+		shadowIn := in
+		if e.lists != nil {
+			// The shadow set numbers its lists and rules its own way.
+			shadowIn.Suppress = e.listsFor(shadow, s, listed, &s.suppressSh)
+		}
+		shadow.Evaluate(s.eval, shadowIn, &s.shadow)
+		s.eval.Vector.ListMask = liveMask
 		shadowAction, _ = MFAPolicy(ev.Type, s.obs.MFA, s.shadow.Action)
 		e.metrics.shadowed(d.Action, shadowAction)
 	}

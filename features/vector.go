@@ -71,6 +71,9 @@ type Vector struct {
 	SinceLastLoginH float64 `expr:"since_last_login_h" doc:"hours since the last successful login (-1 when none)"`
 	TravelKm        float64 `expr:"travel_km" doc:"distance from the last successful login, less both accuracy radii, km (0 when unknown)"`
 	TravelKmh       float64 `expr:"travel_kmh" doc:"speed needed to travel from the last successful login, km/h (0 when unknown)"`
+
+	// Lists. Rules test membership with in_list("name"), which compiles to a test of the list's bit here.
+	ListMask int `expr:"list_mask" doc:"the lists the event is in, one bit per list the rule set names; use in_list(\"name\") in rules"`
 }
 
 // Field describes one field of Vector as rules see it.

@@ -27,7 +27,11 @@ type Exception struct {
 
 	userKey, deviceKey uint64
 	network            netip.Prefix
+	summary            string
 }
+
+// Summary says in one line what e does, for the reasons of the decisions it touches.
+func (e *Exception) Summary() string { return e.summary }
 
 // ErrException is returned (wrapped) for an exception that cannot be stored.
 var ErrException = errors.New("invalid exception")
@@ -72,6 +76,10 @@ func normalizeException(e *Exception, h Hashers, now time.Time) error {
 		e.Country = v
 	}
 	e.Rules = slices.Compact(slices.Sorted(slices.Values(e.Rules)))
+	e.summary = fmt.Sprintf("Exception %s suppresses %s until %s", e.ID, strings.Join(e.Rules, ", "), e.Expires.UTC().Format(time.RFC3339))
+	if e.Note != "" {
+		e.summary += ": " + e.Note
+	}
 	return nil
 }
 

@@ -30,6 +30,7 @@ type Query struct {
 // Snapshot is an immutable compiled view of every list at one time. Safe for concurrent use.
 type Snapshot struct {
 	lists      [MaxLists]*compiled
+	names      [MaxLists]string
 	expiresAt  time.Time // the earliest entry or exception expiry after the build; zero = none
 	exceptions exceptionIndex
 	builtAt    time.Time
@@ -78,6 +79,16 @@ func (c *compiled) match(q *Query) bool {
 	return false
 }
 
+// Slot returns the slot of the list named name, or -1.
+func (s *Snapshot) Slot(name string) int {
+	for i, n := range s.names {
+		if n == name && s.lists[i] != nil {
+			return i
+		}
+	}
+	return -1
+}
+
 // Entries is the number of live entries in the snapshot.
 func (s *Snapshot) Entries() int { return s.numEntries }
 
@@ -88,6 +99,7 @@ func build(ls *[MaxLists]*list, now time.Time) (*Snapshot, error) {
 		if l == nil {
 			continue
 		}
+		s.names[i] = l.name
 		c := &compiled{kind: l.kind}
 		var b netipx.IPSetBuilder
 		for _, e := range l.entries {

@@ -61,6 +61,9 @@ func (s *Set) Evaluate(e *Evaluator, in Input, res *Result) {
 		if r.expires != 0 && in.Time != 0 && in.Time >= r.expires {
 			continue
 		}
+		if in.Suppress != nil && in.Suppress[i] {
+			continue
+		}
 		var fired bool
 		if r.native != nil {
 			fired = r.native(&e.Vector)

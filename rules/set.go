@@ -94,11 +94,13 @@ type Set struct {
 	Rules      []Rule     // global rules in file order, then tenants' rules by tenant name
 	Tests      []Test     // the set's test cases, run by package ruletest
 	Warnings   []string   // what compiled but deserves a look (rules already expired), "file:line: rule …"
+	Lists      []string   // the lists its rules refer to with in_list; bit i of list_mask is Lists[i]
 
 	global  view
 	tenants []tenantView     // by name; read-only after Compile
 	byName  map[string]*view // the same, when there are too many tenants to scan
 	expiry  bool             // some rule expires
+	byID    map[string]int   // rule positions, for exceptions that name rules
 }
 
 // tenantView is a tenant's name and view.
@@ -129,10 +131,11 @@ const (
 	OtherTenant               // the rule belongs to another tenant's overlay
 	Disabled                  // the event's tenant disables it
 	Expired                   // the event is at or after the rule's expiry
+	Suppressed                // an exception suppresses it for this event
 )
 
 var applicabilityNames = [...]string{Applies: "applies", OtherEvent: "other event type", OtherTenant: "other tenant",
-	Disabled: "disabled for this tenant", Expired: "expired"}
+	Disabled: "disabled for this tenant", Expired: "expired", Suppressed: "suppressed by an exception"}
 
 // String returns a short phrase for a.
 func (a Applicability) String() string { return applicabilityNames[a] }
@@ -142,6 +145,8 @@ type Input struct {
 	Type   features.EventType
 	Tenant string // the view to use; a tenant without an overlay sees the global view
 	Time   int64  // event time, unix nanoseconds, for rule expiry; 0 ignores expiry
+	// Suppress, when not nil, has one entry per rule: true skips the rule (an exception suppresses it).
+	Suppress []bool
 }
 
 // view returns the view of tenant, without allocating.
@@ -172,6 +177,9 @@ func (s *Set) Applies(i int, in Input) Applicability {
 	}
 	if in.Time != 0 && r.ExpiredAt(in.Time) {
 		return Expired
+	}
+	if in.Suppress != nil && in.Suppress[i] {
+		return Suppressed
 	}
 	return Applies
 }
@@ -292,6 +300,7 @@ type compiler struct {
 	seen     map[string]ruleRef // by id, over global and tenant rules
 	now      time.Time
 	noGlobal bool // the global thresholds are missing (reported once)
+	lists    listIndex
 }
 
 // ruleRef is where a rule id was first seen.
@@ -458,6 +467,11 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 		return nil, c.err()
 	}
 	set.Warnings = c.warnings
+	set.Lists = c.lists.names
+	set.byID = make(map[string]int, len(set.Rules))
+	for i := range set.Rules {
+		set.byID[set.Rules[i].ID] = i
+	}
 	return set, nil
 }
 
@@ -601,7 +615,7 @@ func (c *compiler) compileRule(sp *Spec) (Rule, error) {
 	if strings.TrimSpace(sp.When) == "" {
 		return r, errors.New("when: empty expression")
 	}
-	p, err := compileWhen(sp.When)
+	p, err := compileWhen(sp.When, &c.lists)
 	if err != nil {
 		return r, fmt.Errorf("when: %v", err)
 	}
@@ -794,12 +808,21 @@ func (r *Rule) Events() []string {
 }
 
 // compileWhen compiles a rule's expression for the VM: parsed, type-checked against the vector, optimised.
-func compileWhen(src string) (*vm.Program, error) {
-	return expr.Compile(src,
+func compileWhen(src string, lists *listIndex) (*vm.Program, error) {
+	if lists == nil {
+		lists = &listIndex{}
+	}
+	lp := &listPatcher{lists: lists}
+	p, err := expr.Compile(src,
 		expr.Env(features.Vector{}),
 		expr.AsBool(),
 		expr.MaxNodes(maxExprNodes),
 		// Rules run on event time; a wall-clock builtin would make backtests disagree with live traffic.
 		expr.DisableBuiltin("now"),
+		expr.Patch(lp),
 	)
+	if lp.err != nil {
+		return nil, lp.err
+	}
+	return p, err
 }

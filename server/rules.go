@@ -156,9 +156,10 @@ func (s *Server) getRules(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, out)
 }
 
-func nonNil(s []string) []string {
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/internal/jsonenc"
+	"github.com/riskd/riskd/lists"
 )
 
 // Config configures a Server. Zero values take the defaults in parentheses.
@@ -37,6 +38,8 @@ type Config struct {
 	SeparateAdmin bool
 	// MaxInflight bounds the decide and events requests evaluated at once; beyond it requests are shed (1024).
 	MaxInflight int
+	// Lists holds the lists and exceptions the admin API manages; nil = none.
+	Lists *lists.Registry
 	// DecisionLogDir is where the decision log is written, for POST /v1/rules/backtest; empty = no log.
 	DecisionLogDir string
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
@@ -214,6 +217,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleMetrics(ctx)
 	case admin && (p == "/v1/rules" || strings.HasPrefix(p, "/v1/rules/")):
 		s.handleRules(ctx)
+	case admin && (p == "/v1/lists" || p == "/v1/exceptions" || strings.HasPrefix(p, "/v1/lists/") || strings.HasPrefix(p, "/v1/exceptions/")):
+		s.handleLists(ctx)
 	case admin && bytes.HasPrefix(path, []byte(usersPrefix)):
 		s.handleUser(ctx)
 	default:

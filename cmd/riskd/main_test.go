@@ -210,6 +210,17 @@ func (p *process) decide(body string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+func (p *process) decideBody(body string) (int, map[string]any, error) {
+	resp, err := http.Post("http://"+p.addr+"/v1/decide", "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m, err
+}
+
 func (p *process) rulesVersion(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get("http://" + p.addr + "/v1/rules")

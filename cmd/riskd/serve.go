@@ -19,6 +19,7 @@ import (
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/server"
 	"github.com/riskd/riskd/store"
 )
@@ -41,6 +42,7 @@ type serveConfig struct {
 	geoAnonymous    string
 	rules           string
 	shadowRules     string
+	lists           string
 	hashKey         string
 	dataDir         string
 	redis           string
@@ -73,6 +75,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
 	fs.StringVar(&c.geoAnonymous, "geoip-anonymous", "", "GeoIP2 Anonymous-IP mmdb file")
 	fs.StringVar(&c.rules, "rules", "", "rule file, or directory of *.yaml rule files (default: the built-in rule set); its tests must pass; SIGHUP reloads it")
+	fs.StringVar(&c.lists, "lists", "", "directory of list files NAME.KIND.txt (kind: ip, asn, country, device, user) for in_list(\"NAME\") in rules; SIGHUP reloads them")
 	fs.StringVar(&c.shadowRules, "shadow-rules", "", "a candidate rule file evaluated beside the live set, never changing an answer; SIGHUP reloads it")
 	fs.StringVar(&c.hashKey, "hash-key", "", "secret that keys the hashes of user, device and IP identifiers (default: kept in --data-dir, else random per process; required with --redis)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory where state is made durable (profiles, velocity snapshot, hash key); empty = memory only")
@@ -176,8 +179,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		dlog.RegisterMetrics(reg)
 	}
-	x := features.NewExtractor(features.NewHasher(key), st, db)
-	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy, Log: dlog,
+	hasher := features.NewHasher(key)
+	listReg, err := newListRegistry(hasher, c.lists)
+	if err != nil {
+		return err
+	}
+	stopLists := make(chan struct{})
+	defer close(stopLists)
+	go maintainLists(listReg, log, stopLists)
+	x := features.NewExtractor(hasher, st, db)
+	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy, Log: dlog, Lists: listReg,
 		Retention: c.retention})
 	if err != nil {
 		return err
@@ -185,7 +196,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, Concurrency: c.concurrency,
-		DecisionLogDir: c.decisionLog})
+		DecisionLogDir: c.decisionLog, Lists: listReg})
 	if err != nil {
 		return err
 	}
@@ -231,7 +242,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return shutdown(srv, db, dlog, st, c, log)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				reload(srv, eng, c, log)
+				reload(srv, eng, listReg, c, log)
 				continue
 			}
 			log.Info("shutting down", "signal", s.String())
@@ -296,7 +307,7 @@ func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, st store.St
 // reload re-reads what can change without a restart: the rule file, the GeoIP databases and the keyring.
 // Each is built off the request path and swapped atomically; one that fails to load is refused, logged and
 // audited, and the live one keeps serving.
-func reload(srv *server.Server, eng *engine.Engine, c serveConfig, log *slog.Logger) {
+func reload(srv *server.Server, eng *engine.Engine, listReg *lists.Registry, c serveConfig, log *slog.Logger) {
 	audit := func(action, result, detail string) {
 		srv.Audit(server.AuditRecord{Who: "SIGHUP", Action: action, Result: result, Detail: detail})
 	}
@@ -320,6 +331,13 @@ func reload(srv *server.Server, eng *engine.Engine, c serveConfig, log *slog.Log
 			eng.SetShadow(set)
 			audit("rules.shadow.reload", "ok", "version "+set.Version)
 		}
+	}
+	if n, err := loadLists(listReg, c.lists); err != nil {
+		log.Error("lists reload refused; the live lists stay", "error", err.Error())
+		audit("lists.reload", "refused", err.Error())
+	} else if n > 0 {
+		log.Info("lists reloaded", "files", n)
+		audit("lists.reload", "ok", fmt.Sprintf("%d files", n))
 	}
 	if db, err := openGeo(c); err != nil {
 		log.Error("GeoIP reload refused; the live databases keep serving", "error", err.Error())

@@ -1,0 +1,89 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// MaxLists bounds the distinct lists one rule set may refer to: membership travels as the bits of one int.
+const MaxLists = 62
+
+// listIndex numbers the lists a set refers to, in order of first reference.
+type listIndex struct {
+	names []string
+	index map[string]int
+}
+
+func (l *listIndex) of(name string) (int, error) {
+	if i, ok := l.index[name]; ok {
+		return i, nil
+	}
+	if len(l.names) == MaxLists {
+		return 0, fmt.Errorf("a rule set may refer to at most %d lists", MaxLists)
+	}
+	if l.index == nil {
+		l.index = map[string]int{}
+	}
+	l.index[name] = len(l.names)
+	l.names = append(l.names, name)
+	return len(l.names) - 1, nil
+}
+
+// listPatcher rewrites in_list("name") into a test of the name's bit in the vector's list_mask, which the
+// engine fills per event with the set's numbering (Set.Lists). Rules thus test list membership as a plain
+// integer comparison, on the native path and the VM alike, without a function call per event.
+type listPatcher struct {
+	lists *listIndex
+	err   error
+}
+
+func (p *listPatcher) Visit(node *ast.Node) {
+	call, ok := (*node).(*ast.CallNode)
+	if !ok {
+		return
+	}
+	if id, ok := call.Callee.(*ast.IdentifierNode); !ok || id.Value != "in_list" {
+		return
+	}
+	var name *ast.StringNode
+	if len(call.Arguments) == 1 {
+		name, _ = call.Arguments[0].(*ast.StringNode)
+	}
+	if name == nil || name.Value == "" {
+		p.err = errors.Join(p.err, errors.New(`in_list takes one list name in quotes, e.g. in_list("blocklist")`))
+		return
+	}
+	i, err := p.lists.of(name.Value)
+	if err != nil {
+		p.err = errors.Join(p.err, err)
+		return
+	}
+	// in_list(n) == (list_mask % 2^(i+1) >= 2^i): bit i of a non-negative mask.
+	ast.Patch(node, &ast.BinaryNode{
+		Operator: ">=",
+		Left: &ast.BinaryNode{Operator: "%",
+			Left:  &ast.IdentifierNode{Value: "list_mask"},
+			Right: &ast.IntegerNode{Value: 1 << (i + 1)}},
+		Right: &ast.IntegerNode{Value: 1 << i},
+	})
+}
+
+// ListIndex returns the bit of list name in the masks of s, or -1 when no rule of s refers to it.
+func (s *Set) ListIndex(name string) int {
+	for i, n := range s.Lists {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Index returns the position of rule id in s.Rules, or -1.
+func (s *Set) Index(id string) int {
+	if i, ok := s.byID[id]; ok {
+		return i
+	}
+	return -1
+}

@@ -1,0 +1,196 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/riskd/riskd/lists"
+)
+
+// handleLists serves /v1/lists[/{name}[/remove]] and /v1/exceptions[/{id}] (admin scope). Lists and
+// exceptions apply to every tenant, so tenant-limited keys may not change them.
+func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
+	who, err := s.authorize(ctx, ScopeAdmin)
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return
+	}
+	if s.cfg.Lists == nil {
+		writeError(ctx, &apiError{status: fasthttp.StatusNotFound, code: "no_lists", message: "riskd runs without lists"})
+		return
+	}
+	if !who.global() {
+		writeError(ctx, errForbiddenGlobal)
+		return
+	}
+	path := string(ctx.URI().PathOriginal())
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/v1/"), "/")
+	for i := range parts {
+		if parts[i], err = url.PathUnescape(parts[i]); err != nil {
+			writeError(ctx, errNotFound)
+			return
+		}
+	}
+	switch {
+	case parts[0] == "lists" && len(parts) == 1:
+		if !ctx.IsGet() {
+			writeError(ctx, methodNotAllowed("GET"))
+			return
+		}
+		writeJSON(ctx, map[string]any{"lists": nonNil(s.cfg.Lists.List(false))})
+	case parts[0] == "lists" && len(parts) == 2:
+		s.handleList(ctx, who, parts[1])
+	case parts[0] == "lists" && len(parts) == 3 && parts[2] == "remove":
+		s.removeFromList(ctx, who, parts[1])
+	case parts[0] == "exceptions" && len(parts) == 1:
+		if !ctx.IsGet() {
+			writeError(ctx, methodNotAllowed("GET"))
+			return
+		}
+		writeJSON(ctx, map[string]any{"exceptions": s.cfg.Lists.ExceptionList()})
+	case parts[0] == "exceptions" && len(parts) == 2:
+		s.handleException(ctx, who, parts[1])
+	default:
+		writeError(ctx, errNotFound)
+	}
+}
+
+// listsError maps the lists package's errors to what the client sees.
+func listsError(err error) error {
+	switch {
+	case errors.Is(err, lists.ErrNoList):
+		return &apiError{status: fasthttp.StatusNotFound, code: "no_such_list", message: err.Error()}
+	case errors.Is(err, lists.ErrFull):
+		return &apiError{status: fasthttp.StatusConflict, code: "too_many_lists", message: err.Error()}
+	case errors.Is(err, lists.ErrKind), errors.Is(err, lists.ErrValue), errors.Is(err, lists.ErrListName), errors.Is(err, lists.ErrException):
+		return &apiError{status: fasthttp.StatusBadRequest, code: "invalid_list_change", message: err.Error()}
+	}
+	return err
+}
+
+// listPut is the body of PUT /v1/lists/{name}: entries to add or replace.
+type listPut struct {
+	Kind    string        `json:"kind"`
+	Entries []lists.Entry `json:"entries"`
+}
+
+func (s *Server) handleList(ctx *fasthttp.RequestCtx, who caller, name string) {
+	reg := s.cfg.Lists
+	switch {
+	case ctx.IsGet():
+		for _, in := range reg.List(true) {
+			if in.Name == name {
+				writeJSON(ctx, in)
+				return
+			}
+		}
+		writeError(ctx, listsError(lists.ErrNoList))
+	case ctx.IsPut():
+		var body listPut
+		if err := decodeStrictJSON(ctx.PostBody(), &body); err != nil {
+			writeError(ctx, err)
+			return
+		}
+		kind, ok := lists.ParseKind(body.Kind)
+		if !ok {
+			writeError(ctx, badField("invalid_kind", "kind", "kind must be ip, asn, country, device or user"))
+			return
+		}
+		if err := reg.Put(name, kind, body.Entries); err != nil {
+			writeError(ctx, listsError(err))
+			return
+		}
+		s.recordAudit(AuditRecord{Who: who.name(), Action: "list.put", Target: "list:" + name, Result: "ok",
+			Detail: fmt.Sprintf("%d entries", len(body.Entries))})
+		writeJSON(ctx, map[string]any{"name": name, "kind": kind.String(), "entries_put": len(body.Entries)})
+	case ctx.IsDelete():
+		if err := reg.Delete(name); err != nil {
+			writeError(ctx, listsError(err))
+			return
+		}
+		s.recordAudit(AuditRecord{Who: who.name(), Action: "list.delete", Target: "list:" + name, Result: "ok"})
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	default:
+		writeError(ctx, methodNotAllowed("GET, PUT, DELETE"))
+	}
+}
+
+func (s *Server) removeFromList(ctx *fasthttp.RequestCtx, who caller, name string) {
+	if !ctx.IsPost() {
+		writeError(ctx, methodNotAllowed("POST"))
+		return
+	}
+	var body struct {
+		Values []string `json:"values"`
+	}
+	if err := decodeStrictJSON(ctx.PostBody(), &body); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	removed := 0
+	for _, v := range body.Values {
+		had, err := s.cfg.Lists.Remove(name, v)
+		if err != nil {
+			writeError(ctx, listsError(err))
+			return
+		}
+		if had {
+			removed++
+		}
+	}
+	s.recordAudit(AuditRecord{Who: who.name(), Action: "list.remove", Target: "list:" + name, Result: "ok",
+		Detail: fmt.Sprintf("%d of %d values removed", removed, len(body.Values))})
+	writeJSON(ctx, map[string]any{"removed": removed})
+}
+
+func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string) {
+	reg := s.cfg.Lists
+	switch {
+	case ctx.IsPut():
+		var x lists.Exception
+		if err := decodeStrictJSON(ctx.PostBody(), &x); err != nil {
+			writeError(ctx, err)
+			return
+		}
+		x.ID = id
+		stored, err := reg.PutException(x)
+		if err != nil {
+			writeError(ctx, listsError(err))
+			return
+		}
+		s.recordAudit(AuditRecord{Who: who.name(), Action: "exception.put", Target: "exception:" + id, Result: "ok", Detail: stored.Summary()})
+		writeJSON(ctx, stored)
+	case ctx.IsDelete():
+		had, err := reg.DeleteException(id)
+		if err != nil {
+			writeError(ctx, listsError(err))
+			return
+		}
+		if !had {
+			writeError(ctx, &apiError{status: fasthttp.StatusNotFound, code: "no_such_exception", message: "no exception " + id})
+			return
+		}
+		s.recordAudit(AuditRecord{Who: who.name(), Action: "exception.delete", Target: "exception:" + id, Result: "ok"})
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	default:
+		writeError(ctx, methodNotAllowed("PUT, DELETE"))
+	}
+}
+
+// decodeStrictJSON decodes an admin request body, refusing unknown fields as the decision API does.
+func decodeStrictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badField("invalid_json", "", "the body is not the expected JSON: %v", err)
+	}
+	return nil
+}
