@@ -46,3 +46,25 @@ func TestListFilesAndReload(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestReloadOnFileChange: a rule file replaced on disk is picked up without a signal.
+func TestReloadOnFileChange(t *testing.T) {
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	write := func(version string) {
+		tmp := rulesPath + ".tmp"
+		os.WriteFile(tmp, []byte("version: "+version+"\nthresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: tor, when: is_tor, score: 60}\n"), 0o600)
+		os.Rename(tmp, rulesPath) // replaced the way deploy tools do
+	}
+	write("w1")
+	p := startProcess(t, "--rules", rulesPath, "--watch", "100ms")
+	write("w2-longer")
+	deadline := time.Now().Add(5 * time.Second)
+	for p.rulesVersion(t) != "w2-longer" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the changed rule file was not reloaded:\n%s", p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.stop(t)
+}

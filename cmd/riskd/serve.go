@@ -55,6 +55,7 @@ type serveConfig struct {
 	drainDelay      time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
+	watch           time.Duration
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -88,6 +89,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.velocityKeys, "velocity-keys", 1<<20, "keys held per velocity table (users, IPs, devices)")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listener closes")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests get to finish on shutdown")
+	fs.DurationVar(&c.watch, "watch", 5*time.Second, "how often to check the rule, list and GeoIP files for changes and reload them (0 = only on SIGHUP)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -233,6 +235,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
+	// A changed file reloads what SIGHUP reloads; the reload runs on this goroutine, like SIGHUP's.
+	filesChanged := make(chan struct{}, 1)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go watchFiles([]string{c.rules, c.shadowRules, c.lists, c.keys, c.geoCity, c.geoASN, c.geoAnonymous}, c.watch, func() {
+		select {
+		case filesChanged <- struct{}{}:
+		default:
+		}
+	}, stopWatch)
 	for {
 		select {
 		case err := <-errc:
@@ -240,9 +252,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		case <-ctx.Done():
 			stopRetention()
 			return shutdown(srv, db, dlog, st, c, log)
+		case <-filesChanged:
+			log.Info("files changed on disk: reloading")
+			reload(srv, eng, listReg, c, log, "file-change")
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				reload(srv, eng, listReg, c, log)
+				reload(srv, eng, listReg, c, log, "SIGHUP")
 				continue
 			}
 			log.Info("shutting down", "signal", s.String())
@@ -307,9 +322,10 @@ func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, st store.St
 // reload re-reads what can change without a restart: the rule file, the GeoIP databases and the keyring.
 // Each is built off the request path and swapped atomically; one that fails to load is refused, logged and
 // audited, and the live one keeps serving.
-func reload(srv *server.Server, eng *engine.Engine, listReg *lists.Registry, c serveConfig, log *slog.Logger) {
+// who names the trigger in the audit log: "SIGHUP" or "file-change".
+func reload(srv *server.Server, eng *engine.Engine, listReg *lists.Registry, c serveConfig, log *slog.Logger, who string) {
 	audit := func(action, result, detail string) {
-		srv.Audit(server.AuditRecord{Who: "SIGHUP", Action: action, Result: result, Detail: detail})
+		srv.Audit(server.AuditRecord{Who: who, Action: action, Result: result, Detail: detail})
 	}
 	set, err := loadRules(c.rules)
 	if err == nil {
