@@ -44,3 +44,26 @@ rules:
 		}
 	}
 }
+
+func TestHelpersAreTyped(t *testing.T) {
+	set, err := rules.Compile("h.yaml", []byte(`thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: far_from_paris, when: "distance(lat, lon, 48.8566, 2.3522) > 1000", score: 10}
+  - {id: listed, when: 'in_list("watch")', score: 10}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rules.NewEvaluator()
+	e.Vector = features.Vector{Lat: 59.33, Lon: 18.06, ListMask: 1} // Stockholm, 1,540 km from Paris
+	var res rules.Result
+	set.Evaluate(e, rules.Input{Type: features.Login}, &res)
+	if res.Score != 20 {
+		t.Fatalf("score %d fired %v", res.Score, res.Fired)
+	}
+	for _, bad := range []string{`distance(lat, lon, "x", 1) > 0`, `distance(lat) > 0`, `in_list(country)`, `in_list("a", "b")`} {
+		if _, err := rules.Compile("bad.yaml", []byte("thresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: x, when: '"+bad+"', score: 1}\n")); err == nil {
+			t.Errorf("%s compiled", bad)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"math"
 
+	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 )
 
@@ -68,6 +70,19 @@ func (p *listPatcher) Visit(node *ast.Node) {
 			Right: &ast.IntegerNode{Value: 1 << (i + 1)}},
 		Right: &ast.IntegerNode{Value: 1 << i},
 	})
+}
+
+// distanceHelper is distance(lat1, lon1, lat2, lon2): the great-circle distance in km, registered with its Go
+// signature so a rule calling it with the wrong arguments fails to compile. It runs on the expr VM.
+var distanceHelper = expr.Function("distance", func(args ...any) (any, error) {
+	return distanceKm(args[0].(float64), args[1].(float64), args[2].(float64), args[3].(float64)), nil
+}, new(func(float64, float64, float64, float64) float64))
+
+func distanceKm(lat1, lon1, lat2, lon2 float64) float64 {
+	const rad = math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * 6371 * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
 // ListIndex returns the bit of list name in the masks of s, or -1 when no rule of s refers to it.

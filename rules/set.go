@@ -820,6 +820,7 @@ func compileWhen(src string, lists *listIndex) (*vm.Program, error) {
 		// Rules run on event time; a wall-clock builtin would make backtests disagree with live traffic.
 		expr.DisableBuiltin("now"),
 		expr.Patch(lp),
+		distanceHelper,
 	)
 	if lp.err != nil {
 		return nil, lp.err
