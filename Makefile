@@ -4,7 +4,7 @@ GEO      := var/geoip
 GEOFLAGS := --geoip-city $(GEO)/city.mmdb --geoip-asn $(GEO)/asn.mmdb --geoip-anonymous $(GEO)/anonymous.mmdb
 FUZZTIME ?= 20s
 
-.PHONY: run build test bench lint fuzz clean
+.PHONY: run build test bench soak lint fuzz clean
 
 ## run: serve on 127.0.0.1:8080 with the built-in rules and a generated demo GeoIP database
 run: $(GEO)/city.mmdb
@@ -24,9 +24,16 @@ test:
 	$(GO) test -count=1 -run 'Alloc' ./...
 	$(GO) test -race -count=1 ./...
 
-## bench: the Go benchmarks with allocations reported
+## bench: the Go benchmarks, then bare vs riskd over HTTP with a spike and an overload (~3-4 min; CSV/plots in var/bench)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/load -compare -out var/bench
+
+## soak: riskd at SOAKRATE for SOAKTIME with half the events spraying never-repeating ids (CSV/plot in var/bench)
+SOAKTIME ?= 2m
+SOAKRATE ?= 5000
+soak:
+	$(GO) run ./bench/load -start riskd -profile soak -rate $(SOAKRATE) -duration $(SOAKTIME) -out var/bench
 
 ## lint: formatting and vet
 lint:

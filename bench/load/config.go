@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+)
+
+// config is the command line.
+type config struct {
+	target    string // URL of a running server
+	serverPID int    // its pid, for CPU and RSS
+	start     string // "riskd" or "bare": build and start it instead
+	compare   bool
+	root      string
+	riskdBin  string // a riskd binary to start instead of building ./cmd/riskd
+	out       string // directory for the CSV and PNG files
+	name      string // their name stem
+
+	profile  string
+	rate     float64
+	duration time.Duration
+	warmup   time.Duration
+	capacity time.Duration // -compare: capacity's measurement
+	rounds   int           // -compare: capacity measurements of each server, alternating
+	quietFor time.Duration // -compare: longest wait for other processes to quieten down
+	quietPct float64       // -compare: what counts as quiet, % of a core used by other processes
+	spike    spikeShape
+	under    float64 // -compare: spike peak as a fraction of riskd's capacity
+	over     float64 // -compare: overload peak as a multiple of riskd's capacity
+
+	conns         int // open loop: connections, so requests in flight at most
+	capacityConns int // closed loop: connections sending back to back
+	timeout       time.Duration
+	lateAfter     time.Duration
+	arrivals      string
+	mix           MixConfig
+	uaPath        string
+	pin           string
+	seed          uint64
+	quiet         bool
+	cpuProfile    string
+}
+
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.target, "url", "http://127.0.0.1:8080/v1/decide", "target `URL` (loopback only)")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "`pid` of the target server, to report its CPU and RSS")
+	fs.StringVar(&c.start, "start", "", "build and start `riskd|bare` on a free loopback port instead of -url")
+	fs.BoolVar(&c.compare, "compare", false, "the full comparison: capacity of bare and riskd, a spike under capacity and one over it")
+	fs.StringVar(&c.root, "root", ".", "a `directory` inside the riskd repository (for -start and -compare)")
+	fs.StringVar(&c.riskdBin, "riskd-bin", "", "start this riskd `binary` instead of building ./cmd/riskd (another version, or a tree that does not build)")
+	fs.StringVar(&c.out, "out", "", "`directory` to write per-second CSV and PNG plots to (-compare: default var/bench)")
+	fs.StringVar(&c.name, "name", "", "file name stem of the CSV and PNG (default: target-profile)")
+
+	fs.StringVar(&c.profile, "profile", "steady", "`capacity`, steady, spike or soak")
+	fs.Float64Var(&c.rate, "rate", 2000, "requests per second (steady, soak; spike: the baseline)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of steady and soak, and of capacity's measurement")
+	fs.DurationVar(&c.warmup, "warmup", time.Second, "capacity: closed-loop warm-up left out of the figures")
+	fs.DurationVar(&c.capacity, "capacity-duration", 4*time.Second, "-compare: length of each capacity measurement")
+	fs.IntVar(&c.rounds, "capacity-rounds", 2, "-compare: capacity measurements of each server, alternating; the best counts")
+	fs.DurationVar(&c.quietFor, "quiet-wait", 20*time.Second, "-compare: wait at most this long for other processes to quieten down")
+	fs.Float64Var(&c.quietPct, "quiet-below", 25, "-compare: quiet means other processes use less than this % of a core")
+	fs.DurationVar(&c.spike.Base, "spike-base", 10*time.Second, "spike: time at the baseline")
+	fs.DurationVar(&c.spike.Ramp, "spike-ramp", 5*time.Second, "spike: ramp from the baseline to the peak")
+	fs.DurationVar(&c.spike.Hold, "spike-hold", 20*time.Second, "spike: time at the peak")
+	fs.DurationVar(&c.spike.Back, "spike-back", 10*time.Second, "spike: time back at the baseline")
+	fs.Float64Var(&c.spike.Factor, "spike-factor", 10, "spike: peak as a multiple of the baseline")
+	fs.Float64Var(&c.under, "under", 0.65, "-compare: spike peak as a fraction of riskd's measured capacity")
+	fs.Float64Var(&c.over, "over", 1.75, "-compare: overload spike peak as a multiple of riskd's measured capacity")
+
+	fs.IntVar(&c.conns, "conns", 1024, "open loop: keep-alive connections, so requests in flight at most")
+	fs.IntVar(&c.capacityConns, "capacity-conns", 256, "capacity: connections sending back to back")
+	fs.DurationVar(&c.timeout, "timeout", time.Second, "request timeout, counted from the scheduled send time")
+	fs.DurationVar(&c.lateAfter, "late", time.Millisecond, "a send this much after its scheduled time counts as late")
+	fs.StringVar(&c.arrivals, "arrivals", "poisson", "open-loop arrivals: `poisson` or uniform (evenly spaced)")
+	fs.IntVar(&c.mix.Users, "users", 100_000, "returning users in the population")
+	fs.Float64Var(&c.mix.HomeDemo, "home-demo", 0.3, "share of users whose home IP is in the demo GeoIP networks")
+	fs.Float64Var(&c.mix.Failed, "failed", 0.03, "share of failed logins by legitimate users")
+	fs.Float64Var(&c.mix.Checkout, "checkout", 0.07, "share of checkouts")
+	fs.Float64Var(&c.mix.Travel, "travel", 0.02, "share of legitimate logins from a new place")
+	fs.Float64Var(&c.mix.Attack, "attack", 0.05, "share of credential stuffing")
+	fs.IntVar(&c.mix.AttackIPs, "attack-ips", 16, "addresses the credential stuffing comes from")
+	spray := fs.Float64("spray", -1, "share of never-repeating user ids, IPs and device ids (default 0.5 for soak, else 0)")
+	fs.StringVar(&c.uaPath, "ua", "", "user-agent TSV `file` (default ../shared/ua/real-user-agents.tsv beside the repository)")
+	fs.StringVar(&c.pin, "pin", "auto", "-start and -compare: pin the server to one CPU and the generator to the others with taskset: auto, on, off, or server (pin only the server)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the population and the arrivals")
+	fs.BoolVar(&c.quiet, "quiet", false, "no per-second progress on stderr")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to `file` (is the generator the bottleneck?)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	c.mix.Spray = *spray
+	if c.mix.Spray < 0 {
+		c.mix.Spray = 0
+		if c.profile == "soak" {
+			c.mix.Spray = 0.5
+		}
+	}
+	c.mix.Seed = c.seed
+	switch {
+	case c.conns < 1 || c.conns > 16384 || c.capacityConns < 1 || c.capacityConns > 16384:
+		return c, errors.New("-conns and -capacity-conns must be 1..16384")
+	case c.timeout <= 0 || c.timeout > time.Minute:
+		return c, errors.New("-timeout must be above 0 and at most 1m")
+	case c.arrivals != "poisson" && c.arrivals != "uniform":
+		return c, fmt.Errorf("-arrivals %q: want poisson or uniform", c.arrivals)
+	case c.start != "" && c.start != "riskd" && c.start != "bare":
+		return c, fmt.Errorf("-start %q: want riskd or bare", c.start)
+	case c.under <= 0 || c.over <= 0:
+		return c, errors.New("-under and -over must be above 0")
+	case c.rounds < 1 || c.rounds > 10:
+		return c, errors.New("-capacity-rounds must be 1..10")
+	}
+	return c, nil
+}
+
+// buildProfile is the profile the flags ask for.
+func (c config) buildProfile() (Profile, error) {
+	var p Profile
+	switch c.profile {
+	case "capacity":
+		p = capacityProfile(c.warmup, c.duration)
+	case "steady":
+		p = steadyProfile(c.rate, c.duration)
+	case "spike":
+		p = spikeProfile("spike", c.rate, c.spike)
+	case "soak":
+		p = soakProfile(c.rate, c.duration)
+	default:
+		return p, fmt.Errorf("-profile %q: want capacity, steady, spike or soak", c.profile)
+	}
+	return p, p.validate()
+}

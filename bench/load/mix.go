@@ -1,0 +1,271 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+)
+
+// MixConfig is the traffic mix. Shares are of all events; what the shares leave is successful logins of
+// returning users, the bulk of an identity server's traffic.
+type MixConfig struct {
+	Users     int     // population of returning users, each with one or two habitual devices and a home IP
+	HomeDemo  float64 // share of users whose home IP is in bench/geogen's demo networks (geo hits); the rest get random public IPv4
+	Failed    float64 // legitimate users mistyping their password (credentials_valid false)
+	Checkout  float64 // checkouts with an amount
+	Travel    float64 // legitimate users logging in from somewhere new (a random public IP)
+	Attack    float64 // credential stuffing: failed logins for many users, some not existing, from a few IPs
+	Spray     float64 // key spraying: never-repeating user ids, IPs and device ids (the soak profile)
+	AttackIPs int     // addresses the stuffing comes from
+	Seed      uint64  // the population: same seed, same users
+	Nonce     uint64  // makes sprayed ids unique across runs against the same server
+}
+
+// eventKind is what an event in the mix stands for; the report counts them.
+type eventKind uint8
+
+const (
+	kindLogin eventKind = iota
+	kindFailed
+	kindCheckout
+	kindTravel
+	kindAttack
+	kindSpray
+	numKinds
+)
+
+func (k eventKind) String() string {
+	return [...]string{"login", "failed_login", "checkout", "travel", "stuffing", "spray"}[k]
+}
+
+// Mix builds /v1/decide request bodies for a population of users. It appends JSON by hand into the caller's
+// buffer: no reflection and, once the buffer has grown, no allocation per request, so that the generator is
+// not what limits throughput. Users' devices, home IPs, browsers and brands are derived from a hash of the
+// user number, so a population of millions costs no memory. Safe for concurrent use; each caller brings its
+// own *rand.Rand.
+type Mix struct {
+	cfg       MixConfig
+	ua        *uaTable
+	homes     []network
+	attackIPs []uint32
+	attackUAs []*userAgent
+	cut       [numKinds]float64 // kind k is drawn when a uniform x < cut[k]
+	sprayed   atomic.Uint64
+}
+
+func newMix(cfg MixConfig, ua *uaTable) (*Mix, error) {
+	if cfg.Users < 1 {
+		return nil, errors.New("mix: at least one user")
+	}
+	if cfg.AttackIPs < 1 {
+		cfg.AttackIPs = 1
+	}
+	shares := [numKinds]float64{kindFailed: cfg.Failed, kindCheckout: cfg.Checkout, kindTravel: cfg.Travel,
+		kindAttack: cfg.Attack, kindSpray: cfg.Spray}
+	var other float64
+	for k, s := range shares {
+		if s < 0 || s > 1 {
+			return nil, fmt.Errorf("mix: share of %v is %g, want 0..1", eventKind(k), s)
+		}
+		other += s
+	}
+	if other > 1 {
+		return nil, fmt.Errorf("mix: shares add up to %g, more than 1", other)
+	}
+	if cfg.HomeDemo < 0 || cfg.HomeDemo > 1 {
+		return nil, fmt.Errorf("mix: home-demo share %g, want 0..1", cfg.HomeDemo)
+	}
+	shares[kindLogin] = 1 - other
+	m := &Mix{cfg: cfg, ua: ua, homes: demoHomeNetworks()}
+	var c float64
+	for k := range shares {
+		c += shares[k]
+		m.cut[k] = c
+	}
+	m.cut[numKinds-1] = 2 // rounding must never leave x above the last cut
+	// Half the stuffing addresses are in the demo set's anonymous networks (hosting, Tor, proxies), half are
+	// plain public addresses (residential proxies look like that).
+	attack := demoAttackNetworks()
+	for i := range cfg.AttackIPs {
+		h := mix64(cfg.Seed ^ 0xa77ac4 ^ uint64(i)<<32)
+		if i%2 == 0 {
+			m.attackIPs = append(m.attackIPs, pickNetwork(attack, h).host(mix64(h)))
+		} else {
+			m.attackIPs = append(m.attackIPs, publicIPv4(h))
+		}
+	}
+	// Stuffing tools rotate a handful of common browser strings.
+	for i := range 4 {
+		m.attackUAs = append(m.attackUAs, ua.pick(mix64(cfg.Seed^0x5ca1ab1e^uint64(i))))
+	}
+	return m, nil
+}
+
+// kind draws the kind of the next event.
+func (m *Mix) kind(rng *rand.Rand) eventKind {
+	x := rng.Float64()
+	for k := range numKinds {
+		if x < m.cut[k] {
+			return k
+		}
+	}
+	return kindLogin
+}
+
+// Append appends one request body to dst and says what kind of event it is.
+func (m *Mix) Append(dst []byte, rng *rand.Rand) ([]byte, eventKind) {
+	k := m.kind(rng)
+	switch k {
+	case kindAttack:
+		return m.appendStuffing(dst, rng), k
+	case kindSpray:
+		return m.appendSpray(dst, rng), k
+	}
+	u := uint64(rng.IntN(m.cfg.Users))
+	h := mix64(m.cfg.Seed ^ mix64(u))
+	// One or two habitual devices, each with its own browser.
+	dev := mix64(h ^ uint64(1+rng.IntN(1+int(h>>8&1)))*0x9e3779b97f4a7c15)
+	ua := m.ua.pick(mix64(dev))
+
+	typ := "login"
+	if k == kindCheckout {
+		typ = "checkout"
+	}
+	dst = appendHead(dst, typ)
+	dst = append(dst, "u"...)
+	dst = strconv.AppendUint(dst, u, 10)
+	dst = append(dst, `","ip":"`...)
+	if k == kindTravel {
+		dst = appendIPv4(dst, publicIPv4(rng.Uint64()))
+	} else {
+		dst = appendIPv4(dst, m.home(h))
+	}
+	dst = append(dst, `","device_id":"`...)
+	dst = appendHex(dst, dev)
+	dst = append(dst, `","user_agent":`...)
+	dst = append(dst, ua.json...)
+	if ua.mobile {
+		dst = append(dst, `,"channel":"mobile","tenant":"`...)
+	} else {
+		dst = append(dst, `,"channel":"web","tenant":"`...)
+	}
+	dst = append(dst, brand(h)...)
+	dst = append(dst, '"')
+	switch k {
+	case kindCheckout:
+		cents := 500 + rng.IntN(49_500)
+		dst = append(dst, `,"amount":`...)
+		dst = strconv.AppendInt(dst, int64(cents/100), 10)
+		dst = append(dst, '.', byte('0'+cents%100/10), byte('0'+cents%10))
+		dst = append(dst, `,"currency":"`...)
+		dst = append(dst, currency(h)...)
+		dst = append(dst, `"}`...)
+	case kindFailed:
+		dst = append(dst, `,"credentials_valid":false}`...)
+	default:
+		dst = append(dst, `,"credentials_valid":true}`...)
+	}
+	return dst, k
+}
+
+// home is the user's usual address.
+func (m *Mix) home(h uint64) uint32 {
+	if float64(h>>16&0xffff) < m.cfg.HomeDemo*0x10000 {
+		return pickNetwork(m.homes, mix64(h^1)).host(mix64(h ^ 2))
+	}
+	return publicIPv4(mix64(h ^ 3))
+}
+
+// appendStuffing is one credential-stuffing attempt: a known or made-up user, one of a few addresses, a
+// rotated browser string, a fresh device fingerprint or none, and almost always a wrong password.
+func (m *Mix) appendStuffing(dst []byte, rng *rand.Rand) []byte {
+	dst = appendHead(dst, "login")
+	if rng.IntN(10) < 7 {
+		dst = append(dst, 'u')
+		dst = strconv.AppendUint(dst, uint64(rng.IntN(m.cfg.Users)), 10)
+	} else {
+		dst = append(dst, 'x')
+		dst = appendHex(dst, rng.Uint64())
+	}
+	dst = append(dst, `","ip":"`...)
+	dst = appendIPv4(dst, m.attackIPs[rng.IntN(len(m.attackIPs))])
+	if rng.IntN(2) == 0 {
+		dst = append(dst, `","device_id":"`...)
+		dst = appendHex(dst, rng.Uint64())
+	}
+	dst = append(dst, `","user_agent":`...)
+	dst = append(dst, m.attackUAs[rng.IntN(len(m.attackUAs))].json...)
+	if rng.IntN(100) == 0 {
+		return append(dst, `,"channel":"web","credentials_valid":true}`...)
+	}
+	return append(dst, `,"channel":"web","credentials_valid":false}`...)
+}
+
+// appendSpray is a login whose user id, IP and device id never occurred before in this run (nor, through
+// the nonce, in earlier runs): what fills every table of a server that does not bound them.
+func (m *Mix) appendSpray(dst []byte, rng *rand.Rand) []byte {
+	n := m.sprayed.Add(1) - 1
+	dst = appendHead(dst, "login")
+	dst = append(dst, 's')
+	dst = appendHex(dst, m.cfg.Nonce)
+	dst = append(dst, '-')
+	dst = strconv.AppendUint(dst, n, 10)
+	dst = append(dst, `","ip":"`...)
+	dst = appendIPv4(dst, sprayIPv4(m.cfg.Nonce%(1<<27)+n))
+	dst = append(dst, `","device_id":"`...)
+	dst = appendHex(dst, mix64(m.cfg.Nonce^n))
+	dst = append(dst, `","user_agent":`...)
+	dst = append(dst, m.ua.pick(rng.Uint64()).json...)
+	if rng.IntN(10) < 7 {
+		return append(dst, `,"channel":"web","credentials_valid":true}`...)
+	}
+	return append(dst, `,"channel":"web","credentials_valid":false}`...)
+}
+
+// appendHead opens a body up to the user id's value.
+func appendHead(dst []byte, typ string) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	return append(dst, `","user_id":"`...)
+}
+
+func brand(h uint64) string {
+	switch r := h >> 40 % 10; {
+	case r < 6:
+		return "brand-a"
+	case r < 9:
+		return "brand-b"
+	default:
+		return "brand-c"
+	}
+}
+
+func currency(h uint64) string {
+	switch r := h >> 48 % 10; {
+	case r < 5:
+		return "EUR"
+	case r < 8:
+		return "USD"
+	default:
+		return "GBP"
+	}
+}
+
+func appendHex(dst []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		dst = append(dst, digits[v>>uint(shift)&0xf])
+	}
+	return dst
+}
+
+// mix64 is splitmix64's finaliser: a cheap bijection that spreads any input over 64 bits, so per-user facts
+// can be derived from a user's number instead of stored.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
