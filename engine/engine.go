@@ -153,6 +153,9 @@ type Reason struct {
 	Rule    string // rule id; empty for policy reasons
 	Message string
 	Score   int
+	// Template, when not nil, is the message with feature values: write it with Template.Append over
+	// Decision.Values instead of Message.
+	Template *rules.Template
 }
 
 // Decision is the answer to one event. The caller owns it and may reuse it across calls; Reasons is reused.
@@ -163,6 +166,8 @@ type Decision struct {
 	EvaluationID uint64
 	RulesVersion string
 	Took         time.Duration
+	// Values is a copy of the feature vector, filled only when a reason has a Template to format.
+	Values features.Vector
 	// Explain, when non-nil, receives the feature vector and every rule's result. Leave nil on the fast path.
 	Explain *Explanation
 }
@@ -231,7 +236,10 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		if r.Shadow {
 			continue
 		}
-		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score})
+		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score, Template: r.Template})
+		if r.Template != nil {
+			d.Values = s.eval.Vector
+		}
 	}
 	if in.Suppress != nil {
 		for _, x := range s.exceptions {

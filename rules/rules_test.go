@@ -204,3 +204,31 @@ tests:
 		}
 	})
 }
+
+func TestReasonTemplates(t *testing.T) {
+	set, err := rules.Compile("t.yaml", []byte(`thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: far, when: travel_km > 1, reason: "{travel_km} km in {since_last_login_h} h from {country}, tor={is_tor}, {ip_failures_1m} failures", score: 1}
+  - {id: plain, when: is_tor, reason: "no placeholders", score: 1}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := features.Vector{TravelKm: 7712.4, SinceLastLoginH: 0.333, Country: "US", IPFailures1m: 3}
+	got := string(set.Rules[0].Template.Append(nil, &v))
+	if got != "7712 km in 0.33 h from US, tor=false, 3 failures" {
+		t.Fatalf("%q", got)
+	}
+	if set.Rules[1].Template != nil {
+		t.Fatal("a static message got a template")
+	}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = set.Rules[0].Template.Append(buf[:0], &v) }); n != 0 {
+		t.Fatalf("formatting into a buffer with room allocates %v times", n)
+	}
+	for _, bad := range []string{"{nope} km", "{travel_km km"} {
+		if _, err := rules.Compile("bad.yaml", []byte("thresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: x, when: is_tor, reason: \""+bad+"\", score: 1}\n")); err == nil {
+			t.Errorf("reason %q compiled", bad)
+		}
+	}
+}

@@ -59,6 +59,7 @@ type Rule struct {
 	Code        string
 	Description string
 	Message     string
+	Template    *Template // Message with feature values, when it has {placeholders}; nil otherwise
 	When        string
 	Score       int
 	Action      Action
@@ -574,6 +575,11 @@ func (c *compiler) compileRule(sp *Spec) (Rule, error) {
 	if r.Message == "" {
 		r.Message = sp.Description
 	}
+	t, err := parseTemplate(r.Message)
+	if err != nil {
+		return r, err
+	}
+	r.Template = t
 	switch {
 	case sp.Score != nil && sp.Action != "":
 		return r, errors.New("has both score and action; give one")

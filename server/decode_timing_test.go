@@ -36,6 +36,6 @@ func BenchmarkEncodeDecision(b *testing.B) {
 	buf := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = appendDecision(buf[:0], &d, 12)
+		buf, _ = appendDecision(buf[:0], &d, 12, nil)
 	}
 }

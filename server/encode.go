@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"unsafe"
 
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/internal/jsonenc"
@@ -13,8 +14,9 @@ var (
 	appendHex64  = jsonenc.AppendHex64
 )
 
-// appendDecision appends the /v1/decide response body (without the explanation).
-func appendDecision(b []byte, d *engine.Decision, tookUs int64) []byte {
+// appendDecision appends the /v1/decide response body (without the explanation). msg is scratch for reason
+// messages formatted with feature values; it is returned for reuse.
+func appendDecision(b []byte, d *engine.Decision, tookUs int64, msg []byte) ([]byte, []byte) {
 	b = append(b, `{"decision":`...)
 	b = appendString(b, d.Action.String())
 	b = append(b, `,"score":`...)
@@ -30,7 +32,12 @@ func appendDecision(b []byte, d *engine.Decision, tookUs int64) []byte {
 		b = append(b, `,"rule":`...)
 		b = appendString(b, r.Rule)
 		b = append(b, `,"message":`...)
-		b = appendString(b, r.Message)
+		if r.Template != nil {
+			msg = r.Template.Append(msg[:0], &d.Values)
+			b = appendString(b, unsafe.String(unsafe.SliceData(msg), len(msg)))
+		} else {
+			b = appendString(b, r.Message)
+		}
 		b = append(b, `,"score":`...)
 		b = strconv.AppendInt(b, int64(r.Score), 10)
 		b = append(b, '}')
@@ -41,5 +48,5 @@ func appendDecision(b []byte, d *engine.Decision, tookUs int64) []byte {
 	b = appendString(b, d.RulesVersion)
 	b = append(b, `,"took_us":`...)
 	b = strconv.AppendInt(b, tookUs, 10)
-	return b
+	return b, msg
 }

@@ -82,6 +82,7 @@ type requestState struct {
 	outcome  features.Outcome
 	decision engine.Decision
 	out      []byte
+	msg      []byte // scratch for reason messages with feature values
 }
 
 // New returns a Server.
@@ -332,7 +333,8 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	b := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds())
+	b, msg := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds(), st.msg)
+	st.msg = msg
 	if explain {
 		b = appendExplanation(b, s.vectors, st.decision.Explain)
 	}

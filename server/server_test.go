@@ -251,6 +251,11 @@ func TestImpossibleTravelNotAllowed(t *testing.T) {
 	if d.Decision == "allow" || !d.has("impossible_travel") {
 		t.Fatalf("Boxford then Milton 20 minutes later: %+v", d)
 	}
+	// The reason shows the figures behind it (a message template over the features).
+	msg := d.raw["reasons"].([]any)[0].(map[string]any)["message"].(string)
+	if !strings.Contains(msg, "km from the last successful login, 0.33 h ago") || !strings.Contains(msg, "km/h") {
+		t.Fatalf("impossible travel message: %q", msg)
+	}
 }
 
 func TestAnonymousNetworksNotAllowed(t *testing.T) {
