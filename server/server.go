@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 	"github.com/valyala/fastjson"
 
 	"github.com/riskd/riskd/engine"
@@ -38,10 +39,15 @@ type Config struct {
 	SeparateAdmin bool
 	// MaxInflight bounds the decide and events requests evaluated at once; beyond it requests are shed (1024).
 	MaxInflight int
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin routes (admin scope).
+	Pprof bool
 	// Lists holds the lists and exceptions the admin API manages; nil = none.
 	Lists *lists.Registry
 	// DecisionLogDir is where the decision log is written, for POST /v1/rules/backtest; empty = no log.
 	DecisionLogDir string
+	// ShedLatency turns on overload shedding by CPU saturation: while the Go scheduler's p99 latency is above
+	// it, a growing share of decide and events requests is shed. 0 = off (only MaxInflight sheds).
+	ShedLatency time.Duration
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
@@ -66,6 +72,9 @@ type Server struct {
 	pool     sync.Pool        // *requestState
 	admin    *fasthttp.Server // the admin listener's server, when SeparateAdmin
 	vectors  *jsonenc.VectorEncoder
+	guard    *overloadGuard // nil when ShedLatency is 0
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
@@ -114,6 +123,12 @@ func New(cfg Config) (*Server, error) {
 	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
+	s.stop = make(chan struct{})
+	if cfg.ShedLatency > 0 {
+		s.guard = newOverloadGuard(cfg.ShedLatency)
+		go s.guard.run(s.stop)
+	}
+	cfg.Metrics.NewGauge("riskd_shed_share", func() float64 { return s.guard.Share() })
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
 		s.admin = s.newHTTPServer(s.HandleAdmin)
@@ -189,6 +204,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Shutdown stops accepting connections and waits for in-flight requests to finish or ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Drain()
+	s.stopOnce.Do(func() { close(s.stop) })
 	err := s.srv.ShutdownWithContext(ctx)
 	if s.admin != nil {
 		err = errors.Join(err, s.admin.ShutdownWithContext(ctx))
@@ -214,6 +230,12 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleDecide(ctx)
 	case decide && p == "/v1/events":
 		s.handleEvents(ctx)
+	case admin && s.cfg.Pprof && strings.HasPrefix(p, "/debug/pprof/"):
+		if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
+			s.writeAuthError(ctx, err)
+			break
+		}
+		pprofhandler.PprofHandler(ctx)
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
 	case admin && (p == "/v1/rules" || strings.HasPrefix(p, "/v1/rules/")):
@@ -301,7 +323,7 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, ae)
 		return
 	}
-	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight)
+	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight) || s.guard.shed()
 	defer s.inflight.Add(-1)
 	if overloaded && !s.cfg.ShedWithFallback {
 		s.writeShed(ctx)
@@ -359,7 +381,7 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, ae)
 		return
 	}
-	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight)
+	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight) || s.guard.shed()
 	defer s.inflight.Add(-1)
 	if overloaded {
 		// An outcome that is not recorded costs a little learning; a late answer to a decide costs a login.

@@ -32,6 +32,7 @@ type serveConfig struct {
 	tlsCert         string
 	tlsKey          string
 	maxInflight     int
+	shedLatency     time.Duration
 	decisionLog     string
 	logMaxBytes     int64
 	shed            string
@@ -56,6 +57,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	watch           time.Duration
+	pprof           bool
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -67,6 +69,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
+	fs.DurationVar(&c.shedLatency, "shed-latency", 0, "experimental: shed a growing share of requests while the Go scheduler's p99 latency (CPU saturation) is above this; 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
 	fs.StringVar(&c.decisionLog, "decision-log", "", "directory for the decision log (decisions.ndjson, rotated by size); empty = no log")
@@ -90,6 +93,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listener closes")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests get to finish on shutdown")
 	fs.DurationVar(&c.watch, "watch", 5*time.Second, "how often to check the rule, list and GeoIP files for changes and reload them (0 = only on SIGHUP)")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ with the admin endpoints (admin scope)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -198,7 +202,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, Concurrency: c.concurrency,
-		DecisionLogDir: c.decisionLog, Lists: listReg})
+		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof, ShedLatency: c.shedLatency})
 	if err != nil {
 		return err
 	}
