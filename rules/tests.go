@@ -21,13 +21,42 @@ import (
 
 // TestSpec is one test case as written.
 type TestSpec struct {
-	Name   string      `yaml:"name"`
-	Now    string      `yaml:"now"` // optional RFC 3339: the case's clock; default the time of the run
-	Given  []EventSpec `yaml:"given"`
-	When   *EventSpec  `yaml:"when"`
-	Expect *ExpectSpec `yaml:"expect"`
+	Name       string              `yaml:"name"`
+	Now        string              `yaml:"now"`        // optional RFC 3339: the case's clock; default the time of the run
+	Lists      map[string]ListSpec `yaml:"lists"`      // lists the case's rules test with in_list
+	Exceptions []ExceptionSpec     `yaml:"exceptions"` // exceptions in force during the case
+	Given      []EventSpec         `yaml:"given"`
+	When       *EventSpec          `yaml:"when"`
+	Expect     *ExpectSpec         `yaml:"expect"`
 
 	Line int `yaml:"-"`
+}
+
+// ListSpec is a list a test case sets up: its kind (ip, asn, country, device, user) and entries.
+type ListSpec struct {
+	Kind    string   `yaml:"kind"`
+	Entries []string `yaml:"entries"`
+}
+
+// ExceptionSpec is an exception a test case sets up, in the shape of PUT /v1/exceptions/{id}; expires may be
+// relative to the case's clock ("+24h").
+type ExceptionSpec struct {
+	ID      string   `yaml:"id"`
+	Rules   []string `yaml:"rules"`
+	User    string   `yaml:"user"`
+	Device  string   `yaml:"device"`
+	Network string   `yaml:"network"`
+	ASN     uint32   `yaml:"asn"`
+	Country string   `yaml:"country"`
+	Tenant  string   `yaml:"tenant"`
+	Expires string   `yaml:"expires"`
+	Note    string   `yaml:"note"`
+}
+
+// TestException is a compiled ExceptionSpec.
+type TestException struct {
+	ExceptionSpec
+	At Timestamp // when it expires
 }
 
 // EventSpec is an event (type: …) or an outcome (outcome: …) in the shape of the HTTP API, plus repeat.
@@ -101,13 +130,15 @@ func (x *ExpectSpec) UnmarshalYAML(n *yaml.Node) error {
 
 // Test is one compiled test case: steps ready to replay.
 type Test struct {
-	Name   string
-	Source string // the file it is written in
-	Line   int
-	Now    time.Time // the case's clock; zero: the time of the run
-	Given  []Step
-	When   Step
-	Expect Expectation
+	Name       string
+	Source     string // the file it is written in
+	Line       int
+	Now        time.Time // the case's clock; zero: the time of the run
+	Lists      map[string]ListSpec
+	Exceptions []TestException
+	Given      []Step
+	When       Step
+	Expect     Expectation
 }
 
 // Step is one event to decide or outcome to record.
@@ -262,6 +293,22 @@ func compileTest(sp *TestSpec, source string) (Test, []lineMsg) {
 			fail(sp.Line, "now %q: want an RFC 3339 time such as 2026-03-01T12:00:00Z", sp.Now)
 		}
 		t.Now = now
+	}
+	t.Lists = sp.Lists
+	for name, l := range sp.Lists {
+		switch l.Kind {
+		case "ip", "asn", "country", "device", "user":
+		default:
+			fail(sp.Line, "lists: %s: kind %q: want ip, asn, country, device or user", name, l.Kind)
+		}
+	}
+	for i, x := range sp.Exceptions {
+		at, err := ParseTimestamp(x.Expires)
+		if err != nil || x.Expires == "" {
+			fail(sp.Line, "exceptions[%d]: expires %q: want RFC 3339 or an offset such as +24h", i, x.Expires)
+			continue
+		}
+		t.Exceptions = append(t.Exceptions, TestException{ExceptionSpec: x, At: at})
 	}
 	steps := 0
 	for i := range sp.Given {

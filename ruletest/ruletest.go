@@ -11,6 +11,7 @@ import (
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -139,6 +140,10 @@ func knownReasons(set *rules.Set) map[string]bool {
 		known[set.Rules[i].ID] = true
 		known[set.Rules[i].Code] = true
 	}
+	// Reasons the engine gives besides the rules'.
+	for _, code := range []string{engine.CodeException, engine.CodeMFAAlways, engine.CodeMFASensitive, engine.CodeFailPolicy} {
+		known[code] = true
+	}
 	return known
 }
 
@@ -163,8 +168,14 @@ func runCase(set *rules.Set, t *rules.Test, known map[string]bool, opt Options) 
 	if !t.Now.IsZero() {
 		now = t.Now
 	}
-	x := features.NewExtractor(features.NewHasher([]byte("ruletest")), features.NewState(stateKeys), opt.Geo)
-	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Now: func() time.Time { return now }})
+	hasher := features.NewHasher([]byte("ruletest"))
+	reg, err := caseLists(t, hasher, now)
+	if err != nil {
+		c.Problems = append(c.Problems, err.Error())
+		return c
+	}
+	x := features.NewExtractor(hasher, features.NewState(stateKeys), opt.Geo)
+	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Lists: reg, Now: func() time.Time { return now }})
 	if err != nil {
 		c.Problems = append(c.Problems, err.Error())
 		return c
@@ -277,4 +288,27 @@ func whyNot(code string, x *engine.Explanation, set *rules.Set) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+// caseLists builds the lists and exceptions a case sets up, on the case's clock.
+func caseLists(t *rules.Test, h features.Hasher, now time.Time) (*lists.Registry, error) {
+	reg := lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, func() time.Time { return now })
+	for name, l := range t.Lists {
+		kind, _ := lists.ParseKind(l.Kind)
+		entries := make([]lists.Entry, len(l.Entries))
+		for i, v := range l.Entries {
+			entries[i] = lists.Entry{Value: v}
+		}
+		if err := reg.Put(name, kind, entries); err != nil {
+			return nil, fmt.Errorf("lists: %s: %w", name, err)
+		}
+	}
+	for _, x := range t.Exceptions {
+		e := lists.Exception{ID: x.ID, Rules: x.Rules, User: x.User, Device: x.Device, Network: x.Network, ASN: x.ASN,
+			Country: x.Country, Tenant: x.Tenant, Expires: x.At.Resolve(now), Note: x.Note}
+		if _, err := reg.PutException(e); err != nil {
+			return nil, fmt.Errorf("exceptions: %s: %w", x.ID, err)
+		}
+	}
+	return reg, nil
 }
