@@ -2,15 +2,11 @@ package server_test
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/riskd/riskd/engine"
-	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
@@ -29,19 +25,8 @@ rules:
 		t.Fatal(err)
 	}
 	var audit bytes.Buffer
-	mset := metrics.NewSet()
-	eng := enginetest.New(t, mset, func(c *engine.Config) { c.Rules, c.Lists = set, reg })
-	srv, err := server.New(server.Config{Engine: eng, Metrics: mset, Lists: reg, Auditor: server.NewAuditor(&audit)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(t.Context()) })
-	ts := &testServer{t: t, base: "http://" + ln.Addr().String(), srv: srv}
+	ts := startWith(t, func(c *server.Config) { c.Lists, c.Auditor = reg, server.NewAuditor(&audit) },
+		func(c *engine.Config) { c.Rules, c.Lists = set, reg })
 	j := "application/json"
 
 	if d := ts.decide(login("lia", ipMilton, "d", base())); d.Decision != "allow" {

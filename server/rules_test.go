@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,11 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/engine"
-	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/server"
 )
 
@@ -35,19 +31,9 @@ func TestRulesValidatePutAndBacktest(t *testing.T) {
 	}
 	t.Cleanup(func() { l.Close() })
 	var audit bytes.Buffer
-	reg := metrics.NewSet()
-	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg, func(c *engine.Config) { c.Log = l }),
-		Metrics: reg, DecisionLogDir: dir, Auditor: server.NewAuditor(&audit)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(t.Context()) })
-	ts := &testServer{t: t, base: "http://" + ln.Addr().String(), srv: srv}
+	ts := startWith(t, func(c *server.Config) {
+		c.DecisionLogDir, c.Auditor = dir, server.NewAuditor(&audit)
+	}, func(c *engine.Config) { c.Log = l })
 
 	// Traffic for the log: 5 Tor logins (stepped up by the built-in rules), 5 clean ones.
 	t0 := base()
@@ -88,7 +74,7 @@ func TestRulesValidatePutAndBacktest(t *testing.T) {
 	if d := ts.decide(login("bt-user-3", ipTor, "d", t0.Add(19*time.Hour))); d.Decision != "step_up" {
 		t.Fatalf("a shadow set changed the answer: %+v", d)
 	}
-	if status, _ := ts.do(http.MethodDelete, "/v1/rules/shadow", "", nil); status != 204 || srv == nil {
+	if status, _ := ts.do(http.MethodDelete, "/v1/rules/shadow", "", nil); status != 204 {
 		t.Fatalf("delete shadow: %d", status)
 	}
 

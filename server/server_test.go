@@ -42,10 +42,10 @@ func start(t *testing.T) *testServer { return startWith(t, nil) }
 
 // startWith starts a server whose config configure may change, on a loopback port; with
 // cfg.SeparateAdmin the admin listener's base URL is in adminBase.
-func startWith(t *testing.T, configure func(*server.Config)) *testServer {
+func startWith(t *testing.T, configure func(*server.Config), engineOpts ...func(*engine.Config)) *testServer {
 	t.Helper()
 	reg := metrics.NewSet()
-	cfg := server.Config{Engine: enginetest.New(t, reg), Metrics: reg}
+	cfg := server.Config{Engine: enginetest.New(t, reg, engineOpts...), Metrics: reg}
 	if configure != nil {
 		configure(&cfg)
 	}
