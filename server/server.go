@@ -314,16 +314,10 @@ func isJSON(ct []byte) bool {
 
 func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	who, err := s.authorize(ctx, ScopeDecide)
-	if err != nil {
-		s.writeAuthError(ctx, err)
+	who, overloaded, ok := s.admit(ctx)
+	if !ok {
 		return
 	}
-	if ae := requireJSONPost(ctx); ae != nil {
-		writeError(ctx, ae)
-		return
-	}
-	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight) || s.guard.shed()
 	defer s.inflight.Add(-1)
 	if overloaded && !s.cfg.ShedWithFallback {
 		s.writeShed(ctx)
@@ -372,16 +366,10 @@ func isExplain(ctx *fasthttp.RequestCtx) bool {
 }
 
 func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
-	who, err := s.authorize(ctx, ScopeDecide)
-	if err != nil {
-		s.writeAuthError(ctx, err)
+	who, overloaded, ok := s.admit(ctx)
+	if !ok {
 		return
 	}
-	if ae := requireJSONPost(ctx); ae != nil {
-		writeError(ctx, ae)
-		return
-	}
-	overloaded := s.inflight.Add(1) > int64(s.cfg.MaxInflight) || s.guard.shed()
 	defer s.inflight.Add(-1)
 	if overloaded {
 		// An outcome that is not recorded costs a little learning; a late answer to a decide costs a login.
@@ -404,6 +392,22 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetContentType(contentTypeJSON)
 	ctx.SetBodyString(`{"status":"recorded"}`)
+}
+
+// admit authenticates a decide-scope POST and counts it in flight, reporting whether riskd is overloaded. When
+// it returns ok the caller must decrement s.inflight once done; when not, it has answered the request.
+func (s *Server) admit(ctx *fasthttp.RequestCtx) (who caller, overloaded, ok bool) {
+	who, err := s.authorize(ctx, ScopeDecide)
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return who, false, false
+	}
+	if ae := requireJSONPost(ctx); ae != nil {
+		writeError(ctx, ae)
+		return who, false, false
+	}
+	overloaded = s.inflight.Add(1) > int64(s.cfg.MaxInflight) || s.guard.shed()
+	return who, overloaded, true
 }
 
 // writeShed refuses a request because riskd is overloaded: fast, with a hint of when to come back.
