@@ -5,7 +5,8 @@
 // of `riskd serve --data-dir`) adds durability in a data directory, writing profiles behind in batches to a bbolt
 // file and the counters to a snapshot on a clean stop; Redis shares everything between riskd instances through
 // Redis or Redis Cluster, falling back to a local Memory while Redis is out of reach. No backend does disk or
-// network I/O on the request path other than Redis's one round trip per decision.
+// network I/O on the request path other than Redis's one round trip per decision and, with Embedded, a bbolt
+// read (an mmap read, no lock held) for a profile evicted from the bounded in-memory table.
 //
 // Everything here is keyed by 64-bit keyed hashes of the subject (user id, IP address, device id), never by the
 // raw identifier, so the tables neither keep personal data in clear nor let a client choose colliding keys.

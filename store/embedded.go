@@ -38,6 +38,9 @@ const dataFormat = 1
 type EmbeddedConfig struct {
 	Dir     string // created (0700) if missing
 	MaxKeys int    // bound of each velocity table; DefaultVelocityKeys when <= 0
+	// MaxProfiles bounds the profiles held in memory (DefaultProfiles when <= 0); the others are read from the
+	// file when used.
+	MaxProfiles int
 	// FlushInterval is how often changed profiles are committed to disk, each commit fsynced. A crash (kill -9,
 	// power loss) loses at most the changes of the last interval and of a commit in progress. 0 commits every
 	// batch as soon as it forms (group commit: a batch is what changed during the previous commit).
@@ -52,8 +55,9 @@ type EmbeddedConfig struct {
 // Embedded is the default backend: state in memory, made durable in a data directory. Profiles are written
 // behind, in batches, by one goroutine into a bbolt file (one B+tree in one file, ACID commits, no background
 // compaction); the request path only marks a profile changed. Velocity counters are kept in memory and written
-// to a snapshot on a clean stop. Everything is read back into memory at start-up, so that no request ever waits
-// for the disk.
+// to a snapshot on a clean stop. Up to MaxProfiles profiles are held in memory: beyond, the least recently used
+// ones whose last change is committed leave memory, and a request for one reads it back from the file (a read
+// transaction, an mmap read, with no lock of riskd held). Start-up reads profiles back up to the bound.
 type Embedded struct {
 	*Memory
 	dir      string
@@ -109,7 +113,7 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	e := &Embedded{
-		Memory:   NewMemory(cfg.MaxKeys),
+		Memory:   newMemory(cfg.MaxKeys, cfg.MaxProfiles),
 		dir:      cfg.Dir,
 		db:       db,
 		interval: cfg.FlushInterval,
@@ -142,6 +146,7 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		e.notify = make(chan struct{}, 1)
 	}
 	e.Profiles.Track(e.notify)
+	e.Profiles.SetLoader(e.readProfile)
 	e.metrics.profiles(e.Profiles)
 	go e.run()
 	return e, nil
@@ -177,7 +182,8 @@ func (e *Embedded) init(keyCheck []byte) error {
 	})
 }
 
-// loadProfiles reads every stored profile into memory: one goroutine per CPU (at most loadWorkers), each over its
+// loadProfiles reads the stored profiles into memory, in key order (that is, in no particular order of users),
+// until each shard is full; the rest stay in the file and are read when used. One goroutine per CPU (at most loadWorkers), each over its
 // share of the key space (keys are uniform hashes), each with its own read transaction. Entries are allocated in
 // slabs: a million separate allocations would cost more than the decoding.
 func (e *Embedded) loadProfiles() (n, bad int, err error) {
@@ -219,8 +225,11 @@ func (e *Embedded) loadProfiles() (n, bad int, err error) {
 						damaged.Add(1)
 						continue
 					}
+					if !e.Profiles.insert(key, ent) {
+						*ent = profileEntry{}
+						continue
+					}
 					slab = slab[1:]
-					e.Profiles.insert(key, ent)
 					total.Add(1)
 				}
 				return nil
@@ -311,6 +320,7 @@ func (e *Embedded) flush() error {
 		}
 		return err
 	}
+	e.Profiles.Committed()
 	if e.lastErr.Swap(nil) != nil {
 		e.log.Info("state writes succeed again", "dir", e.dir)
 	}
@@ -323,10 +333,38 @@ func bigEndian(k uint64) []byte {
 	return b[:]
 }
 
-// Erase implements State: it returns once the erasure is committed to disk.
+// readProfile reads the profile of key from the file into out and reports whether there is one. An undecodable
+// profile reads as none, as at start-up.
+func (e *Embedded) readProfile(key uint64, out *Profile) bool {
+	found := false
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], key)
+	e.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketProfiles).Get(k[:])
+		if v == nil {
+			return nil
+		}
+		if decodeProfile(v, out) != nil {
+			*out = Profile{}
+			return nil
+		}
+		found = true
+		return nil
+	})
+	return found
+}
+
+// Erase implements State: it returns once the erasure is committed to disk, whether the profile was in memory
+// or only in the file.
 func (e *Embedded) Erase(user uint64) (bool, error) {
+	onDisk := false
+	if e.Profiles.Spilled() {
+		var p Profile
+		onDisk = e.readProfile(user, &p)
+		p = Profile{}
+	}
 	had, _ := e.Memory.Erase(user)
-	return had, e.Sync()
+	return had || onDisk, e.Sync()
 }
 
 // Sync commits every change made so far and returns once it is on disk.
@@ -340,11 +378,71 @@ func (e *Embedded) Sync() error {
 	return <-done
 }
 
-// Expire implements State; the changes are written by the next flush.
+// Expire implements State; the changes are written by the next flush. Profiles held only in the file are read
+// back, expired and committed a batch at a time, so that memory stays near its bound.
 func (e *Embedded) Expire(ctx context.Context, cutoff int64) (int, error) {
 	n, err := e.Memory.Expire(ctx, cutoff)
+	if err == nil && e.Profiles.Spilled() {
+		var m int
+		m, err = e.expireStored(ctx, cutoff)
+		n += m
+	}
 	e.metrics.expiredProfiles(n)
 	return n, err
+}
+
+// expireBatch is how many stored profiles one read transaction of expireStored scans.
+const expireBatch = 1024
+
+// expireStored expires the profiles of the file that need it, through memory (Profiles.expireKey), so that a
+// profile used meanwhile is changed once, in one place. Each batch is committed before the next.
+func (e *Embedded) expireStored(ctx context.Context, cutoff int64) (int, error) {
+	changed := 0
+	var from [8]byte
+	var keys []uint64
+	for more := true; more; {
+		if err := ctx.Err(); err != nil {
+			return changed, err
+		}
+		keys = keys[:0]
+		more = false
+		err := e.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketProfiles).Cursor()
+			var p Profile
+			k, v := c.Seek(from[:])
+			for scanned := 0; k != nil; k, v = c.Next() {
+				if scanned == expireBatch {
+					copy(from[:], k)
+					more = true
+					return nil
+				}
+				scanned++
+				if len(k) != 8 || decodeProfile(v, &p) != nil {
+					continue
+				}
+				if ch, empty := p.Expire(cutoff); ch || empty {
+					keys = append(keys, binary.BigEndian.Uint64(k))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return changed, fmt.Errorf("expire stored profiles: %w", err)
+		}
+		n := 0
+		for _, k := range keys {
+			if e.Profiles.expireKey(k, cutoff) {
+				n++
+			}
+		}
+		if n > 0 {
+			if err := e.Sync(); err != nil {
+				return changed, err
+			}
+			changed += n
+		}
+	}
+	return changed, nil
 }
 
 // Health implements State: the last write's failure, if it has not succeeded since.

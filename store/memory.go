@@ -12,13 +12,21 @@ type Memory struct {
 	Profiles *Profiles
 }
 
-// NewMemory returns empty state; maxKeys bounds each velocity table (DefaultVelocityKeys when <= 0).
-func NewMemory(maxKeys int) *Memory {
+// NewMemory returns empty state; maxKeys bounds each velocity table (DefaultVelocityKeys when <= 0), and the
+// profiles are bounded by DefaultProfiles.
+func NewMemory(maxKeys int) *Memory { return newMemory(maxKeys, 0) }
+
+// NewBoundedMemory is NewMemory holding at most maxProfiles profiles (DefaultProfiles when <= 0). Beyond, the
+// least recently used of a sample is forgotten: that user looks new again (no devices, no countries), which
+// the rules treat as they treat any new user; the bound protects the service from a spray of new users.
+func NewBoundedMemory(maxKeys, maxProfiles int) *Memory { return newMemory(maxKeys, maxProfiles) }
+
+func newMemory(maxKeys, maxProfiles int) *Memory {
 	return &Memory{
 		Users:    NewVelocity(maxKeys),
 		IPs:      NewVelocity(maxKeys),
 		Devices:  NewVelocity(maxKeys),
-		Profiles: NewProfiles(),
+		Profiles: NewBoundedProfiles(maxProfiles),
 	}
 }
 

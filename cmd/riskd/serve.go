@@ -53,6 +53,7 @@ type serveConfig struct {
 	maxBody         int
 	concurrency     int
 	velocityKeys    int
+	maxProfiles     int
 	drainDelay      time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -90,6 +91,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body, bytes")
 	fs.IntVar(&c.concurrency, "concurrency", 4096, "requests served at once")
 	fs.IntVar(&c.velocityKeys, "velocity-keys", 1<<20, "keys held per velocity table (users, IPs, devices)")
+	fs.IntVar(&c.maxProfiles, "max-profiles", store.DefaultProfiles, "user profiles held in memory; beyond, the least recently used are evicted (with --data-dir they stay on disk and are read back when used; without, those users look new again)")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listener closes")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests get to finish on shutdown")
 	fs.DurationVar(&c.watch, "watch", 5*time.Second, "how often to check the rule, list and GeoIP files for changes and reload them (0 = only on SIGHUP)")
