@@ -19,32 +19,44 @@ import (
 
 // Redis is a redis-server process owned by one test.
 type Redis struct {
-	Addr string
-	bin  string
-	cmd  *exec.Cmd
-	dir  string
+	Addr  string
+	bin   string
+	cmd   *exec.Cmd
+	dir   string
+	extra []string // more redis-server arguments (cluster mode)
 }
 
 // StartRedis starts a redis-server on a free loopback port and stops it when the test ends.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
+	r := &Redis{Addr: freeAddr(tb), bin: lookPath(tb, "redis-server"), dir: tb.TempDir()}
+	r.Start(tb)
+	tb.Cleanup(r.Kill)
+	return r
+}
+
+// lookPath finds a Redis program, skipping the test without it (failing it under CI=true).
+func lookPath(tb testing.TB, name string) string {
+	tb.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			tb.Fatalf("redis-server is not installed under CI (.ci/run installs it): %v", err)
+			tb.Fatalf("%s is not installed under CI (.ci/run installs it): %v", name, err)
 		}
-		tb.Skip("redis-server not installed: apt-get install redis-server to run the Redis tests")
+		tb.Skipf("%s not installed: apt-get install redis-server to run the Redis tests", name)
 	}
+	return bin
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &Redis{Addr: addr, bin: bin, dir: tb.TempDir()}
-	r.Start(tb)
-	tb.Cleanup(r.Kill)
-	return r
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // Start starts the server (again) on its port.
@@ -53,6 +65,7 @@ func (r *Redis) Start(tb testing.TB) {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	r.cmd = exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--loglevel", "warning")
+	r.cmd.Args = append(r.cmd.Args, r.extra...)
 	if err := r.cmd.Start(); err != nil {
 		tb.Fatalf("start redis-server: %v", err)
 	}
@@ -89,10 +102,10 @@ func ping(addr string) bool {
 	return err == nil && strings.HasPrefix(line, "+PONG")
 }
 
-// Client returns a client of the server, closed when the test ends.
+// Client returns a client of this server only (of this node, in a cluster), closed when the test ends.
 func (r *Redis) Client(tb testing.TB) rueidis.Client {
 	tb.Helper()
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{r.Addr}, DisableCache: true})
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{r.Addr}, DisableCache: true, ForceSingleClient: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -100,10 +113,14 @@ func (r *Redis) Client(tb testing.TB) rueidis.Client {
 	return c
 }
 
-// Keys returns every key matching the glob pattern, by SCAN.
+// Keys returns every key matching the glob pattern on this server (this node, in a cluster), by SCAN.
 func (r *Redis) Keys(tb testing.TB, pattern string) []string {
 	tb.Helper()
-	c := r.Client(tb)
+	return scan(tb, r.Client(tb), pattern)
+}
+
+func scan(tb testing.TB, c rueidis.Client, pattern string) []string {
+	tb.Helper()
 	var keys []string
 	var cursor uint64
 	for {
