@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/features/useragent"
 	"github.com/riskd/riskd/store"
 )
 
@@ -14,14 +15,23 @@ type Extractor struct {
 	hash  Hasher
 	state store.State
 	geo   atomic.Pointer[geo.DB]
+	ua    *useragent.Parser
 }
 
-// NewExtractor returns an extractor over state, hashing identifiers with h. db may be nil (no geo data).
+// NewExtractor returns an extractor over state, hashing identifiers with h. db may be nil (no geo data). It
+// parses user agents with a useragent.Parser of the default cache size, whose regexes compile on the first
+// user agent; SetUserAgents replaces it.
 func NewExtractor(h Hasher, state store.State, db *geo.DB) *Extractor {
-	x := &Extractor{hash: h, state: state}
+	x := &Extractor{hash: h, state: state, ua: useragent.New(0)}
 	x.geo.Store(db)
 	return x
 }
+
+// SetUserAgents sets the user-agent parser (nil: no user-agent features). Call it before the first Extract.
+func (x *Extractor) SetUserAgents(p *useragent.Parser) { x.ua = p }
+
+// UserAgents returns the user-agent parser in use, e.g. to Warm it at start-up.
+func (x *Extractor) UserAgents() *useragent.Parser { return x.ua }
 
 // SwapGeo publishes a new geo database for the requests that start after it and returns the previous one,
 // which the caller closes once in-flight requests are done with it.
@@ -67,6 +77,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	v.Hour = int(obs.At % 86400 / 3600)
 
 	fillGeo(obs.Geo, v)
+	fillUserAgent(x.ua.Lookup(ev.UserAgent), v)
 	fillVelocity(obs, v)
 	fillProfile(obs, v)
 
@@ -120,6 +131,14 @@ func fillGeo(g *geo.Info, v *Vector) {
 	v.IsHosting = g.Hosting
 	v.IsPublicProxy = g.PublicProxy
 	v.IsResidentialProxy = g.ResidentialProxy
+}
+
+func fillUserAgent(u *useragent.Info, v *Vector) {
+	v.UABrowser = u.Browser
+	v.UABrowserMajor = u.BrowserMajor
+	v.UAOS = u.OS
+	v.UADeviceClass = u.DeviceClass
+	v.UAIsBot = u.IsBot
 }
 
 func fillVelocity(obs *Observation, v *Vector) {

@@ -20,6 +20,13 @@ type Vector struct {
 	HasUserAgent     bool    `expr:"has_user_agent" doc:"the request carried a user_agent"`
 	Hour             int     `expr:"hour" doc:"hour of day of the event, UTC (0-23)"`
 
+	// What the user agent says (ua-parser's uap-core regexes; empty or zero without a user_agent).
+	UABrowser      string `expr:"ua_browser" doc:"browser or client family, e.g. Chrome, Mobile Safari, curl, Other"`
+	UABrowserMajor int    `expr:"ua_browser_major" doc:"major version of ua_browser, 0 when unknown"`
+	UAOS           string `expr:"ua_os" doc:"operating system family, e.g. Windows, iOS, Android, Other"`
+	UADeviceClass  string `expr:"ua_device_class" doc:"desktop, mobile, tablet, bot or unknown"`
+	UAIsBot        bool   `expr:"ua_is_bot" doc:"a crawler, a headless browser (HeadlessChrome, PhantomJS) or an HTTP library's default user agent (curl, python-requests, Go-http-client, okhttp …)"`
+
 	// Where the IP address is.
 	GeoKnown           bool    `expr:"geo_known" doc:"the city database located the IP address"`
 	Country            string  `expr:"country" doc:"ISO 3166-1 alpha-2 country of the IP address, empty when unknown"`

@@ -19,6 +19,7 @@ import (
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/features/useragent"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/server"
 	"github.com/riskd/riskd/store"
@@ -196,6 +197,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer close(stopLists)
 	go maintainLists(listReg, log, stopLists)
 	x := features.NewExtractor(hasher, st, db)
+	// A request never waits for a user agent to be parsed: new ones are parsed in the background.
+	uaParser := useragent.NewBackground(0, 0)
+	go uaParser.Warm() // compile the regexes before the first user agent arrives, off the request path
+	x.SetUserAgents(uaParser)
 	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy, Log: dlog, Lists: listReg,
 		Retention: c.retention})
 	if err != nil {
