@@ -131,6 +131,49 @@ func fieldTenant(v *fastjson.Value) (string, *apiError) {
 	return s, nil
 }
 
+// subjectFields points at the fields a decision and an outcome share: who, from where, when.
+type subjectFields struct {
+	userID, deviceID, userAgent, tenant *string
+	ip                                  *netip.Addr
+	ipOptional                          bool // JSON null reads as absent
+	time                                *int64
+}
+
+// field decodes key into its field when it is one of the shared ones; ok is false for any other key.
+func (s *subjectFields) field(key []byte, v *fastjson.Value) (ok bool, ae *apiError) {
+	switch string(key) {
+	case "user_id":
+		*s.userID, ae = fieldString(v, "user_id", maxIDLen)
+	case "ip":
+		if !s.ipOptional || v.Type() != fastjson.TypeNull {
+			*s.ip, ae = fieldIP(v)
+		}
+	case "device_id":
+		*s.deviceID, ae = fieldString(v, "device_id", maxIDLen)
+	case "user_agent":
+		*s.userAgent, ae = fieldString(v, "user_agent", maxUserAgentLen)
+	case "tenant":
+		*s.tenant, ae = fieldTenant(v)
+	case "timestamp":
+		*s.time, ae = fieldTime(v)
+	default:
+		return false, nil
+	}
+	return true, ae
+}
+
+// fieldType decodes the "type" field with parse; a missing type is reported by the caller.
+func fieldType[T any](v *fastjson.Value, parse func(string) (T, bool), want string) (t T, present bool, ae *apiError) {
+	s, ae := fieldString(v, "type", 32)
+	if ae != nil || s == "" {
+		return t, false, ae
+	}
+	if t, present = parse(s); !present {
+		return t, false, badField("invalid_type", "type", "%s", want)
+	}
+	return t, true, nil
+}
+
 // decodeDecide decodes and validates a /v1/decide body into ev. Unknown fields are refused: a misspelt field
 // would otherwise be silently ignored and change the decision.
 func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError {
@@ -139,41 +182,28 @@ func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError
 		return ae
 	}
 	var hasType bool
+	subject := subjectFields{userID: &ev.UserID, ip: &ev.IP, deviceID: &ev.DeviceID, userAgent: &ev.UserAgent,
+		tenant: &ev.Tenant, time: &ev.Time}
 	o.Visit(func(key []byte, v *fastjson.Value) {
 		if ae != nil {
 			return
 		}
+		if ok, err := subject.field(key, v); ok {
+			ae = err
+			return
+		}
 		switch string(key) {
 		case "type":
-			var s string
-			if s, ae = fieldString(v, "type", 32); ae == nil && s != "" {
-				t, ok := features.ParseEventType(s)
-				if !ok {
-					ae = badField("invalid_type", "type", "type must be one of login, registration, password_reset, checkout, payment_method_change, profile_change")
-					return
-				}
-				ev.Type, hasType = t, true
-			}
-		case "user_id":
-			ev.UserID, ae = fieldString(v, "user_id", maxIDLen)
-		case "ip":
-			ev.IP, ae = fieldIP(v)
-		case "user_agent":
-			ev.UserAgent, ae = fieldString(v, "user_agent", maxUserAgentLen)
-		case "device_id":
-			ev.DeviceID, ae = fieldString(v, "device_id", maxIDLen)
+			ev.Type, hasType, ae = fieldType(v, features.ParseEventType,
+				"type must be one of login, registration, password_reset, checkout, payment_method_change, profile_change")
 		case "session_id":
 			ev.SessionID, ae = fieldString(v, "session_id", maxIDLen)
 		case "event_id":
 			ev.EventID, ae = fieldString(v, "event_id", maxIDLen)
-		case "tenant":
-			ev.Tenant, ae = fieldTenant(v)
 		case "channel":
 			if ev.Channel, ae = fieldString(v, "channel", 32); ae == nil && ev.Channel != "" && !features.ValidChannel(ev.Channel) {
 				ae = badField("invalid_channel", "channel", "channel must be one of web, mobile, store, call_center, api")
 			}
-		case "timestamp":
-			ev.Time, ae = fieldTime(v)
 		case "amount":
 			ae = decodeAmount(v, ev)
 		case "currency":
@@ -271,37 +301,23 @@ func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiErr
 		return ae
 	}
 	var hasType bool
+	// An outcome may omit its address (a password change reported by a back office).
+	subject := subjectFields{userID: &o.UserID, ip: &o.IP, ipOptional: true, deviceID: &o.DeviceID,
+		userAgent: &o.UserAgent, tenant: &o.Tenant, time: &o.Time}
 	obj.Visit(func(key []byte, v *fastjson.Value) {
 		if ae != nil {
 			return
 		}
+		if ok, err := subject.field(key, v); ok {
+			ae = err
+			return
+		}
 		switch string(key) {
 		case "type":
-			var s string
-			if s, ae = fieldString(v, "type", 32); ae == nil && s != "" {
-				t, ok := features.ParseOutcomeType(s)
-				if !ok {
-					ae = badField("invalid_type", "type", "type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed")
-					return
-				}
-				o.Type, hasType = t, true
-			}
-		case "user_id":
-			o.UserID, ae = fieldString(v, "user_id", maxIDLen)
-		case "ip":
-			if v.Type() != fastjson.TypeNull {
-				o.IP, ae = fieldIP(v)
-			}
-		case "device_id":
-			o.DeviceID, ae = fieldString(v, "device_id", maxIDLen)
-		case "user_agent":
-			o.UserAgent, ae = fieldString(v, "user_agent", maxUserAgentLen)
-		case "tenant":
-			o.Tenant, ae = fieldTenant(v)
+			o.Type, hasType, ae = fieldType(v, features.ParseOutcomeType,
+				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed")
 		case "evaluation_id":
 			o.EvaluationID, ae = fieldString(v, "evaluation_id", maxIDLen)
-		case "timestamp":
-			o.Time, ae = fieldTime(v)
 		default:
 			ae = badField("unknown_field", string(key), "unknown field %q", key)
 		}
