@@ -113,34 +113,36 @@ type decoder struct {
 	bad bool
 }
 
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
+// take returns the next n bytes, or nil (marking the input bad) when fewer are left.
+func (d *decoder) take(n int) []byte {
+	if len(d.b) < n {
 		d.bad = true
-		return 0
+		return nil
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}
+
+func (d *decoder) byte() byte {
+	if b := d.take(1); b != nil {
+		return b[0]
+	}
+	return 0
 }
 
 func (d *decoder) fixed32() uint32 {
-	if len(d.b) < 4 {
-		d.bad = true
-		return 0
+	if b := d.take(4); b != nil {
+		return binary.LittleEndian.Uint32(b)
 	}
-	v := binary.LittleEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
+	return 0
 }
 
 func (d *decoder) uint64() uint64 {
-	if len(d.b) < 8 {
-		d.bad = true
-		return 0
+	if b := d.take(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
 	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
+	return 0
 }
 
 func (d *decoder) varint() int64 {
