@@ -230,6 +230,7 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	d.RulesVersion = live.set.Version
 	d.EvaluationID = e.idBase + e.idSeq.Add(1)
 	d.Reasons = d.Reasons[:0]
+	templated := false
 	for _, i := range s.res.Fired {
 		r := &live.set.Rules[i]
 		live.fired[i].Inc()
@@ -237,9 +238,10 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 			continue
 		}
 		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score, Template: r.Template})
-		if r.Template != nil {
-			d.Values = s.eval.Vector
-		}
+		templated = templated || r.Template != nil
+	}
+	if templated {
+		d.Values = s.eval.Vector // once, for every reason that formats feature values
 	}
 	if in.Suppress != nil {
 		for _, x := range s.exceptions {

@@ -71,7 +71,7 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 			}
 		case ctx.IsDelete():
 			if !who.global() {
-				writeError(ctx, errRulesGlobal)
+				writeError(ctx, errForbiddenGlobal)
 				return
 			}
 			s.engine.SetShadow(nil)
@@ -164,9 +164,6 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// errRulesGlobal refuses rule changes from tenant-limited keys: the rule set is shared by every tenant.
-var errRulesGlobal = errForbiddenGlobal
-
 // candidate compiles the rule file in the request body (POST or PUT), answering the error itself when it does
 // not compile: 422 with every compile error, one per line in the message.
 func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
@@ -175,7 +172,7 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 		return nil
 	}
 	if !who.global() {
-		writeError(ctx, errRulesGlobal)
+		writeError(ctx, errForbiddenGlobal)
 		return nil
 	}
 	body := ctx.PostBody()
