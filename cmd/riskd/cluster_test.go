@@ -16,12 +16,7 @@ import (
 // of the user on any node.
 func TestRedisClusterCountsAttackAsOne(t *testing.T) {
 	const attempts = 25
-	single := startProcess(t)
-	want := stuffing(t, ipStuffer, attempts, single)
-	if firstDeny(want) != 20 {
-		t.Fatalf("single riskd: first deny at attempt %d, want 20 (ip_credential_stuffing): %q", firstDeny(want), want)
-	}
-	single.stop(t)
+	want := singleNodeStuffing(t, attempts)
 
 	cl := storetest.StartCluster(t)
 	const secret = "shared"

@@ -335,17 +335,25 @@ func firstDeny(verdicts []string) int {
 	return -1
 }
 
-// TestSharedRedisCountsAttackAsOne runs three riskd on one redis-server. Credential stuffing spread round-robin
-// across them is denied at the same attempt as on a single riskd. Then redis-server is killed under load: no
-// request fails; once it is back, the instances share again by themselves.
-func TestSharedRedisCountsAttackAsOne(t *testing.T) {
-	const attempts = 25
+// singleNodeStuffing is the baseline the shared-state tests compare with: the decisions one riskd gives to
+// attempts failed logins from one address, the first deny at attempt 20 (ip_credential_stuffing).
+func singleNodeStuffing(t *testing.T, attempts int) []string {
+	t.Helper()
 	single := startProcess(t)
 	want := stuffing(t, ipStuffer, attempts, single)
 	if firstDeny(want) != 20 {
 		t.Fatalf("single riskd: first deny at attempt %d, want 20 (ip_credential_stuffing): %q", firstDeny(want), want)
 	}
 	single.stop(t)
+	return want
+}
+
+// TestSharedRedisCountsAttackAsOne runs three riskd on one redis-server. Credential stuffing spread round-robin
+// across them is denied at the same attempt as on a single riskd. Then redis-server is killed under load: no
+// request fails; once it is back, the instances share again by themselves.
+func TestSharedRedisCountsAttackAsOne(t *testing.T) {
+	const attempts = 25
+	want := singleNodeStuffing(t, attempts)
 
 	srv := storetest.StartRedis(t)
 	var nodes []*process
