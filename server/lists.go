@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -28,16 +27,10 @@ func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenGlobal)
 		return
 	}
-	path := string(ctx.URI().PathOriginal())
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	parts := strings.Split(strings.TrimPrefix(path, "/v1/"), "/")
-	for i := range parts {
-		if parts[i], err = url.PathUnescape(parts[i]); err != nil {
-			writeError(ctx, errNotFound)
-			return
-		}
+	parts, err := pathSegments(ctx)
+	if err != nil {
+		writeError(ctx, errNotFound)
+		return
 	}
 	switch {
 	case parts[0] == "lists" && len(parts) == 1:

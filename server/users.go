@@ -16,8 +16,25 @@ import (
 
 const usersPrefix = "/v1/users/"
 
-// handleUser serves /v1/users/{id}[/preferences]. It reads the original, still escaped path so that a user id
-// holding "/" or ".." (escaped by the client) survives the path normalisation fasthttp applies to Path().
+// pathSegments splits the request's original path after "/v1/" at its slashes and unescapes each segment.
+// It reads the original, still escaped path so that an id holding "/" or ".." (escaped by the client, as %2F)
+// survives as one segment, untouched by the normalisation fasthttp applies to Path().
+func pathSegments(ctx *fasthttp.RequestCtx) ([]string, error) {
+	path := string(ctx.URI().PathOriginal())
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	segs := strings.Split(strings.TrimPrefix(path, "/v1/"), "/")
+	for i := range segs {
+		var err error
+		if segs[i], err = url.PathUnescape(segs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return segs, nil
+}
+
+// handleUser serves /v1/users/{id}[/preferences].
 func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 	who, err := s.authorize(ctx, ScopeAdmin)
 	if err != nil {
@@ -29,20 +46,16 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenGlobal)
 		return
 	}
-	raw := string(ctx.URI().PathOriginal())
-	if i := strings.IndexByte(raw, '?'); i >= 0 {
-		raw = raw[:i]
-	}
-	if len(raw) < len(usersPrefix) || raw[:len(usersPrefix)] != usersPrefix {
+	segs, err := pathSegments(ctx)
+	if err != nil || len(segs) < 2 || len(segs) > 3 {
 		writeError(ctx, errNotFound)
 		return
 	}
-	escaped, sub := raw[len(usersPrefix):], ""
-	if i := strings.LastIndexByte(escaped, '/'); i >= 0 {
-		escaped, sub = escaped[:i], escaped[i+1:]
+	id, sub := segs[1], ""
+	if len(segs) == 3 {
+		sub = segs[2]
 	}
-	id, err := url.PathUnescape(escaped)
-	if err != nil || id == "" || len(id) > maxIDLen {
+	if id == "" || len(id) > maxIDLen {
 		writeError(ctx, badField("invalid_user_id", "user_id", "the user id in the path must be 1 to %d bytes, URL-escaped", maxIDLen))
 		return
 	}
