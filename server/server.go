@@ -48,6 +48,11 @@ type Config struct {
 	// ShedLatency turns on overload shedding by CPU saturation: while the Go scheduler's p99 latency is above
 	// it, a growing share of decide and events requests is shed. 0 = off (only MaxInflight sheds).
 	ShedLatency time.Duration
+	// QueueBudget sheds a decide or events request that waited longer than this before reaching riskd, by its
+	// caller's X-Request-Start header (see HeaderRequestStart): under overload the queue forms before riskd,
+	// and answering the stale requests cheaply lets the fresh ones be answered in time. 0 = off; requests
+	// without the header are never shed for their age.
+	QueueBudget time.Duration
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
@@ -79,6 +84,7 @@ type Server struct {
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
 	shed      *metrics.Counter
+	shedLate  *metrics.Counter // shed for waiting longer than QueueBudget (also counted in shed)
 	authFails *metrics.Counter
 	startedAt time.Time
 }
@@ -121,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.panics = cfg.Metrics.NewCounter("riskd_http_panics_total")
 	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
+	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
 	s.stop = make(chan struct{})
@@ -314,7 +321,7 @@ func isJSON(ct []byte) bool {
 
 func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	who, overloaded, ok := s.admit(ctx)
+	who, overloaded, ok := s.admit(ctx, start)
 	if !ok {
 		return
 	}
@@ -366,7 +373,7 @@ func isExplain(ctx *fasthttp.RequestCtx) bool {
 }
 
 func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
-	who, overloaded, ok := s.admit(ctx)
+	who, overloaded, ok := s.admit(ctx, time.Now())
 	if !ok {
 		return
 	}
@@ -394,9 +401,10 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString(`{"status":"recorded"}`)
 }
 
-// admit authenticates a decide-scope POST and counts it in flight, reporting whether riskd is overloaded. When
-// it returns ok the caller must decrement s.inflight once done; when not, it has answered the request.
-func (s *Server) admit(ctx *fasthttp.RequestCtx) (who caller, overloaded, ok bool) {
+// admit authenticates a decide-scope POST arrived at now and counts it in flight, reporting whether riskd is
+// overloaded or the request waited past the queue budget. When it returns ok the caller must decrement
+// s.inflight once done; when not, it has answered the request.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, now time.Time) (who caller, overloaded, ok bool) {
 	who, err := s.authorize(ctx, ScopeDecide)
 	if err != nil {
 		s.writeAuthError(ctx, err)
@@ -407,6 +415,12 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx) (who caller, overloaded, ok boo
 		return who, false, false
 	}
 	overloaded = s.inflight.Add(1) > int64(s.cfg.MaxInflight) || s.guard.shed()
+	if !overloaded && s.cfg.QueueBudget > 0 {
+		if age, ok := queueAge(ctx, now); ok && age > s.cfg.QueueBudget {
+			s.shedLate.Inc()
+			overloaded = true
+		}
+	}
 	return who, overloaded, true
 }
 

@@ -2,7 +2,9 @@ package server
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -74,4 +76,41 @@ func hasState(s *Server, user string) bool {
 	ctx.Request.Header.SetMethod(fasthttp.MethodGet)
 	s.Handle(ctx)
 	return ctx.Response.StatusCode() == 200
+}
+
+func TestQueueBudgetShedsStaleRequestsOnly(t *testing.T) {
+	s := newTestServer(t)
+	s.cfg.QueueBudget = 20 * time.Millisecond
+	send := func(user, start string) int {
+		ctx := decideCtx(`{"type":"login","user_id":"` + user + `","ip":"216.160.83.56","credentials_valid":true}`)
+		if start != "" {
+			ctx.Request.Header.Set(HeaderRequestStart, start)
+		}
+		s.Handle(ctx)
+		return ctx.Response.StatusCode()
+	}
+	now := time.Now()
+	stale := "t=" + strconv.FormatFloat(float64(now.Add(-time.Second).UnixMicro())/1e6, 'f', 6, 64)
+	if code := send("sam", stale); code != 503 {
+		t.Fatalf("a request queued 1 s ago against a 20 ms budget: status %d, want 503", code)
+	}
+	if hasState(s, "sam") {
+		t.Fatal("a request shed for its age changed state")
+	}
+	if got := s.shedLate.Get(); got != 1 {
+		t.Fatalf("riskd_shed_late_requests_total = %d, want 1", got)
+	}
+	for user, start := range map[string]string{
+		"tess": strconv.FormatInt(time.Now().UnixMilli(), 10),                   // fresh, in milliseconds
+		"uma":  strconv.FormatInt(time.Now().Add(time.Second).UnixMicro(), 10), // a caller's clock ahead of riskd's
+		"vic":  "",                                                              // no header: never shed for age
+		"wes":  "not a time",                                                    // unreadable: ignored
+	} {
+		if code := send(user, start); code != 200 {
+			t.Fatalf("%s (X-Request-Start %q): status %d, want 200", user, start, code)
+		}
+	}
+	if got := s.shedLate.Get(); got != 1 {
+		t.Fatalf("riskd_shed_late_requests_total = %d after fresh requests, want still 1", got)
+	}
 }

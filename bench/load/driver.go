@@ -145,6 +145,7 @@ func (d *driver) runClosed(ctx context.Context, p Profile, start time.Time, rec 
 					return
 				}
 				rec.Offered(at)
+				w.stampQueued(start, at)
 				o := w.send()
 				rec.Done(at, at, time.Since(start), o)
 			}
@@ -160,6 +161,7 @@ type worker struct {
 	req  *fasthttp.Request
 	resp *fasthttp.Response
 	body []byte
+	hdr  []byte // the X-Request-Start value
 	rng  *rand.Rand
 }
 
@@ -187,8 +189,16 @@ func (w *worker) sendScheduled(start time.Time, at time.Duration) {
 		w.rec.Done(at, sent, sent, expired)
 		return
 	}
+	w.stampQueued(start, min(at, sent))
 	o := w.send()
 	w.rec.Done(min(at, sent), sent, time.Since(start), o)
+}
+
+// stampQueued tells the server when the request was due, as a load balancer or a caller's client library
+// would: riskd's --queue-budget sheds requests that waited too long before reaching it.
+func (w *worker) stampQueued(start time.Time, at time.Duration) {
+	w.hdr = strconv.AppendInt(w.hdr[:0], start.Add(at).UnixMicro(), 10)
+	w.req.Header.SetBytesV("X-Request-Start", w.hdr)
 }
 
 // send sends one request from the mix and classifies the answer.

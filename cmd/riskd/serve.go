@@ -34,6 +34,7 @@ type serveConfig struct {
 	tlsKey          string
 	maxInflight     int
 	shedLatency     time.Duration
+	queueBudget     time.Duration
 	decisionLog     string
 	logMaxBytes     int64
 	shed            string
@@ -72,6 +73,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
 	fs.DurationVar(&c.shedLatency, "shed-latency", 0, "experimental: shed a growing share of requests while the Go scheduler's p99 latency (CPU saturation) is above this; 0 = off")
+	fs.DurationVar(&c.queueBudget, "queue-budget", 0, "shed decide/events requests that waited longer than this before reaching riskd, by the caller's X-Request-Start header; 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
 	fs.StringVar(&c.decisionLog, "decision-log", "", "directory for the decision log (decisions.ndjson, rotated by size); empty = no log")
@@ -124,6 +126,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if keys, err = server.LoadKeyring(c.keys); err != nil {
 			return err
 		}
+	}
+	if c.queueBudget < 0 {
+		return fmt.Errorf("queue-budget %v: want 0 (off) or a positive duration", c.queueBudget)
 	}
 	if c.shed != "reject" && c.shed != "fallback" {
 		return fmt.Errorf("shed %q: want reject or fallback", c.shed)
@@ -209,7 +214,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, Concurrency: c.concurrency,
-		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof, ShedLatency: c.shedLatency})
+		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof, ShedLatency: c.shedLatency,
+		QueueBudget: c.queueBudget})
 	if err != nil {
 		return err
 	}
