@@ -29,11 +29,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/load -compare -out var/bench
 
-## soak: riskd at SOAKRATE for SOAKTIME with half the events spraying never-repeating ids (CSV/plot in var/bench)
+## soak: riskd at SOAKRATE for SOAKTIME with half the events spraying never-repeating ids, then the same on a
+## redis-server that is killed a third of the way in and restarted two thirds in (CSV/plots in var/bench)
 SOAKTIME ?= 2m
 SOAKRATE ?= 5000
 soak:
 	$(GO) run ./bench/load -start riskd -profile soak -rate $(SOAKRATE) -duration $(SOAKTIME) -out var/bench
+	$(GO) run ./bench/load -start riskd -profile soak -redis-outage -rate $(SOAKRATE) -duration $(SOAKTIME) -out var/bench
 
 ## lint: formatting and vet
 lint:

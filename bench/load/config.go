@@ -10,14 +10,15 @@ import (
 
 // config is the command line.
 type config struct {
-	target    string // URL of a running server
-	serverPID int    // its pid, for CPU and RSS
-	start     string // "riskd" or "bare": build and start it instead
-	compare   bool
-	root      string
-	riskdBin  string // a riskd binary to start instead of building ./cmd/riskd
-	out       string // directory for the CSV and PNG files
-	name      string // their name stem
+	target      string // URL of a running server
+	serverPID   int    // its pid, for CPU and RSS
+	start       string // "riskd" or "bare": build and start it instead
+	compare     bool
+	root        string
+	riskdBin    string // a riskd binary to start instead of building ./cmd/riskd
+	redisOutage bool   // soak: riskd on a redis-server that is killed and restarted mid-run
+	out         string // directory for the CSV and PNG files
+	name        string // their name stem
 
 	profile  string
 	rate     float64
@@ -53,6 +54,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.start, "start", "", "build and start `riskd|bare` on a free loopback port instead of -url")
 	fs.BoolVar(&c.compare, "compare", false, "the full comparison: capacity of bare and riskd, a spike under capacity and one over it")
 	fs.StringVar(&c.root, "root", ".", "a `directory` inside the riskd repository (for -start and -compare)")
+	fs.BoolVar(&c.redisOutage, "redis-outage", false, "with -start riskd -profile soak: riskd shares state through a redis-server started for the run, killed a third of the way in and started again two thirds in")
 	fs.StringVar(&c.riskdBin, "riskd-bin", "", "start this riskd `binary` instead of building ./cmd/riskd (another version, or a tree that does not build)")
 	fs.StringVar(&c.out, "out", "", "`directory` to write per-second CSV and PNG plots to (-compare: default var/bench)")
 	fs.StringVar(&c.name, "name", "", "file name stem of the CSV and PNG (default: target-profile)")
@@ -116,6 +118,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-start %q: want riskd or bare", c.start)
 	case c.under <= 0 || c.over <= 0:
 		return c, errors.New("-under and -over must be above 0")
+	case c.redisOutage && (c.start != "riskd" || c.profile != "soak"):
+		return c, errors.New("-redis-outage goes with -start riskd -profile soak")
 	case c.rounds < 1 || c.rounds > 10:
 		return c, errors.New("-capacity-rounds must be 1..10")
 	}
@@ -134,6 +138,9 @@ func (c config) buildProfile() (Profile, error) {
 		p = spikeProfile("spike", c.rate, c.spike)
 	case "soak":
 		p = soakProfile(c.rate, c.duration)
+		if c.redisOutage {
+			p = outageProfile(c.rate, c.duration)
+		}
 	default:
 		return p, fmt.Errorf("-profile %q: want capacity, steady, spike or soak", c.profile)
 	}

@@ -55,11 +55,20 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	root, rootErr := findRoot(c.root)
 	addr, path, pid := "", "", c.serverPID
 	label := "target"
+	var redis *redisServer
+	var riskdExtra []string
+	if c.redisOutage {
+		if redis, err = startRedis(ctx); err != nil {
+			return err
+		}
+		defer redis.stop()
+		riskdExtra = []string{"--redis", redis.addr, "--hash-key", outageHashKey}
+	}
 	if c.start != "" {
 		if rootErr != nil {
 			return rootErr
 		}
-		srv, pin, err := buildAndStart(ctx, c, root, c.start, stderr)
+		srv, pin, err := buildAndStart(ctx, c, root, c.start, riskdExtra, stderr)
 		if err != nil {
 			return err
 		}
@@ -78,6 +87,10 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		conns = c.capacityConns
 	}
 	d := newDriver(addr, path, mix, conns, c.timeout, c.arrivals == "poisson", c.seed)
+	if redis != nil {
+		stop := scheduleOutage(ctx, redis, p, func(msg string) { fmt.Fprintln(stderr, msg) })
+		defer stop()
+	}
 	res, err := measure(ctx, d, p, pid, label, c.lateAfter, c.progress(stderr))
 	writeMarkdown(stdout, res)
 	if err != nil {
@@ -93,8 +106,9 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	return writeFiles(c.out, name, res, label+", "+p.Name+" profile", nil)
 }
 
-// buildAndStart builds one server (riskd or bare), pins the generator, and starts the server pinned.
-func buildAndStart(ctx context.Context, c config, root, which string, stderr io.Writer) (*child, pinning, error) {
+// buildAndStart builds one server (riskd or bare), pins the generator, and starts the server pinned; riskd gets
+// riskdExtra after its usual arguments.
+func buildAndStart(ctx context.Context, c config, root, which string, riskdExtra []string, stderr io.Writer) (*child, pinning, error) {
 	tmp, err := os.MkdirTemp("", "riskd-load-")
 	if err != nil {
 		return nil, pinning{}, err
@@ -110,7 +124,9 @@ func buildAndStart(ctx context.Context, c config, root, which string, stderr io.
 		if err != nil {
 			return nil, pinning{}, err
 		}
-		args, ready = riskdArgs(geo), "/readyz"
+		base := riskdArgs(geo)
+		args = func(addr string) []string { return append(base(addr), riskdExtra...) }
+		ready = "/readyz"
 	}
 	pin, err := planPinning(c.pin)
 	if err == nil {

@@ -25,7 +25,7 @@ type Cluster struct {
 // slots split three ways) and waits until every node reports cluster_state:ok.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	server, cli := lookPath(tb, "redis-server"), lookPath(tb, "redis-cli")
+	server, cli := LookPath(tb, "redis-server"), LookPath(tb, "redis-cli")
 	c := &Cluster{}
 	for range 3 {
 		r := &Redis{Addr: freeAddr(tb), bin: server, dir: tb.TempDir()}

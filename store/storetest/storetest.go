@@ -29,14 +29,14 @@ type Redis struct {
 // StartRedis starts a redis-server on a free loopback port and stops it when the test ends.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
-	r := &Redis{Addr: freeAddr(tb), bin: lookPath(tb, "redis-server"), dir: tb.TempDir()}
+	r := &Redis{Addr: freeAddr(tb), bin: LookPath(tb, "redis-server"), dir: tb.TempDir()}
 	r.Start(tb)
 	tb.Cleanup(r.Kill)
 	return r
 }
 
-// lookPath finds a Redis program, skipping the test without it (failing it under CI=true).
-func lookPath(tb testing.TB, name string) string {
+// LookPath finds a Redis program, skipping the test without it (failing it under CI=true).
+func LookPath(tb testing.TB, name string) string {
 	tb.Helper()
 	bin, err := exec.LookPath(name)
 	if err != nil {
