@@ -4,7 +4,7 @@ GEO      := var/geoip
 GEOFLAGS := --geoip-city $(GEO)/city.mmdb --geoip-asn $(GEO)/asn.mmdb --geoip-anonymous $(GEO)/anonymous.mmdb
 FUZZTIME ?= 20s
 
-.PHONY: run build test bench soak lint fuzz clean
+.PHONY: run build test bench soak eval lint fuzz clean
 
 ## run: serve on 127.0.0.1:8080 with the built-in rules and a generated demo GeoIP database
 run: $(GEO)/city.mmdb
@@ -37,6 +37,15 @@ soak:
 	$(GO) run ./bench/load -start riskd -profile soak -rate $(SOAKRATE) -duration $(SOAKTIME) -out var/bench
 	$(GO) run ./bench/load -start riskd -profile soak -redis-outage -rate $(SOAKRATE) -duration $(SOAKTIME) -out var/bench
 
+## eval: replay a synthetic labelled population and attacks through the built-in rules; allow/step_up/deny per class and the goals (ARGS=-explain, -rules FILE, -users N, -json, -out FILE.csv)
+EVALGEO := var/geoip-eval
+eval: $(EVALGEO)/city.mmdb
+	$(GO) run ./bench/eval -geoip $(EVALGEO) $(ARGS)
+
+# The evaluation's database: the demo set and 300,000 synthetic networks (a few seconds; generated, not downloaded).
+$(EVALGEO)/city.mmdb:
+	$(GO) run ./bench/geogen -out $(EVALGEO) -networks 300000
+
 ## lint: formatting and vet
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
@@ -51,6 +60,7 @@ fuzz:
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./features/geo -run '^$$' -fuzz '^FuzzDamagedCity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzDecodeProfile$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/riskd -run '^$$' -fuzz '^FuzzImportRow$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin var

@@ -355,3 +355,7 @@ func (r *Redis) Erase(user uint64) (bool, error) {
 	}
 	return had || n > 0, nil
 }
+
+// Sync waits until every write queued before it is in Redis. A bulk writer (riskd import) calls it now and then,
+// so that it never outruns the bounded queue, which drops what does not fit.
+func (r *Redis) Sync() error { return r.barrier(adminTimeout) }

@@ -4,6 +4,7 @@
 //	riskd check      compile rules and run their tests
 //	riskd key        make an API key and its keyring entry
 //	riskd backtest   replay decision logs through candidate rules
+//	riskd import     seed user profiles from legacy login history
 //	riskd features   print the feature reference (the names rules use)
 //	riskd version    print the version
 package main
@@ -28,6 +29,7 @@ commands:
   serve      serve the HTTP API (riskd serve -h for flags)
   check      compile rules and run their tests: riskd check FILE|DIR [--geoip-city …]
   backtest   replay decision logs through candidate rules: riskd backtest --rules FILE --log FILE...
+  import     seed profiles from legacy login history: riskd import --data-dir DIR|--redis ADDR FILE.csv|.ndjson[.gz]|-
   key        make an API key: riskd key --name NAME [--scopes decide,admin] [--tenants a,b]
   features   print the feature reference: the fields rules can use
   version    print the version
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = check(args[1:], stdout)
 	case "backtest":
 		err = runBacktest(args[1:], stdout)
+	case "import":
+		err = runImport(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "key":
 		err = newKey(args[1:], stdout)
 	case "features":

@@ -1,0 +1,74 @@
+package main
+
+// class labels an event with what it really is; riskd never sees it.
+type class uint8
+
+const (
+	// Legitimate users, by situation: a user's logins carry the class of the situation they were made in, so a
+	// traveller's logins at home count as habitual and only the ones around a trip as travel.
+	habitual      class = iota // known devices, home city and ISP, usual hours
+	travel                     // abroad on a trip (flights of plausible speed), and the first login back
+	familyDevice               // a device shared by the members of a household
+	mobileCarrier              // a phone on a mobile carrier: a new address in the carrier's ASN each time
+	newPhone                   // a phone bought during the measured period, from the usual places
+	mistypedRetry              // the right password, seconds after a wrong one
+	mistyped                   // the wrong password itself
+
+	// Attacks.
+	stuffingFewIPs   // a combo list tried from three hosting addresses
+	stuffingPool     // a combo list spread over a pool of proxies and infected home machines
+	stuffingValid    // a stuffing attempt whose credentials were right: an account takeover
+	spraying         // two common passwords tried slowly on many accounts
+	atoForeign       // valid credentials from another country, a new device and ASN
+	atoDomestic      // valid credentials from the victim's country, but a new device and ASN
+	impossibleTravel // valid credentials minutes after the victim's own login, from another continent
+	torLogin         // valid credentials through a Tor exit
+	vpnLogin         // through an anonymous VPN
+	proxyLogin       // through a public or residential proxy
+	hostingLogin     // from a hosting provider's network
+	knownBad         // valid credentials from an address of the known-bad list
+	numClasses
+)
+
+// classInfo describes a class for the report.
+type classInfo struct {
+	name  string
+	legit bool
+	// goal: the class counts towards its kind's goals (legitimate logins or takeovers). Legitimate wrong
+	// passwords fail whatever riskd says, and attacks with wrong passwords are stopped by the password.
+	goal bool
+	// takeover: valid credentials in an attacker's hands; only a step-up or a deny stops it.
+	takeover bool
+}
+
+var classes = [numClasses]classInfo{
+	habitual:         {"habitual", true, true, false},
+	travel:           {"traveller_abroad", true, true, false},
+	familyDevice:     {"family_shared_device", true, true, false},
+	mobileCarrier:    {"mobile_carrier", true, true, false},
+	newPhone:         {"new_phone", true, true, false},
+	mistypedRetry:    {"mistyped_then_right", true, true, false},
+	mistyped:         {"mistyped_password", true, false, false},
+	stuffingFewIPs:   {"stuffing_few_ips", false, false, false},
+	stuffingPool:     {"stuffing_proxy_pool", false, false, false},
+	stuffingValid:    {"stuffing_valid_creds", false, true, true},
+	spraying:         {"password_spraying", false, false, false},
+	atoForeign:       {"ato_new_country", false, true, true},
+	atoDomestic:      {"ato_same_country", false, true, true},
+	impossibleTravel: {"impossible_travel", false, true, true},
+	torLogin:         {"tor", false, true, true},
+	vpnLogin:         {"vpn", false, true, true},
+	proxyLogin:       {"proxy", false, true, true},
+	hostingLogin:     {"hosting", false, true, true},
+	knownBad:         {"known_bad_ip", false, true, true},
+}
+
+func (c class) String() string { return classes[c].name }
+
+// kind is how the report names a class's side.
+func (c class) kind() string {
+	if classes[c].legit {
+		return "legit"
+	}
+	return "attack"
+}
