@@ -12,8 +12,9 @@
 //   - Bot: uap's "Spider" device family (crawlers and monitors that say what they are), or a marker of
 //     automation: a headless browser or an HTTP library's default user agent (see botMarkers).
 //
-// The cache is direct-mapped and lock-free, like geo's: slot xxhash(ua)&mask holds at most one immutable entry
-// that keeps its full user agent, so a colliding user agent is told apart and simply replaces it. The regexes
+// The cache is two-way set-associative and lock-free: the set xxhash(ua) names holds at most two immutable
+// entries, each keeping its full user agent, so a colliding user agent is told apart; a third one in a set
+// replaces one of the two. The regexes
 // are compiled on the first miss (~40 ms), not by New, so that an Extractor that never sees a user agent (most
 // tests) does not pay for them; call Warm at start-up to keep that off the first request.
 package useragent

@@ -17,9 +17,9 @@ import (
 const MaxLen = 1024
 
 // DefaultCacheSize is the default number of cache slots. Distinct user agents are far fewer than addresses:
-// a few thousand cover most of a day's traffic. Memory: 8 B per slot up front (64 KB), plus ~300-400 B per
+// a few thousand cover most of a day's traffic. Memory: 8 B per slot up front (128 KB), plus ~300-400 B per
 // occupied slot (the entry and its copy of the user agent).
-const DefaultCacheSize = 8192
+const DefaultCacheSize = 16384
 
 const maxCacheSlots = 1 << 24
 
@@ -82,7 +82,7 @@ func New(cacheSize int) *Parser {
 	if cacheSize <= 0 {
 		cacheSize = DefaultCacheSize
 	}
-	n := 1 << bits.Len(uint(min(cacheSize, maxCacheSlots)-1))
+	n := 1 << bits.Len(uint(min(max(cacheSize, 2), maxCacheSlots)-1))
 	return &Parser{slots: make([]atomic.Pointer[entry], n), mask: uint64(n - 1)}
 }
 
@@ -121,12 +121,15 @@ func (p *Parser) Lookup(ua string) *Info {
 	if len(ua) > MaxLen {
 		ua = ua[:MaxLen]
 	}
-	slot := &p.slots[xxhash.Sum64String(ua)&p.mask]
-	if e := slot.Load(); e != nil && e.ua == ua {
-		if e.pending {
-			p.enqueue(e) // dropped from a full queue before: try again
+	h := xxhash.Sum64String(ua)
+	set := p.set(h)
+	for i := range set {
+		if e := set[i].Load(); e != nil && e.ua == ua {
+			if e.pending {
+				p.enqueue(e) // dropped from a full queue before: try again
+			}
+			return &e.info
 		}
-		return &e.info
 	}
 	e := &entry{ua: strings.Clone(ua)}
 	if p.background {
@@ -142,8 +145,26 @@ func (p *Parser) Lookup(ua string) *Info {
 	}
 	// Last writer wins: a concurrent miss on the same slot may replace e, which costs only a later parse.
 	// Callers holding the replaced entry's Info keep a valid, unchanged answer.
-	slot.Store(e)
+	set[victim(set, h)].Store(e)
 	return &e.info
+}
+
+// set returns the two slots a user agent with hash h may occupy. Two ways per set rather than one slot: with a
+// few hundred user agents in a direct-mapped table of thousands, some pairs share a slot (the birthday
+// problem) and would evict each other on every request, each time paying a parse.
+func (p *Parser) set(h uint64) *[2]atomic.Pointer[entry] {
+	i := h & p.mask &^ 1
+	return (*[2]atomic.Pointer[entry])(p.slots[i : i+2])
+}
+
+// victim picks the way a new entry takes: an empty one, else the one h's top bit names.
+func victim(set *[2]atomic.Pointer[entry], h uint64) int {
+	for i := range set {
+		if set[i].Load() == nil {
+			return i
+		}
+	}
+	return int(h >> 63)
 }
 
 // enqueue hands e to the background parser once, without blocking.
@@ -165,9 +186,11 @@ func (p *Parser) work() {
 		begin := time.Now()
 		full := &entry{ua: e.ua}
 		p.parse(full.ua, &full.info)
-		slot := &p.slots[xxhash.Sum64String(full.ua)&p.mask]
-		// Publish only over the pending entry: the slot may hold another user agent by now.
-		slot.CompareAndSwap(e, full)
+		set := p.set(xxhash.Sum64String(full.ua))
+		// Publish only over the pending entry: its slot may hold another user agent by now.
+		for i := range set {
+			set[i].CompareAndSwap(e, full)
+		}
 		time.Sleep(p.interval - time.Since(begin))
 	}
 }
@@ -187,9 +210,11 @@ func (p *Parser) parse(ua string, info *Info) {
 
 // cached returns the entry in ua's slot when it holds ua (for tests).
 func (p *Parser) cached(ua string) *entry {
-	e := p.slots[xxhash.Sum64String(ua)&p.mask].Load()
-	if e == nil || e.ua != ua {
-		return nil
+	set := p.set(xxhash.Sum64String(ua))
+	for i := range set {
+		if e := set[i].Load(); e != nil && e.ua == ua {
+			return e
+		}
 	}
-	return e
+	return nil
 }

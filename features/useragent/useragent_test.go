@@ -199,12 +199,13 @@ func TestLongUserAgent(t *testing.T) {
 	}
 }
 
-// TestCollision: user agents that share a slot never answer for each other.
+// TestCollision: user agents that share a set never answer for each other; two of them live side by side,
+// and a third replaces one.
 func TestCollision(t *testing.T) {
-	p := New(1) // one slot: every user agent collides
+	p := New(1) // one set of two ways: every user agent collides
 	p.uap = parser().uap
 	p.once.Do(func() {})
-	a, b := botAgents[0], humanAgents[0].ua
+	a, b, c := botAgents[0], humanAgents[0].ua, "curl/8.5.0"
 	for range 3 {
 		if got := p.Lookup(a); !got.IsBot || got.Browser != "HeadlessChrome" {
 			t.Fatalf("%q: %+v", a, *got)
@@ -213,8 +214,14 @@ func TestCollision(t *testing.T) {
 			t.Fatalf("%q: %+v", b, *got)
 		}
 	}
-	if p.cached(a) != nil || p.cached(b) == nil {
-		t.Error("the last user agent looked up should own the slot")
+	if p.cached(a) == nil || p.cached(b) == nil {
+		t.Fatal("two user agents sharing a set should both stay cached")
+	}
+	if got := p.Lookup(c); got.Browser != "curl" {
+		t.Fatalf("%q: %+v", c, *got)
+	}
+	if p.cached(c) == nil || (p.cached(a) == nil) == (p.cached(b) == nil) {
+		t.Error("a third user agent should replace exactly one of the two")
 	}
 }
 
