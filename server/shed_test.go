@@ -101,10 +101,10 @@ func TestQueueBudgetShedsStaleRequestsOnly(t *testing.T) {
 		t.Fatalf("riskd_shed_late_requests_total = %d, want 1", got)
 	}
 	for user, start := range map[string]string{
-		"tess": strconv.FormatInt(time.Now().UnixMilli(), 10),                   // fresh, in milliseconds
+		"tess": strconv.FormatInt(time.Now().UnixMilli(), 10),                  // fresh, in milliseconds
 		"uma":  strconv.FormatInt(time.Now().Add(time.Second).UnixMicro(), 10), // a caller's clock ahead of riskd's
-		"vic":  "",                                                              // no header: never shed for age
-		"wes":  "not a time",                                                    // unreadable: ignored
+		"vic":  "",                                                             // no header: never shed for age
+		"wes":  "not a time",                                                   // unreadable: ignored
 	} {
 		if code := send(user, start); code != 200 {
 			t.Fatalf("%s (X-Request-Start %q): status %d, want 200", user, start, code)
