@@ -16,13 +16,14 @@ type Extractor struct {
 	state store.State
 	geo   atomic.Pointer[geo.DB]
 	ua    *useragent.Parser
+	pop   *Population // how common each habit is among confirmed logins (familiarity.go)
 }
 
 // NewExtractor returns an extractor over state, hashing identifiers with h. db may be nil (no geo data). It
 // parses user agents with a useragent.Parser of the default cache size, whose regexes compile on the first
 // user agent; SetUserAgents replaces it.
 func NewExtractor(h Hasher, state store.State, db *geo.DB) *Extractor {
-	x := &Extractor{hash: h, state: state, ua: useragent.New(0)}
+	x := &Extractor{hash: h, state: state, ua: useragent.New(0), pop: NewPopulation()}
 	x.geo.Store(db)
 	return x
 }
@@ -45,10 +46,12 @@ func (x *Extractor) Geo() *geo.DB { return x.geo.Load() }
 type Observation struct {
 	At                        int64 // event time, unix seconds
 	UserKey, IPKey, DeviceKey uint64
+	SubnetKey, ASNKey         uint64 // the address's /24 or /64, its ASN's; 0 when unknown
 	HasUser, HasDevice        bool
 	Geo                       *geo.Info
 	State                     store.Reading // counters and profile before this event
 	MFA                       MFAPreference // effective preference
+	Traits                    Traits        // the login's habits, for what Record teaches (profile.go)
 }
 
 // Extract fills obs and v for ev. It reads state and, in the same step, counts the event's attempt (and a
@@ -61,7 +64,12 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	if ev.HasCredentials && !ev.CredentialsValid {
 		count |= store.SetOf(store.Failures)
 	}
-	x.state.Observe(obs.subjects(), obs.At, count, &obs.State)
+	ua := x.ua.Lookup(ev.UserAgent)
+	x.traits(ev.IP, ua.Browser, ua.OS, ua.DeviceClass, &obs.Traits)
+	s := obs.subjects()
+	s.Country, s.UA = countryCode(obs.Geo.Country), obs.Traits.Agent
+	s.Amount, s.HasAmount = ev.Amount, ev.HasAmount
+	x.state.Observe(s, obs.At, count, &obs.State)
 	*v = Vector{}
 
 	v.Event = ev.Type.String()
@@ -77,9 +85,9 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	v.Hour = int(obs.At % 86400 / 3600)
 
 	fillGeo(obs.Geo, v)
-	fillUserAgent(x.ua.Lookup(ev.UserAgent), v)
+	fillUserAgent(ua, v)
 	fillVelocity(obs, v)
-	fillProfile(obs, v)
+	x.fillProfile(obs, v)
 
 	obs.MFA = ev.MFAPreference
 	if obs.MFA == MFAUnset && obs.State.HasProfile {
@@ -103,17 +111,22 @@ func (x *Extractor) observe(t int64, userID string, ip netip.Addr, deviceID stri
 	if obs.HasDevice {
 		obs.DeviceKey = x.hash.Device(deviceID)
 	}
-	obs.IPKey = 0
+	obs.IPKey, obs.SubnetKey, obs.ASNKey = 0, 0, 0
 	obs.Geo = x.geo.Load().Lookup(ip)
 	if ip.IsValid() {
 		obs.IPKey = x.hash.IP(ip)
+		obs.SubnetKey = x.hash.Subnet(ip)
+	}
+	if obs.Geo.ASN != 0 {
+		obs.ASNKey = x.hash.ASN(obs.Geo.ASN)
 	}
 }
 
 // subjects names the event's subjects for the state.
 func (obs *Observation) subjects() store.Subjects {
-	return store.Subjects{User: obs.UserKey, IP: obs.IPKey, Device: obs.DeviceKey,
-		HasUser: obs.HasUser, HasIP: obs.IPKey != 0, HasDevice: obs.HasDevice}
+	return store.Subjects{User: obs.UserKey, IP: obs.IPKey, Device: obs.DeviceKey, Subnet: obs.SubnetKey, ASN: obs.ASNKey,
+		HasUser: obs.HasUser, HasIP: obs.IPKey != 0, HasDevice: obs.HasDevice, HasSubnet: obs.SubnetKey != 0,
+		HasASN: obs.ASNKey != 0}
 }
 
 func fillGeo(g *geo.Info, v *Vector) {
@@ -141,66 +154,6 @@ func fillUserAgent(u *useragent.Info, v *Vector) {
 	v.UAIsBot = u.IsBot
 }
 
-func fillVelocity(obs *Observation, v *Vector) {
-	r := &obs.State
-	if obs.HasUser {
-		a, f := &r.User[store.Attempts], &r.User[store.Failures]
-		v.UserAttempts1m, v.UserAttempts10m, v.UserAttempts1h, v.UserAttempts24h = int(a[0]), int(a[1]), int(a[2]), int(a[3])
-		v.UserFailures1m, v.UserFailures10m, v.UserFailures1h, v.UserFailures24h = int(f[0]), int(f[1]), int(f[2]), int(f[3])
-	}
-	if obs.IPKey != 0 {
-		a, f := &r.IP[store.Attempts], &r.IP[store.Failures]
-		v.IPAttempts1m, v.IPAttempts10m, v.IPAttempts1h, v.IPAttempts24h = int(a[0]), int(a[1]), int(a[2]), int(a[3])
-		v.IPFailures1m, v.IPFailures10m, v.IPFailures1h, v.IPFailures24h = int(f[0]), int(f[1]), int(f[2]), int(f[3])
-	}
-	if obs.HasDevice {
-		a, f := &r.Device[store.Attempts], &r.Device[store.Failures]
-		v.DeviceAttempts1m, v.DeviceAttempts1h = int(a[store.Minute]), int(a[store.Hour])
-		v.DeviceFailures1m, v.DeviceFailures1h = int(f[store.Minute]), int(f[store.Hour])
-	}
-}
-
-func fillProfile(obs *Observation, v *Vector) {
-	p := &obs.State.Profile
-	v.UserLogins = int(p.Logins)
-	v.NewUser = p.Logins == 0
-	v.KnownDevices = int(p.NumDevices)
-	v.CountriesSeen = int(p.NumCountries)
-	v.SinceLastLoginH = -1
-	if p.Created != 0 {
-		v.AccountAgeDays = float64(obs.At-p.Created) / 86400
-	}
-	if v.NewUser {
-		return
-	}
-	if obs.HasDevice {
-		if i := p.Device(obs.DeviceKey); i >= 0 {
-			v.TrustedDevice = p.Devices[i].TrustedAt != 0
-		} else {
-			v.NewDevice = true
-		}
-	}
-	g := obs.Geo
-	if g.Country != "" {
-		v.NewCountry = p.Country(countryCode(g.Country)) < 0
-	}
-	if last := &p.Last; last.At != 0 {
-		hours := float64(obs.At-last.At) / 3600
-		v.SinceLastLoginH = hours
-		if last.HasLocation && g.HasLocation {
-			v.TravelKm, v.TravelKmh = travel(float64(last.Lat), float64(last.Lon), last.RadiusKm, g.Lat, g.Lon, g.RadiusKm, hours)
-		}
-	}
-}
-
-func countryCode(s string) [2]byte {
-	var c [2]byte
-	if len(s) == 2 {
-		c[0], c[1] = s[0], s[1]
-	}
-	return c
-}
-
 // Verdict is what the caller decided for an event, as far as state is concerned.
 type Verdict uint8
 
@@ -224,7 +177,7 @@ func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) {
 	}
 	if (ev.Type == Login && ev.HasCredentials && ev.CredentialsValid) || ev.Type == Registration {
 		x.state.Count(obs.subjects(), store.SetOf(store.Successes), obs.At)
-		x.state.Apply(obs.UserKey, loginOp(obs, store.OpLogin))
+		x.learnLogin(obs, store.OpLogin)
 	}
 }
 
@@ -237,11 +190,13 @@ func (x *Extractor) Learn(o *Outcome) {
 	case LoginSucceeded, LegitConfirmed:
 		x.state.Count(s, store.SetOf(store.Successes), obs.At)
 		if obs.HasUser {
-			x.state.Apply(obs.UserKey, loginOp(&obs, store.OpLogin))
+			x.outcomeTraits(o, &obs)
+			x.learnLogin(&obs, store.OpLogin)
 		}
 	case MFAPassed:
 		if obs.HasUser {
-			x.state.Apply(obs.UserKey, loginOp(&obs, store.OpTrust))
+			x.outcomeTraits(o, &obs)
+			x.learnLogin(&obs, store.OpTrust)
 		}
 	case LoginFailed, MFAFailed:
 		x.state.Count(s, store.SetOf(store.Failures), obs.At)
@@ -252,16 +207,6 @@ func (x *Extractor) Learn(o *Outcome) {
 		}
 	case PasswordChanged:
 		// Nothing learned yet: a password change says nothing about where the user is.
-	}
-}
-
-// loginOp is the profile change of a confirmed login (kind OpLogin, or OpTrust after a passed MFA).
-func loginOp(obs *Observation, kind store.OpKind) store.ProfileOp {
-	g := obs.Geo
-	return store.ProfileOp{
-		Kind: kind, At: obs.At, Device: obs.DeviceKey, HasDevice: obs.HasDevice,
-		Place: store.Place{Lat: float32(g.Lat), Lon: float32(g.Lon), RadiusKm: g.RadiusKm, HasLocation: g.HasLocation,
-			Country: countryCode(g.Country), CityID: g.CityID, ASN: g.ASN},
 	}
 }
 

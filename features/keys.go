@@ -19,6 +19,9 @@ const (
 	domainUser uint64 = iota + 1
 	domainDevice
 	domainIP
+	_ // domainNetwork (profile.go)
+	domainSubnet
+	domainASN
 )
 
 // NewHasher derives the hashing key from secret. The same secret gives the same keys, which is what lets
@@ -42,4 +45,27 @@ func (h Hasher) Device(id string) uint64 { return h.str(domainDevice, id) }
 func (h Hasher) IP(a netip.Addr) uint64 {
 	b := a.Unmap().As16()
 	return siphash.Hash(h.k0^domainIP, h.k1, b[:])
+}
+
+// Subnet returns the state key of an address's network: its /24 for IPv4 (IPv4-mapped addresses included), its
+// /64 for IPv6, the block one customer, or one attacker's host, usually holds; the same networks as Network,
+// keyed to 64 bits for the velocity tables. An invalid address has none (0).
+func (h Hasher) Subnet(a netip.Addr) uint64 {
+	if !a.IsValid() {
+		return 0
+	}
+	if a = a.Unmap(); a.Is4() {
+		b := a.As4()
+		return siphash.Hash(h.k0^domainSubnet, h.k1, b[:3])
+	}
+	b := a.As16()
+	return siphash.Hash(h.k0^domainSubnet, h.k1, b[:8])
+}
+
+// ASN returns the state key of an autonomous system number. ASNs are public, but keying them as the other
+// subjects are spreads them evenly over the velocity shards and Redis slots.
+func (h Hasher) ASN(asn uint32) uint64 {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], asn)
+	return siphash.Hash(h.k0^domainASN, h.k1, b[:])
 }

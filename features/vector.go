@@ -45,26 +45,56 @@ type Vector struct {
 	IsResidentialProxy bool    `expr:"is_residential_proxy" doc:"residential proxy"`
 
 	// Velocity: events counted in sliding windows, by event time, before this event.
-	UserAttempts1m   int `expr:"user_attempts_1m" doc:"decisions asked for this user in the last minute"`
-	UserAttempts10m  int `expr:"user_attempts_10m" doc:"decisions asked for this user in the last 10 minutes"`
-	UserAttempts1h   int `expr:"user_attempts_1h" doc:"decisions asked for this user in the last hour"`
-	UserAttempts24h  int `expr:"user_attempts_24h" doc:"decisions asked for this user in the last 24 hours"`
-	UserFailures1m   int `expr:"user_failures_1m" doc:"failed logins of this user in the last minute"`
-	UserFailures10m  int `expr:"user_failures_10m" doc:"failed logins of this user in the last 10 minutes"`
-	UserFailures1h   int `expr:"user_failures_1h" doc:"failed logins of this user in the last hour"`
-	UserFailures24h  int `expr:"user_failures_24h" doc:"failed logins of this user in the last 24 hours"`
-	IPAttempts1m     int `expr:"ip_attempts_1m" doc:"decisions asked from this IP address in the last minute"`
-	IPAttempts10m    int `expr:"ip_attempts_10m" doc:"decisions asked from this IP address in the last 10 minutes"`
-	IPAttempts1h     int `expr:"ip_attempts_1h" doc:"decisions asked from this IP address in the last hour"`
-	IPAttempts24h    int `expr:"ip_attempts_24h" doc:"decisions asked from this IP address in the last 24 hours"`
-	IPFailures1m     int `expr:"ip_failures_1m" doc:"failed logins from this IP address in the last minute"`
-	IPFailures10m    int `expr:"ip_failures_10m" doc:"failed logins from this IP address in the last 10 minutes"`
-	IPFailures1h     int `expr:"ip_failures_1h" doc:"failed logins from this IP address in the last hour"`
-	IPFailures24h    int `expr:"ip_failures_24h" doc:"failed logins from this IP address in the last 24 hours"`
-	DeviceAttempts1m int `expr:"device_attempts_1m" doc:"decisions asked from this device in the last minute"`
-	DeviceAttempts1h int `expr:"device_attempts_1h" doc:"decisions asked from this device in the last hour"`
-	DeviceFailures1m int `expr:"device_failures_1m" doc:"failed logins from this device in the last minute"`
-	DeviceFailures1h int `expr:"device_failures_1h" doc:"failed logins from this device in the last hour"`
+	UserAttempts1m    int `expr:"user_attempts_1m" doc:"decisions asked for this user in the last minute"`
+	UserAttempts10m   int `expr:"user_attempts_10m" doc:"decisions asked for this user in the last 10 minutes"`
+	UserAttempts1h    int `expr:"user_attempts_1h" doc:"decisions asked for this user in the last hour"`
+	UserAttempts24h   int `expr:"user_attempts_24h" doc:"decisions asked for this user in the last 24 hours"`
+	UserFailures1m    int `expr:"user_failures_1m" doc:"failed logins of this user in the last minute"`
+	UserFailures10m   int `expr:"user_failures_10m" doc:"failed logins of this user in the last 10 minutes"`
+	UserFailures1h    int `expr:"user_failures_1h" doc:"failed logins of this user in the last hour"`
+	UserFailures24h   int `expr:"user_failures_24h" doc:"failed logins of this user in the last 24 hours"`
+	IPAttempts1m      int `expr:"ip_attempts_1m" doc:"decisions asked from this IP address in the last minute"`
+	IPAttempts10m     int `expr:"ip_attempts_10m" doc:"decisions asked from this IP address in the last 10 minutes"`
+	IPAttempts1h      int `expr:"ip_attempts_1h" doc:"decisions asked from this IP address in the last hour"`
+	IPAttempts24h     int `expr:"ip_attempts_24h" doc:"decisions asked from this IP address in the last 24 hours"`
+	IPFailures1m      int `expr:"ip_failures_1m" doc:"failed logins from this IP address in the last minute"`
+	IPFailures10m     int `expr:"ip_failures_10m" doc:"failed logins from this IP address in the last 10 minutes"`
+	IPFailures1h      int `expr:"ip_failures_1h" doc:"failed logins from this IP address in the last hour"`
+	IPFailures24h     int `expr:"ip_failures_24h" doc:"failed logins from this IP address in the last 24 hours"`
+	DeviceAttempts1m  int `expr:"device_attempts_1m" doc:"decisions asked from this device in the last minute"`
+	DeviceAttempts1h  int `expr:"device_attempts_1h" doc:"decisions asked from this device in the last hour"`
+	DeviceFailures1m  int `expr:"device_failures_1m" doc:"failed logins from this device in the last minute"`
+	DeviceFailures1h  int `expr:"device_failures_1h" doc:"failed logins from this device in the last hour"`
+	SubnetAttempts1m  int `expr:"subnet_attempts_1m" doc:"decisions asked from this address's network (its /24 for IPv4, /64 for IPv6) in the last minute"`
+	SubnetAttempts10m int `expr:"subnet_attempts_10m" doc:"decisions asked from this address's network in the last 10 minutes"`
+	SubnetAttempts1h  int `expr:"subnet_attempts_1h" doc:"decisions asked from this address's network in the last hour"`
+	SubnetFailures1m  int `expr:"subnet_failures_1m" doc:"failed logins from this address's network in the last minute"`
+	SubnetFailures10m int `expr:"subnet_failures_10m" doc:"failed logins from this address's network in the last 10 minutes"`
+	SubnetFailures1h  int `expr:"subnet_failures_1h" doc:"failed logins from this address's network in the last hour"`
+	ASNAttempts1m     int `expr:"asn_attempts_1m" doc:"decisions asked from this address's autonomous system in the last minute (0 when the ASN is unknown)"`
+	ASNAttempts10m    int `expr:"asn_attempts_10m" doc:"decisions asked from this address's autonomous system in the last 10 minutes (0 when the ASN is unknown)"`
+	ASNFailures1m     int `expr:"asn_failures_1m" doc:"failed logins from this address's autonomous system in the last minute (0 when the ASN is unknown)"`
+	ASNFailures10m    int `expr:"asn_failures_10m" doc:"failed logins from this address's autonomous system in the last 10 minutes (0 when the ASN is unknown)"`
+	ASNFailures1h     int `expr:"asn_failures_1h" doc:"failed logins from this address's autonomous system in the last hour (0 when the ASN is unknown)"`
+
+	// Distinct counts over attempts (failed ones too), to the minute, before this event. Exact up to 8 (16 for
+	// user_ips_*); ip_users_* and subnet_users_1h estimate beyond (about ±12% at 100) and stop at 266; the
+	// others stop at 8 (16), meaning "at least".
+	IPUsers10m       int `expr:"ip_users_10m" doc:"distinct users tried from this IP address in the last 10 minutes"`
+	IPUsers1h        int `expr:"ip_users_1h" doc:"distinct users tried from this IP address in the last hour"`
+	IPUsers24h       int `expr:"ip_users_24h" doc:"distinct users tried from this IP address in the last 24 hours"`
+	SubnetUsers1h    int `expr:"subnet_users_1h" doc:"distinct users tried from this address's network (/24, /64) in the last hour"`
+	DeviceUsers24h   int `expr:"device_users_24h" doc:"distinct users tried from this device in the last 24 hours (up to 8)"`
+	UserIPs1h        int `expr:"user_ips_1h" doc:"distinct IP addresses this user was tried from in the last hour (up to 16)"`
+	UserIPs24h       int `expr:"user_ips_24h" doc:"distinct IP addresses this user was tried from in the last 24 hours (up to 16)"`
+	UserDevices24h   int `expr:"user_devices_24h" doc:"distinct devices this user was tried from in the last 24 hours (up to 8)"`
+	UserCountries24h int `expr:"user_countries_24h" doc:"distinct countries this user was tried from in the last 24 hours (up to 8; located addresses only)"`
+
+	// Sums and device facts, before this event.
+	UserAmount1h    float64 `expr:"user_amount_1h" doc:"sum of the amounts of this user's events in the last hour, as given whatever their currency (callers normalise to one)"`
+	UserAmount24h   float64 `expr:"user_amount_24h" doc:"sum of the amounts of this user's events in the last 24 hours, as given whatever their currency (callers normalise to one)"`
+	DeviceAgeDays   float64 `expr:"device_age_days" doc:"days since riskd first saw this device_id, with any user (0 when new or without device_id)"`
+	DeviceUAChanged bool    `expr:"device_ua_changed" doc:"this device_id was last seen with another browser family or OS (false without a parsed user_agent)"`
 
 	// What this user usually does (learned from successful and MFA-confirmed logins).
 	NewUser         bool    `expr:"new_user" doc:"riskd has no successful login for this user"`
@@ -78,6 +108,14 @@ type Vector struct {
 	SinceLastLoginH float64 `expr:"since_last_login_h" doc:"hours since the last successful login (-1 when none)"`
 	TravelKm        float64 `expr:"travel_km" doc:"distance from the last successful login, less both accuracy radii, km (0 when unknown)"`
 	TravelKmh       float64 `expr:"travel_kmh" doc:"speed needed to travel from the last successful login, km/h (0 when unknown)"`
+	HistoryLogins   int     `expr:"history_logins" doc:"logins in the user's behaviour history (networks, ASNs, cities, clients, hours, kept for the retention); the new_* flags below and login_risk need at least one"`
+	NewNetwork      bool    `expr:"new_network" doc:"the user's history has networks and this address's /24 (IPv4) or /64 (IPv6) is not among them"`
+	NewASN          bool    `expr:"new_asn" doc:"the user's history has ASNs and this address's ASN is not among them (false when the ASN is unknown)"`
+	NewCity         bool    `expr:"new_city" doc:"the user's history has cities and this address's city is not among them (false when the city is unknown)"`
+	NewUA           bool    `expr:"new_ua" doc:"the user's history has clients and this browser family and OS are not among them (false without a parsed user_agent)"`
+	UsualHour       bool    `expr:"usual_hour" doc:"the user has logged in before in this four-hour bin of the day (UTC): 0-3, 4-7, … 20-23"`
+	LoginRisk       float64 `expr:"login_risk" doc:"log10 of how much likelier this login is from the population than from this user (network, ASN, city, country, client, device class, hour, device): > 0 unfamiliar, < 0 familiar, 0 without history"`
+	Familiarity     float64 `expr:"familiarity" doc:"1 / (1 + 10^login_risk): the probability that the user, not a stranger, logs in like this, for even odds; 0.5 without history"`
 
 	// Lists. Rules test membership with in_list("name"), which compiles to a test of the list's bit here.
 	ListMask int `expr:"list_mask" doc:"the lists the event is in, one bit per list the rule set names; use in_list(\"name\") in rules"`

@@ -22,9 +22,9 @@ func typicalOps(user uint64, at int64) [3]ProfileOp {
 		return Place{Country: [2]byte{c[0], c[1]}, Lat: 48.1, Lon: 11.6, RadiusKm: 20, HasLocation: true, CityID: 2867714, ASN: 3320}
 	}
 	return [3]ProfileOp{
-		{Kind: OpLogin, At: at - 86400, Device: mix(user), HasDevice: true, Place: place("DE")},
-		{Kind: OpTrust, At: at - 3600, Device: mix(user + 1), HasDevice: true, Place: place("AT")},
-		{Kind: OpLogin, At: at, Device: mix(user), HasDevice: true, Place: place("DE")},
+		{Kind: OpLogin, At: at - 86400, Device: mix(user), HasDevice: true, Place: place("DE"), Network: uint32(mix(user)), Agent: 0x5eed, Class: 1},
+		{Kind: OpTrust, At: at - 3600, Device: mix(user + 1), HasDevice: true, Place: place("AT"), Network: uint32(mix(user + 1)), Agent: 0x5eef, Class: 2},
+		{Kind: OpLogin, At: at, Device: mix(user), HasDevice: true, Place: place("DE"), Network: uint32(mix(user)), Agent: 0x5eed, Class: 1},
 	}
 }
 

@@ -44,7 +44,8 @@ type Profile struct {
 	NumCountries  uint8
 	Devices       [MaxDevices]Device
 	Countries     [MaxCountries]Country
-	Last          Place // last successful login
+	Last          Place   // last successful login
+	History       History // the user's habits: networks, ASNs, cities, clients, hours (history.go)
 }
 
 // Device returns the index of the device with key k, or -1.
@@ -177,6 +178,10 @@ type ProfileOp struct {
 	Device    uint64
 	At        int64 // event time, unix seconds
 	Place     Place // OpLogin, OpTrust: where the login happened; a zero Country means unknown
+	// OpLogin, OpTrust: the login's habits for the History; zero means unknown and teaches nothing.
+	Network uint32 // keyed hash of the address's /24 (IPv4) or /64 (IPv6)
+	Agent   uint32 // hash of the user agent's browser family and OS
+	Class   uint8  // device class, 1..DeviceClasses; meaning defined by package features
 }
 
 // Creates reports whether applying op to a user with no profile creates one.
@@ -205,6 +210,7 @@ func (p *Profile) Apply(op *ProfileOp) {
 			p.Last = op.Place
 			p.Last.At = at
 		}
+		p.History.see(op)
 	case OpForgetDevice:
 		if op.HasDevice {
 			p.ForgetDevice(op.Device)
@@ -217,10 +223,13 @@ func (p *Profile) Apply(op *ProfileOp) {
 	}
 }
 
-// Expire drops the entries last seen before cutoff (unix seconds): devices, countries and the last login place.
-// When no behaviour is left the user's history is forgotten too (logins, first seen), so the user is new again;
-// empty reports that nothing worth keeping remains (not even an MFA preference) and the profile can go.
+// Expire drops the entries last seen before cutoff (unix seconds): devices, countries, the last login place and
+// the habits of the History (those kept to the day: a day that began before cutoff is gone, so nothing is held
+// longer than the retention). When no behaviour is left the login count and first-seen time are forgotten too,
+// so the user is new again; empty reports that nothing worth keeping remains (not even an MFA preference) and
+// the profile can go.
 func (p *Profile) Expire(cutoff int64) (changed, empty bool) {
+	changed = p.History.expire(cutoff)
 	for i := int(p.NumDevices) - 1; i >= 0; i-- {
 		if p.Devices[i].LastSeen < cutoff {
 			p.ForgetDevice(p.Devices[i].Key)
@@ -240,12 +249,13 @@ func (p *Profile) Expire(cutoff int64) (changed, empty bool) {
 		p.Last = Place{}
 		changed = true
 	}
-	if p.NumDevices == 0 && p.NumCountries == 0 && p.Last.At == 0 {
-		// No behaviour is left: forget the history too, so that the user is new again.
+	none := p.NumDevices == 0 && p.NumCountries == 0 && p.Last.At == 0 && p.History.Empty()
+	if none {
+		// No behaviour is left: forget the count and the first sighting too, so that the user is new again.
 		if p.Logins != 0 || (p.Created != 0 && p.Created < cutoff) {
 			p.Logins, p.Created = 0, 0
 			changed = true
 		}
 	}
-	return changed, p.NumDevices == 0 && p.NumCountries == 0 && p.Last.At == 0 && p.MFAPreference == 0
+	return changed, none && p.MFAPreference == 0
 }

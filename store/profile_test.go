@@ -191,3 +191,142 @@ func TestDrainReturnsEachChangeOnce(t *testing.T) {
 		t.Fatalf("after MarkChanged: %+v", c)
 	}
 }
+
+func TestHistoryLearnsFromLogins(t *testing.T) {
+	var p Profile
+	at := int64(1_700_000_000) // 22:13 UTC: hour bin 5
+	op := ProfileOp{Kind: OpLogin, At: at, Network: 11, Agent: 22, Class: 2, Place: Place{ASN: 33, CityID: 44}}
+	p.Apply(&op)
+	p.Apply(&op)
+	op.Kind, op.At, op.Network, op.Class = OpTrust, at+6*3600, 12, 0 // 04:13 the next day: bin 1
+	p.Apply(&op)
+	h := &p.History
+	if c, n := h.Seen(HabitNetwork, 11); c != 2 || n != 3 {
+		t.Fatalf("network 11: %d of %d", c, n)
+	}
+	if c, n := h.Seen(HabitASN, 33); c != 3 || n != 3 {
+		t.Fatalf("asn: %d of %d", c, n)
+	}
+	if c, _ := h.Seen(HabitCity, 45); c != 0 {
+		t.Fatal("an unseen city has logins")
+	}
+	if c, _ := h.Seen(HabitAgent, 0); c != 0 {
+		t.Fatal("the unknown agent has logins")
+	}
+	if h.Logins() != 3 || h.Hours[5].Logins != 2 || h.Hours[1].Logins != 1 || h.Classes[1].Logins != 2 {
+		t.Fatalf("bins: %+v", h)
+	}
+	if h.Hours[1].Day != DayOf(at+6*3600) || h.Hours[5].Day != DayOf(at) {
+		t.Fatalf("days: %+v", h.Hours)
+	}
+	// Unknown habits (zero) teach nothing but the hour.
+	p.Apply(&ProfileOp{Kind: OpLogin, At: at})
+	if _, n := h.Seen(HabitNetwork, 11); n != 3 || h.Logins() != 4 {
+		t.Fatalf("an unknown network counted: %+v", h)
+	}
+	// Neither a forgotten device nor a preference is a login.
+	p.Apply(&ProfileOp{Kind: OpForgetDevice, At: at, Network: 11, HasDevice: true, Device: 1})
+	p.Apply(&ProfileOp{Kind: OpSetMFA, At: at, MFA: 1, Network: 11})
+	if h.Logins() != 4 {
+		t.Fatalf("non-logins counted: %d", h.Logins())
+	}
+}
+
+func TestHistoryReplacesLeastValuable(t *testing.T) {
+	var h History
+	day := uint16(20_000)
+	// A habit of many logins, long unseen, and fresh ones of a few.
+	for range 40 {
+		h.seeHabit(HabitNetwork, 1, day-200)
+	}
+	for k := uint32(2); k <= MaxHabits; k++ {
+		for range k {
+			h.seeHabit(HabitNetwork, k, day)
+		}
+	}
+	h.seeHabit(HabitNetwork, 100, day)
+	// 40 logins halved for 6 periods of 30 days weigh 0: the stale habit goes, not the fresh one of 2 logins.
+	if c, _ := h.Seen(HabitNetwork, 1); c != 0 {
+		t.Fatal("the stale habit stayed")
+	}
+	if c, _ := h.Seen(HabitNetwork, 2); c != 2 {
+		t.Fatal("a fresh habit went before a stale one")
+	}
+	// A burst of new values churns one slot: the established habits stay.
+	for k := uint32(200); k < 220; k++ {
+		h.seeHabit(HabitNetwork, k, day+1)
+	}
+	for k := uint32(2); k <= MaxHabits; k++ {
+		if c, _ := h.Seen(HabitNetwork, k); c != int(k) {
+			t.Fatalf("habit %d: %d logins after a burst of new values", k, c)
+		}
+	}
+	if c, _ := h.Seen(HabitNetwork, 219); c != 1 || h.NumHabits[HabitNetwork] != MaxHabits {
+		t.Fatalf("the newest value is missing or the list overflowed: %+v", h.List(HabitNetwork))
+	}
+}
+
+func TestHistoryCountsSaturate(t *testing.T) {
+	var h History
+	h.Hours[0].Logins = 65534
+	h.Habits[HabitASN][0] = Habit{Key: 9, Logins: 65535}
+	h.NumHabits[HabitASN] = 1
+	for range 3 {
+		h.see(&ProfileOp{At: 60, Place: Place{ASN: 9}})
+	}
+	if h.Hours[0].Logins != 65535 || h.Habits[HabitASN][0].Logins != 65535 {
+		t.Fatalf("counts wrapped: %+v %+v", h.Hours[0], h.Habits[HabitASN][0])
+	}
+}
+
+func TestExpireDropsOldHabits(t *testing.T) {
+	var p Profile
+	const day = 86400
+	old := ProfileOp{Kind: OpLogin, At: 100*day + 3600, Network: 1, Agent: 2, Class: 1, Place: Place{ASN: 3, CityID: 4, Country: [2]byte{'S', 'E'}}}
+	recent := ProfileOp{Kind: OpLogin, At: 200*day + 13*3600, Network: 5, Agent: 2, Class: 2, Place: Place{ASN: 3, Country: [2]byte{'S', 'E'}}}
+	p.Apply(&old)
+	p.Apply(&recent)
+	changed, empty := p.Expire(150 * day)
+	h := &p.History
+	if !changed || empty {
+		t.Fatalf("changed %v empty %v", changed, empty)
+	}
+	if c, _ := h.Seen(HabitNetwork, 1); c != 0 {
+		t.Fatal("the old network stayed")
+	}
+	if c, _ := h.Seen(HabitCity, 4); c != 0 {
+		t.Fatal("the old city stayed")
+	}
+	if c, _ := h.Seen(HabitASN, 3); c != 2 {
+		t.Fatal("a habit seen recently went") // last seen on day 200
+	}
+	if h.Classes[0] != (Bin{}) || h.Classes[1].Logins != 1 || h.Hours[HourBin(old.At)] != (Bin{}) || h.Logins() != 1 {
+		t.Fatalf("bins: %+v", h)
+	}
+	if changed, _ := p.Expire(150 * day); changed {
+		t.Fatal("a second pass changed something")
+	}
+	// A cutoff within day 200: that day began before it, so its habits go (none outlives the retention),
+	// though the last login, kept to the second, stays.
+	p.Expire(200*day + 1)
+	if !h.Empty() || p.Last.At == 0 {
+		t.Fatalf("cutoff within the last day: %+v", p)
+	}
+	if _, empty := p.Expire(201 * day); !empty || p.Logins != 0 {
+		t.Fatalf("nothing left: %+v", p)
+	}
+}
+
+func TestHourBin(t *testing.T) {
+	for _, c := range []struct {
+		at  int64
+		bin int
+	}{{0, 0}, {4*3600 - 1, 0}, {4 * 3600, 1}, {86400 - 1, HourBins - 1}, {-1, HourBins - 1}, {1_700_000_000, 5}} {
+		if b := HourBin(c.at); b != c.bin {
+			t.Errorf("HourBin(%d) = %d, want %d", c.at, b, c.bin)
+		}
+	}
+	if DayOf(-5) != 0 || DayOf(1<<40) != 65535 || DayOf(86400*3+5) != 3 {
+		t.Fatal("DayOf does not clamp")
+	}
+}

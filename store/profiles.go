@@ -8,7 +8,7 @@ import (
 	"unsafe"
 )
 
-// DefaultProfiles is the bound on profiles held in memory that NewProfiles uses: about 520 MB at the ~520 bytes
+// DefaultProfiles is the bound on profiles held in memory that NewProfiles uses: about 780 MB at the ~780 bytes
 // a profile costs, table included (TestProfileBytesPerUser).
 const DefaultProfiles = 1_000_000
 
@@ -67,8 +67,8 @@ type profileSlot struct {
 	e    *profileEntry
 }
 
-// profileEntry is a profile and whether it changed since it was last drained. A 440-byte entry fits the
-// 448-byte allocation size class.
+// profileEntry is a profile and whether it changed since it was last drained. A 680-byte entry fits the
+// 704-byte allocation size class.
 type profileEntry struct {
 	p     Profile
 	pos   uint32 // index in the shard's slots

@@ -39,7 +39,7 @@ type RedisConfig struct {
 // Cluster), so an attack spread across instances is counted as one.
 //
 // A decision makes one pipelined round trip: for each subject a script that reads its counters and counts the
-// event, and a GET of the profile. Everything else (successes, profile changes) is queued and written by one
+// event and one that reads its facts and adds the attempt, and a GET of the profile. Everything else (successes, profile changes) is queued and written by one
 // goroutine in pipelined batches. Every change is also applied to a local Memory, which answers whenever Redis
 // is out of reach: decisions then go on with this instance's own view, queued writes wait (bounded) and are
 // replayed once a probe finds Redis again.
@@ -49,6 +49,7 @@ type Redis struct {
 	log     *slog.Logger
 	metrics *Metrics
 	vel     *script
+	facts   *script
 	cas     *script
 
 	client  atomic.Pointer[rueidis.Client] // nil until the first successful connection
@@ -101,6 +102,7 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		vel:     newScript(velocityScript),
+		facts:   newScript(factsScript),
 		cas:     newScript(casScript),
 		writes:  make(chan redisWrite, cfg.QueueLen),
 		quit:    make(chan struct{}),

@@ -16,13 +16,20 @@ import (
 //	riskd:{u:<user key>}:p            string the user's profile (AppendProfile encoding)
 //	riskd:{i:<IP key>}:v              string an address's velocity rings
 //	riskd:{d:<device key>}:v          string a device's velocity rings
+//	riskd:{s:<subnet key>}:v          string a subnet's velocity rings (/24 of IPv4, /64 of IPv6)
+//	riskd:{a:<ASN key>}:v             string an autonomous system's velocity rings
+//	riskd:{u:<user key>}:x            string the user's facts: addresses, devices, countries, amounts
+//	riskd:{i:<IP key>}:x              string an address's facts: its users
+//	riskd:{s:<subnet key>}:x          string a subnet's facts: its users
+//	riskd:{d:<device key>}:x          string a device's facts: first seen, last user agent, its users
 //	riskd:keycheck                    string fingerprint of the hash key the instances share
 //	riskd:retention-lock              string held by the instance sweeping profiles for retention
 //
 // A velocity value is the ring of velocityRecord as 160 bytes: the four ring heads (int32), then the count of
 // metric m in slot s of window w's ring at uint16 index w*18 + m*6 + s, little-endian. It expires 28 h after its
 // last event (the day window reaches back at most 24 h); a profile expires one retention period after its last
-// change.
+// change. A facts value is a record of facts_codec.go; it expires 28 h after its last event, a device's one
+// retention period after it (its first sighting is what it keeps).
 const (
 	keyPrefix      = "riskd:"
 	keyCheckKey    = keyPrefix + "keycheck"
@@ -38,9 +45,11 @@ const (
 	kindUser   = 'u'
 	kindIP     = 'i'
 	kindDevice = 'd'
+	kindSubnet = 's'
+	kindASN    = 'a'
 )
 
-// subjectKey returns the key of a subject's velocity hash ('v') or profile ('p').
+// subjectKey returns the key of a subject's velocity rings ('v'), facts ('x') or profile ('p').
 func subjectKey(kind byte, k uint64, suffix byte) string {
 	var b [32]byte
 	s := append(b[:0], keyPrefix...)

@@ -8,39 +8,41 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Observe implements State: one pipelined round trip reads and counts the subjects and reads the profile. The
-// same is done locally first; the local reading stands when Redis cannot answer in time, and the counts then
-// wait in the write queue for Redis to come back.
+// Observe implements State: one pipelined round trip reads and counts the subjects, reads their facts and adds
+// the attempt to them, and reads the profile. The same is done locally first; the local reading stands when
+// Redis cannot answer in time, and the counts then wait in the write queue for Redis to come back.
 func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	r.local.Observe(s, at, count, out)
 	c := r.conn()
 	if c == nil {
 		r.metrics.localRead()
-		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at})
+		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0})
 		return
 	}
 	ix := bucketIndices(at)
 	args := velocityArgs(&ix, count, true, 1)
-	var cmds [4]rueidis.Completed
-	var calls [4]*call
-	var dst [3]*[NumMetrics]Counts
+	var cmds [11]rueidis.Completed
+	var calls [11]*call
+	var dst [5]*[NumMetrics]Counts
 	n := 0
-	for _, sub := range [3]struct {
-		has  bool
-		kind byte
-		key  uint64
-		out  *[NumMetrics]Counts
-	}{{s.HasUser, kindUser, s.User, &out.User}, {s.HasIP, kindIP, s.IP, &out.IP}, {s.HasDevice, kindDevice, s.Device, &out.Device}} {
+	for _, sub := range subjectsOf(&s) {
 		if !sub.has {
 			continue
 		}
 		k := subjectKey(sub.kind, sub.key, 'v')
 		cmds[n] = r.vel.cmd(c, k, args...)
 		calls[n] = &call{s: r.vel, key: k, args: args}
-		dst[n] = sub.out
+		dst[n] = velocityOut(out, sub.kind)
 		n++
 	}
 	nv := n
+	var fc [4]factsCall
+	facts := factsCalls(&s, at, count != 0, true, r.cfg.Retention.Milliseconds(), fc[:0])
+	for _, f := range facts {
+		cmds[n] = r.facts.cmd(c, f.key, f.args...)
+		calls[n] = &call{s: r.facts, key: f.key, args: f.args}
+		n++
+	}
 	if s.HasUser {
 		cmds[n] = c.B().Get().Key(subjectKey(kindUser, s.User, 'p')).Build()
 		n++
@@ -53,9 +55,17 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	cancel()
 
 	// Parse everything before changing out: a partial answer must not mix Redis and local readings.
-	var counts [3][NumMetrics]Counts
+	var counts [5][NumMetrics]Counts
 	for i := range nv {
 		if err := parseVelocity(res[i], &ix, &counts[i]); err != nil {
+			r.readFailed(err, s, count, at)
+			return
+		}
+	}
+	var fx Facts
+	for i, f := range facts {
+		windows, outs := addrWindows(&fx, f.key)
+		if err := parseFacts(res[nv+i], f.kind, at, &fx, windows, outs); err != nil {
 			r.readFailed(err, s, count, at)
 			return
 		}
@@ -64,7 +74,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	has := false
 	if s.HasUser {
 		var err error
-		if has, err = parseProfile(res[nv], &p); err != nil {
+		if has, err = parseProfile(res[nv+len(facts)], &p); err != nil {
 			r.readFailed(err, s, count, at)
 			return
 		}
@@ -75,6 +85,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	for i := range nv {
 		*dst[i] = counts[i]
 	}
+	out.Facts = fx
 	if s.HasUser {
 		out.HasProfile, out.Profile = has, p
 		// Keep the local copy in step with Redis, for the decisions made while Redis is out of reach.
@@ -84,6 +95,42 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 			r.local.Profiles.Put(s.User, nil)
 		}
 	}
+}
+
+// subject is one velocity subject of an event.
+type subject struct {
+	has  bool
+	kind byte
+	key  uint64
+}
+
+// subjectsOf lists the velocity subjects of s, present or not, in a fixed order.
+func subjectsOf(s *Subjects) [5]subject {
+	return [5]subject{{s.HasUser, kindUser, s.User}, {s.HasIP, kindIP, s.IP}, {s.HasDevice, kindDevice, s.Device},
+		{s.HasSubnet, kindSubnet, s.Subnet}, {s.HasASN, kindASN, s.ASN}}
+}
+
+// velocityOut is where the counters of a subject of kind go in a reading.
+func velocityOut(out *Reading, kind byte) *[NumMetrics]Counts {
+	switch kind {
+	case kindUser:
+		return &out.User
+	case kindIP:
+		return &out.IP
+	case kindDevice:
+		return &out.Device
+	case kindSubnet:
+		return &out.Subnet
+	}
+	return &out.ASN
+}
+
+// addrWindows are the windows an address's or a subnet's facts key is read over, and where they go.
+func addrWindows(out *Facts, key string) ([]int, []*uint32) {
+	if key[len(keyPrefix)+1] == kindSubnet {
+		return subnetUserWindows[:], []*uint32{&out.SubnetUsers1h}
+	}
+	return ipUserWindows[:], []*uint32{&out.IPUsers10m, &out.IPUsers1h, &out.IPUsers24h}
 }
 
 // readFailed handles a decision's read that Redis did not answer: the local reading stands.
@@ -102,7 +149,7 @@ func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at int64) {
 		r.metrics.redisError()
 	default:
 		r.fail(err)
-		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at})
+		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0})
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 type writeKind uint8
 
 const (
-	writeCount   writeKind = iota + 1 // count metrics ms for the subjects
+	writeCount   writeKind = iota + 1 // count metrics ms for the subjects (and, with facts, add the attempt to their facts)
 	writeProfile                      // apply op to the user's profile
 	writeBarrier                      // answer done once every earlier write is in Redis
 	writeDone                         // written; skipped when a batch is retried
@@ -19,19 +19,20 @@ const (
 
 // redisWrite is one queued change, by value: queueing allocates nothing.
 type redisWrite struct {
-	kind writeKind
-	ms   MetricSet
-	subj Subjects
-	at   int64
-	op   ProfileOp
-	done chan error
+	kind  writeKind
+	facts bool // a decision's attempt: its facts are added too
+	ms    MetricSet
+	subj  Subjects
+	at    int64
+	op    ProfileOp
+	done  chan error
 }
 
 const writeBatch = 512
 
 // queue hands w to the writer without waiting; a full queue drops it (counted).
 func (r *Redis) queue(w redisWrite) {
-	if w.kind == writeCount && (w.ms == 0 || !(w.subj.HasUser || w.subj.HasIP || w.subj.HasDevice)) {
+	if w.kind == writeCount && (w.ms == 0 || !(w.subj.HasUser || w.subj.HasIP || w.subj.HasDevice || w.subj.HasSubnet || w.subj.HasASN)) {
 		return
 	}
 	select {
@@ -140,11 +141,7 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 		w := &batch[i]
 		switch w.kind {
 		case writeCount:
-			for _, sub := range [3]struct {
-				has  bool
-				kind byte
-				key  uint64
-			}{{w.subj.HasUser, kindUser, w.subj.User}, {w.subj.HasIP, kindIP, w.subj.IP}, {w.subj.HasDevice, kindDevice, w.subj.Device}} {
+			for _, sub := range subjectsOf(&w.subj) {
 				if sub.has {
 					k := countKey{sub.kind, sub.key, w.at, w.ms}
 					if _, ok := merged[k]; !ok {
@@ -166,30 +163,44 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 		}
 	}
 	if len(order) > 0 {
-		cmds := make([]rueidis.Completed, len(order))
-		calls := make([]*call, len(order))
-		for j, k := range order {
+		cmds := make([]rueidis.Completed, 0, len(order))
+		calls := make([]*call, 0, len(order))
+		owners := make([][]int, 0, len(order)) // the batch entries of each command
+		for _, k := range order {
 			ix := bucketIndices(k.at)
 			key := subjectKey(k.kind, k.key, 'v')
 			args := velocityArgs(&ix, k.ms, false, len(merged[k]))
-			cmds[j], calls[j] = r.vel.cmd(c, key, args...), &call{s: r.vel, key: key, args: args}
+			cmds, calls = append(cmds, r.vel.cmd(c, key, args...)), append(calls, &call{s: r.vel, key: key, args: args})
+			owners = append(owners, merged[k])
+		}
+		// Facts are not merged: each attempt adds its own items.
+		var fc []factsCall
+		for i := range batch {
+			if w := &batch[i]; w.kind == writeCount && w.facts {
+				fc = factsCalls(&w.subj, w.at, true, false, r.cfg.Retention.Milliseconds(), fc[:0])
+				for _, f := range fc {
+					cmds = append(cmds, r.facts.cmd(c, f.key, f.args...))
+					calls = append(calls, &call{s: r.facts, key: f.key, args: f.args})
+					owners = append(owners, []int{i})
+				}
+			}
 		}
 		failed := map[int]bool{}
 		var err error
 		for j, rs := range doMulti(ctx, c, cmds, calls) {
 			switch e := rs.Error(); {
-			case e == nil || rueidis.IsRedisNil(e): // the script answers nil when asked for nothing
+			case e == nil || rueidis.IsRedisNil(e): // the scripts answer nil when asked for nothing
 			case replied(e): // a poisoned key: retrying would hold the queue forever
 				r.metrics.droppedWrite()
 			default:
-				for _, i := range merged[order[j]] {
+				for _, i := range owners[j] {
 					failed[i] = true
 				}
 				err = e
 			}
 		}
-		for _, owners := range merged {
-			for _, i := range owners {
+		for _, own := range owners {
+			for _, i := range own {
 				if !failed[i] {
 					batch[i].kind = writeDone
 				}
@@ -331,7 +342,7 @@ func (r *Redis) barrier(timeout time.Duration) error {
 }
 
 // Erase implements State: locally, then in Redis after the writes queued before it (which could otherwise
-// recreate the user), with one DEL of both keys of the user's slot; the other instances drop their local copies
+// recreate the user), with one DEL of the keys of the user's slot (counters, facts, profile); the other instances drop their local copies
 // when they read the erasure from the stream (within a probe interval).
 func (r *Redis) Erase(user uint64) (bool, error) {
 	had, _ := r.local.Erase(user)
@@ -344,7 +355,8 @@ func (r *Redis) Erase(user uint64) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	res := c.DoMulti(ctx, c.B().Del().Key(subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'p')).Build(),
+	res := c.DoMulti(ctx, c.B().Del().Key(subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'x'),
+		subjectKey(kindUser, user, 'p')).Build(),
 		erasureCmd(c, user))
 	n, err := res[0].AsInt64()
 	if err == nil {

@@ -15,10 +15,24 @@ import (
 // A velocity snapshot is written on a clean stop and read at the next start, so that a deploy or a restart does
 // not give an attacker fresh counters. It is not a log: after a crash the counters start empty (they describe at
 // most the last 24 hours). Format, little-endian: per table, blocks of [uint32 n][n records], ended by n = 0.
-// A record is the key, the four ring heads and the bucket counts, as held in memory.
+// A velocity record is the key, the four ring heads and the bucket counts, as held in memory; a facts record is
+// the key and its body (facts_codec.go).
+//
+// Version 2 holds the velocity tables of users, IPs, devices, subnets and ASNs, then the facts of users, IPs,
+// subnets and devices. Version 1 (the first three velocity tables) still loads: the other tables start empty.
 
-// snapshotMagic starts a snapshot file; a CRC-32C of everything before it ends it.
-var snapshotMagic = []byte("RISKDVS1")
+// snapshotMagic starts a snapshot file; a CRC-32C of everything before it ends it. snapshotMagicV1 starts a
+// snapshot written before subnets, ASNs and facts were kept.
+var (
+	snapshotMagic   = []byte("RISKDVS2")
+	snapshotMagicV1 = []byte("RISKDVS1")
+)
+
+// snapshotter is one table of a snapshot.
+type snapshotter interface {
+	writeSnapshot(w io.Writer) (int, error)
+	readSnapshot(r io.Reader) (int, error)
+}
 
 // ErrCorrupt reports stored state that cannot be decoded.
 var ErrCorrupt = errors.New("store: corrupt data")
@@ -100,6 +114,79 @@ func (v *Velocity) restore(rec *velocityRecord) {
 	s.mu.Unlock()
 }
 
+// writeSnapshot writes every key's record (key, then body) to w, copying records out of a shard under its lock
+// and writing them after it is released.
+func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
+	size := 8 + bodyLen[R, P]()
+	recs := make([]R, 0, snapshotBlock)
+	buf := make([]byte, 0, 4+snapshotBlock*size)
+	total := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		for from := uint32(0); ; from += snapshotBlock {
+			recs = recs[:0]
+			s.mu.Lock()
+			for p := from; p < s.n && len(recs) < snapshotBlock; p++ {
+				recs = append(recs, *t.rec(s, p))
+			}
+			s.mu.Unlock()
+			if len(recs) == 0 {
+				break
+			}
+			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(len(recs)))
+			for j := range recs {
+				r := P(&recs[j])
+				buf = binary.LittleEndian.AppendUint64(buf, r.header().key)
+				buf = r.appendBody(buf)
+			}
+			if _, err := w.Write(buf); err != nil {
+				return total, fmt.Errorf("facts snapshot: %w", err)
+			}
+			total += len(recs)
+		}
+	}
+	_, err := w.Write([]byte{0, 0, 0, 0})
+	return total, err
+}
+
+// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their facts.
+func (t *table[R, P]) readSnapshot(r io.Reader) (int, error) {
+	size := 8 + bodyLen[R, P]()
+	var hdr [4]byte
+	buf := make([]byte, 0, snapshotBlock*size)
+	total := 0
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return total, fmt.Errorf("facts snapshot: %w", err)
+		}
+		n := int(binary.LittleEndian.Uint32(hdr[:]))
+		if n == 0 {
+			return total, nil
+		}
+		if n > snapshotBlock {
+			return total, fmt.Errorf("facts snapshot: block of %d records: %w", n, ErrCorrupt)
+		}
+		buf = buf[:n*size]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return total, fmt.Errorf("facts snapshot: %w", err)
+		}
+		for j := range n {
+			var rec R
+			b := buf[j*size : (j+1)*size]
+			P(&rec).header().key = binary.LittleEndian.Uint64(b)
+			P(&rec).decodeBody(b[8:])
+			t.restore(&rec)
+		}
+		total += n
+	}
+}
+
+// bodyLen is the encoded size of an R without its key.
+func bodyLen[R any, P factsRecord[R]]() int {
+	var zero R
+	return len(P(&zero).appendBody(nil))
+}
+
 func (r *velocityRecord) appendTo(b []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, r.key)
 	for _, h := range r.head {
@@ -148,8 +235,8 @@ func (e *Embedded) saveSnapshot() error {
 	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	w := bufio.NewWriterSize(io.MultiWriter(f, crc), 1<<20)
 	w.Write(snapshotMagic)
-	for _, v := range e.tables() {
-		if _, err = v.writeSnapshot(w); err != nil {
+	for _, t := range e.snapshotTables() {
+		if _, err = t.writeSnapshot(w); err != nil {
 			break
 		}
 	}
@@ -189,7 +276,7 @@ func (e *Embedded) loadSnapshot(maxKeys int) (int, error) {
 	defer os.Remove(path)
 	n, err := e.readSnapshot(data)
 	if err != nil {
-		e.Users, e.IPs, e.Devices = NewVelocity(maxKeys), NewVelocity(maxKeys), NewVelocity(maxKeys)
+		e.resetCounters(maxKeys)
 		return 0, fmt.Errorf("velocity snapshot %s: %w", path, err)
 	}
 	return n, nil
@@ -197,16 +284,24 @@ func (e *Embedded) loadSnapshot(maxKeys int) (int, error) {
 
 func (e *Embedded) readSnapshot(data []byte) (int, error) {
 	body := len(data) - 4
-	if body < len(snapshotMagic) || !bytes.Equal(data[:len(snapshotMagic)], snapshotMagic) {
+	if body < len(snapshotMagic) {
 		return 0, ErrCorrupt
+	}
+	tables := e.snapshotTables()
+	switch magic := data[:len(snapshotMagic)]; {
+	case bytes.Equal(magic, snapshotMagic):
+	case bytes.Equal(magic, snapshotMagicV1):
+		tables = tables[:3] // users, IPs, devices; the rest start empty
+	default:
+		return 0, fmt.Errorf("not a velocity snapshot this riskd reads (%q): %w", magic, ErrCorrupt)
 	}
 	if crc32.Checksum(data[:body], crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(data[body:]) {
 		return 0, fmt.Errorf("checksum: %w", ErrCorrupt)
 	}
 	r := bytes.NewReader(data[len(snapshotMagic):body])
 	total := 0
-	for _, v := range e.tables() {
-		n, err := v.readSnapshot(r)
+	for _, t := range tables {
+		n, err := t.readSnapshot(r)
 		if err != nil {
 			return 0, err
 		}
@@ -218,7 +313,18 @@ func (e *Embedded) readSnapshot(data []byte) (int, error) {
 	return total, nil
 }
 
-func (m *Memory) tables() [3]*Velocity { return [3]*Velocity{m.Users, m.IPs, m.Devices} }
+// snapshotTables are the tables of a snapshot, in its order.
+func (m *Memory) snapshotTables() []snapshotter {
+	return []snapshotter{m.Users, m.IPs, m.Devices, m.Subnets, m.ASNs,
+		m.facts.users, m.facts.ips, m.facts.subnets, m.facts.devices}
+}
+
+// resetCounters empties the velocity and facts tables (a snapshot that failed to load part way).
+func (m *Memory) resetCounters(maxKeys int) {
+	m.Users, m.IPs, m.Devices = NewVelocity(maxKeys), NewVelocity(maxKeys), NewVelocity(maxKeys)
+	m.Subnets, m.ASNs = NewVelocity(maxKeys), NewVelocity(maxKeys)
+	m.facts = newFactTables(maxKeys)
+}
 
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {

@@ -15,29 +15,39 @@ var (
 )
 
 // Subjects names what one event concerns, by keyed hash. A subject whose Has flag is false is absent (no user id
-// on a registration, no device id).
+// on a registration, no device id, an address without a known ASN).
+//
+// Country, UA and Amount are what an attempt adds to the facts besides its subjects (Observe only): zero values
+// are unknown and add nothing.
 type Subjects struct {
-	User, IP, Device          uint64
-	HasUser, HasIP, HasDevice bool
+	User, IP, Device, Subnet, ASN                uint64
+	HasUser, HasIP, HasDevice, HasSubnet, HasASN bool
+	Country                                      [2]byte // ISO 3166-1 alpha-2
+	UA                                           uint32  // hash of the user agent's browser family and OS
+	Amount                                       float64
+	HasAmount                                    bool
 }
 
-// Reading is what a decision reads about its subjects: each one's counters and the user's profile.
+// Reading is what a decision reads about its subjects: each one's counters, their facts and the user's profile.
 type Reading struct {
-	User, IP, Device [NumMetrics]Counts
-	HasProfile       bool
-	Profile          Profile
+	User, IP, Device, Subnet, ASN [NumMetrics]Counts
+	Facts                         Facts
+	HasProfile                    bool
+	Profile                       Profile
 }
 
-// State is riskd's learned state: velocity windows per user, IP and device, and user profiles. Memory and
+// State is riskd's learned state: velocity windows per user, IP, device, subnet and ASN, the facts of users,
+// addresses, subnets and devices (facts.go), and user profiles. Memory and
 // Embedded keep it in this process, Redis shares it between instances. All times are event times in unix
 // seconds. Implementations are safe for concurrent use.
 //
 // Methods called on the request path (Observe, Count, Apply) never fail and never block on disk; a backend
 // that cannot reach its store answers from local state and says so through Health.
 type State interface {
-	// Observe fills out with the subjects' counters and the user's profile as of time at, then counts one event
-	// of each metric in count for every subject: reading and counting together, so that instances sharing state
-	// count an attack once and exactly. The reading does not include the events it counts.
+	// Observe fills out with the subjects' counters and facts and the user's profile as of time at, then counts
+	// one event of each metric in count for every subject and, when count is not empty, adds the attempt to
+	// the facts: reading and counting together, so that instances sharing state count an attack once and
+	// exactly. The reading does not include the event it counts.
 	Observe(s Subjects, at int64, count MetricSet, out *Reading)
 	// Count counts one event of each metric in ms for every subject at time at.
 	Count(s Subjects, ms MetricSet, at int64)

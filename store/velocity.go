@@ -2,7 +2,6 @@ package store
 
 import (
 	"math"
-	"math/rand/v2"
 	"sync"
 	"unsafe"
 )
@@ -122,22 +121,11 @@ type velocityRecord struct {
 
 // NewVelocity returns empty counters that hold at most maxKeys keys (DefaultVelocityKeys when maxKeys <= 0).
 func NewVelocity(maxKeys int) *Velocity {
-	if maxKeys <= 0 {
-		maxKeys = DefaultVelocityKeys
-	}
-	bits := uint(maxShardBits)
-	for bits > 0 && maxKeys>>bits < minShardKeys {
-		bits--
-	}
+	bits, limit := shardLayout(maxKeys)
 	v := &Velocity{shards: make([]velocityShard, 1<<bits), shift: 64 - bits}
-	per, extra := maxKeys>>bits, maxKeys&(1<<bits-1)
 	for i := range v.shards {
-		limit := per
-		if i < extra {
-			limit++ // the shard bounds add up to exactly maxKeys
-		}
 		s := &v.shards[i]
-		s.max = uint32(min(limit, math.MaxInt32))
+		s.max = limit(i)
 		s.index = make(map[uint64]uint32)
 	}
 	return v
@@ -268,17 +256,7 @@ func (s *velocityShard) insert(key uint64, ix *[NumWindows]int32) uint32 {
 // victim picks the position to evict: the least recently updated of evictSamples random records. Sampling, not an
 // LRU list, keeps every Add free of list upkeep, and a spray of new keys evicts stale keys first without ever
 // clearing the table.
-func (s *velocityShard) victim() uint32 {
-	best := rand.Uint32N(s.n)
-	oldest := s.lasts[best]
-	for range evictSamples - 1 {
-		p := rand.Uint32N(s.n)
-		if t := s.lasts[p]; t < oldest {
-			best, oldest = p, t
-		}
-	}
-	return best
-}
+func (s *velocityShard) victim() uint32 { return victim(s.lasts[:s.n]) }
 
 // delete removes key by moving the last record into its place, so positions stay dense for sampling.
 func (s *velocityShard) delete(key uint64) {
