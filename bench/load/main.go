@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -56,13 +57,13 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	addr, path, pid := "", "", c.serverPID
 	label := "target"
 	var redis *redisServer
-	var riskdExtra []string
+	riskdExtra := strings.Fields(c.riskdFlags)
 	if c.redisOutage {
 		if redis, err = startRedis(ctx); err != nil {
 			return err
 		}
 		defer redis.stop()
-		riskdExtra = []string{"--redis", redis.addr, "--hash-key", outageHashKey}
+		riskdExtra = append(riskdExtra, "--redis", redis.addr, "--hash-key", outageHashKey)
 	}
 	if c.start != "" {
 		if rootErr != nil {
