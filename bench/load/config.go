@@ -17,6 +17,7 @@ type config struct {
 	root        string
 	riskdBin    string // a riskd binary to start instead of building ./cmd/riskd
 	redisOutage bool   // soak: riskd on a redis-server that is killed and restarted mid-run
+	riskdFlags  string // more flags for a riskd the generator starts
 	out         string // directory for the CSV and PNG files
 	name        string // their name stem
 
