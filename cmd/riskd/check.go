@@ -20,17 +20,9 @@ func check(args []string, stdout io.Writer) error {
 	fs.StringVar(&gc.CityPath, "geoip-city", "", "GeoIP2/GeoLite2 City mmdb file the tests' addresses are located with")
 	fs.StringVar(&gc.ASNPath, "geoip-asn", "", "GeoLite2 ASN mmdb file")
 	fs.StringVar(&gc.AnonymousPath, "geoip-anonymous", "", "GeoIP2 Anonymous-IP mmdb file")
-	// Flags may come before or after the path: riskd check rules/ --geoip-city City.mmdb.
-	var paths []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		paths = append(paths, fs.Arg(0))
-		args = fs.Args()[1:]
+	paths, err := parseWithPaths(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(paths) != 1 {
 		return fmt.Errorf("%w: riskd check FILE|DIR [--geoip-city FILE] [--geoip-asn FILE] [--geoip-anonymous FILE]", errUsage)

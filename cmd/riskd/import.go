@@ -213,17 +213,9 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var ic importConfig
 	fs := importFlags(&c, &ic)
 	fs.SetOutput(stderr)
-	// Flags may come before or after the files: riskd import users.csv --data-dir /var/lib/riskd.
-	var paths []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		paths = append(paths, fs.Arg(0))
-		args = fs.Args()[1:]
+	paths, err := parseWithPaths(fs, args)
+	if err != nil {
+		return err
 	}
 	if err := applyLayers(fs); err != nil {
 		return err
@@ -247,7 +239,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	defer stop()
 
 	rep := &importReport{Files: paths, Rejects: []importFault{}}
-	err := importAll(ctx, c, ic, paths, stdin, log, rep)
+	err = importAll(ctx, c, ic, paths, stdin, log, rep)
 	if err != nil {
 		rep.Error = err.Error()
 	}

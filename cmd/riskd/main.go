@@ -92,3 +92,19 @@ func version() string {
 	}
 	return v
 }
+
+// parseWithPaths parses args into fs and returns the arguments that are not flags. Flags may come before or
+// after them, as people type: riskd check rules/ --geoip-city City.mmdb.
+func parseWithPaths(fs *flag.FlagSet, args []string) ([]string, error) {
+	var paths []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return paths, nil
+		}
+		paths = append(paths, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
