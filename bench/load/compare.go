@@ -150,9 +150,14 @@ func runCompare(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if _, err := waitQuiet(ctx, c.quietFor, c.quietPct, stderr); err != nil {
 		return err
 	}
+	// Under capacity nothing is to be shed: the spike's requests go unstamped, so that riskd's queue budget
+	// cannot trade a slow answer for a shed one there. Above capacity they are stamped, as a caller that wants
+	// the excess shed would stamp them.
+	d.stamp = false
 	if cmp.spike, err = measure(ctx, d, spike, riskd.pid(), "riskd", c.lateAfter, progress); err != nil {
 		return err
 	}
+	d.stamp = true
 	overload := spikeProfile("overload", c.over*capRate/c.spike.Factor, c.spike)
 	if cmp.overload, err = measure(ctx, d, overload, riskd.pid(), "riskd", c.lateAfter, progress); err != nil {
 		return err

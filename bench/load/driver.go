@@ -26,6 +26,7 @@ type driver struct {
 	conns   int           // connections, and so requests in flight at most
 	poisson bool          // Poisson arrivals rather than evenly spaced ones
 	seed    uint64
+	stamp   bool // send X-Request-Start with each request's due time
 }
 
 // parseTarget splits the target URL. The generator drives only loopback servers: it exists to benchmark
@@ -66,7 +67,7 @@ func newDriver(addr, path string, mix *Mix, conns int, timeout time.Duration, po
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 		},
-		addr: addr, path: path, mix: mix, timeout: timeout, conns: conns, poisson: poisson, seed: seed,
+		addr: addr, path: path, mix: mix, timeout: timeout, conns: conns, poisson: poisson, seed: seed, stamp: true,
 	}
 }
 
@@ -197,6 +198,10 @@ func (w *worker) sendScheduled(start time.Time, at time.Duration) {
 // stampQueued tells the server when the request was due, as a load balancer or a caller's client library
 // would: riskd's --queue-budget sheds requests that waited too long before reaching it.
 func (w *worker) stampQueued(start time.Time, at time.Duration) {
+	if !w.d.stamp {
+		w.req.Header.Del("X-Request-Start")
+		return
+	}
 	w.hdr = strconv.AppendInt(w.hdr[:0], start.Add(at).UnixMicro(), 10)
 	w.req.Header.SetBytesV("X-Request-Start", w.hdr)
 }
