@@ -19,6 +19,12 @@ import (
 // the minute they were last set (an item sets register item%64), which estimates counts beyond the set's size
 // (-64·ln(empty/64): about ±12% at 100, saturating at 266, i.e. "hundreds").
 //
+// Every decision reads its subjects' facts, so reading is cheap: one pass over a set counts all the windows
+// read; the registers are read only for a window whose set is full, four at a time in a 64-bit word, and their
+// estimate comes from a table, not a logarithm; an address keeps its registers' counts for the minute they
+// were made in until a register changes, since the busy addresses whose registers are read are read many times
+// a minute and change few registers in one.
+//
 // A stamp is the minute (unix seconds / 60) modulo 65535, plus one so that 0 means empty. Stamps compare by
 // their difference modulo 65535, which is right while ages stay within ±22 days; a record whose hour changes
 // clears the stamps older than a day, and one untouched for a day is cleared whole, so they always do.
@@ -57,10 +63,18 @@ type Facts struct {
 }
 
 // minuteOf is the minute of event time at (unix seconds).
-func minuteOf(at int64) int32 { return int32(floorDiv(at, 60)) }
+func minuteOf(at int64) int32 {
+	if at >= 0 { // an unsigned division by a constant is a multiplication, without floorDiv's corrections
+		return int32(uint64(at) / 60)
+	}
+	return int32(floorDiv(at, 60))
+}
 
 // stampOf is the stamp of minute mn.
 func stampOf(mn int32) uint16 {
+	if mn >= 0 {
+		return uint16(uint32(mn)%stampMod + 1)
+	}
 	s := int64(mn) % stampMod
 	if s < 0 {
 		s += stampMod
@@ -124,67 +138,162 @@ func sweep(slots []uint32, regs []uint16, now uint16) {
 	}
 }
 
-// distinct reads a window: the set's count while it has room, else the registers' estimate (at least the set's
-// size); without registers, the set's count.
-func distinct(slots []uint32, regs []uint16, now uint16, window int) uint32 {
-	var n [1]uint32
-	distinctAll(slots, regs, now, []int{window}, n[:])
-	return n[0]
+// since is how many minutes the stamp s (not empty) lies before now, as a number to compare with a window:
+// [0, stampMod), where a stamp after now (read for a late event) is more than stampHalf, beyond every window.
+// It is age without its branches: a reading compares every slot and register of a record with its windows.
+func since(now, s uint16) uint32 {
+	d := int32(now) - int32(s)
+	return uint32(d + stampMod&(d>>31))
 }
 
-// distinctAll reads several windows (minutes, at most 3, shortest first) in one pass over the slots and
-// registers (an address reads three).
-func distinctAll(slots []uint32, regs []uint16, now uint16, windows []int, out []uint32) {
-	var in, set [3]int // per window: slots seen within it, registers set within it
+// emptyBit is beyond every window for an empty stamp (0), else 0: or-ed into since, it keeps empty registers
+// out of every window without a branch.
+func emptyBit(s uint16) uint32 { return uint32(int32(uint32(s)-1)>>31) & (1 << 16) }
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// seen counts the slots of a set seen within window w (minutes) as of now.
+func seen(slots []uint32, now uint16, w uint32) uint32 {
+	n := uint32(0)
 	for _, v := range slots {
-		if v == 0 {
-			continue
-		}
-		if a := age(now, uint16(v)); a >= 0 {
-			for i, w := range windows {
-				if a < w {
-					in[i]++
-				}
-			}
+		if v != 0 { // sets are mostly empty: skipping a slot costs less than comparing it
+			n += b2u(since(now, uint16(v)) < w)
 		}
 	}
-	full := false
-	for i := range windows {
-		out[i] = uint32(in[i])
-		full = full || in[i] == len(slots)
+	return n
+}
+
+// seen3 is seen for three windows at once (an unused one is 0, holding nothing). Counts are kept in locals:
+// through an array each addition would wait for the one before.
+func seen3(slots []uint32, now uint16, ws [3]uint32) [3]uint32 {
+	w0, w1, w2 := ws[0], ws[1], ws[2]
+	var c0, c1, c2 uint32
+	for _, v := range slots {
+		if v != 0 {
+			e := since(now, uint16(v))
+			c0 += b2u(e < w0)
+			c1 += b2u(e < w1)
+			c2 += b2u(e < w2)
+		}
 	}
-	if !full || len(regs) == 0 {
-		return
+	return [3]uint32{c0, c1, c2}
+}
+
+// setRegs counts per window (an unused one is 0) the registers set within it. Registers are read only for a
+// busy address, where many are set in no order a branch could predict, so the common case compares four
+// registers at once in a 64-bit word, without branches: lanes of 16 bits hold the registers' minutes since
+// now, counted modulo 2^16, which is how many minutes they lie before now as long as now is at least the
+// longest window (an empty register then lies now minutes back, and one after now further: both outside).
+// The rare other case, a day every 45 days, compares one register at a time.
+func setRegs(regs *[regCount]uint16, now uint16, ws [3]uint32) [3]uint32 {
+	if uint32(now) < max(ws[0], ws[1], ws[2]) {
+		return setRegsWrapped(regs, now, ws)
 	}
-	// Windows come shortest first: count each register in the shortest window holding it, then accumulate.
-	last := windows[len(windows)-1]
+	const (
+		high = 0x8000_8000_8000_8000 // each lane's top bit
+		ones = 0x0001_0001_0001_0001
+	)
+	n := uint64(now) * ones
+	w0, w1, w2 := uint64(ws[0])*ones, uint64(ws[1])*ones, uint64(ws[2])*ones
+	var c0, c1, c2 uint64 // per lane: registers within the window, at most regCount/4
+	for i := 0; i < regCount; i += 4 {
+		v := uint64(regs[i]) | uint64(regs[i+1])<<16 | uint64(regs[i+2])<<32 | uint64(regs[i+3])<<48
+		d := ((n | high) - (v &^ high)) ^ ((n ^ ^v) & high) // now - v in each lane, modulo 2^16
+		// d < w in a lane (w < 2^15): the top bit of d is clear, and (d | top bit) - w keeps it; the lane's
+		// minuend is at least 2^15 > w, so no borrow crosses lanes.
+		dh := d | high
+		c0 += (^(d | (dh - w0)) & high) >> 15
+		c1 += (^(d | (dh - w1)) & high) >> 15
+		c2 += (^(d | (dh - w2)) & high) >> 15
+	}
+	return [3]uint32{uint32((c0 * ones) >> 48), uint32((c1 * ones) >> 48), uint32((c2 * ones) >> 48)}
+}
+
+// setRegsWrapped is setRegs while a window reaches back past stamp 1 to the top of the stamps.
+func setRegsWrapped(regs *[regCount]uint16, now uint16, ws [3]uint32) [3]uint32 {
+	var c [3]uint32
 	for _, v := range regs {
-		if v == 0 {
+		e := since(now, v) | emptyBit(v)
+		for i, w := range ws {
+			c[i] += b2u(e < w)
+		}
+	}
+	return c
+}
+
+// linearCounts is the registers' estimate by the number of empty ones, rounded down: -64·ln(empty/64), and
+// with none empty 64·ln(64), as far as linear counting reaches. Rounded down, a full set of 8 items in 8
+// registers (8.55) reads 8. A table: a reading may need several, and a logarithm costs as much as the rest of
+// the reading.
+var linearCounts = func() (t [regCount + 1]uint32) {
+	m := float64(regCount)
+	t[0] = uint32(m * math.Log(m))
+	for empty := 1; empty <= regCount; empty++ {
+		t[empty] = uint32(-m * math.Log(float64(empty)/m))
+	}
+	return t
+}()
+
+// distinct reads windows (minutes, at most 3) of an address's set and registers as of minute mn: a window
+// reads the set's count while the set has room in it, else the registers' estimate (at least the set's size).
+// One pass over the set answers all windows, and the registers are read only when a window's set is full.
+func (r *addrFacts) distinct(mn int32, windows []int, out []uint32) {
+	now := stampOf(mn)
+	var ws [3]uint32
+	for i, w := range windows {
+		ws[i] = uint32(w)
+	}
+	in := seen3(r.users[:], now, ws)
+	const full = addrUserSlots
+	copy(out, in[:])
+	if max(in[0], in[1], in[2]) < full {
+		return // the set alone answers
+	}
+	kept := r.setRegs(mn, now)
+	for i, w := range ws {
+		if in[i] < full {
 			continue
 		}
-		if a := age(now, v); a >= 0 && a < last {
-			i := 0
-			for a >= windows[i] {
-				i++
-			}
-			set[i]++
+		var set uint32
+		switch w {
+		case tenMinutes, hourMin, dayMin:
+			set = kept[regWindowIndex(w)]
+		default:
+			set = setRegs(&r.regs, now, [3]uint32{w})[0]
 		}
+		out[i] = max(in[i], linearCounts[regCount-set])
 	}
-	for i := 1; i < len(windows); i++ {
-		set[i] += set[i-1]
+}
+
+// regWindows are the windows an address record keeps its registers' counts of (addrFacts.regsN): those the
+// addresses and subnets are read over.
+var regWindows = [3]uint32{tenMinutes, hourMin, dayMin}
+
+func regWindowIndex(w uint32) int {
+	switch w {
+	case tenMinutes:
+		return 0
+	case hourMin:
+		return 1
 	}
-	m := float64(len(regs))
-	for i := range windows {
-		if in[i] < len(slots) {
-			continue
-		}
-		est := m * math.Log(m) // every register set: as far as linear counting reaches
-		if empty := len(regs) - set[i]; empty > 0 {
-			est = -m * math.Log(float64(empty)/m)
-		}
-		// Rounded down: a full set of 8 items in 8 registers estimates 8.55, and must read 8.
-		out[i] = max(out[i], uint32(est))
+	return 2
+}
+
+// setRegs is the registers set within each of regWindows as of minute mn (stamp now). A busy address, the only
+// kind whose registers are read, is read many times a minute and changes few registers in one: the counts are
+// kept for the minute they were made at until a register changes.
+func (r *addrFacts) setRegs(mn int32, now uint16) [3]uint32 {
+	if !r.regsValid || r.regsAt != mn {
+		n := setRegs(&r.regs, now, regWindows)
+		r.regsN = [3]uint8{uint8(n[0]), uint8(n[1]), uint8(n[2])}
+		r.regsAt, r.regsValid = mn, true
 	}
+	return [3]uint32{uint32(r.regsN[0]), uint32(r.regsN[1]), uint32(r.regsN[2])}
 }
 
 // factsHeader starts every facts record.
@@ -196,20 +305,23 @@ type factsHeader struct {
 func (h *factsHeader) header() *factsHeader { return h }
 
 // touch prepares a record for a write at minute mn (stamp st): a record idle for a day is cleared, one whose
-// hour changed is swept. It reports whether mn is not older than the record's newest event.
-func (h *factsHeader) touch(mn int32, st uint16, slots []uint32, regs []uint16) bool {
+// hour changed is swept (swept reports either). latest reports whether mn is not older than the record's
+// newest event.
+func (h *factsHeader) touch(mn int32, st uint16, slots []uint32, regs []uint16) (latest, swept bool) {
 	switch {
 	case mn-h.last >= dayMin:
 		clear(slots)
 		clear(regs)
+		swept = true
 	case floorDiv(int64(mn), 60) > floorDiv(int64(h.last), 60):
 		sweep(slots, regs, st)
+		swept = true
 	}
 	if mn >= h.last {
 		h.last = mn
-		return true
+		return true, swept
 	}
-	return false
+	return false, swept
 }
 
 // fresh reports whether the record can hold anything for a read at minute mn: after a day without events it
@@ -278,10 +390,10 @@ func (r *userFacts) read(at int64, out *Facts) {
 	mn := minuteOf(at)
 	if r.fresh(mn) {
 		st := stampOf(mn)
-		out.UserIPs1h = distinct(r.ips(), nil, st, hourMin)
-		out.UserIPs24h = distinct(r.ips(), nil, st, dayMin)
-		out.UserDevices24h = distinct(r.devices(), nil, st, dayMin)
-		out.UserCountries24h = distinct(r.countries(), nil, st, dayMin)
+		ips := seen3(r.ips(), st, [3]uint32{hourMin, dayMin})
+		out.UserIPs1h, out.UserIPs24h = ips[0], ips[1]
+		out.UserDevices24h = seen(r.devices(), st, dayMin)
+		out.UserCountries24h = seen(r.countries(), st, dayMin)
 	}
 	ix := bucketIndices(at)
 	for j, w := range [2]Window{Hour, Day} {
@@ -306,8 +418,14 @@ func (r *userFacts) read(at int64, out *Facts) {
 // addrFacts is an address's or a subnet's record: the users tried from it.
 type addrFacts struct {
 	factsHeader
-	users [addrUserSlots]uint32
-	regs  [regCount]uint16
+	// The registers' counts per regWindows as of minute regsAt (setRegs); in memory only, not in the record's
+	// bytes. Whatever changes a register clears regsValid. Next to the header and the set, which every read
+	// reads, rather than after the registers, which a read of kept counts need not reach.
+	regsAt    int32
+	regsN     [3]uint8
+	regsValid bool
+	users     [addrUserSlots]uint32
+	regs      [regCount]uint16
 }
 
 func (r *addrFacts) init(mn int32, _ [NumWindows]int32) { r.last = mn }
@@ -315,10 +433,13 @@ func (r *addrFacts) init(mn int32, _ [NumWindows]int32) { r.last = mn }
 func (r *addrFacts) add(at int64, user uint64) {
 	mn := minuteOf(at)
 	st := stampOf(mn)
-	r.touch(mn, st, r.users[:], r.regs[:])
+	if _, swept := r.touch(mn, st, r.users[:], r.regs[:]); swept {
+		r.regsValid = false
+	}
 	setAdd(r.users[:], Fingerprint(user), st)
 	if g := &r.regs[user%regCount]; *g == 0 || age(st, *g) > 0 {
 		*g = st
+		r.regsValid = false
 	}
 }
 
@@ -329,7 +450,7 @@ func (r *addrFacts) read(at int64, windows []int, outs []*uint32) {
 		return
 	}
 	var n [3]uint32
-	distinctAll(r.users[:], r.regs[:], stampOf(mn), windows, n[:len(windows)])
+	r.distinct(mn, windows, n[:len(windows)])
 	for i, o := range outs {
 		*o = n[i]
 	}
@@ -354,7 +475,7 @@ type DeviceSighting struct {
 func (r *deviceFacts) add(at int64, s *DeviceSighting) {
 	mn := minuteOf(at)
 	st := stampOf(mn)
-	latest := r.touch(mn, st, r.users[:], nil)
+	latest, _ := r.touch(mn, st, r.users[:], nil)
 	r.first = min(r.first, mn)
 	if s.User != 0 {
 		setAdd(r.users[:], Fingerprint(s.User), st)
@@ -368,7 +489,7 @@ func (r *deviceFacts) read(at int64, out *Facts) {
 	out.DeviceFirstSeen = int64(r.first) * 60
 	out.DeviceUA = r.ua
 	if mn := minuteOf(at); r.fresh(mn) {
-		out.DeviceUsers24h = distinct(r.users[:], nil, stampOf(mn), dayMin)
+		out.DeviceUsers24h = seen(r.users[:], stampOf(mn), dayMin)
 	}
 }
 
@@ -376,6 +497,6 @@ func (r *deviceFacts) read(at int64, out *Facts) {
 // (TestFactsBytesPerKey).
 const (
 	_ = uint(200 - unsafe.Sizeof(userFacts{}))
-	_ = uint(176 - unsafe.Sizeof(addrFacts{}))
+	_ = uint(184 - unsafe.Sizeof(addrFacts{}))
 	_ = uint(56 - unsafe.Sizeof(deviceFacts{}))
 )

@@ -6,7 +6,8 @@ import (
 )
 
 // Facts records as bytes, in snapshots (after the 8-byte key) and as Redis values: the fields in declaration
-// order, little-endian, the same layout factsScript packs.
+// order, little-endian, the same layout factsScript packs. An address's kept register counts are not written:
+// they are derived, and a decoded record counts afresh.
 const (
 	userFactsLen   = 4 + 8 + 4*(userIPSlots+userDeviceSlots+userCountrySlots) + 4*2*ringLen // 188
 	addrFactsLen   = 4 + 4*addrUserSlots + 2*regCount                                       // 164
@@ -72,6 +73,7 @@ func (r *addrFacts) decodeBody(b []byte) {
 		r.regs[i] = le.Uint16(b)
 		b = b[2:]
 	}
+	r.regsValid = false // counts of other registers
 }
 
 func (r *deviceFacts) appendBody(b []byte) []byte {
