@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +58,7 @@ type Engine struct {
 	pool       sync.Pool // *scratch
 	idBase     uint64
 	idSeq      atomic.Uint64
+	taught     *lessonTable // what outcomes taught of recent evaluations' logins (lessons.go)
 	failPolicy FailPolicy
 	log        *decisionlog.Log
 }
@@ -99,6 +99,7 @@ func New(cfg Config) (*Engine, error) {
 		metrics:   cfg.Metrics,
 		log:       cfg.Log,
 		lists:     cfg.Lists,
+		taught:    newLessonTable(lessonSlots),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -111,7 +112,8 @@ func New(cfg Config) (*Engine, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("engine: evaluation id seed: %w", err)
 	}
-	e.idBase = binary.LittleEndian.Uint64(b[:])
+	// Below 2^62, so that no sequence number reaches taughtBit.
+	e.idBase = binary.LittleEndian.Uint64(b[:]) >> 2
 	e.pool.New = func() any { return &scratch{eval: rules.NewEvaluator()} }
 	e.SwapRules(cfg.Rules)
 	return e, nil
@@ -270,7 +272,9 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		e.explain(live.set, in, s.eval, &s.res, d.Explain)
 	}
 
-	e.x.Record(ev, &s.obs, verdict(d.Action))
+	if e.x.Record(ev, &s.obs, verdict(d.Action)) == features.LessonsTaught {
+		d.EvaluationID |= taughtBit
+	}
 	if e.log != nil {
 		s.rec.Fill(ev.Time, d.EvaluationID, s.obs.UserKey, d.Action, d.Score, live.set, s.res.Fired, &s.eval.Vector)
 		if shadow != nil {
@@ -353,7 +357,11 @@ func verdict(a rules.Action) features.Verdict {
 	return features.VerdictAllow
 }
 
-// Record applies an outcome to state. o.Time may be 0 (arrival time is used).
+// Record applies an outcome to state. o.Time may be 0 (arrival time is used). An outcome that confirms a login
+// (login_succeeded, legit_confirmed, mfa_passed) and names its evaluation teaches only what that login has not
+// taught yet: nothing more when the decision learned it (login_succeeded after an allowed login), only the trust
+// of the device when mfa_passed follows, and nothing when an outcome naming it comes again. Without an
+// evaluation id it teaches the whole login.
 func (e *Engine) Record(o *features.Outcome) error {
 	now := e.now().UnixNano()
 	if o.Time == 0 {
@@ -361,7 +369,7 @@ func (e *Engine) Record(o *features.Outcome) error {
 	} else if err := e.checkTime(o.Time, now); err != nil {
 		return err
 	}
-	e.x.Learn(o)
+	e.x.LearnOnly(o, e.lessons(o))
 	e.metrics.outcome(o.Type)
 	e.logLabel(o)
 	return nil
@@ -373,8 +381,8 @@ func (e *Engine) logLabel(o *features.Outcome) {
 	if e.log == nil || (o.Type != features.FraudConfirmed && o.Type != features.LegitConfirmed) {
 		return
 	}
-	id, err := strconv.ParseUint(o.EvaluationID, 16, 64)
-	if err != nil {
+	id, ok := parseEvaluationID(o.EvaluationID)
+	if !ok {
 		return
 	}
 	rec := decisionlog.Record{Time: o.Time, EvaluationID: id, Label: "legit"}

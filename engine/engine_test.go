@@ -55,9 +55,8 @@ func TestDecideRefusesFutureTimestamp(t *testing.T) {
 	if err != engine.ErrFutureTimestamp {
 		t.Fatalf("err = %v, want ErrFutureTimestamp", err)
 	}
-	var p store.Profile
-	var c [store.NumMetrics]store.Counts
-	if held, _ := e.Extractor().ExportUser("bob", time.Now().UnixNano(), &p, &c); held {
+	var ud store.UserData
+	if held, _ := e.Extractor().ExportUser("bob", time.Now().UnixNano(), &ud); held {
 		t.Fatal("a refused event changed state")
 	}
 }
@@ -94,7 +93,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if old := e.SwapRules(set); old.Version != "builtin-1" {
+	if old := e.SwapRules(set); old.Version != "builtin-2" {
 		t.Fatalf("previous version %q", old.Version)
 	}
 	var d engine.Decision

@@ -164,39 +164,82 @@ const (
 	VerdictDeny
 )
 
+// Lessons are the parts of what one confirmed login teaches the state. A login is often reported more than once
+// (the decision that allowed it, then its login_succeeded; a passed MFA, then its login_succeeded; an outcome
+// delivered twice), and each part must be taught once: counted twice, a login would read as twice as habitual.
+type Lessons uint8
+
+// The lessons of a confirmed login.
+const (
+	LessonSuccess Lessons = 1 << iota // a success in the velocity windows
+	LessonLogin                       // the login in the profile (devices, countries, place, history) and the population
+	LessonTrust                       // the login's device trusted: a second factor passed on it
+
+	// LessonsTaught are what a decision that learned its login taught (Record).
+	LessonsTaught = LessonSuccess | LessonLogin
+)
+
+// Lessons returns what an outcome of type t teaches of a confirmed login: login_succeeded and legit_confirmed a
+// success and the login, mfa_passed the login and trust (not a success: the login's own outcome counts that).
+// Other types teach no login.
+func (t OutcomeType) Lessons() Lessons {
+	switch t {
+	case LoginSucceeded, LegitConfirmed:
+		return LessonSuccess | LessonLogin
+	case MFAPassed:
+		return LessonLogin | LessonTrust
+	}
+	return 0
+}
+
 // Record updates state with what ev and its verdict teach, beyond the attempt and failure Extract counted: for
 // an allowed event with valid credentials (or an allowed registration), a success and the user's profile. A
 // stepped-up event teaches the profile only when its MFA passes (see Learn), and a failure never creates a
-// profile, so an attacker cannot grow the profile table.
-func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) {
+// profile, so an attacker cannot grow the profile table. It returns what it taught: LessonsTaught, or none.
+func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) Lessons {
 	if ev.HasCredentials && !ev.CredentialsValid {
-		return
+		return 0
 	}
 	if verdict != VerdictAllow || !obs.HasUser {
-		return
+		return 0
 	}
 	if (ev.Type == Login && ev.HasCredentials && ev.CredentialsValid) || ev.Type == Registration {
 		x.state.Count(obs.subjects(), store.SetOf(store.Successes), obs.At)
 		x.learnLogin(obs, store.OpLogin)
+		return LessonsTaught
 	}
+	return 0
 }
 
-// Learn updates state with an outcome. It reads the outcome's strings only during the call, and reads no state.
-func (x *Extractor) Learn(o *Outcome) {
+// Learn updates state with an outcome, teaching all of a confirmed login's lessons. It reads the outcome's
+// strings only during the call, and reads no state.
+func (x *Extractor) Learn(o *Outcome) { x.LearnOnly(o, o.Type.Lessons()) }
+
+// LearnOnly is Learn teaching, of a confirmed login, only the lessons in l: the caller knows the login taught the
+// others already (engine.Engine.Record, by the outcome's evaluation id). Outcomes that confirm no login
+// (failures, fraud) are applied whatever l says.
+func (x *Extractor) LearnOnly(o *Outcome, l Lessons) {
 	var obs Observation
 	x.observe(o.Time, o.UserID, o.IP, o.DeviceID, &obs)
 	s := obs.subjects()
 	switch o.Type {
 	case LoginSucceeded, LegitConfirmed:
-		x.state.Count(s, store.SetOf(store.Successes), obs.At)
-		if obs.HasUser {
+		if l&LessonSuccess != 0 {
+			x.state.Count(s, store.SetOf(store.Successes), obs.At)
+		}
+		if l&LessonLogin != 0 && obs.HasUser {
 			x.outcomeTraits(o, &obs)
 			x.learnLogin(&obs, store.OpLogin)
 		}
 	case MFAPassed:
-		if obs.HasUser {
+		switch {
+		case !obs.HasUser:
+		case l&LessonLogin != 0:
 			x.outcomeTraits(o, &obs)
 			x.learnLogin(&obs, store.OpTrust)
+		case l&LessonTrust != 0 && obs.HasDevice:
+			// The login is in the profile already (its decision or outcome taught it): only the trust is new.
+			x.state.Apply(obs.UserKey, store.ProfileOp{Kind: store.OpTrustDevice, Device: obs.DeviceKey, HasDevice: true, At: obs.At})
 		}
 	case LoginFailed, MFAFailed:
 		x.state.Count(s, store.SetOf(store.Failures), obs.At)
@@ -215,11 +258,27 @@ func (x *Extractor) SetMFAPreference(userID string, pref MFAPreference, at int64
 	x.state.Apply(x.hash.User(userID), store.ProfileOp{Kind: store.OpSetMFA, MFA: uint8(pref), At: at / int64(time.Second)})
 }
 
-// ExportUser copies what riskd holds about a user: the profile and the user's velocity counters at time at (unix
-// nanoseconds). It reports whether anything is held; with shared state an error (store.ErrUnavailable) means the
-// shared store could not be read, so the answer would be incomplete.
-func (x *Extractor) ExportUser(userID string, at int64, p *store.Profile, c *[store.NumMetrics]store.Counts) (bool, error) {
-	return x.state.Export(x.hash.User(userID), at/int64(time.Second), p, c)
+// ExportUser copies what riskd holds about a user into out: the profile with its behaviour history, and the
+// user's velocity counters and facts at time at (unix nanoseconds). It reports whether anything is held; with
+// shared state an error (store.ErrUnavailable) means the shared store could not be read, so the answer would be
+// incomplete.
+func (x *Extractor) ExportUser(userID string, at int64, out *store.UserData) (bool, error) {
+	return x.state.Export(x.hash.User(userID), at/int64(time.Second), out)
+}
+
+// DeviceClass names the device class that History.Classes[i] counts, as useragent names it.
+func DeviceClass(i int) string {
+	switch uint8(i + 1) {
+	case classDesktop:
+		return useragent.Desktop
+	case classMobile:
+		return useragent.Mobile
+	case classTablet:
+		return useragent.Tablet
+	case classBot:
+		return useragent.Bot
+	}
+	return ""
 }
 
 // UserKey returns the keyed hash riskd stores a user under; it names the user in logs without the id.

@@ -86,9 +86,9 @@ func TestSteppedUpLoginLearnsOnlyAfterMFA(t *testing.T) {
 	var v Vector
 	x.Extract(ev, &obs, &v)
 	x.Record(ev, &obs, VerdictStepUp)
-	var p store.Profile
-	var c [store.NumMetrics]store.Counts
-	x.ExportUser("u", at, &p, &c)
+	var ud store.UserData
+	p := &ud.Profile
+	x.ExportUser("u", at, &ud)
 	if p.Logins != 0 {
 		t.Fatal("a stepped-up login was learned before its MFA passed")
 	}
@@ -130,15 +130,15 @@ func TestEraseForgetsUser(t *testing.T) {
 	at := time.Now().UnixNano()
 	x.Learn(&Outcome{Type: LoginSucceeded, UserID: "gone", DeviceID: "d", Time: at})
 	x.Learn(&Outcome{Type: LoginFailed, UserID: "gone", Time: at})
-	var p store.Profile
-	var c [store.NumMetrics]store.Counts
-	if held, err := x.ExportUser("gone", at, &p, &c); !held || err != nil || p.Logins != 1 || c[store.Failures][store.Minute] != 1 {
+	var ud store.UserData
+	p, c := &ud.Profile, &ud.Velocity
+	if held, err := x.ExportUser("gone", at, &ud); !held || err != nil || p.Logins != 1 || c[store.Failures][store.Minute] != 1 {
 		t.Fatalf("before erase: %+v %v", p, c)
 	}
 	if had, err := x.EraseUser("gone"); !had || err != nil {
 		t.Fatal("Erase reported nothing held")
 	}
-	if held, _ := x.ExportUser("gone", at, &p, &c); held {
+	if held, _ := x.ExportUser("gone", at, &ud); held {
 		t.Fatalf("after erase: %+v %v", p, c)
 	}
 }
@@ -258,9 +258,9 @@ func TestOutcomesTeachHabits(t *testing.T) {
 	x.Learn(&Outcome{Type: LoginSucceeded, UserID: "o", IP: netip.MustParseAddr("216.160.83.56"), UserAgent: windowsChrome, Time: at})
 	x.Learn(&Outcome{Type: MFAPassed, UserID: "o", IP: netip.MustParseAddr("89.160.20.112"), DeviceID: "p", UserAgent: iPhoneSafari, Time: at})
 	x.Learn(&Outcome{Type: LoginFailed, UserID: "o", IP: netip.MustParseAddr("214.78.120.1"), UserAgent: windowsChrome, Time: at})
-	var p store.Profile
-	var c [store.NumMetrics]store.Counts
-	x.ExportUser("o", at, &p, &c)
+	var ud store.UserData
+	p := &ud.Profile
+	x.ExportUser("o", at, &ud)
 	h := &p.History
 	if h.Logins() != 2 || h.NumHabits[store.HabitNetwork] != 2 || h.NumHabits[store.HabitASN] != 2 || h.NumHabits[store.HabitAgent] != 2 ||
 		h.Classes[classDesktop-1].Logins != 1 || h.Classes[classMobile-1].Logins != 1 {

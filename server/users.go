@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -80,17 +81,19 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// userExport is everything riskd holds about one user. Device ids are held only as keyed hashes, so the
-// export shows those.
+// userExport is everything riskd holds about one user. Device ids, addresses and networks are held only as keyed
+// hashes (or fingerprints of them), so the export shows those.
 type userExport struct {
-	UserID        string            `json:"user_id"`
-	FirstSeen     string            `json:"first_seen,omitempty"`
-	Logins        uint32            `json:"successful_logins"`
-	MFAPreference string            `json:"mfa_preference,omitempty"`
-	Devices       []deviceExport    `json:"devices"`
-	Countries     []countryExport   `json:"countries"`
-	LastLogin     *placeExport      `json:"last_login,omitempty"`
-	Velocity      map[string]counts `json:"velocity"`
+	UserID         string            `json:"user_id"`
+	FirstSeen      string            `json:"first_seen,omitempty"`
+	Logins         uint32            `json:"successful_logins"`
+	MFAPreference  string            `json:"mfa_preference,omitempty"`
+	Devices        []deviceExport    `json:"devices"`
+	Countries      []countryExport   `json:"countries"`
+	LastLogin      *placeExport      `json:"last_login,omitempty"`
+	History        historyExport     `json:"history"`
+	Velocity       map[string]counts `json:"velocity"`
+	RecentActivity activityExport    `json:"recent_activity"`
 }
 
 type deviceExport struct {
@@ -123,6 +126,66 @@ type counts struct {
 	H24 uint32 `json:"24h"`
 }
 
+// historyExport is the profile's behaviour history (store.History): the habits of the user's confirmed logins.
+type historyExport struct {
+	Logins        int           `json:"logins"`
+	Networks      []habitExport `json:"networks"`
+	ASNs          []habitExport `json:"asns"`
+	Cities        []habitExport `json:"cities"`
+	Clients       []habitExport `json:"clients"`
+	HoursUTC      []binExport   `json:"hours_utc"`
+	DeviceClasses []binExport   `json:"device_classes"`
+}
+
+// habitExport is one habit: Key (a keyed hash of a network, a hash of a browser family and OS), ASN or CityID.
+type habitExport struct {
+	Key      string `json:"key,omitempty"`
+	ASN      uint32 `json:"asn,omitempty"`
+	CityID   uint32 `json:"city_geoname_id,omitempty"`
+	Logins   uint16 `json:"logins"`
+	LastSeen string `json:"last_seen"` // a day
+}
+
+type binExport struct {
+	Hours    string `json:"hours,omitempty"` // "08-12"
+	Class    string `json:"class,omitempty"`
+	Logins   uint16 `json:"logins"`
+	LastSeen string `json:"last_seen"`
+}
+
+// activityExport is the user's facts (store.UserFacts): what the user's recent attempts, successful or not,
+// left for the distinct counts and amount sums of the last day.
+type activityExport struct {
+	Addresses []sightedExport `json:"addresses"`
+	Devices   []sightedExport `json:"devices"`
+	Countries []sightedExport `json:"countries"`
+	Amounts   []amountExport  `json:"amounts"`
+	Counts    activityCounts  `json:"counts"`
+}
+
+// sightedExport is an address or a device (Key: the first 16 bits of its keyed hash) or a country.
+type sightedExport struct {
+	Key      string `json:"key,omitempty"`
+	Country  string `json:"country,omitempty"`
+	LastSeen string `json:"last_seen"`
+}
+
+type amountExport struct {
+	From  string  `json:"from"`
+	Until string  `json:"until"`
+	Sum   float64 `json:"sum"`
+}
+
+// activityCounts are the user's facts as a decision would read them now.
+type activityCounts struct {
+	IPs1h        uint32  `json:"ips_1h"`
+	IPs24h       uint32  `json:"ips_24h"`
+	Devices24h   uint32  `json:"devices_24h"`
+	Countries24h uint32  `json:"countries_24h"`
+	Amount1h     float64 `json:"amount_1h"`
+	Amount24h    float64 `json:"amount_24h"`
+}
+
 func unixTime(sec int64) string {
 	if sec == 0 {
 		return ""
@@ -130,10 +193,23 @@ func unixTime(sec int64) string {
 	return time.Unix(sec, 0).UTC().Format(time.RFC3339)
 }
 
+// dayString writes a History day (days since 1970-01-01) as a date.
+func dayString(d uint16) string {
+	return time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly)
+}
+
+// hexKey writes a key as big-endian hex of its size in bits (16, 32 or 64).
+func hexKey(k uint64, bits int) string {
+	b := make([]byte, bits/8)
+	for i := range b {
+		b[i] = byte(k >> (bits - 8*(i+1)))
+	}
+	return hex.EncodeToString(b)
+}
+
 func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
-	var p store.Profile
-	var c [store.NumMetrics]store.Counts
-	found, err := s.engine.Extractor().ExportUser(id, time.Now().UnixNano(), &p, &c)
+	var u store.UserData
+	found, err := s.engine.Extractor().ExportUser(id, time.Now().UnixNano(), &u)
 	if err != nil {
 		s.stateUnavailable(ctx, "export", err)
 		return
@@ -142,15 +218,13 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
 		writeError(ctx, errUserNotFound)
 		return
 	}
+	p := &u.Profile
 	out := userExport{UserID: id, FirstSeen: unixTime(p.Created), Logins: p.Logins,
 		MFAPreference: features.MFAPreference(p.MFAPreference).String(),
-		Devices:       []deviceExport{}, Countries: []countryExport{}, Velocity: map[string]counts{}}
+		Devices:       []deviceExport{}, Countries: []countryExport{}, Velocity: map[string]counts{},
+		History: exportHistory(&p.History), RecentActivity: exportActivity(&u.Facts)}
 	for _, d := range p.Devices[:p.NumDevices] {
-		var k [8]byte
-		for i := range k {
-			k[i] = byte(d.Key >> (8 * (7 - i)))
-		}
-		out.Devices = append(out.Devices, deviceExport{DeviceKey: hex.EncodeToString(k[:]), FirstSeen: unixTime(d.FirstSeen),
+		out.Devices = append(out.Devices, deviceExport{DeviceKey: hexKey(d.Key, 64), FirstSeen: unixTime(d.FirstSeen),
 			LastSeen: unixTime(d.LastSeen), TrustedSince: unixTime(d.TrustedAt)})
 	}
 	for _, co := range p.Countries[:p.NumCountries] {
@@ -168,10 +242,66 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
 	}
 	names := [store.NumMetrics]string{store.Attempts: "attempts", store.Failures: "failures", store.Successes: "successes"}
 	for m, n := range names {
-		w := c[m]
+		w := u.Velocity[m]
 		out.Velocity[n] = counts{M1: w[store.Minute], M10: w[store.TenMinutes], H1: w[store.Hour], H24: w[store.Day]}
 	}
 	writeJSON(ctx, out)
+}
+
+func exportHistory(h *store.History) historyExport {
+	out := historyExport{Logins: h.Logins()}
+	lists := [store.NumHabitKinds]*[]habitExport{store.HabitNetwork: &out.Networks, store.HabitASN: &out.ASNs,
+		store.HabitCity: &out.Cities, store.HabitAgent: &out.Clients}
+	for k, list := range lists {
+		*list = []habitExport{}
+		for _, e := range h.List(store.HabitKind(k)) {
+			he := habitExport{Logins: e.Logins, LastSeen: dayString(e.Day)}
+			switch store.HabitKind(k) {
+			case store.HabitASN:
+				he.ASN = e.Key
+			case store.HabitCity:
+				he.CityID = e.Key
+			default:
+				he.Key = hexKey(uint64(e.Key), 32)
+			}
+			*list = append(*list, he)
+		}
+	}
+	out.HoursUTC, out.DeviceClasses = []binExport{}, []binExport{}
+	width := 24 / store.HourBins
+	for i, b := range h.Hours {
+		if b.Logins != 0 {
+			out.HoursUTC = append(out.HoursUTC, binExport{Hours: fmt.Sprintf("%02d-%02d", i*width, (i+1)*width),
+				Logins: b.Logins, LastSeen: dayString(b.Day)})
+		}
+	}
+	for i, b := range h.Classes {
+		if b.Logins != 0 {
+			out.DeviceClasses = append(out.DeviceClasses, binExport{Class: features.DeviceClass(i), Logins: b.Logins, LastSeen: dayString(b.Day)})
+		}
+	}
+	return out
+}
+
+func exportActivity(f *store.UserFacts) activityExport {
+	out := activityExport{Addresses: []sightedExport{}, Devices: []sightedExport{}, Countries: []sightedExport{},
+		Amounts: []amountExport{}}
+	for _, s := range f.IPs {
+		out.Addresses = append(out.Addresses, sightedExport{Key: hexKey(uint64(s.Item), 16), LastSeen: unixTime(s.LastSeen)})
+	}
+	for _, s := range f.Devices {
+		out.Devices = append(out.Devices, sightedExport{Key: hexKey(uint64(s.Item), 16), LastSeen: unixTime(s.LastSeen)})
+	}
+	for _, s := range f.Countries {
+		out.Countries = append(out.Countries, sightedExport{Country: s.CountryCode(), LastSeen: unixTime(s.LastSeen)})
+	}
+	for _, a := range f.Amounts {
+		out.Amounts = append(out.Amounts, amountExport{From: unixTime(a.From), Until: unixTime(a.Until), Sum: a.Sum})
+	}
+	r := &f.Reading
+	out.Counts = activityCounts{IPs1h: r.UserIPs1h, IPs24h: r.UserIPs24h, Devices24h: r.UserDevices24h,
+		Countries24h: r.UserCountries24h, Amount1h: r.UserAmount1h, Amount24h: r.UserAmount24h}
+	return out
 }
 
 // eraseUser forgets the user everywhere riskd holds it. It is idempotent: erasing an unknown user succeeds.

@@ -51,9 +51,9 @@ func TestEmbeddedSurvivesRestart(t *testing.T) {
 	if n := e.Profiles.Len(); n != 100 {
 		t.Fatalf("%d profiles after restart, want 100", n)
 	}
-	var p Profile
-	var c [NumMetrics]Counts
-	if ok, _ := e.Export(42, t0, &p, &c); !ok || p.Device(1041) < 0 || p.Devices[p.Device(1041)].TrustedAt != t0 || c[Successes][Minute] != 1 {
+	var ud UserData
+	p, c := &ud.Profile, &ud.Velocity
+	if ok, _ := e.Export(42, t0, &ud); !ok || p.Device(1041) < 0 || p.Devices[p.Device(1041)].TrustedAt != t0 || c[Successes][Minute] != 1 {
 		t.Fatalf("user 42 after restart: %+v %v", p, c)
 	}
 	e.Observe(Subjects{IP: 99, HasIP: true}, t0+1, 0, &r)
@@ -106,7 +106,7 @@ func TestEmbeddedEraseLeavesNoKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ok, _ := e.Export(user, t0, new(Profile), new([NumMetrics]Counts)); ok {
+	if ok, _ := e.Export(user, t0, new(UserData)); ok {
 		t.Fatal("export after erasure found the user")
 	}
 	if err := e.Close(); err != nil {

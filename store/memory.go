@@ -188,17 +188,14 @@ func (m *Memory) Count(s Subjects, ms MetricSet, at int64) {
 func (m *Memory) Apply(user uint64, op ProfileOp) { m.Profiles.Apply(user, op) }
 
 // Export implements State.
-func (m *Memory) Export(user uint64, at int64, p *Profile, c *[NumMetrics]Counts) (bool, error) {
-	has := m.Profiles.Get(user, p)
-	if !has {
-		*p = Profile{}
+func (m *Memory) Export(user uint64, at int64, out *UserData) (bool, error) {
+	out.HasProfile = m.Profiles.Get(user, &out.Profile)
+	if !out.HasProfile {
+		out.Profile = Profile{}
 	}
-	m.Users.Read(user, at, c)
-	return has || hasCounts(c), nil
-}
-
-func hasCounts(c *[NumMetrics]Counts) bool {
-	return *c != [NumMetrics]Counts{}
+	m.Users.Read(user, at, &out.Velocity)
+	m.facts.exportFacts(user, at, &out.Facts)
+	return out.held(), nil
 }
 
 // Erase implements State: the user's counters and facts (addresses, devices, countries and amounts it was seen

@@ -167,6 +167,9 @@ const (
 	OpForgetDevice
 	// OpSetMFA stores the MFA preference.
 	OpSetMFA
+	// OpTrustDevice trusts the device of a login the profile has learned already (a passed MFA reported after
+	// its login): nothing is counted again. It never creates a profile.
+	OpTrustDevice
 )
 
 // ProfileOp is one change to a user's profile, as a value: it can be queued, sent to another process and
@@ -185,7 +188,7 @@ type ProfileOp struct {
 }
 
 // Creates reports whether applying op to a user with no profile creates one.
-func (op *ProfileOp) Creates() bool { return op.Kind != OpForgetDevice }
+func (op *ProfileOp) Creates() bool { return op.Kind != OpForgetDevice && op.Kind != OpTrustDevice }
 
 // Apply applies op to p.
 func (p *Profile) Apply(op *ProfileOp) {
@@ -214,6 +217,10 @@ func (p *Profile) Apply(op *ProfileOp) {
 	case OpForgetDevice:
 		if op.HasDevice {
 			p.ForgetDevice(op.Device)
+		}
+	case OpTrustDevice:
+		if op.HasDevice {
+			p.TrustDevice(op.Device, at)
 		}
 	case OpSetMFA:
 		if p.Created == 0 {

@@ -66,9 +66,8 @@ func TestMemoryForgetsOldest(t *testing.T) {
 	}
 	kept := 0
 	for u := range uint64(boundMax) {
-		var p Profile
-		var c [NumMetrics]Counts
-		if ok, _ := m.Export(mix(u), t0, &p, &c); ok && p.Logins > 0 {
+		var ud UserData
+		if ok, _ := m.Export(mix(u), t0, &ud); ok && ud.Profile.Logins > 0 {
 			kept++
 		}
 	}
@@ -99,9 +98,9 @@ func TestEmbeddedEvictedUsersComeBack(t *testing.T) {
 	check := func(e *Embedded) {
 		t.Helper()
 		for u := range uint64(users) {
-			var p Profile
-			var c [NumMetrics]Counts
-			if ok, _ := e.Export(mix(u), t0, &p, &c); !ok || p.Device(u+1000) < 0 || p.Devices[p.Device(u+1000)].TrustedAt != t0 {
+			var ud UserData
+			p := &ud.Profile
+			if ok, _ := e.Export(mix(u), t0, &ud); !ok || p.Device(u+1000) < 0 || p.Devices[p.Device(u+1000)].TrustedAt != t0 {
 				t.Fatalf("user %d: %v %+v", u, ok, p)
 			}
 		}
@@ -193,7 +192,7 @@ func TestEmbeddedEraseEvicted(t *testing.T) {
 	if had, err := e.Erase(user); err != nil || !had {
 		t.Fatalf("erase of a user on disk only: had %v, %v", had, err)
 	}
-	if ok, _ := e.Export(user, t0, new(Profile), new([NumMetrics]Counts)); ok {
+	if ok, _ := e.Export(user, t0, new(UserData)); ok {
 		t.Fatal("export after erasure found the user")
 	}
 	if err := e.Close(); err != nil {

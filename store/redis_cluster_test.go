@@ -143,9 +143,9 @@ func TestRedisClusterExportEraseLeavesNoKey(t *testing.T) {
 	for u := range uint64(users) {
 		user := 0xabcdef0123456700 + u
 		used[nodeOf(t, cl, "*"+UserKeyHex(user)+"*")] = true
-		var p Profile
-		var c [NumMetrics]Counts
-		if ok, err := a.Export(user, now, &p, &c); !ok || err != nil || p.NumDevices != 1 || c[Successes][Minute] != 1 {
+		var ud UserData
+		p, c := &ud.Profile, &ud.Velocity
+		if ok, err := a.Export(user, now, &ud); !ok || err != nil || p.NumDevices != 1 || c[Successes][Minute] != 1 {
 			t.Fatalf("export of %x: %v %v %+v %v", user, ok, err, p, c)
 		}
 		if u%2 == 1 {
@@ -159,7 +159,7 @@ func TestRedisClusterExportEraseLeavesNoKey(t *testing.T) {
 		if keys := cl.Keys(t, "*"+UserKeyHex(user)+"*"); len(keys) != 0 {
 			t.Fatalf("the cluster still holds %v", keys)
 		}
-		if ok, err := a.Export(user, now, &p, &c); ok || err != nil {
+		if ok, err := a.Export(user, now, &ud); ok || err != nil {
 			t.Fatalf("export after erasure: %v %v", ok, err)
 		}
 	}
@@ -199,10 +199,10 @@ func TestRedisClusterRetentionSweep(t *testing.T) {
 	if n, err := a.Expire(context.Background(), now-3600); err != nil || n < users {
 		t.Fatalf("expired %d: %v (profiles per node %v)", n, err, perNode)
 	}
-	var p Profile
-	var c [NumMetrics]Counts
+	var ud UserData
+	p := &ud.Profile
 	for u := range uint64(users) {
-		ok, _ := a.Export(u+1, now, &p, &c)
+		ok, _ := a.Export(u+1, now, &ud)
 		switch {
 		case u%2 == 0 && (!ok || p.Device(10) >= 0 || p.Device(11) < 0):
 			t.Fatalf("user %d: %v %+v", u+1, ok, p)

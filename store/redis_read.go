@@ -218,7 +218,7 @@ func (r *Redis) Apply(user uint64, op ProfileOp) {
 }
 
 // Export implements State: what Redis holds (the shared truth), or ErrUnavailable while it is out of reach.
-func (r *Redis) Export(user uint64, at int64, p *Profile, c *[NumMetrics]Counts) (bool, error) {
+func (r *Redis) Export(user uint64, at int64, out *UserData) (bool, error) {
 	cl := r.conn()
 	if cl == nil {
 		return false, r.unavailable()
@@ -228,16 +228,39 @@ func (r *Redis) Export(user uint64, at int64, p *Profile, c *[NumMetrics]Counts)
 	args := velocityArgs(&ix, 0, true, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	res := doMulti(ctx, cl, []rueidis.Completed{r.vel.cmd(cl, k, args...), cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build()},
-		[]*call{{s: r.vel, key: k, args: args}, nil})
-	if err := parseVelocity(res[0], &ix, c); err != nil {
+	res := doMulti(ctx, cl, []rueidis.Completed{r.vel.cmd(cl, k, args...), cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build(),
+		cl.B().Get().Key(subjectKey(kindUser, user, 'x')).Build()},
+		[]*call{{s: r.vel, key: k, args: args}, nil, nil})
+	if err := parseVelocity(res[0], &ix, &out.Velocity); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	has, err := parseProfile(res[1], p)
+	var err error
+	if out.HasProfile, err = parseProfile(res[1], &out.Profile); err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if err := exportFacts(res[2], at, &out.Facts); err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return out.held(), nil
+}
+
+// exportFacts spells out a GET of a user's facts record; a missing key is none.
+func exportFacts(res rueidis.RedisResult, at int64, out *UserFacts) error {
+	*out = UserFacts{}
+	b, err := res.AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil
+	}
 	if err != nil {
-		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("redis facts read: %w", err)
 	}
-	return has || hasCounts(c), nil
+	if len(b) != userFactsLen {
+		return fmt.Errorf("redis facts read: %d bytes: %w", len(b), ErrCorrupt)
+	}
+	var rec userFacts
+	rec.decodeBody(b)
+	rec.export(at, out)
+	return nil
 }
 
 func (r *Redis) unavailable() error {

@@ -94,9 +94,9 @@ func TestRedisExportEraseLeavesNoKey(t *testing.T) {
 	learn(a, user, 10, now)
 	learn(a, 2, 10, now)
 	settle(t, a)
-	var p Profile
-	var c [NumMetrics]Counts
-	if ok, err := a.Export(user, now, &p, &c); !ok || err != nil || p.NumDevices != 1 || c[Successes][Minute] != 1 {
+	var ud UserData
+	p, c := &ud.Profile, &ud.Velocity
+	if ok, err := a.Export(user, now, &ud); !ok || err != nil || p.NumDevices != 1 || c[Successes][Minute] != 1 {
 		t.Fatalf("export: %v %v %+v %v", ok, err, p, c)
 	}
 	for range 2 {
@@ -110,7 +110,7 @@ func TestRedisExportEraseLeavesNoKey(t *testing.T) {
 	if len(srv.Keys(t, "*"+UserKeyHex(2)+"*")) != 2 {
 		t.Fatal("erasure took another user's keys")
 	}
-	if ok, err := a.Export(user, now, &p, &c); ok || err != nil {
+	if ok, err := a.Export(user, now, &ud); ok || err != nil {
 		t.Fatalf("export after erasure: %v %v", ok, err)
 	}
 }
@@ -141,7 +141,7 @@ func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 	if _, err := a.Erase(1); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("erasure during the outage: %v, want ErrUnavailable", err)
 	}
-	if _, err := a.Export(1, now, new(Profile), new([NumMetrics]Counts)); !errors.Is(err, ErrUnavailable) {
+	if _, err := a.Export(1, now, new(UserData)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("export during the outage: %v, want ErrUnavailable", err)
 	}
 
@@ -200,12 +200,12 @@ func TestRedisRetentionSweep(t *testing.T) {
 	if n, err := a.Expire(context.Background(), now-3600); err != nil || n < 2 {
 		t.Fatalf("expired %d: %v", n, err)
 	}
-	var p Profile
-	var c [NumMetrics]Counts
-	if ok, _ := a.Export(1, now, &p, &c); !ok || p.Device(10) >= 0 || p.Device(11) < 0 {
+	var ud UserData
+	p := &ud.Profile
+	if ok, _ := a.Export(1, now, &ud); !ok || p.Device(10) >= 0 || p.Device(11) < 0 {
 		t.Fatalf("user 1: %+v", p)
 	}
-	if ok, _ := a.Export(2, now, &p, &c); ok {
+	if ok, _ := a.Export(2, now, &ud); ok {
 		t.Fatal("a profile past retention survived the sweep")
 	}
 	// The lock makes a second sweep right after a no-op.

@@ -53,8 +53,9 @@ type State interface {
 	Count(s Subjects, ms MetricSet, at int64)
 	// Apply applies op to the profile of user.
 	Apply(user uint64, op ProfileOp)
-	// Export copies the user's profile and counters as of time at, and reports whether anything is held.
-	Export(user uint64, at int64, p *Profile, c *[NumMetrics]Counts) (bool, error)
+	// Export copies everything held about the user into out (profile, counters and facts, as of time at), and
+	// reports whether anything is held.
+	Export(user uint64, at int64, out *UserData) (bool, error)
 	// Erase forgets the user's profile and counters wherever they are kept, and reports whether a profile was
 	// held. It returns once the erasure is durable; an error means it must be retried.
 	Erase(user uint64) (bool, error)

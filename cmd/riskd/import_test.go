@@ -53,12 +53,11 @@ func profileIn(t *testing.T, dir, user string) (store.Profile, bool) {
 	}
 	defer st.Close()
 	x := features.NewExtractor(features.NewHasher(key), st, nil)
-	var p store.Profile
-	var c [store.NumMetrics]store.Counts
-	if _, err := x.ExportUser(user, time.Now().UnixNano(), &p, &c); err != nil {
+	var ud store.UserData
+	if _, err := x.ExportUser(user, time.Now().UnixNano(), &ud); err != nil {
 		t.Fatal(err)
 	}
-	return p, p.Logins > 0
+	return ud.Profile, ud.Profile.Logins > 0
 }
 
 // countries lists a profile's countries, for comparisons.
@@ -432,9 +431,9 @@ func TestImportRedis(t *testing.T) {
 	// writeHistory's rows 1, 2 and 3 are successes, of users (i*7919) % (rows/5).
 	for _, i := range []int{1, 2, 3} {
 		u := fmt.Sprintf("user-%d", i*7919%(rows/5))
-		var p store.Profile
-		var c [store.NumMetrics]store.Counts
-		if has, err := x.ExportUser(u, time.Now().UnixNano(), &p, &c); err != nil || !has || p.Logins == 0 || p.NumDevices == 0 {
+		var ud store.UserData
+		p := &ud.Profile
+		if has, err := x.ExportUser(u, time.Now().UnixNano(), &ud); err != nil || !has || p.Logins == 0 || p.NumDevices == 0 {
 			t.Fatalf("%s in redis: %v %v logins %d devices %d", u, has, err, p.Logins, p.NumDevices)
 		}
 	}
