@@ -369,5 +369,10 @@ func (r *Redis) Erase(user uint64) (bool, error) {
 }
 
 // Sync waits until every write queued before it is in Redis. A bulk writer (riskd import) calls it now and then,
-// so that it never outruns the bounded queue, which drops what does not fit.
-func (r *Redis) Sync() error { return r.barrier(adminTimeout) }
+// so that it never outruns the bounded queue, which drops what does not fit. It waits up to syncTimeout: the
+// queue ahead of it may hold thousands of compare-and-set writes, which a busy Redis takes seconds to apply.
+func (r *Redis) Sync() error { return r.barrier(syncTimeout) }
+
+// syncTimeout bounds Sync: long enough for a full write queue on a loaded machine, short enough that an import
+// against a Redis that went away says so.
+const syncTimeout = 30 * time.Second

@@ -6,13 +6,16 @@ type class uint8
 const (
 	// Legitimate users, by situation: a user's logins carry the class of the situation they were made in, so a
 	// traveller's logins at home count as habitual and only the ones around a trip as travel.
-	habitual      class = iota // known devices, home city and ISP, usual hours
-	travel                     // abroad on a trip (flights of plausible speed), and the first login back
-	familyDevice               // a device shared by the members of a household
-	mobileCarrier              // a phone on a mobile carrier: a new address in the carrier's ASN each time
-	newPhone                   // a phone bought during the measured period, from the usual places
-	mistypedRetry              // the right password, seconds after a wrong one
-	mistyped                   // the wrong password itself
+	habitual       class = iota // known devices, home city and ISP (whose address changes now and then), usual hours
+	travel                      // abroad on a trip (flights of plausible speed), and the first login back
+	tripInCountry               // on a trip to another city of the home country, and the first login back
+	awayFromHome                // on the phone, on the network of a café, a friend or a library in the home city
+	clearedCookies              // a known browser that lost its device id (cookies cleared, a private window)
+	familyDevice                // a device shared by the members of a household
+	mobileCarrier               // a phone on a mobile carrier: a new address in the carrier's ASN each time
+	newPhone                    // a phone bought during the measured period, from the usual places
+	mistypedRetry               // the right password, seconds after a wrong one
+	mistyped                    // the wrong password itself
 
 	// Attacks.
 	stuffingFewIPs   // a combo list tried from three hosting addresses
@@ -44,6 +47,9 @@ type classInfo struct {
 var classes = [numClasses]classInfo{
 	habitual:         {"habitual", true, true, false},
 	travel:           {"traveller_abroad", true, true, false},
+	tripInCountry:    {"trip_in_country", true, true, false},
+	awayFromHome:     {"away_from_home", true, true, false},
+	clearedCookies:   {"cleared_cookies", true, true, false},
 	familyDevice:     {"family_shared_device", true, true, false},
 	mobileCarrier:    {"mobile_carrier", true, true, false},
 	newPhone:         {"new_phone", true, true, false},

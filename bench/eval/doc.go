@@ -5,12 +5,12 @@
 // It prints, per class, the share of events allowed, stepped up and denied, and checks the goals riskd's
 // default rules are tuned for.
 //
-//	go run ./bench/eval [-geoip DIR] [-rules FILE|DIR] [-users N] [-seed S] [-explain] [-json] [-out FILE.csv]
+//	go run ./bench/eval [-geoip DIR] [-rules FILE|DIR] [-users N] [-seed S] [-explain] [-json] [-out FILE.csv] [-dump FILE.ndjson]
 //
 // Terms:
 //   - class: what an event is, known to the generator and never to riskd: a legitimate situation (habitual
-//     login, travel, a shared family device, a mobile carrier address, a new phone, a retry after a mistyped
-//     password) or an attack (stuffing, spraying, account takeover, impossible travel, anonymising networks,
+//     login, a trip abroad or in the country, a café's network, cookies cleared, a shared family device, a mobile
+//     carrier address, a new phone, a retry after a mistyped password) or an attack (stuffing, spraying, account takeover, impossible travel, anonymising networks,
 //     a known-bad address).
 //   - warm-up and measured period: events run on simulated event time; the first days build the profiles and
 //     are not scored, only the measured period is.

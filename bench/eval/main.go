@@ -24,10 +24,10 @@ func main() {
 var start = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
 type options struct {
-	geoip, rules, userAgents, lists, out string
-	users, warmupDays, days              int
-	seed                                 uint64
-	explain, json                        bool
+	geoip, rules, userAgents, lists, out, dump string
+	users, warmupDays, days                    int
+	seed                                       uint64
+	explain, json                              bool
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -39,6 +39,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.userAgents, "ua", "../shared/ua/real-user-agents.tsv", "real browser user agents (weight, device_category, platform, language, user_agent); missing or empty: a built-in handful")
 	fs.StringVar(&o.lists, "lists", "", "directory to write the known-bad list to ("+knownBadList+".ip.txt) and load every NAME.KIND.txt list from, as riskd serve --lists does (default: a temporary directory)")
 	fs.StringVar(&o.out, "out", "", "also write the table to this CSV file")
+	fs.StringVar(&o.dump, "dump", "", "also write every measured event to this file, one JSON line each: class, decision, score, rules fired and the feature vector")
 	fs.IntVar(&o.users, "users", 20000, "legitimate users; the attacks grow with them")
 	fs.IntVar(&o.warmupDays, "warmup-days", 30, "simulated days that build the profiles, not scored")
 	fs.IntVar(&o.days, "days", 7, "simulated days measured")
@@ -49,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() > 0 || o.users < 10 || o.days < 1 || o.warmupDays < 1 || o.warmupDays+o.days > 170 {
-		return errors.New("usage: eval [-geoip DIR] [-rules FILE|DIR] [-users N >= 10] [-warmup-days D] [-days D] (together at most 170: riskd refuses events older than its retention) [-seed S] [-explain] [-json] [-out FILE.csv]")
+		return errors.New("usage: eval [-geoip DIR] [-rules FILE|DIR] [-users N >= 10] [-warmup-days D] [-days D] (together at most 170: riskd refuses events older than its retention) [-seed S] [-explain] [-json] [-out FILE.csv] [-dump FILE.ndjson]")
 	}
 	rep, err := evaluate(o)
 	if err != nil {
@@ -108,7 +109,22 @@ func evaluate(o options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := replay(eng, g, clock)
+	var (
+		dump *os.File
+		dw   io.Writer // nil unless dumping: a nil *os.File would not be a nil io.Writer
+	)
+	if o.dump != "" {
+		if dump, err = os.Create(o.dump); err != nil {
+			return nil, err
+		}
+		dw = dump
+	}
+	t, err := replay(eng, g, clock, dw)
+	if dump != nil {
+		if cerr := dump.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("%s: %w", o.dump, cerr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

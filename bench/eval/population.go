@@ -44,6 +44,7 @@ type person struct {
 	kind    class // habitual, travel, familyDevice, mobileCarrier, newPhone or mistypedRetry
 	home    int   // residential network of home
 	homeIP  netip.Addr
+	leases  []lease    // the home's later addresses, as the ISP reassigns them; shared by a household
 	work    netip.Addr // another network of the home city
 	carrier uint32     // mobileCarrier: the carrier's ASN
 	tz      int        // hours east of UTC, from the home's longitude
@@ -64,8 +65,15 @@ type device struct {
 
 type trip struct {
 	leave, back int64 // unix seconds: departure, and return home
-	flight      int64 // seconds in the air each way
+	flight      int64 // seconds in the air (or on the road) each way
 	net         int   // the hotel's network
+	class       class // travel abroad or tripInCountry
+}
+
+// lease is an address the ISP gave the home, from a time on.
+type lease struct {
+	from int64 // unix seconds
+	ip   netip.Addr
 }
 
 // Population shares of the legitimate behaviours; the rest are habitual.
@@ -75,6 +83,22 @@ const (
 	shareMobile   = 0.14
 	shareNewPhone = 0.06
 	shareMistyped = 0.06
+)
+
+// What changes for everyone now and then, so that a legitimate user is not someone who never changes anything.
+const (
+	// leaseDays: the mean time a home keeps its address before the ISP hands it another one from its pool;
+	// consumer ISPs reassign from every day to every few months.
+	leaseDays = 20
+	// shareLeaseAway: new addresses the database places in another city of the country.
+	shareLeaseAway = 0.1
+	// shareAway: logins from the phone on another network of the home city (a café, a friend's, a library).
+	shareAway = 0.03
+	// shareCleared: logins on a browser that lost its device id (cookies cleared, a private window, a browser
+	// that expires script-set cookies within days); the browser keeps the new id afterwards.
+	shareCleared = 0.02
+	// shareDomestic: a traveller's trips that stay in the home country.
+	shareDomestic = 0.4
 )
 
 func newGenerator(w *world, uat *uaTable, seed uint64, start time.Time, warmupDays, days int) *generator {
@@ -143,6 +167,7 @@ func (g *generator) person(kind class) person {
 	p := person{user: g.user(fmt.Sprintf("user-%d", len(g.users))), kind: kind, home: pick(g.r, w.resid), shared: device{id: -1}}
 	home := &w.nets[p.home]
 	p.homeIP = home.addr(g.r)
+	p.leases = g.leases(home)
 	p.work = w.nets[pick(g.r, w.byCity[home.cityID])].addr(g.r)
 	p.tz = int(math.Round(home.lon / 15))
 	p.hour = 7 + g.r.IntN(15)
@@ -183,7 +208,7 @@ func (g *generator) household(n int) {
 		p.devices = p.devices[:1]
 		if i > 0 {
 			lead := &g.people[first]
-			p.home, p.homeIP, p.work, p.tz, p.shared = lead.home, lead.homeIP, lead.work, lead.tz, lead.shared
+			p.home, p.homeIP, p.leases, p.work, p.tz, p.shared = lead.home, lead.homeIP, lead.leases, lead.work, lead.tz, lead.shared
 		} else {
 			p.shared = g.device(fmt.Sprintf("family-%d-tablet", first), g.uat.mobile.pick(g.r))
 		}
@@ -191,23 +216,60 @@ func (g *generator) household(n int) {
 	}
 }
 
-// plan gives a traveller one to three trips abroad; the flights take as long as a plane needs, so no login is
-// faster than one.
+// leases returns the addresses the ISP hands the home after the first one: another of the ISP's networks of the
+// home city, as a rule; now and then (shareLeaseAway) one that the database places elsewhere in the country, as
+// geolocation does with pools an ISP moves around.
+func (g *generator) leases(home *network) []lease {
+	var local, national []int
+	for _, i := range g.w.byASN[home.asn] {
+		switch n := &g.w.nets[i]; {
+		case n.cityID == home.cityID:
+			local = append(local, i)
+		case n.country == home.country:
+			national = append(national, i)
+		}
+	}
+	var out []lease
+	for at := g.start + int64(g.r.ExpFloat64()*leaseDays*86400); at < g.end; at += int64(g.r.ExpFloat64() * leaseDays * 86400) {
+		n := home
+		switch {
+		case len(national) > 0 && (len(local) == 0 || g.r.Float64() < shareLeaseAway):
+			n = &g.w.nets[pick(g.r, national)]
+		case len(local) > 0:
+			n = &g.w.nets[pick(g.r, local)]
+		}
+		out = append(out, lease{from: at, ip: n.addr(g.r)})
+	}
+	return out
+}
+
+// plan gives a traveller one to three trips, abroad or to another city of the home country; the journeys take
+// as long as a plane needs, so no login is faster than one.
 func (g *generator) plan(p *person) {
 	w := g.w
 	home := &w.nets[p.home]
 	n := 1 + g.r.IntN(3)
 	span := (g.end - g.start) / int64(n) // one trip per span, so trips never overlap
 	for i := range int64(n) {
-		dest := w.otherCountry(g.r, home.country)
-		hotel := pick(g.r, w.byCountry[dest])
+		c, hotel := travel, -1
+		if g.r.Float64() < shareDomestic {
+			for range 20 {
+				if x := pick(g.r, w.byCountry[home.country]); w.nets[x].cityID != home.cityID {
+					c, hotel = tripInCountry, x
+					break
+				}
+			}
+		}
+		if hotel < 0 {
+			hotel = pick(g.r, w.byCountry[w.otherCountry(g.r, home.country)])
+		}
 		h := &w.nets[hotel]
 		km := distanceKm(home.lat, home.lon, h.lat, h.lon)
 		flight := int64((km/800 + 1.5) * 3600) // cruise speed, plus the airports
 		stay := int64(2+g.r.IntN(8)) * 86400
 		leave := g.start + i*span + g.r.Int64N(max(span-stay-2*flight, 1))
 		back := leave + flight + stay
-		p.trips = append(p.trips, trip{leave: leave, back: back, flight: flight, net: hotel})
+		p.trips = append(p.trips, trip{leave: leave, back: back, flight: flight, net: hotel, class: c})
 	}
 }
 
@@ -230,13 +292,30 @@ func (g *generator) logins(p *person) {
 
 func (g *generator) login(p *person, at int64) {
 	e := event{at: at * 1e9, user: p.user, valid: true, class: habitual}
-	dev := p.devices[g.r.IntN(len(p.devices))]
-	if p.shared.id >= 0 && g.r.Float64() < 0.5 {
+	di := g.r.IntN(len(p.devices))
+	if g.r.Float64() < shareCleared {
+		// The browser keeps its user agent and gets a new id, which it keeps from now on.
+		old := p.devices[di]
+		p.devices[di] = device{id: g.device(fmt.Sprintf("%s-%d", g.users[p.user], len(g.devices)), g.uas[old.ua]).id, ua: old.ua}
+		e.class = clearedCookies
+	}
+	dev := p.devices[di]
+	if p.shared.id >= 0 && e.class == habitual && g.r.Float64() < 0.5 {
 		dev = p.shared
 		e.class = familyDevice
 	}
 	e.ip = p.homeIP
-	if g.r.Float64() < 0.2 {
+	for _, l := range p.leases {
+		if at >= l.from {
+			e.ip = l.ip
+		}
+	}
+	switch x := g.r.Float64(); {
+	case x < shareAway && e.class == habitual:
+		dev = p.devices[0]
+		e.ip = g.w.nets[pick(g.r, g.w.byCity[g.w.nets[p.home].cityID])].addr(g.r)
+		e.class = awayFromHome
+	case x < shareAway+0.2:
 		e.ip = p.work
 	}
 	switch p.kind {
@@ -259,10 +338,10 @@ func (g *generator) login(p *person, at int64) {
 				return // in the air
 			case at >= t.leave && at < t.back:
 				e.ip = g.w.nets[t.net].addr(g.r)
-				e.class = travel
+				e.class = t.class
 				dev = p.devices[0] // the phone travels
 			case at >= t.back && at < t.back+t.flight+86400:
-				e.class = travel // the first day back
+				e.class = t.class // the first day back
 			}
 		}
 	case mistypedRetry:

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/features/geo"
 	"github.com/riskd/riskd/features/useragent"
+	"github.com/riskd/riskd/internal/jsonenc"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/ruletest"
@@ -110,8 +114,10 @@ func newTally(set *rules.Set) *tally {
 
 // replay decides on every event in time order and reports each outcome the identity server would: a login
 // allowed with the right password succeeded; a stepped-up legitimate user passes MFA, an attacker fails it.
-// Only events from split (unix seconds) on are counted.
-func replay(eng *engine.Engine, g *generator, clock *simClock) (*tally, error) {
+// Only events from split (unix seconds) on are counted. With dump non-nil, each counted event is also written to
+// it as a JSON line: its class, the decision, the rules that fired and the whole feature vector, which is what an
+// analyst needs to see why a class gets through.
+func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (*tally, error) {
 	slices.SortStableFunc(g.events, func(a, b event) int { return cmpInt(a.at, b.at) })
 	set := eng.Rules()
 	t := newTally(set)
@@ -121,6 +127,15 @@ func replay(eng *engine.Engine, g *generator, clock *simClock) (*tally, error) {
 		out features.Outcome
 	)
 	split := g.split * 1e9
+	var (
+		dw  *bufio.Writer
+		enc *jsonenc.VectorEncoder
+		x   engine.Explanation
+		buf []byte
+	)
+	if dump != nil {
+		dw, enc = bufio.NewWriter(dump), jsonenc.NewVectorEncoder()
+	}
 	start := time.Now()
 	for i := range g.events {
 		e := &g.events[i]
@@ -135,12 +150,22 @@ func replay(eng *engine.Engine, g *generator, clock *simClock) (*tally, error) {
 		if e.ua >= 0 {
 			ev.UserAgent = g.uas[e.ua]
 		}
+		d.Explain = nil
+		if dw != nil && e.at >= split {
+			d.Explain = &x
+		}
 		if err := eng.Decide(&ev, &d); err != nil {
 			return nil, fmt.Errorf("event %d (%s at %s): %w", i, e.class, time.Unix(0, e.at).UTC().Format(time.RFC3339), err)
 		}
 		t.events++
 		if e.at >= split {
 			t.count(e.class, &d, set)
+			if d.Explain != nil {
+				buf = appendDump(buf[:0], enc, e.class, &d)
+				if _, err := dw.Write(buf); err != nil {
+					return nil, fmt.Errorf("dump: %w", err)
+				}
+			}
 		}
 		out = features.Outcome{UserID: ev.UserID, IP: ev.IP, DeviceID: ev.DeviceID, UserAgent: ev.UserAgent, Tenant: ev.Tenant, Time: e.at}
 		switch {
@@ -162,7 +187,32 @@ func replay(eng *engine.Engine, g *generator, clock *simClock) (*tally, error) {
 		t.outcomes[out.Type]++
 	}
 	t.elapsed = time.Since(start)
+	if dw != nil {
+		if err := dw.Flush(); err != nil {
+			return nil, fmt.Errorf("dump: %w", err)
+		}
+	}
 	return t, nil
+}
+
+// appendDump appends one line of the dump: {"class", "decision", "score", "rules": [fired, not shadow], "features"}.
+func appendDump(b []byte, enc *jsonenc.VectorEncoder, c class, d *engine.Decision) []byte {
+	b = append(b, `{"class":`...)
+	b = jsonenc.AppendString(b, c.String())
+	b = append(b, `,"decision":`...)
+	b = jsonenc.AppendString(b, d.Action.String())
+	b = append(b, `,"score":`...)
+	b = strconv.AppendInt(b, int64(d.Score), 10)
+	b = append(b, `,"rules":[`...)
+	for i, r := range d.Reasons {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, r.Rule)
+	}
+	b = append(b, `],"features":`...)
+	b = enc.Append(b, &d.Explain.Vector)
+	return append(b, "}\n"...)
 }
 
 func (t *tally) count(c class, d *engine.Decision, set *rules.Set) {
