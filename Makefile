@@ -31,11 +31,14 @@ bench:
 
 ## soak: riskd at SOAKRATE for SOAKTIME with half the events spraying never-repeating ids, then the same on a
 ## redis-server that is killed a third of the way in and restarted two thirds in (CSV/plots in var/bench)
-SOAKTIME ?= 2m
-SOAKRATE ?= 5000
+# SOAKFLAGS keep riskd's tables small, so that they fill within seconds and the rest of the run shows whether
+# memory stays flat once they are full.
+SOAKTIME  ?= 2m
+SOAKRATE  ?= 4000
+SOAKFLAGS ?= --velocity-keys 65536 --max-profiles 65536
 soak:
-	$(GO) run ./bench/load -start riskd -profile soak -rate $(SOAKRATE) -duration $(SOAKTIME) -out var/bench
-	$(GO) run ./bench/load -start riskd -profile soak -redis-outage -rate $(SOAKRATE) -duration $(SOAKTIME) -out var/bench
+	$(GO) run ./bench/load -start riskd -profile soak -rate $(SOAKRATE) -duration $(SOAKTIME) -riskd-flags "$(SOAKFLAGS)" -out var/bench
+	$(GO) run ./bench/load -start riskd -profile soak -redis-outage -rate $(SOAKRATE) -duration $(SOAKTIME) -riskd-flags "$(SOAKFLAGS)" -out var/bench
 
 ## eval: replay a synthetic labelled population and attacks through the built-in rules; allow/step_up/deny per class and the goals (ARGS=-explain, -rules FILE, -users N, -json, -out FILE.csv)
 EVALGEO := var/geoip-eval
