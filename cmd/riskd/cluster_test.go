@@ -45,7 +45,7 @@ func TestRedisClusterCountsAttackAsOne(t *testing.T) {
 	// Erasure through one instance, of a user taught through another.
 	userKey := features.NewHasher([]byte(secret)).User("ana")
 	teach(t, nodes[1], "ana", "bo")
-	if keys := cl.Keys(t, "*"+store.UserKeyHex(userKey)+"*"); len(keys) != 3 {
+	if keys := eventuallyKeys(func() []string { return cl.Keys(t, "*"+store.UserKeyHex(userKey)+"*") }, 3); len(keys) != 3 {
 		t.Fatalf("before erasure the cluster holds %v for the user, want its velocity, facts and profile", keys)
 	}
 	erase(t, nodes[0])

@@ -98,6 +98,16 @@ func teach(t *testing.T, p *process, users ...string) {
 	}
 }
 
+// eventuallyKeys polls keys until it returns want of them or 10 s pass, and returns the last answer: profile
+// changes reach Redis through a queue written behind the request, a moment after the answer.
+func eventuallyKeys(keys func() []string, want int) []string {
+	got := keys()
+	for deadline := time.Now().Add(10 * time.Second); len(got) != want && time.Now().Before(deadline); got = keys() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return got
+}
+
 // probes are decisions that teach nothing (no credentials_valid), so asking them twice gives the same answers
 // when the state is the same: known laptop, trusted phone, unknown tablet, and an address with failures.
 func probes(t *testing.T, p *process, users []string) []string {
@@ -246,7 +256,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 		srv := storetest.StartRedis(t)
 		p := startProcess(t, "--redis", srv.Addr, "--hash-key", secret, "--redis-timeout", "1s")
 		teach(t, p, "ana", "bo")
-		if keys := srv.Keys(t, "*"+store.UserKeyHex(userKey)+"*"); len(keys) != 3 {
+		userKeys := func() []string { return srv.Keys(t, "*"+store.UserKeyHex(userKey)+"*") }
+		if keys := eventuallyKeys(userKeys, 3); len(keys) != 3 {
 			t.Fatalf("before erasure redis holds %v for the user, want its velocity, facts and profile", keys)
 		}
 		erase(t, p)
