@@ -92,10 +92,14 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		stop := scheduleOutage(ctx, redis, p, func(msg string) { fmt.Fprintln(stderr, msg) })
 		defer stop()
 	}
+	before, counted := serverGoroutines(addr)
 	res, err := measure(ctx, d, p, pid, label, c.lateAfter, c.progress(stderr))
 	writeMarkdown(stdout, res)
 	if err != nil {
 		return err
+	}
+	if after, ok := goroutinesSettled(d, before); counted && ok {
+		fmt.Fprintf(stdout, "Server goroutines: %d before the run, %d after it, once the generator's connections closed and the server's idle workers ended.\n", before, after)
 	}
 	if c.out == "" {
 		return nil
