@@ -30,13 +30,13 @@ func serverGoroutines(addr string) (n int, ok bool) {
 }
 
 // goroutinesSettled is serverGoroutines once the generator's connections are closed and the server has had
-// time to end their goroutines: fasthttp parks a connection's worker for up to 10 s before ending it, so it
-// polls for up to 15 s until the count is back to before. A count that stays above it is a leak (or a
-// goroutine the run started on purpose, such as the user-agent parser's).
+// time to end their goroutines: fasthttp's worker pool ends, every 10 s, the workers idle for 10 s, so it polls
+// for up to 30 s until the count is back to before. A count that stays above it is a leak (or a goroutine the
+// run started on purpose, such as the user-agent parser's).
 func goroutinesSettled(d *driver, before int) (int, bool) {
 	d.client.CloseIdleConnections()
 	n, ok := serverGoroutines(d.addr)
-	for deadline := time.Now().Add(15 * time.Second); ok && n > before && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); ok && n > before && time.Now().Before(deadline); {
 		time.Sleep(500 * time.Millisecond)
 		n, ok = serverGoroutines(d.addr)
 	}
