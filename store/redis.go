@@ -22,6 +22,9 @@ type RedisConfig struct {
 	Timeout time.Duration
 	// MaxKeys bounds each local velocity table (DefaultVelocityKeys).
 	MaxKeys int
+	// MaxProfiles bounds the local copy of profiles (DefaultProfiles): evicting one costs only its next read
+	// from Redis.
+	MaxProfiles int
 	// Retention is how long profile entries are kept (180 days): a profile key expires this long after its last
 	// change, and entries older than this are dropped whenever a profile is written.
 	Retention time.Duration
@@ -97,7 +100,7 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 		cfg.Logger = slog.Default()
 	}
 	r := &Redis{
-		local:   NewMemory(cfg.MaxKeys),
+		local:   NewBoundedMemory(cfg.MaxKeys, cfg.MaxProfiles),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,

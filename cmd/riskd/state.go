@@ -105,7 +105,7 @@ func openState(c serveConfig, key []byte, reg *metrics.Set, log *slog.Logger) (s
 			}
 		}
 		return store.OpenRedis(store.RedisConfig{Addrs: addrs, Timeout: c.redisTimeout, MaxKeys: c.velocityKeys,
-			Retention: c.retention, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
+			MaxProfiles: c.maxProfiles, Retention: c.retention, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
 	case c.dataDir != "":
 		return store.OpenEmbedded(store.EmbeddedConfig{Dir: c.dataDir, MaxKeys: c.velocityKeys, MaxProfiles: c.maxProfiles,
 			FlushInterval: c.flushInterval, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
