@@ -64,7 +64,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.profile, "profile", "steady", "`capacity`, steady, spike or soak")
 	fs.Float64Var(&c.rate, "rate", 2000, "requests per second (steady, soak; spike: the baseline)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of steady and soak, and of capacity's measurement")
-	fs.DurationVar(&c.warmup, "warmup", time.Second, "capacity: closed-loop warm-up left out of the figures")
+	fs.DurationVar(&c.warmup, "warmup", 6*time.Second, "capacity: closed-loop warm-up left out of the figures (long enough for the population's state to exist)")
 	fs.DurationVar(&c.capacity, "capacity-duration", 4*time.Second, "-compare: length of each capacity measurement")
 	fs.IntVar(&c.rounds, "capacity-rounds", 2, "-compare: capacity measurements of each server, alternating; the best counts")
 	fs.DurationVar(&c.quietFor, "quiet-wait", 20*time.Second, "-compare: wait at most this long for other processes to quieten down")
