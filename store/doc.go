@@ -1,5 +1,5 @@
-// Package store holds riskd's state: sliding-window velocity counters and per-user behaviour profiles, and the
-// backends that keep them.
+// Package store holds riskd's state: sliding-window velocity counters, per-subject facts (distinct counts,
+// amounts, a device's first sighting) and per-user behaviour profiles, and the backends that keep them.
 //
 // State is the interface package features uses. Memory keeps everything in this process; Embedded (the default
 // of `riskd serve --data-dir`) adds durability in a data directory, writing profiles behind in batches to a bbolt
@@ -17,6 +17,8 @@
 //   - event time: every method takes the time of the event (unix seconds), not the wall clock, so imports,
 //     replays and backtests update state as live traffic did.
 //   - key: the 64-bit hash of a subject within one table.
-//   - subject: a user, an IP address or a device, each with its own velocity table.
+//   - subject: a user, an IP address, a subnet (/24 or /64), an ASN or a device, each with its own velocity
+//     table; users, addresses, subnets and devices also have a facts table.
+//   - stamped set: a fixed number of (16-bit fingerprint, minute) slots counting distinct items per window.
 //   - flush: the Embedded writer committing the profiles changed since the last flush.
 package store
