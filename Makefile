@@ -64,6 +64,9 @@ fuzz:
 	$(GO) test ./features/geo -run '^$$' -fuzz '^FuzzDamagedCity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzDecodeProfile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/riskd -run '^$$' -fuzz '^FuzzImportRow$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseRequestStart$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./features/useragent -run '^$$' -fuzz '^FuzzLookup$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./lists -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin var
