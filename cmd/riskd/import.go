@@ -269,12 +269,8 @@ func importAll(ctx context.Context, c serveConfig, ic importConfig, paths []stri
 	for _, s := range db.Status() {
 		rep.Geo = rep.Geo || s.Loaded && s.Kind == geo.KindCity
 	}
-	key, err := hashKey(c, log)
-	if err != nil {
-		return err
-	}
 	reg := metrics.NewSet()
-	st, err := openState(c, key, reg, log)
+	key, st, err := openKeyedState(c, reg, log)
 	if err != nil {
 		return err
 	}

@@ -174,12 +174,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := testRules(set, db); err != nil {
 		return err
 	}
-	key, err := hashKey(c, log)
-	if err != nil {
-		return err
-	}
 	reg := metrics.NewSet()
-	st, err := openState(c, key, reg, log)
+	key, st, err := openKeyedState(c, reg, log)
 	if err != nil {
 		return err
 	}

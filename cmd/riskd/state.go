@@ -91,6 +91,17 @@ func keyCheck(key []byte) []byte {
 	return m.Sum(nil)[:16]
 }
 
+// openKeyedState is openState under the hash key the flags give (see hashKey), which it also returns: the
+// extractor must key identifiers with it.
+func openKeyedState(c serveConfig, reg *metrics.Set, log *slog.Logger) ([]byte, store.State, error) {
+	key, err := hashKey(c, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openState(c, key, reg, log)
+	return key, st, err
+}
+
 // openState opens the state the flags ask for: Redis (shared), a data dir (embedded, durable) or memory only.
 func openState(c serveConfig, key []byte, reg *metrics.Set, log *slog.Logger) (store.State, error) {
 	if c.redis != "" && c.dataDir != "" {
