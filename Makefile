@@ -26,7 +26,7 @@ test:
 
 ## bench: the Go benchmarks, then bare vs riskd over HTTP with a spike and an overload (~3-4 min; CSV/plots in var/bench)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -short -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/load -compare -out var/bench
 
 ## soak: riskd at SOAKRATE for SOAKTIME with half the events spraying never-repeating ids, then the same on a
