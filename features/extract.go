@@ -65,7 +65,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 		count |= store.SetOf(store.Failures)
 	}
 	ua := x.ua.Lookup(ev.UserAgent)
-	x.traits(ev.IP, ua.Browser, ua.OS, ua.DeviceClass, &obs.Traits)
+	x.traits(obs.SubnetKey, ua.Browser, ua.OS, ua.DeviceClass, &obs.Traits)
 	s := obs.subjects()
 	s.Country, s.UA = countryCode(obs.Geo.Country), obs.Traits.Agent
 	s.Amount, s.HasAmount = ev.Amount, ev.HasAmount

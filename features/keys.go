@@ -19,7 +19,7 @@ const (
 	domainUser uint64 = iota + 1
 	domainDevice
 	domainIP
-	_ // domainNetwork (profile.go)
+	_ // once the networks' domain; they are now folded subnet keys (Network)
 	domainSubnet
 	domainASN
 )

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/dchest/siphash"
 
 	"github.com/riskd/riskd/features/useragent"
 	"github.com/riskd/riskd/store"
@@ -26,25 +25,18 @@ const (
 	classBot
 )
 
-// domainNetwork keys networks apart from the other kinds of subject (keys.go).
-const domainNetwork = domainIP + 1
+// Network returns the 32-bit key the behaviour history stores an address's network under: its /24 for IPv4
+// (IPv4-mapped addresses included), its /64 for IPv6, which is what one household, office or mobile customer
+// keeps while its address changes. It is a fold of the subnet's state key (Subnet), which a decision has
+// computed already. The address itself is never stored. 0 only for an invalid address.
+func (h Hasher) Network(a netip.Addr) uint32 { return networkOf(h.Subnet(a)) }
 
-// Network returns the 32-bit state key of the address's network: its /24 for IPv4 (IPv4-mapped addresses
-// included), its /64 for IPv6, which is what one household, office or mobile customer keeps while its address
-// changes. The address itself is never stored. 0 only for an invalid address.
-func (h Hasher) Network(a netip.Addr) uint32 {
-	if !a.IsValid() {
+// networkOf folds a subnet key to the history's 32-bit network key (0: no address).
+func networkOf(subnet uint64) uint32 {
+	if subnet == 0 {
 		return 0
 	}
-	var k uint64
-	if a = a.Unmap(); a.Is4() {
-		b := a.As4()
-		k = siphash.Hash(h.k0^domainNetwork, h.k1, b[:3])
-	} else {
-		b := a.As16()
-		k = siphash.Hash(h.k0^domainNetwork, h.k1, b[:8])
-	}
-	return nonZero32(k)
+	return nonZero32(subnet)
 }
 
 // nonZero32 folds a 64-bit hash to 32 bits, never 0 (which means unknown).
@@ -57,8 +49,8 @@ func nonZero32(k uint64) uint32 {
 
 // traits computes t for a login from address ip by a client of the given browser family, OS and device class
 // (as useragent.Info names them). The client's key is a plain hash: a browser family and an OS identify nobody.
-func (x *Extractor) traits(ip netip.Addr, browser, os, class string, t *Traits) {
-	t.Network = x.hash.Network(ip)
+func (x *Extractor) traits(subnet uint64, browser, os, class string, t *Traits) {
+	t.Network = networkOf(subnet)
 	t.Agent = 0
 	if browser != "" {
 		t.Agent = nonZero32(xxhash.Sum64String(browser)*0x9e3779b97f4a7c15 ^ xxhash.Sum64String(os))
@@ -80,7 +72,7 @@ func (x *Extractor) traits(ip netip.Addr, browser, os, class string, t *Traits) 
 // outcomeTraits computes the traits of a login an outcome confirms, from the outcome's address and user agent.
 func (x *Extractor) outcomeTraits(o *Outcome, obs *Observation) {
 	u := x.ua.Lookup(o.UserAgent)
-	x.traits(o.IP, u.Browser, u.OS, u.DeviceClass, &obs.Traits)
+	x.traits(obs.SubnetKey, u.Browser, u.OS, u.DeviceClass, &obs.Traits)
 }
 
 // fillProfile fills the vector's profile section from the profile read for the event: what the user usually
