@@ -45,9 +45,6 @@ type Config struct {
 	Lists *lists.Registry
 	// DecisionLogDir is where the decision log is written, for POST /v1/rules/backtest; empty = no log.
 	DecisionLogDir string
-	// ShedLatency turns on overload shedding by CPU saturation: while the Go scheduler's p99 latency is above
-	// it, a growing share of decide and events requests is shed. 0 = off (only MaxInflight sheds).
-	ShedLatency time.Duration
 	// QueueBudget sheds a decide or events request that waited longer than this before reaching riskd, by its
 	// caller's X-Request-Start header (see HeaderRequestStart): under overload the queue forms before riskd,
 	// and answering the stale requests cheaply lets the fresh ones be answered in time. 0 = off; requests
@@ -77,9 +74,6 @@ type Server struct {
 	pool     sync.Pool        // *requestState
 	admin    *fasthttp.Server // the admin listener's server, when SeparateAdmin
 	vectors  *jsonenc.VectorEncoder
-	guard    *overloadGuard // nil when ShedLatency is 0
-	stop     chan struct{}
-	stopOnce sync.Once
 
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
@@ -130,12 +124,6 @@ func New(cfg Config) (*Server, error) {
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
-	s.stop = make(chan struct{})
-	if cfg.ShedLatency > 0 {
-		s.guard = newOverloadGuard(cfg.ShedLatency)
-		go s.guard.run(s.stop)
-	}
-	cfg.Metrics.NewGauge("riskd_shed_share", func() float64 { return s.guard.Share() })
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
 		s.admin = s.newHTTPServer(s.HandleAdmin)
@@ -211,7 +199,6 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Shutdown stops accepting connections and waits for in-flight requests to finish or ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Drain()
-	s.stopOnce.Do(func() { close(s.stop) })
 	err := s.srv.ShutdownWithContext(ctx)
 	if s.admin != nil {
 		err = errors.Join(err, s.admin.ShutdownWithContext(ctx))
@@ -414,7 +401,7 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, now time.Time) (who caller, ove
 		writeError(ctx, ae)
 		return who, false, false
 	}
-	overloaded = s.inflight.Add(1) > int64(s.cfg.MaxInflight) || s.guard.shed()
+	overloaded = s.inflight.Add(1) > int64(s.cfg.MaxInflight)
 	if !overloaded && s.cfg.QueueBudget > 0 {
 		if age, ok := queueAge(ctx, now); ok && age > s.cfg.QueueBudget {
 			s.shedLate.Inc()

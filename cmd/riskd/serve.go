@@ -33,7 +33,6 @@ type serveConfig struct {
 	tlsCert         string
 	tlsKey          string
 	maxInflight     int
-	shedLatency     time.Duration
 	queueBudget     time.Duration
 	decisionLog     string
 	logMaxBytes     int64
@@ -72,7 +71,6 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
-	fs.DurationVar(&c.shedLatency, "shed-latency", 0, "experimental: shed a growing share of requests while the Go scheduler's p99 latency (CPU saturation) is above this; 0 = off")
 	fs.DurationVar(&c.queueBudget, "queue-budget", 0, "shed decide/events requests that waited longer than this before reaching riskd, by the caller's X-Request-Start header; 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
@@ -210,7 +208,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, Concurrency: c.concurrency,
-		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof, ShedLatency: c.shedLatency,
+		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
 		QueueBudget: c.queueBudget})
 	if err != nil {
 		return err
