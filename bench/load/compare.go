@@ -107,6 +107,10 @@ func runCompare(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
+			// Capacity is what the server answers, not what it sheds: a closed loop of many connections keeps
+			// each request queued for milliseconds, so stamped requests would be shed by riskd's queue budget
+			// (and not by bare, which has none), and riskd would be measured on its cheap refusals.
+			d.stamp = false
 			res, err := measure(ctx, d, capacity, s.pid(), s.name, c.lateAfter, progress)
 			if err != nil {
 				return err

@@ -14,13 +14,13 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 
 	fmt.Fprintf(w, "**Capacity** (closed loop, %d connections, %d alternating rounds of %v after a %v warm-up; the best round of each counts)\n\n",
 		c.capacityConns, c.rounds, c.capacity, c.warmup)
-	fmt.Fprintln(w, "| server | round | answered/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU | generator CPU | softirq | other processes | server RSS |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| server | round | answered/s | p50 ms | p99 ms | p99.9 ms | errors | shed | server CPU | generator CPU | softirq | other processes | server RSS |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i := range c.rounds {
 		for _, r := range []runResult{cmp.bareCaps[i], cmp.riskdCaps[i]} {
 			t, u := r.Total, r.Total.Usage
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Label, i+1, rate(t.Throughput()),
-				ms(t.P50), ms(t.P99), ms(t.P999), thousands(t.Errors), pct(u.serverCPU, u.serverOK), pct(u.genCPU, u.ok),
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Label, i+1, rate(t.Throughput()),
+				ms(t.P50), ms(t.P99), ms(t.P999), thousands(t.Errors), thousands(t.Shed), pct(u.serverCPU, u.serverOK), pct(u.genCPU, u.ok),
 				pct(u.softirqCPU, u.machineOK), pct(u.otherCPU, u.machineOK), mib(u.serverRSS))
 		}
 	}
