@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/riskd/riskd/internal/prefetch"
 )
 
 // DefaultProfiles is the bound on profiles held in memory that NewProfiles uses: about 780 MB at the ~780 bytes
@@ -274,6 +276,17 @@ func (p *Profiles) Get(key uint64, out *Profile) bool {
 	}
 	s.mu.Unlock()
 	return e != nil
+}
+
+// Prefetch starts loading key's profile into the CPU's caches (see Velocity.Prefetch).
+func (p *Profiles) Prefetch(key uint64) {
+	s := p.shard(key)
+	s.mu.Lock()
+	if e, ok := s.m[key]; ok {
+		prefetch.Lines(unsafe.Pointer(e), unsafe.Sizeof(*e))
+		prefetch.Lines(unsafe.Pointer(&s.slots[e.pos]), unsafe.Sizeof(s.slots[0]))
+	}
+	s.mu.Unlock()
 }
 
 // Update applies fn to the profile of key under the table's lock, creating an empty profile first when there is

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"unsafe"
+
+	"github.com/riskd/riskd/internal/prefetch"
 )
 
 // factsRecord is what a table needs of its record type R: a header (key, last event) and its initial state.
@@ -81,6 +83,17 @@ func (t *table[R, P]) lock(key uint64, create bool, mn int32, ix [NumWindows]int
 	r.init(mn, ix)
 	s.lasts[p] = r.header().last
 	return s, p, r, true
+}
+
+// prefetch starts loading key's record into the CPU's caches (see Velocity.Prefetch).
+func (t *table[R, P]) prefetch(key uint64) {
+	s := t.shard(key)
+	s.mu.Lock()
+	if p, ok := s.index[key]; ok {
+		var zero R
+		prefetch.Lines(unsafe.Pointer(t.rec(s, p)), unsafe.Sizeof(zero))
+	}
+	s.mu.Unlock()
 }
 
 // unlock records r's last event for eviction and unlocks s.
