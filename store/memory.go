@@ -68,28 +68,57 @@ func (m *Memory) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	}
 }
 
-// prefetch starts loading every record of the subjects before any is read: the cache misses of a dozen
-// records scattered over the tables then overlap, and the reads that follow find them in the caches.
+// prefetch starts loading every record of the subjects before any is read: first the index entries of all the
+// subjects' records, then the records they point at. The cache misses of a dozen records scattered over the
+// tables then overlap, in two rounds, and the reads that follow find them in the caches.
 func (m *Memory) prefetch(s *Subjects) {
+	velocity := [...]struct {
+		v   *Velocity
+		has bool
+		key uint64
+	}{{m.Users, s.HasUser, s.User}, {m.IPs, s.HasIP, s.IP}, {m.Devices, s.HasDevice, s.Device},
+		{m.Subnets, s.HasSubnet, s.Subnet}, {m.ASNs, s.HasASN, s.ASN}}
+	for _, t := range velocity {
+		if t.has {
+			t.v.PrefetchIndex(t.key)
+		}
+	}
+	m.facts.prefetch(s, false)
 	if s.HasUser {
-		m.Users.Prefetch(s.User)
-		m.facts.users.prefetch(s.User)
-		m.Profiles.Prefetch(s.User)
+		m.Profiles.PrefetchIndex(s.User)
+	}
+	for _, t := range velocity {
+		if t.has {
+			t.v.PrefetchRecord(t.key)
+		}
+	}
+	m.facts.prefetch(s, true)
+	if s.HasUser {
+		m.Profiles.PrefetchRecord(s.User)
+	}
+}
+
+// prefetch starts loading the subjects' index entries, or with records their records (see Memory.prefetch).
+func (f *factTables) prefetch(s *Subjects, records bool) {
+	if s.HasUser {
+		prefetchIn(f.users, s.User, records)
 	}
 	if s.HasIP {
-		m.IPs.Prefetch(s.IP)
-		m.facts.ips.prefetch(s.IP)
-	}
-	if s.HasDevice {
-		m.Devices.Prefetch(s.Device)
-		m.facts.devices.prefetch(s.Device)
+		prefetchIn(f.ips, s.IP, records)
 	}
 	if s.HasSubnet {
-		m.Subnets.Prefetch(s.Subnet)
-		m.facts.subnets.prefetch(s.Subnet)
+		prefetchIn(f.subnets, s.Subnet, records)
 	}
-	if s.HasASN {
-		m.ASNs.Prefetch(s.ASN)
+	if s.HasDevice {
+		prefetchIn(f.devices, s.Device, records)
+	}
+}
+
+func prefetchIn[R any, P factsRecord[R]](t *table[R, P], key uint64, record bool) {
+	if record {
+		t.prefetchRecord(key)
+	} else {
+		t.prefetchIndex(key)
 	}
 }
 

@@ -49,7 +49,7 @@ type profileShard struct {
 
 type profileShardState struct {
 	mu    sync.Mutex
-	m     map[uint64]*profileEntry
+	index keyIndex      // key -> position in slots
 	slots []profileSlot // dense, for sampling: slots[e.pos] describes e
 	dirty []uint64      // keys changed or deleted since the last Drain; a key may appear more than once
 	// gone holds, with tracking on, the keys deleted in memory whose deletion is not yet durable, with the
@@ -97,7 +97,6 @@ func NewBoundedProfiles(maxProfiles int) *Profiles {
 	per, extra := maxProfiles/profileShards, maxProfiles%profileShards
 	for i := range p.shards {
 		s := &p.shards[i]
-		s.m = make(map[uint64]*profileEntry)
 		s.gone = make(map[uint64]uint64)
 		s.max = per
 		if i < extra {
@@ -149,6 +148,16 @@ func (p *Profiles) markLocked(s *profileShard, key uint64, e *profileEntry) {
 	}
 }
 
+// lookupLocked returns key's entry in memory, or nil.
+func (s *profileShard) lookupLocked(key uint64) *profileEntry {
+	if p, ok := s.index.find(key, s.slotKey); ok {
+		return s.slots[p].e
+	}
+	return nil
+}
+
+func (s *profileShard) slotKey(p uint32) uint64 { return s.slots[p].key }
+
 // touchLocked records a use of e.
 func (s *profileShard) touchLocked(e *profileEntry) {
 	s.tick++
@@ -158,7 +167,7 @@ func (s *profileShard) touchLocked(e *profileEntry) {
 // entryLocked returns key's entry, or nil. On a miss, with a store behind the table that may hold the key, it
 // reads the store with s unlocked and adds what it found; s is locked on entry and on return.
 func (p *Profiles) entryLocked(s *profileShard, key uint64) *profileEntry {
-	if e, ok := s.m[key]; ok {
+	if e := s.lookupLocked(key); e != nil {
 		return e
 	}
 	if p.load == nil || !p.spilled.Load() {
@@ -173,7 +182,7 @@ func (p *Profiles) entryLocked(s *profileShard, key uint64) *profileEntry {
 		ne := new(profileEntry)
 		found := p.load(key, &ne.p)
 		s.mu.Lock()
-		if e, ok := s.m[key]; ok {
+		if e := s.lookupLocked(key); e != nil {
 			return e // added meanwhile
 		}
 		if _, ok := s.gone[key]; ok {
@@ -195,10 +204,10 @@ func (p *Profiles) entryLocked(s *profileShard, key uint64) *profileEntry {
 func (p *Profiles) addLocked(s *profileShard, key uint64, e *profileEntry) *profileEntry {
 	s.tick++
 	slot := profileSlot{key: key, tick: s.tick}
-	if len(s.m) >= s.max {
+	if len(s.slots) >= s.max {
 		if v := p.victimLocked(s); v >= 0 {
 			old := s.slots[v]
-			delete(s.m, old.key)
+			s.index.remove(old.key, uint32(v))
 			s.epoch++
 			if p.load != nil {
 				p.spilled.Store(true)
@@ -212,7 +221,7 @@ func (p *Profiles) addLocked(s *profileShard, key uint64, e *profileEntry) *prof
 			e.pos = uint32(v)
 			slot.e = e
 			s.slots[v] = slot
-			s.m[key] = e
+			s.index.insert(key, uint32(v))
 			delete(s.gone, key)
 			return e
 		}
@@ -223,7 +232,7 @@ func (p *Profiles) addLocked(s *profileShard, key uint64, e *profileEntry) *prof
 	e.pos = uint32(len(s.slots))
 	slot.e = e
 	s.slots = append(s.slots, slot)
-	s.m[key] = e
+	s.index.insert(key, e.pos)
 	delete(s.gone, key) // re-created: its next commit overwrites the deletion, and it cannot leave before that
 	return e
 }
@@ -252,12 +261,13 @@ func (p *Profiles) victimLocked(s *profileShard) int {
 
 // removeLocked unlinks e, key's entry, and zeroes its value (erasure is a usual reason).
 func (s *profileShard) removeLocked(key uint64, e *profileEntry) {
-	delete(s.m, key)
+	s.index.remove(key, e.pos)
 	last := len(s.slots) - 1
 	if int(e.pos) != last {
 		moved := s.slots[last]
 		s.slots[e.pos] = moved
 		moved.e.pos = e.pos
+		s.index.move(moved.key, uint32(last), e.pos)
 	}
 	s.slots[last] = profileSlot{}
 	s.slots = s.slots[:last]
@@ -278,13 +288,17 @@ func (p *Profiles) Get(key uint64, out *Profile) bool {
 	return e != nil
 }
 
-// Prefetch starts loading key's profile into the CPU's caches (see Velocity.Prefetch).
-func (p *Profiles) Prefetch(key uint64) {
+// PrefetchIndex starts loading key's index entry into the CPU's caches, without a lock; PrefetchRecord, called
+// after it, starts loading key's profile (see Velocity.PrefetchIndex). The second takes the shard's lock: a
+// profile is found through its slot, which may move.
+func (p *Profiles) PrefetchIndex(key uint64) { p.shard(key).index.prefetchBucket(key) }
+
+// PrefetchRecord: see PrefetchIndex.
+func (p *Profiles) PrefetchRecord(key uint64) {
 	s := p.shard(key)
 	s.mu.Lock()
-	if e, ok := s.m[key]; ok {
+	if e := s.lookupLocked(key); e != nil {
 		prefetch.Lines(unsafe.Pointer(e), unsafe.Sizeof(*e))
-		prefetch.Lines(unsafe.Pointer(&s.slots[e.pos]), unsafe.Sizeof(s.slots[0]))
 	}
 	s.mu.Unlock()
 }
@@ -330,7 +344,8 @@ func (p *Profiles) Apply(key uint64, op ProfileOp) {
 func (p *Profiles) Put(key uint64, pr *Profile) {
 	s := p.shard(key)
 	s.mu.Lock()
-	e, ok := s.m[key]
+	e := s.lookupLocked(key)
+	ok := e != nil
 	switch {
 	case pr == nil && ok:
 		s.removeLocked(key, e)
@@ -350,7 +365,8 @@ func (p *Profiles) Put(key uint64, pr *Profile) {
 func (p *Profiles) Delete(key uint64) bool {
 	s := p.shard(key)
 	s.mu.Lock()
-	e, ok := s.m[key]
+	e := s.lookupLocked(key)
+	ok := e != nil
 	if ok {
 		s.removeLocked(key, e)
 	}
@@ -365,7 +381,7 @@ func (p *Profiles) Len() int {
 	for i := range p.shards {
 		s := &p.shards[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += len(s.slots)
 		s.mu.Unlock()
 	}
 	return n
@@ -378,7 +394,9 @@ func (p *Profiles) Expire(cutoff int64) int {
 	for i := range p.shards {
 		s := &p.shards[i]
 		s.mu.Lock()
-		for k, e := range s.m {
+		// Backwards: removing moves the last slot into the hole, and the last has been seen.
+		for i := len(s.slots) - 1; i >= 0; i-- {
+			k, e := s.slots[i].key, s.slots[i].e
 			ch, empty := e.p.Expire(cutoff)
 			switch {
 			case empty:
@@ -402,7 +420,7 @@ func (p *Profiles) expireKey(key uint64, cutoff int64) bool {
 	s := p.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, held := s.m[key]
+	held := s.lookupLocked(key) != nil
 	e := p.entryLocked(s, key)
 	if e == nil {
 		return false
@@ -431,9 +449,9 @@ func (p *Profiles) Drain(dst []Change) []Change {
 		s := &p.shards[i]
 		s.mu.Lock()
 		for _, k := range s.dirty {
-			e, ok := s.m[k]
+			e := s.lookupLocked(k)
 			switch {
-			case !ok:
+			case e == nil:
 				if _, t := s.gone[k]; t { // else evicted: the store holds it (a deletion is always a tombstone)
 					dst = append(dst, Change{Key: k, Deleted: true})
 					s.gone[k] = gen
@@ -464,7 +482,7 @@ func (p *Profiles) Committed() {
 				delete(s.gone, k)
 			}
 		}
-		for len(s.m) > s.max {
+		for len(s.slots) > s.max {
 			v := p.victimLocked(s)
 			if v < 0 {
 				break
@@ -484,7 +502,7 @@ func (p *Profiles) MarkChanged(keys []uint64) {
 	for _, k := range keys {
 		s := p.shard(k)
 		s.mu.Lock()
-		p.markLocked(s, k, s.m[k])
+		p.markLocked(s, k, s.lookupLocked(k))
 		s.mu.Unlock()
 	}
 }
@@ -495,25 +513,24 @@ func (p *Profiles) insert(key uint64, e *profileEntry) bool {
 	s := p.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= s.max {
+	if len(s.slots) >= s.max {
 		p.spilled.Store(true)
 		return false
 	}
 	e.pos = uint32(len(s.slots))
 	s.slots = append(s.slots, profileSlot{key: key, e: e})
-	s.m[key] = e
+	s.index.insert(key, e.pos)
 	return true
 }
 
-// reserve sizes the shards for n profiles (at most their bounds) before a load, so that the maps do not grow
-// (and rehash) on the way.
+// reserve sizes the shards' slots for n profiles (at most their bounds) before a load, so that they do not
+// grow (and copy) on the way.
 func (p *Profiles) reserve(n int) {
 	for i := range p.shards {
 		s := &p.shards[i]
 		s.mu.Lock()
-		if len(s.m) == 0 {
+		if len(s.slots) == 0 {
 			k := min(n/profileShards+n/profileShards/8, s.max)
-			s.m = make(map[uint64]*profileEntry, k)
 			s.slots = make([]profileSlot, 0, k)
 		}
 		s.mu.Unlock()

@@ -29,8 +29,7 @@ func held(p *Profiles, key uint64) bool {
 	s := p.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.m[key]
-	return ok
+	return s.lookupLocked(key) != nil
 }
 
 // TestProfilesBoundHolds sprays new users at a bounded table: it never holds more than its bound, and a user in

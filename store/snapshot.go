@@ -107,8 +107,8 @@ func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
 func (v *Velocity) restore(rec *velocityRecord) {
 	s := v.shard(rec.key)
 	s.mu.Lock()
-	if _, ok := s.index[rec.key]; !ok {
-		p := s.insert(rec.key, &rec.head)
+	if _, ok := s.find(rec.key); !ok {
+		p := s.insertAt(rec.key, &rec.head)
 		*s.rec(p) = *rec
 	}
 	s.mu.Unlock()
@@ -127,7 +127,7 @@ func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
 			recs = recs[:0]
 			s.mu.Lock()
 			for p := from; p < s.n && len(recs) < snapshotBlock; p++ {
-				recs = append(recs, *t.rec(s, p))
+				recs = append(recs, *s.rec(p))
 			}
 			s.mu.Unlock()
 			if len(recs) == 0 {

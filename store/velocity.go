@@ -4,8 +4,6 @@ import (
 	"math"
 	"sync"
 	"unsafe"
-
-	"github.com/riskd/riskd/internal/prefetch"
 )
 
 // Window is one of the sliding windows every counter keeps.
@@ -68,14 +66,12 @@ const (
 	maxShardBits = 7
 	minShardKeys = 16
 
-	// Records live in fixed chunks so that a growing shard neither copies its records nor leaves a half-empty
-	// doubled slice behind: the waste is at most one chunk per shard. 16 KiB is an allocator size class, so a
-	// chunk of 97 records (168 bytes each) wastes 88 bytes; 64 records (10.5 KiB) would take 12 KiB, +24 B a key.
-	chunkLen = 97
+	// A chunk of records (shelfChunkBytes) holds 97 of them, wasting 88 bytes of its 16 KiB size class.
+	velocityChunkLen = shelfChunkBytes / unsafe.Sizeof(velocityRecord{})
 )
 
-// A chunk must fit its size class; this fails to compile if the record grows.
-const _ = uint(16<<10 - chunkLen*unsafe.Sizeof(velocityRecord{}))
+// A chunk must waste little of its size class; this fails to compile if the record grows past 168 bytes.
+const _ = uint(velocityChunkLen - 97)
 
 // Velocity holds sliding-window counters for one kind of subject (users, IPs, devices...), keyed by a 64-bit hash
 // of the subject. Safe for concurrent use.
@@ -88,25 +84,16 @@ type Velocity struct {
 	shift  uint // 64 - log2(len(shards))
 }
 
-// velocityShard is one lock's worth of keys.
-//
-// A record (168 bytes) is larger than the 128 bytes a Go map stores inline, so map[uint64]velocityRecord would
-// allocate every record on its own and fill the map with pointers for the GC to scan. Instead the records sit in
-// pointer-free chunks and the map only holds each key's position in them.
+// velocityShard is one lock's worth of keys. Its shelf's lasts hold each record's head[Minute], the newest event
+// time seen at 10 s precision.
 type velocityShard struct {
 	velocityShardState
 	_ [128 - unsafe.Sizeof(velocityShardState{})%128]byte // keeps neighbouring shards' locks off one cache line pair
 }
 
 type velocityShardState struct {
-	mu     sync.Mutex
-	index  map[uint64]uint32 // key -> position in chunks
-	chunks []*[chunkLen]velocityRecord
-	// lasts holds each position's head[Minute], the newest event time seen at 10 s precision, in a dense array
-	// so that eviction samples it without a cache miss per sampled record.
-	lasts []int32
-	n     uint32 // records in use: positions [0, n)
-	max   uint32 // bound on n
+	mu sync.Mutex
+	shelf[velocityRecord, *velocityRecord]
 }
 
 // velocityRecord is everything kept for one key.
@@ -121,14 +108,15 @@ type velocityRecord struct {
 	n [NumWindows][NumMetrics][ringLen]uint16
 }
 
+func (r *velocityRecord) recordKey() uint64 { return r.key }
+
 // NewVelocity returns empty counters that hold at most maxKeys keys (DefaultVelocityKeys when maxKeys <= 0).
 func NewVelocity(maxKeys int) *Velocity {
 	bits, limit := shardLayout(maxKeys)
 	v := &Velocity{shards: make([]velocityShard, 1<<bits), shift: 64 - bits}
 	for i := range v.shards {
 		s := &v.shards[i]
-		s.max = limit(i)
-		s.index = make(map[uint64]uint32)
+		s.shelf = newShelf[velocityRecord](limit(i))
 	}
 	return v
 }
@@ -141,9 +129,9 @@ func (v *Velocity) Add(key uint64, m Metric, at int64, n uint32) {
 	ix := bucketIndices(at)
 	s := v.shard(key)
 	s.mu.Lock()
-	p, ok := s.index[key]
+	p, ok := s.find(key)
 	if !ok {
-		p = s.insert(key, &ix)
+		p = s.insertAt(key, &ix)
 	}
 	r := s.rec(p)
 	h := r.head[Minute]
@@ -175,13 +163,13 @@ func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms Met
 	ix := bucketIndices(at)
 	s := v.shard(key)
 	s.mu.Lock()
-	p, ok := s.index[key]
+	p, ok := s.find(key)
 	if ok {
 		s.rec(p).read(&ix, out)
 	}
 	if ms != 0 {
 		if !ok {
-			p = s.insert(key, &ix)
+			p = s.insertAt(key, &ix)
 		}
 		r := s.rec(p)
 		h := r.head[Minute]
@@ -197,17 +185,14 @@ func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms Met
 	s.mu.Unlock()
 }
 
-// Prefetch starts loading key's record into the CPU's caches without waiting for it, so that a ReadAdd soon
-// after finds it there. A decision prefetches all its records first: their cache misses then overlap instead
-// of following one another.
-func (v *Velocity) Prefetch(key uint64) {
-	s := v.shard(key)
-	s.mu.Lock()
-	if p, ok := s.index[key]; ok {
-		prefetch.Lines(unsafe.Pointer(s.rec(p)), unsafe.Sizeof(velocityRecord{}))
-	}
-	s.mu.Unlock()
-}
+// PrefetchIndex and PrefetchRecord start loading key's index entry, then its record, into the CPU's caches
+// without waiting for them, so that a ReadAdd soon after finds them there. A decision calls the first for every
+// table it will read, then the second: the cache misses of each round overlap instead of following one another.
+// Neither takes a lock.
+func (v *Velocity) PrefetchIndex(key uint64) { v.shard(key).prefetchIndex(key) }
+
+// PrefetchRecord: see PrefetchIndex.
+func (v *Velocity) PrefetchRecord(key uint64) { v.shard(key).prefetchRecord(key) }
 
 // Delete forgets key (used for GDPR erasure): its counters are zeroed in memory, not only unlinked.
 func (v *Velocity) Delete(key uint64) {
@@ -234,66 +219,13 @@ func (v *Velocity) shard(key uint64) *velocityShard {
 	return &v.shards[(key*0x9E3779B97F4A7C15)>>v.shift]
 }
 
-func (s *velocityShard) rec(p uint32) *velocityRecord {
-	return &s.chunks[p/chunkLen][p%chunkLen]
-}
-
-func (s *velocityShard) get(key uint64) *velocityRecord {
-	p, ok := s.index[key]
-	if !ok {
-		return nil
-	}
-	return s.rec(p)
-}
-
-// insert adds a zeroed record for key, whose rings start at the buckets ix, evicting another key if the shard is
-// full, and returns its position.
-func (s *velocityShard) insert(key uint64, ix *[NumWindows]int32) uint32 {
-	var p uint32
-	if s.n < s.max {
-		p = s.n
-		if int(p/chunkLen) == len(s.chunks) {
-			s.chunks = append(s.chunks, new([chunkLen]velocityRecord))
-		}
-		s.lasts = append(s.lasts, 0)
-		s.n++
-	} else {
-		p = s.victim()
-		delete(s.index, s.rec(p).key)
-	}
-	s.index[key] = p
+// insertAt adds a zeroed record for key whose rings start at the buckets ix, evicting another key if the shard
+// is full, and returns its position.
+func (s *velocityShard) insertAt(key uint64, ix *[NumWindows]int32) uint32 {
+	p := s.insert(key)
 	*s.rec(p) = velocityRecord{key: key, head: *ix}
 	s.lasts[p] = ix[Minute]
 	return p
-}
-
-// victim picks the position to evict: the least recently updated of evictSamples random records. Sampling, not an
-// LRU list, keeps every Add free of list upkeep, and a spray of new keys evicts stale keys first without ever
-// clearing the table.
-func (s *velocityShard) victim() uint32 { return victim(s.lasts[:s.n]) }
-
-// delete removes key by moving the last record into its place, so positions stay dense for sampling.
-func (s *velocityShard) delete(key uint64) {
-	p, ok := s.index[key]
-	if !ok {
-		return
-	}
-	delete(s.index, key)
-	last := s.n - 1
-	if p != last {
-		moved := s.rec(last)
-		*s.rec(p) = *moved
-		s.index[moved.key] = p
-		s.lasts[p] = s.lasts[last]
-	}
-	*s.rec(last) = velocityRecord{}
-	s.lasts = s.lasts[:last]
-	s.n = last
-	// Give back a chunk once two are empty; keeping one spare avoids churn when keys come and go at a boundary.
-	if used := int(s.n+chunkLen-1) / chunkLen; len(s.chunks) >= used+2 {
-		s.chunks[len(s.chunks)-1] = nil
-		s.chunks = s.chunks[:len(s.chunks)-1]
-	}
 }
 
 // add counts n events of metric m in the buckets ix, one per window.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // t0 is a multiple of every bucket length (4 h is a multiple of 10 s, 100 s and 10 min), so offsets from it map to
@@ -297,8 +298,8 @@ func TestVelocityDelete(t *testing.T) {
 // record moved into each hole must keep its own counts, and chunks are given back.
 func TestVelocityDeleteMovesRecords(t *testing.T) {
 	v := NewVelocity(20) // one shard
-	v.shards[0].max = 5 * chunkLen
-	const n = 5 * chunkLen
+	const n = 5 * int(velocityChunkLen)
+	v.shards[0].shelf = newShelf[velocityRecord](uint32(n))
 	for i := range uint64(n) {
 		v.Add(mix(i), Attempts, t0, uint32(i+1))
 	}
@@ -321,13 +322,14 @@ func TestVelocityDeleteMovesRecords(t *testing.T) {
 		}
 	}
 	s := &v.shards[0]
-	if v.Len() != 0 || len(s.index) != 0 || len(s.chunks) > 1 {
-		t.Errorf("after deleting all: Len %d, index %d, chunks %d; want 0, 0, <= 1", v.Len(), len(s.index), len(s.chunks))
+	if v.Len() != 0 || s.index.n != 0 || s.used > 1 {
+		t.Errorf("after deleting all: Len %d, index %d, chunks %d; want 0, 0, <= 1", v.Len(), s.index.n, s.used)
 	}
-	for _, c := range s.chunks {
-		for i := range c {
-			if c[i] != (velocityRecord{}) {
-				t.Fatalf("record %d still holds %+v after Delete", i, c[i])
+	for c := range s.used {
+		recs := unsafe.Slice(s.chunks[c].Load(), s.chunkLen)
+		for i := range recs {
+			if recs[i] != (velocityRecord{}) {
+				t.Fatalf("record %d still holds %+v after Delete", i, recs[i])
 			}
 		}
 	}
