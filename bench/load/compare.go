@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -29,6 +30,8 @@ type comparison struct {
 	wantPeak, peak      float64     // the spike peak asked for (-under × capacity) and the one run
 	bareSpike           runResult   // the same spike against bare: what the generator and the machine add
 	spike, overload     runResult
+	hogs                int       // busy loops sharing riskd's core during the overload (0: none)
+	hogCap              runResult // riskd's capacity with them
 	pin                 pinning
 	ua                  string
 	otherBefore         float64 // % of a core other processes used just before the measurements
@@ -161,8 +164,28 @@ func runCompare(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if cmp.spike, err = measure(ctx, d, spike, riskd.pid(), "riskd", c.lateAfter, progress); err != nil {
 		return err
 	}
+	// Above capacity. With -over-hogs, riskd's core is shared with busy loops, as with a noisy neighbour or a
+	// CPU quota, and the overload is -over times riskd's capacity measured with them.
+	overCap := capRate
+	if c.overHogs > 0 && pin.server != "" {
+		cmp.hogs = c.overHogs
+		hogs, err := startHogs(pin.server, cmp.hogs)
+		if err != nil {
+			return err
+		}
+		defer hogs.stop()
+		hd, err := driverFor(riskd, c.capacityConns)
+		if err != nil {
+			return err
+		}
+		hd.stamp = false
+		if cmp.hogCap, err = measure(ctx, hd, capacityProfile(2*time.Second, c.capacity), riskd.pid(), "riskd", c.lateAfter, progress); err != nil {
+			return err
+		}
+		overCap = cmp.hogCap.Total.Throughput()
+	}
 	d.stamp = true
-	overload := spikeProfile("overload", c.over*capRate/c.spike.Factor, c.spike)
+	overload := spikeProfile("overload", c.over*overCap/c.spike.Factor, c.spike)
 	if cmp.overload, err = measure(ctx, d, overload, riskd.pid(), "riskd", c.lateAfter, progress); err != nil {
 		return err
 	}
@@ -243,5 +266,30 @@ func (s *child) exitedEarly() error {
 		return fmt.Errorf("%s exited during the run (%v): %s", s.name, s.err, s.log)
 	default:
 		return nil
+	}
+}
+
+// hogs are busy loops pinned to the server's core: a noisy neighbour taking a share of its CPU.
+type hogs []*exec.Cmd
+
+// startHogs starts n busy loops pinned to cpus.
+func startHogs(cpus string, n int) (hogs, error) {
+	var hs hogs
+	for range n {
+		cmd := exec.Command("taskset", "-c", cpus, "sh", "-c", "while :; do :; done")
+		dieWithParent(cmd)
+		if err := cmd.Start(); err != nil {
+			hs.stop()
+			return nil, fmt.Errorf("start a busy loop: %w", err)
+		}
+		hs = append(hs, cmd)
+	}
+	return hs, nil
+}
+
+func (hs hogs) stop() {
+	for _, h := range hs {
+		_ = h.Process.Kill()
+		_ = h.Wait()
 	}
 }

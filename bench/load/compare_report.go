@@ -59,8 +59,17 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 		rate(cmp.peak/c.spike.Factor), rate(cmp.peak), 100*cmp.peak/capRate, c.spike.Ramp, c.spike.Hold, c.spike.Back)
 	writeMarkdown(w, cmp.bareSpike)
 	writeMarkdown(w, cmp.spike)
-	fmt.Fprintf(w, "**Overload spike**: %s/s → %s/s (%.0f %% of riskd's capacity)\n\n",
-		rate(cmp.overload.Profile.Phases[0].From), rate(cmp.overload.Profile.Peak()), 100*c.over)
+	if cmp.hogs > 0 {
+		t := cmp.hogCap.Total
+		fmt.Fprintf(w, "**Overload spike** with riskd's core shared with %d busy loops (a noisy neighbour, -over-hogs):"+
+			" riskd's capacity with them, closed loop: %s/s (p99 %s ms, riskd CPU %s). The overload runs %s/s → %s/s"+
+			" (%.0f %% of that capacity).\n\n",
+			cmp.hogs, rate(t.Throughput()), ms(t.P99), pct(t.Usage.serverCPU, t.Usage.serverOK),
+			rate(cmp.overload.Profile.Phases[0].From), rate(cmp.overload.Profile.Peak()), 100*c.over)
+	} else {
+		fmt.Fprintf(w, "**Overload spike**: %s/s → %s/s (%.0f %% of riskd's capacity)\n\n",
+			rate(cmp.overload.Profile.Phases[0].From), rate(cmp.overload.Profile.Peak()), 100*c.over)
+	}
 	writeMarkdown(w, cmp.overload)
 
 	s, o := cmp.spike.Total, cmp.overload.Total
@@ -83,14 +92,19 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 	verdict("spike under capacity: p99.9 ≤ 5 ms", fmt.Sprintf("%s ms (bare: %s ms)", ms(s.P999), ms(b.P999)), met(s.P999 <= targetSpikeP999))
 	verdict("spike under capacity: zero errors", fmt.Sprintf("%s errors, %s shed, %s dropped", thousands(s.Errors),
 		thousands(s.Shed), thousands(s.Dropped)), met(s.Errors == 0 && s.Shed == 0 && s.Dropped == 0))
-	// The overload targets are about a server past its capacity: if riskd's core never saturated (the
-	// generator could not send enough), they were not put to the test.
-	saturated := hold.Usage.serverOK && hold.Usage.serverCPU >= 90
-	verdict("overload reached: riskd saturated in the hold", fmt.Sprintf("riskd CPU %s, generator CPU %s; sent %s/s of %s/s scheduled, answered %s/s",
-		pct(hold.Usage.serverCPU, hold.Usage.serverOK), pct(hold.Usage.genCPU, hold.Usage.ok), rate(hold.SentRate()),
-		rate(hold.OfferedRate()), rate(hold.Throughput())), met(saturated))
+	// The overload targets are about a server past its capacity, sent on schedule: if riskd's core never
+	// saturated (with busy loops on it, its share), or the generator fell behind its own schedule (its core
+	// cannot send what riskd's answers), they were not put to the test: what the caller's queue does to
+	// requests is not riskd's doing.
+	share := 100 / float64(cmp.hogs+1)
+	saturated := hold.Usage.serverOK && hold.Usage.serverCPU >= 0.9*share
+	onSchedule := hold.SentRate() >= 0.99*hold.OfferedRate() && hold.LagP99 <= targetOverloadP99
+	verdict("overload reached: riskd saturated in the hold, the generator on schedule",
+		fmt.Sprintf("riskd CPU %s (of a %.0f %% share), generator CPU %s; sent %s/s of %s/s scheduled, send lag p99 %s ms; answered %s/s",
+			pct(hold.Usage.serverCPU, hold.Usage.serverOK), share, pct(hold.Usage.genCPU, hold.Usage.ok), rate(hold.SentRate()),
+			rate(hold.OfferedRate()), ms(hold.LagP99), rate(hold.Throughput())), met(saturated && onSchedule))
 	untested := func(ok bool) string {
-		if !saturated {
+		if !saturated || !onSchedule {
 			return "not measured"
 		}
 		return met(ok)
@@ -106,6 +120,6 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 	holdGrowth := float64(hold.Usage.serverRSS)/float64(max(hold.Usage.serverRSSFrom, 1)) - 1
 	verdict("overload: memory flat", fmt.Sprintf("RSS %s → %s over the hold (%+.0f %%); %s → %s over the run (%+.0f %%), at most %s",
 		mib(hold.Usage.serverRSSFrom), mib(hold.Usage.serverRSS), 100*holdGrowth, mib(cmp.overload.RSSStart),
-		mib(cmp.overload.RSSEnd), 100*growth, mib(cmp.overload.RSSMax)), met(hold.Usage.serverRSS > 0 && holdGrowth <= rssFlatGrowth))
+		mib(cmp.overload.RSSEnd), 100*growth, mib(cmp.overload.RSSMax)), untested(hold.Usage.serverRSS > 0 && holdGrowth <= rssFlatGrowth))
 	fmt.Fprintln(w)
 }

@@ -32,6 +32,7 @@ type config struct {
 	spike    spikeShape
 	under    float64 // -compare: spike peak as a fraction of riskd's capacity
 	over     float64 // -compare: overload peak as a multiple of riskd's capacity
+	overHogs int     // -compare: busy loops sharing riskd's core during the overload
 
 	conns         int // open loop: connections, so requests in flight at most
 	capacityConns int // closed loop: connections sending back to back
@@ -76,6 +77,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.spike.Factor, "spike-factor", 10, "spike: peak as a multiple of the baseline")
 	fs.Float64Var(&c.under, "under", 0.65, "-compare: spike peak as a fraction of riskd's measured capacity")
 	fs.Float64Var(&c.over, "over", 1.75, "-compare: overload spike peak as a multiple of riskd's measured capacity")
+	fs.IntVar(&c.overHogs, "over-hogs", 0, "-compare: share riskd's core with `n` busy loops during the overload (a noisy neighbour), whose peak is then -over × riskd's capacity measured with them")
 
 	fs.IntVar(&c.conns, "conns", 1024, "open loop: keep-alive connections, so requests in flight at most")
 	fs.IntVar(&c.capacityConns, "capacity-conns", 256, "capacity: connections sending back to back")

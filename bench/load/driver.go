@@ -190,13 +190,14 @@ func (w *worker) sendScheduled(start time.Time, at time.Duration) {
 		w.rec.Done(at, sent, sent, expired)
 		return
 	}
-	w.stampQueued(start, min(at, sent))
+	w.stampQueued(start, sent)
 	o := w.send()
 	w.rec.Done(min(at, sent), sent, time.Since(start), o)
 }
 
-// stampQueued tells the server when the request was due, as a load balancer or a caller's client library
-// would: riskd's --queue-budget sheds requests that waited too long before reaching it.
+// stampQueued tells the server when the request left the caller, as a load balancer stamps a request when it
+// receives it: riskd's --queue-budget sheds requests that then waited too long before reaching it. The time
+// a late request spent in the generator's own schedule is not the server's queue, and is not stamped.
 func (w *worker) stampQueued(start time.Time, at time.Duration) {
 	if !w.d.stamp {
 		w.req.Header.Del("X-Request-Start")
