@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math/rand/v2"
 	"sync/atomic"
 	"unsafe"
 
@@ -8,7 +9,7 @@ import (
 )
 
 // keyIndex maps the keys of one shard to the positions of their records: open addressing over buckets of one
-// cache line each (seven entries and an overflow count), doubled when more than 5/8 full.
+// cache line each (seven entries and an overflow count), doubled when between 1/2 and 5/8 full.
 //
 // It is not a Go map because a decision reads a dozen records in a dozen tables, and a map lookup is a cache
 // miss that the next lookup waits for. Here a key's bucket follows from the key alone, so a decision announces
@@ -16,11 +17,16 @@ import (
 // overlap. Those two run without the shard's lock: entries are written with atomic stores under the lock and
 // read with atomic loads, and a growing index is replaced whole, never changed in place.
 //
+// Each index doubles at a load drawn between 1/2 and 5/8: keys are uniform hashes, so the 128 shards of a
+// table fill alike, and with one fixed bound they would all double (rehash and allocate) within the same
+// moment, a pause of tens of milliseconds on a single core during a campaign that brings new users.
+//
 // Deleting leaves no tombstone: every bucket counts the entries that were placed beyond it because it was
 // full, and a lookup stops at the first bucket without such entries.
 type keyIndex struct {
-	t atomic.Pointer[indexTable]
-	n uint32 // entries held
+	t     atomic.Pointer[indexTable]
+	n     uint32 // entries held
+	limit uint32 // entries t may hold before it doubles
 }
 
 type indexTable struct {
@@ -72,7 +78,7 @@ func (x *keyIndex) find(key uint64, keyAt func(p uint32) uint64) (uint32, bool) 
 // insert adds key (not held) at position p. The caller holds the shard's lock.
 func (x *keyIndex) insert(key uint64, p uint32) {
 	t := x.t.Load()
-	if t == nil || uint64(x.n+1)*8 > uint64(len(t.buckets))*bucketEntries*5 {
+	if t == nil || x.n+1 > x.limit {
 		t = x.grow(t)
 	}
 	t.place(entryOf(keyTag(key), p))
@@ -111,6 +117,8 @@ func (x *keyIndex) grow(t *indexTable) *indexTable {
 		}
 	}
 	x.t.Store(nt)
+	slots := uint32(size) * bucketEntries
+	x.limit = slots*5/8 - rand.Uint32N(slots/8+1)
 	return nt
 }
 

@@ -371,7 +371,7 @@ func TestKeyIndexRemoveAbsent(t *testing.T) {
 	m.verify(r)
 }
 
-// TestKeyIndexGrowth fills an index from empty through many doublings, each one exactly when the 5/8 bound
+// TestKeyIndexGrowth fills an index from empty through many doublings, each one only when its drawn bound (1/2 to 5/8)
 // requires it, then deletes every key as the store does, which must leave no entry and no overflow behind.
 func TestKeyIndexGrowth(t *testing.T) {
 	total := 200_000
@@ -403,8 +403,8 @@ func TestKeyIndexGrowth(t *testing.T) {
 			if size != 0 && now != 2*size {
 				t.Fatalf("grew from %d to %d buckets", size, now)
 			}
-			if size != 0 && uint64(len(keys))*8 <= uint64(size)*bucketEntries*5 {
-				t.Fatalf("grew at %d keys, which %d buckets hold within 5/8", len(keys), size)
+			if size != 0 && uint64(len(keys))*2 <= uint64(size)*bucketEntries {
+				t.Fatalf("grew at %d keys, which %d buckets hold within 1/2", len(keys), size)
 			}
 			size = now
 			doublings++
@@ -421,7 +421,8 @@ func TestKeyIndexGrowth(t *testing.T) {
 	for uint64(total)*8 > uint64(want)*bucketEntries*5 {
 		want *= 2
 	}
-	if size != want {
+	// The doubling load is drawn between 1/2 and 5/8: one size more is right when the keys fill more than half.
+	if size != want && !(size == 2*want && uint64(total)*2 > uint64(want)*bucketEntries) {
 		t.Errorf("%d buckets for %d keys, want %d", size, total, want)
 	}
 	t.Logf("%d keys: %d buckets after %d sizes", total, size, doublings)

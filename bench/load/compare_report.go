@@ -97,7 +97,8 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 	// cannot send what riskd's answers), they were not put to the test: what the caller's queue does to
 	// requests is not riskd's doing.
 	share := 100 / float64(cmp.hogs+1)
-	saturated := hold.Usage.serverOK && hold.Usage.serverCPU >= 0.9*share
+	// Saturated: riskd's CPU (its share) all but used, or requests queued past riskd's budget (1 % shed).
+	saturated := hold.Usage.serverOK && hold.Usage.serverCPU >= 0.9*share || hold.Shed*100 >= hold.Offered
 	onSchedule := hold.SentRate() >= 0.99*hold.OfferedRate() && hold.LagP99 <= targetOverloadP99
 	verdict("overload reached: riskd saturated in the hold, the generator on schedule",
 		fmt.Sprintf("riskd CPU %s (of a %.0f %% share), generator CPU %s; sent %s/s of %s/s scheduled, send lag p99 %s ms; answered %s/s",

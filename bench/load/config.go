@@ -76,10 +76,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.spike.Back, "spike-back", 10*time.Second, "spike: time back at the baseline")
 	fs.Float64Var(&c.spike.Factor, "spike-factor", 10, "spike: peak as a multiple of the baseline")
 	fs.Float64Var(&c.under, "under", 0.65, "-compare: spike peak as a fraction of riskd's measured capacity")
-	// 1.0: riskd's capacity is measured closed loop, which costs less a request than the open loop's 1,024
+	// 1.1: riskd's capacity is measured closed loop, which costs less a request than the open loop's 1,024
 	// connections, so that rate already exceeds what riskd answers open loop (the hold sheds); 1.75 of it is more
 	// than one generator core sends on schedule.
-	fs.Float64Var(&c.over, "over", 1.0, "-compare: overload spike peak as a multiple of riskd's measured (closed-loop) capacity")
+	fs.Float64Var(&c.over, "over", 1.1, "-compare: overload spike peak as a multiple of riskd's measured (closed-loop) capacity")
 	fs.IntVar(&c.overHogs, "over-hogs", 0, "-compare: share riskd's core with `n` busy loops during the overload (a noisy neighbour), whose peak is then -over × riskd's capacity measured with them")
 
 	fs.IntVar(&c.conns, "conns", 1024, "open loop: keep-alive connections, so requests in flight at most")
