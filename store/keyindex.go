@@ -172,7 +172,8 @@ func (x *keyIndex) prefetchBucket(key uint64) {
 
 // peek returns the position of the first entry whose tag is key's, without comparing keys: a guess at where
 // key's record is, good enough to prefetch it. Safe without the shard's lock, when it may miss an entry being
-// moved.
+// moved. It repeats find's scan rather than calling find with a keyAt that accepts any key: the indirect call
+// per entry made a decision at 100,000 users 4.7-5.0 -> 5.1 us.
 func (x *keyIndex) peek(key uint64) (uint32, bool) {
 	t := x.t.Load()
 	if t == nil {
