@@ -37,3 +37,30 @@ func TestDecideHandlerAllocations(t *testing.T) {
 		t.Fatalf("decide handler allocates %.1f times per request, want 0", n)
 	}
 }
+
+// TestShedAllocations guards the refusal path: past capacity most requests are refused, and a refusal that
+// allocated would grow the heap exactly when riskd can least afford it.
+func TestShedAllocations(t *testing.T) {
+	s := newTestServer(t)
+	s.cfg.QueueBudget = 5 * time.Millisecond
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(fasthttp.MethodPost)
+	ctx.Request.Header.SetContentType("application/json")
+	ctx.Request.SetRequestURI("/v1/decide")
+	ctx.Request.SetBody([]byte(`{"type":"login","user_id":"kim","ip":"216.160.83.56"}`))
+	stamp := []byte(fmt.Sprint(time.Now().Add(-time.Second).UnixMicro()))
+	ctx.Request.Header.SetBytesV("X-Request-Start", stamp)
+	serve := func() {
+		ctx.Response.Reset()
+		s.Handle(&ctx)
+		if ctx.Response.StatusCode() != fasthttp.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	for range 100 {
+		serve()
+	}
+	if n := testing.AllocsPerRun(1000, serve); n != 0 {
+		t.Fatalf("shedding allocates %.1f times per request, want 0", n)
+	}
+}

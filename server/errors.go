@@ -41,6 +41,9 @@ func methodNotAllowed(allow string) *apiError {
 
 // toAPIError maps domain errors to what the client sees. It is the one place where errors meet HTTP statuses.
 func toAPIError(err error) *apiError {
+	if ae, ok := err.(*apiError); ok {
+		return ae // the common case, without errors.As's target escaping to the heap
+	}
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
@@ -62,7 +65,9 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 		// The Allow header is the part of the message a client library can read.
 		ctx.Response.Header.Set("Allow", ae.message[len("use "):])
 	}
-	b := append(make([]byte, 0, 128+len(ae.message)), `{"error":{"code":`...)
+	// Written into the response's own body buffer, taken out and put back (SwapBody), which the connection
+	// reuses: refusals under overload, most answers then, must not allocate.
+	b := append(ctx.Response.SwapBody(nil)[:0], `{"error":{"code":`...)
 	b = appendString(b, ae.code)
 	if ae.field != "" {
 		b = append(b, `,"field":`...)
@@ -73,7 +78,7 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 	b = append(b, "}}"...)
 	ctx.SetStatusCode(ae.status)
 	ctx.SetContentType(contentTypeJSON)
-	ctx.SetBody(b)
+	ctx.Response.SwapBody(b)
 }
 
 const contentTypeJSON = "application/json"
