@@ -68,57 +68,37 @@ func (m *Memory) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	}
 }
 
+// prefetcher is a table a decision prefetches from: prefetchIndex starts loading key's index entry into the
+// CPU's caches, prefetchRecord, called after it, the record the entry points at. Neither waits for memory.
+type prefetcher interface {
+	prefetchIndex(key uint64)
+	prefetchRecord(key uint64)
+}
+
 // prefetch starts loading every record of the subjects before any is read: first the index entries of all the
 // subjects' records, then the records they point at. The cache misses of a dozen records scattered over the
 // tables then overlap, in two rounds, and the reads that follow find them in the caches.
 func (m *Memory) prefetch(s *Subjects) {
-	velocity := [...]struct {
-		v   *Velocity
+	tables := [...]struct {
+		t   prefetcher
 		has bool
 		key uint64
-	}{{m.Users, s.HasUser, s.User}, {m.IPs, s.HasIP, s.IP}, {m.Devices, s.HasDevice, s.Device},
-		{m.Subnets, s.HasSubnet, s.Subnet}, {m.ASNs, s.HasASN, s.ASN}}
-	for _, t := range velocity {
+	}{
+		{m.Users, s.HasUser, s.User}, {m.facts.users, s.HasUser, s.User}, {m.Profiles, s.HasUser, s.User},
+		{m.IPs, s.HasIP, s.IP}, {m.facts.ips, s.HasIP, s.IP},
+		{m.Subnets, s.HasSubnet, s.Subnet}, {m.facts.subnets, s.HasSubnet, s.Subnet},
+		{m.Devices, s.HasDevice, s.Device}, {m.facts.devices, s.HasDevice, s.Device},
+		{m.ASNs, s.HasASN, s.ASN},
+	}
+	for _, t := range tables {
 		if t.has {
-			t.v.PrefetchIndex(t.key)
+			t.t.prefetchIndex(t.key)
 		}
 	}
-	m.facts.prefetch(s, false)
-	if s.HasUser {
-		m.Profiles.PrefetchIndex(s.User)
-	}
-	for _, t := range velocity {
+	for _, t := range tables {
 		if t.has {
-			t.v.PrefetchRecord(t.key)
+			t.t.prefetchRecord(t.key)
 		}
-	}
-	m.facts.prefetch(s, true)
-	if s.HasUser {
-		m.Profiles.PrefetchRecord(s.User)
-	}
-}
-
-// prefetch starts loading the subjects' index entries, or with records their records (see Memory.prefetch).
-func (f *factTables) prefetch(s *Subjects, records bool) {
-	if s.HasUser {
-		prefetchIn(f.users, s.User, records)
-	}
-	if s.HasIP {
-		prefetchIn(f.ips, s.IP, records)
-	}
-	if s.HasSubnet {
-		prefetchIn(f.subnets, s.Subnet, records)
-	}
-	if s.HasDevice {
-		prefetchIn(f.devices, s.Device, records)
-	}
-}
-
-func prefetchIn[R any, P factsRecord[R]](t *table[R, P], key uint64, record bool) {
-	if record {
-		t.prefetchRecord(key)
-	} else {
-		t.prefetchIndex(key)
 	}
 }
 

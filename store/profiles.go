@@ -288,13 +288,11 @@ func (p *Profiles) Get(key uint64, out *Profile) bool {
 	return e != nil
 }
 
-// PrefetchIndex starts loading key's index entry into the CPU's caches, without a lock; PrefetchRecord, called
-// after it, starts loading key's profile (see Velocity.PrefetchIndex). The second takes the shard's lock: a
-// profile is found through its slot, which may move.
-func (p *Profiles) PrefetchIndex(key uint64) { p.shard(key).index.prefetchBucket(key) }
+// prefetchIndex and prefetchRecord implement prefetcher (see Memory.prefetch). The second takes the shard's
+// lock: a profile is found through its slot, which may move.
+func (p *Profiles) prefetchIndex(key uint64) { p.shard(key).index.prefetchBucket(key) }
 
-// PrefetchRecord: see PrefetchIndex.
-func (p *Profiles) PrefetchRecord(key uint64) {
+func (p *Profiles) prefetchRecord(key uint64) {
 	s := p.shard(key)
 	s.mu.Lock()
 	if e := s.lookupLocked(key); e != nil {

@@ -72,7 +72,7 @@ func (t *table[R, P]) lock(key uint64, create bool, mn int32, ix [NumWindows]int
 	return s, p, r, true
 }
 
-// prefetchIndex and prefetchRecord start loading key's index entry, then its record (see Velocity.PrefetchIndex).
+// prefetchIndex and prefetchRecord implement prefetcher (see Memory.prefetch), without a lock.
 func (t *table[R, P]) prefetchIndex(key uint64)  { t.shard(key).prefetchIndex(key) }
 func (t *table[R, P]) prefetchRecord(key uint64) { t.shard(key).prefetchRecord(key) }
 

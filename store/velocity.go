@@ -185,14 +185,9 @@ func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms Met
 	s.mu.Unlock()
 }
 
-// PrefetchIndex and PrefetchRecord start loading key's index entry, then its record, into the CPU's caches
-// without waiting for them, so that a ReadAdd soon after finds them there. A decision calls the first for every
-// table it will read, then the second: the cache misses of each round overlap instead of following one another.
-// Neither takes a lock.
-func (v *Velocity) PrefetchIndex(key uint64) { v.shard(key).prefetchIndex(key) }
-
-// PrefetchRecord: see PrefetchIndex.
-func (v *Velocity) PrefetchRecord(key uint64) { v.shard(key).prefetchRecord(key) }
+// prefetchIndex and prefetchRecord implement prefetcher (see Memory.prefetch), without a lock.
+func (v *Velocity) prefetchIndex(key uint64)  { v.shard(key).prefetchIndex(key) }
+func (v *Velocity) prefetchRecord(key uint64) { v.shard(key).prefetchRecord(key) }
 
 // Delete forgets key (used for GDPR erasure): its counters are zeroed in memory, not only unlinked.
 func (v *Velocity) Delete(key uint64) {
