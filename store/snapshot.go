@@ -76,28 +76,36 @@ func (v *Velocity) writeSnapshot(w io.Writer) (int, error) {
 
 // readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their counts.
 func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
+	return readBlocks(r, recordSize, "velocity snapshot", func(b []byte) {
+		var rec velocityRecord
+		rec.decode(b)
+		v.restore(&rec)
+	})
+}
+
+// readBlocks reads one table of a snapshot: blocks of a uint32 count and that many records of size bytes, up to
+// a zero count; add gets each record's bytes (valid during the call). It returns how many records it read.
+func readBlocks(r io.Reader, size int, what string, add func(rec []byte)) (int, error) {
 	var hdr [4]byte
-	buf := make([]byte, 0, snapshotBlock*recordSize)
+	buf := make([]byte, 0, snapshotBlock*size)
 	total := 0
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return total, fmt.Errorf("velocity snapshot: %w", err)
+			return total, fmt.Errorf("%s: %w", what, err)
 		}
 		n := int(binary.LittleEndian.Uint32(hdr[:]))
 		if n == 0 {
 			return total, nil
 		}
 		if n > snapshotBlock {
-			return total, fmt.Errorf("velocity snapshot: block of %d records: %w", n, ErrCorrupt)
+			return total, fmt.Errorf("%s: block of %d records: %w", what, n, ErrCorrupt)
 		}
-		buf = buf[:n*recordSize]
+		buf = buf[:n*size]
 		if _, err := io.ReadFull(r, buf); err != nil {
-			return total, fmt.Errorf("velocity snapshot: %w", err)
+			return total, fmt.Errorf("%s: %w", what, err)
 		}
 		for j := range n {
-			var rec velocityRecord
-			rec.decode(buf[j*recordSize : (j+1)*recordSize])
-			v.restore(&rec)
+			add(buf[j*size : (j+1)*size])
 		}
 		total += n
 	}
@@ -151,34 +159,12 @@ func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
 
 // readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their facts.
 func (t *table[R, P]) readSnapshot(r io.Reader) (int, error) {
-	size := 8 + bodyLen[R, P]()
-	var hdr [4]byte
-	buf := make([]byte, 0, snapshotBlock*size)
-	total := 0
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return total, fmt.Errorf("facts snapshot: %w", err)
-		}
-		n := int(binary.LittleEndian.Uint32(hdr[:]))
-		if n == 0 {
-			return total, nil
-		}
-		if n > snapshotBlock {
-			return total, fmt.Errorf("facts snapshot: block of %d records: %w", n, ErrCorrupt)
-		}
-		buf = buf[:n*size]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return total, fmt.Errorf("facts snapshot: %w", err)
-		}
-		for j := range n {
-			var rec R
-			b := buf[j*size : (j+1)*size]
-			P(&rec).header().key = binary.LittleEndian.Uint64(b)
-			P(&rec).decodeBody(b[8:])
-			t.restore(&rec)
-		}
-		total += n
-	}
+	return readBlocks(r, 8+bodyLen[R, P](), "facts snapshot", func(b []byte) {
+		var rec R
+		P(&rec).header().key = binary.LittleEndian.Uint64(b)
+		P(&rec).decodeBody(b[8:])
+		t.restore(&rec)
+	})
 }
 
 // bodyLen is the encoded size of an R without its key.
