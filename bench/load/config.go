@@ -45,6 +45,7 @@ type config struct {
 	seed          uint64
 	quiet         bool
 	cpuProfile    string
+	client        string
 }
 
 func parseConfig(args []string, stderr io.Writer) (config, error) {
@@ -99,6 +100,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pin, "pin", "auto", "-start and -compare: pin the server to one CPU and the generator to the others with taskset: auto, on, off, or server (pin only the server)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the population and the arrivals")
 	fs.BoolVar(&c.quiet, "quiet", false, "no per-second progress on stderr")
+	fs.StringVar(&c.client, "client", "loop", "the generator's HTTP client: `loop` (one goroutine, epoll; Linux only) or fasthttp (a goroutine a connection)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to `file` (is the generator the bottleneck?)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -107,6 +109,12 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	c.mix.Spray = *spray
+	switch {
+	case c.client == "loop" && !loopClientAvailable:
+		c.client = "fasthttp"
+	case c.client != "loop" && c.client != "fasthttp":
+		return c, fmt.Errorf("-client %q: want loop or fasthttp", c.client)
+	}
 	if c.mix.Spray < 0 {
 		c.mix.Spray = 0
 		if c.profile == "soak" {

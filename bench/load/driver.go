@@ -26,7 +26,9 @@ type driver struct {
 	conns   int           // connections, and so requests in flight at most
 	poisson bool          // Poisson arrivals rather than evenly spaced ones
 	seed    uint64
-	stamp   bool // send X-Request-Start with each request's due time
+	stamp   bool  // send X-Request-Start with each request's due time
+	loop    bool  // use the event loop (evloop_linux.go) where there is one, instead of fasthttp's client
+	ready   *loop // the event loop's connections, opened by prepare before a run
 }
 
 // parseTarget splits the target URL. The generator drives only loopback servers: it exists to benchmark
@@ -74,6 +76,9 @@ func newDriver(addr, path string, mix *Mix, conns int, timeout time.Duration, po
 // run plays profile p from start, recording into rec, and returns when every request has ended. Cancelling
 // ctx stops scheduling; requests in flight still end within the timeout.
 func (d *driver) run(ctx context.Context, p Profile, start time.Time, rec *Recorder) error {
+	if d.loop && loopClientAvailable {
+		return d.runLoop(ctx, p, start, rec)
+	}
 	if p.Closed {
 		d.runClosed(ctx, p, start, rec)
 		return nil

@@ -39,10 +39,26 @@ func smallMix(t *testing.T) *Mix {
 	return m
 }
 
-// TestAgainstBare drives the bare server in-process, open loop then closed loop, and writes the report.
+// clients are the generator's HTTP clients on this system.
+func clients() []string {
+	if loopClientAvailable {
+		return []string{"loop", "fasthttp"}
+	}
+	return []string{"fasthttp"}
+}
+
+// TestAgainstBare drives the bare server in-process, open loop then closed loop, with each client, and writes
+// the report.
 func TestAgainstBare(t *testing.T) {
+	for _, client := range clients() {
+		t.Run(client, func(t *testing.T) { againstBare(t, client == "loop") })
+	}
+}
+
+func againstBare(t *testing.T, loop bool) {
 	addr := serve(t, fixed.NewServer())
 	d := newDriver(addr, "/v1/decide", smallMix(t), 32, 10*time.Second, true, 1)
+	d.loop = loop
 	ctx := context.Background()
 
 	res, err := measure(ctx, d, steadyProfile(500, time.Second), os.Getpid(), "bare", 50*time.Millisecond, nil)
@@ -71,6 +87,7 @@ func TestAgainstBare(t *testing.T) {
 	}
 
 	d = newDriver(addr, "/v1/decide", smallMix(t), 8, 10*time.Second, false, 2)
+	d.loop = loop
 	res, err = measure(ctx, d, capacityProfile(100*time.Millisecond, 400*time.Millisecond), 0, "bare", time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -102,12 +119,15 @@ func TestRiskdAcceptsTheMix(t *testing.T) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	d := newDriver(ln.Addr().String(), "/v1/decide", smallMix(t), 16, 10*time.Second, true, 3)
-	res, err := measure(context.Background(), d, steadyProfile(300, time.Second), 0, "riskd", 50*time.Millisecond, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tot := res.Total; tot.Accepted == 0 || tot.Errors != 0 {
-		t.Fatalf("riskd: %+v; failures %q", tot, res.Failures)
+	for _, client := range clients() {
+		d := newDriver(ln.Addr().String(), "/v1/decide", smallMix(t), 16, 10*time.Second, true, 3)
+		d.loop = client == "loop"
+		res, err := measure(context.Background(), d, steadyProfile(300, time.Second), 0, "riskd", 50*time.Millisecond, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tot := res.Total; tot.Accepted == 0 || tot.Errors != 0 {
+			t.Fatalf("riskd, %s client: %+v; failures %q", client, tot, res.Failures)
+		}
 	}
 }

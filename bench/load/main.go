@@ -88,6 +88,7 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		conns = c.capacityConns
 	}
 	d := newDriver(addr, path, mix, conns, c.timeout, c.arrivals == "poisson", c.seed)
+	d.loop = c.client == "loop"
 	if redis != nil {
 		stop := scheduleOutage(ctx, redis, p, func(msg string) { fmt.Fprintln(stderr, msg) })
 		defer stop()

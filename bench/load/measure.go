@@ -12,6 +12,9 @@ import (
 // unless it is nil.
 func measure(ctx context.Context, d *driver, p Profile, pid int, label string, lateAfter time.Duration, progress io.Writer) (runResult, error) {
 	rec := newRecorder(p, lateAfter, d.timeout+2*time.Second)
+	if err := d.prepare(); err != nil {
+		return runResult{}, err
+	}
 	start := time.Now()
 	smp := startSampler(pid, start, 250*time.Millisecond)
 	stopProgress := showProgress(progress, label, p, rec, start)
