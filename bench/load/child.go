@@ -225,8 +225,8 @@ func riskdArgs(geo string) func(string) []string {
 		return []string{"serve", "--listen", addr,
 			"--geoip-city", filepath.Join(geo, "city.mmdb"), "--geoip-asn", filepath.Join(geo, "asn.mmdb"),
 			"--geoip-anonymous", filepath.Join(geo, "anonymous.mmdb"), "--shutdown-timeout", "2s",
-			// The generator stamps every request with its due time (X-Request-Start); what waited longer than
-			// this, in the generator's queue or the sockets, is shed rather than answered late.
+			// Where the generator stamps a request (X-Request-Start, the time it left the generator), what
+			// then waited longer than this in the sockets and riskd's backlog is shed rather than answered late.
 			"--queue-budget", queueBudget}
 	}
 }

@@ -26,7 +26,7 @@ type driver struct {
 	conns   int           // connections, and so requests in flight at most
 	poisson bool          // Poisson arrivals rather than evenly spaced ones
 	seed    uint64
-	stamp   bool  // send X-Request-Start with each request's due time
+	stamp   bool  // send X-Request-Start with the time each request left the generator
 	loop    bool  // use the event loop (evloop_linux.go) where there is one, instead of fasthttp's client
 	ready   *loop // the event loop's connections, opened by prepare before a run
 }
