@@ -1,5 +1,7 @@
 # riskd: `make run` serves on the built-in defaults, `make test` runs the test suite.
 GO       ?= go
+# go.mod names the toolchain with the standard library's latest security fixes; auto lets go fetch it as a module.
+export GOTOOLCHAIN := auto
 GEO      := var/geoip
 GEOFLAGS := --geoip-city $(GEO)/city.mmdb --geoip-asn $(GEO)/asn.mmdb --geoip-anonymous $(GEO)/anonymous.mmdb
 FUZZTIME ?= 20s
@@ -49,10 +51,22 @@ eval: $(EVALGEO)/city.mmdb
 $(EVALGEO)/city.mmdb:
 	$(GO) run ./bench/geogen -out $(EVALGEO) -networks 300000
 
-## lint: formatting and vet
-lint:
+## lint: formatting, vet, staticcheck, and govulncheck against a pinned snapshot of the Go vulnerability database
+# The database is built from the golang.org/x/vulndb module's OSV files (reachable through the module proxy), so the
+# check needs no other network; VULNDB=https://vuln.go.dev checks against the live database where it is reachable.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+VULNDB_DIR     := var/vulndb-$(VULNDB_VERSION)
+VULNDB         ?= file://$(abspath $(VULNDB_DIR))
+lint: $(VULNDB_DIR)/index/db.json
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	$(GO) tool govulncheck -db $(VULNDB) ./...
+
+$(VULNDB_DIR)/index/db.json:
+	$(GO) mod download golang.org/x/vulndb@$(VULNDB_VERSION)
+	$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -out $(VULNDB_DIR) \
+		-vulns "$$($(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb@$(VULNDB_VERSION))/data/osv"
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each)
 fuzz:

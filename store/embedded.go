@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Files of a data directory.
@@ -107,7 +108,7 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	// rebuilt by a scan at open (part of the start-up time measured in BENCHMARKS.md).
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("data dir %s is in use by another process: %w", cfg.Dir, err)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)

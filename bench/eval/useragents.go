@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"slices"
@@ -62,14 +61,6 @@ func loadUserAgents(path string) (*uaTable, error) {
 	}
 	t.source = fmt.Sprintf("%s (%d heaviest)", path, len(t.desktop.agents)+len(t.mobile.agents))
 	return t, nil
-}
-
-func parseUserAgents(r io.Reader) (*uaTable, error) {
-	agents, err := uafile.Read(r)
-	if err != nil {
-		return nil, err
-	}
-	return heaviest(agents)
 }
 
 // heaviest keeps the maxUserAgents heaviest agents, phones and tablets apart from computers.
