@@ -196,3 +196,22 @@ func TestFailureOutcomesCount(t *testing.T) {
 		t.Fatalf("two mfa_failed of one login: %d failures, want 5", got)
 	}
 }
+
+// TestFastClockOutcome: an outcome stamped ahead of arrival is counted at arrival too.
+func TestFastClockOutcome(t *testing.T) {
+	now := time.Now().Truncate(time.Minute).Add(-time.Hour + 30*time.Second)
+	e := clockedEngine(t, features.NewState(0), now)
+	o := failureOutcome(features.LoginFailed, "early", nil)
+	o.Time = now.Add(290 * time.Second).UnixNano()
+	record(t, e, o)
+	for i := range 59 {
+		decide(t, e, failedLogin("user-"+strconv.Itoa(i)))
+	}
+	d := engine.Decision{Explain: new(engine.Explanation)}
+	if err := e.Decide(failedLogin("user-59"), &d); err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Explain.Vector; v.IPFailures1m != 60 || v.IPAttempts1m != 59 {
+		t.Fatalf("after a login_failed stamped +290 s: ip_failures_1m %d, ip_attempts_1m %d; want 60 and 59", v.IPFailures1m, v.IPAttempts1m)
+	}
+}
