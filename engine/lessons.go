@@ -16,7 +16,9 @@ const taughtBit = 1 << 63
 
 // failedBit is set in the evaluation id of a decision that counted a failure (credentials_valid: false), so that
 // a login_failed carrying the id back does not count the attempt's failure a second time, on any instance. It
-// and taughtBit are never both set: a decision that counted a failure teaches no login.
+// and taughtBit are never both set: a decision that counted a failure teaches no login. As with taughtBit, a
+// caller that sets or clears it can only withhold a failure or count one again, as it could by not reporting it
+// or reporting it without an id.
 const failedBit = 1 << 62
 
 // markers are the bits of an evaluation id that say what its decision taught; the rest names the evaluation.
