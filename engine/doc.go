@@ -7,5 +7,6 @@
 //
 // Terms:
 //   - decision: allow, step_up (ask for a second factor) or deny, with a 0-100 score and reasons.
-//   - event time: the request's timestamp, else arrival time; all state runs on it.
+//   - event time: the request's timestamp, else arrival time, and never later than arrival (a timestamp ahead of
+//     it, within the accepted skew, is taken as arrival); all state runs on it.
 package engine

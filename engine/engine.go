@@ -112,8 +112,8 @@ func New(cfg Config) (*Engine, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("engine: evaluation id seed: %w", err)
 	}
-	// Below 2^62, so that no sequence number reaches taughtBit.
-	e.idBase = binary.LittleEndian.Uint64(b[:]) >> 2
+	// Below 2^61, so that no sequence number reaches the markers (failedBit, taughtBit).
+	e.idBase = binary.LittleEndian.Uint64(b[:]) >> 3
 	e.pool.New = func() any { return &scratch{eval: rules.NewEvaluator()} }
 	e.SwapRules(cfg.Rules)
 	return e, nil
@@ -199,8 +199,9 @@ const (
 	CodeMFASensitive = "mfa_preference_sensitive"
 )
 
-// Decide decides on ev and records what it teaches. ev.Time may be 0 (arrival time is used). The only errors
-// are ErrFutureTimestamp and ErrStaleTimestamp, which leave state untouched.
+// Decide decides on ev and records what it teaches. ev.Time may be 0 (arrival time is used); a time ahead of
+// arrival is taken as arrival (eventTime), and Decide leaves the time it used in ev.Time. The only errors are
+// ErrFutureTimestamp and ErrStaleTimestamp, which leave state untouched.
 func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	// One clock read serves as arrival time, timestamp default and the start of the latency measurement:
 	// reading the clock is not free on every machine riskd runs on.
@@ -208,12 +209,11 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	if start.IsZero() {
 		start = e.now()
 	}
-	now := start.UnixNano()
-	if ev.Time == 0 {
-		ev.Time = now
-	} else if err := e.checkTime(ev.Time, now); err != nil {
+	at, err := e.eventTime(ev.Time, start.UnixNano())
+	if err != nil {
 		return err
 	}
+	ev.Time = at
 	live := e.live.Load()
 	s := e.pool.Get().(*scratch)
 	defer e.pool.Put(s)
@@ -272,9 +272,7 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		e.explain(live.set, in, s.eval, &s.res, d.Explain)
 	}
 
-	if e.x.Record(ev, &s.obs, verdict(d.Action)) == features.LessonsTaught {
-		d.EvaluationID |= taughtBit
-	}
+	d.EvaluationID = markTaught(d.EvaluationID, e.x.Record(ev, &s.obs, verdict(d.Action)))
 	if e.log != nil {
 		s.rec.Fill(ev.Time, d.EvaluationID, s.obs.UserKey, d.Action, d.Score, live.set, s.res.Fired, &s.eval.Vector)
 		if shadow != nil {
@@ -287,15 +285,29 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	return nil
 }
 
-// checkTime refuses timestamps riskd cannot use: in the future beyond the skew, or older than the retention.
-func (e *Engine) checkTime(t, now int64) error {
-	if t > now+e.maxSkew {
-		return ErrFutureTimestamp
+// eventTime returns the time an event with timestamp t (0: none) that arrived at now is taken to have happened,
+// and refuses timestamps riskd cannot use: in the future beyond the skew, or older than the retention.
+//
+// A timestamp ahead of arrival is accepted (clients' clocks run fast) but taken as the arrival time: nothing
+// happens after riskd hears of it, so arrival is the better estimate, and a time in the future would move
+// every window and stamped set it touches forward, so that the events that follow at the true time read as
+// older than the rings hold (one login stamped 290 s ahead blinded an address's 1-minute counts for the next
+// 4 minutes). One time serves everything the event touches (reading and stamping state, hour of day, travel
+// since the last login, which rules apply, the decision log): reading at the claimed time while stamping at
+// arrival would blind the event's own reading instead. Past timestamps are kept as they are: imports,
+// backtests and late deliveries happened then.
+func (e *Engine) eventTime(t, now int64) (int64, error) {
+	switch {
+	case t == 0:
+		return now, nil
+	case t > now+e.maxSkew:
+		return 0, ErrFutureTimestamp
+	case t < now-e.retention:
+		return 0, ErrStaleTimestamp
+	case t > now:
+		return now, nil
 	}
-	if t < now-e.retention {
-		return ErrStaleTimestamp
-	}
-	return nil
+	return t, nil
 }
 
 // applyMFAPreference raises d to a step-up when the user's MFA preference asks for one, with the reason.
@@ -357,18 +369,19 @@ func verdict(a rules.Action) features.Verdict {
 	return features.VerdictAllow
 }
 
-// Record applies an outcome to state. o.Time may be 0 (arrival time is used). An outcome that confirms a login
-// (login_succeeded, legit_confirmed, mfa_passed) and names its evaluation teaches only what that login has not
-// taught yet: nothing more when the decision learned it (login_succeeded after an allowed login), only the trust
-// of the device when mfa_passed follows, and nothing when an outcome naming it comes again. Without an
-// evaluation id it teaches the whole login.
+// Record applies an outcome to state. o.Time may be 0 (arrival time is used); a time ahead of arrival is taken
+// as arrival, as in Decide. An outcome that confirms a login (login_succeeded, legit_confirmed, mfa_passed) and
+// names its evaluation teaches only what that login has not taught yet: nothing more when the decision learned
+// it (login_succeeded after an allowed login), only the trust of the device when mfa_passed follows, and
+// nothing when an outcome naming it comes again. Likewise a login_failed naming its evaluation counts no failure
+// when the decision counted it (credentials_valid: false), and counts one once however often it comes. Without
+// an evaluation id it teaches the whole login, or counts the failure.
 func (e *Engine) Record(o *features.Outcome) error {
-	now := e.now().UnixNano()
-	if o.Time == 0 {
-		o.Time = now
-	} else if err := e.checkTime(o.Time, now); err != nil {
+	at, err := e.eventTime(o.Time, e.now().UnixNano())
+	if err != nil {
 		return err
 	}
+	o.Time = at
 	e.x.LearnOnly(o, e.lessons(o))
 	e.metrics.outcome(o.Type)
 	e.logLabel(o)

@@ -8,11 +8,21 @@ import (
 
 // taughtBit is set in the evaluation id of a decision that taught its login (a success and the profile), so
 // that the login's outcome, carrying the id back, teaches it no second time on whichever instance it reaches,
-// also after a restart. Ids are the engine's random base, kept below 2^62, plus a sequence number: the bit is
+// also after a restart. Ids are the engine's random base, kept below 2^61, plus a sequence number: the bit is
 // never set otherwise, and an id with and without it names the same evaluation. A caller that sets or clears
 // it can only withhold a lesson or teach one again, as it could by not sending the outcome or sending one
 // without an id.
 const taughtBit = 1 << 63
+
+// failedBit is set in the evaluation id of a decision that counted a failure (credentials_valid: false), so that
+// a login_failed carrying the id back does not count the attempt's failure a second time, on any instance. It
+// and taughtBit are never both set: a decision that counted a failure teaches no login. As with taughtBit, a
+// caller that sets or clears it can only withhold a failure or count one again, as it could by not reporting it
+// or reporting it without an id.
+const failedBit = 1 << 62
+
+// markers are the bits of an evaluation id that say what its decision taught; the rest names the evaluation.
+const markers = taughtBit | failedBit
 
 // lessonSlots is the size of the lessonTable: it remembers the outcomes of about the last 65,536 evaluations
 // that outcomes named (512 KiB).
@@ -53,8 +63,8 @@ func (t *lessonTable) claim(id uint64, want features.Lessons) features.Lessons {
 }
 
 // lessons returns what outcome o still has to teach of its login: all of its type's lessons, less those its
-// evaluation's decision taught (the id's taughtBit) and those earlier outcomes naming the evaluation taught on
-// this instance.
+// evaluation's decision taught (the id's taughtBit and failedBit) and those earlier outcomes naming the
+// evaluation taught on this instance.
 func (e *Engine) lessons(o *features.Outcome) features.Lessons {
 	l := o.Type.Lessons()
 	id, ok := parseEvaluationID(o.EvaluationID)
@@ -64,7 +74,21 @@ func (e *Engine) lessons(o *features.Outcome) features.Lessons {
 	if id&taughtBit != 0 {
 		l &^= features.LessonsTaught
 	}
-	return e.taught.claim(id&^taughtBit, l)
+	if id&failedBit != 0 {
+		l &^= features.LessonFailure
+	}
+	return e.taught.claim(id&^markers, l)
+}
+
+// markTaught sets in id the marker of what its decision taught.
+func markTaught(id uint64, l features.Lessons) uint64 {
+	switch l {
+	case features.LessonsTaught:
+		return id | taughtBit
+	case features.LessonFailure:
+		return id | failedBit
+	}
+	return id
 }
 
 // parseEvaluationID reads an evaluation id as the API writes it: up to 16 hexadecimal digits. Unlike

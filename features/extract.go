@@ -164,30 +164,35 @@ const (
 	VerdictDeny
 )
 
-// Lessons are the parts of what one confirmed login teaches the state. A login is often reported more than once
-// (the decision that allowed it, then its login_succeeded; a passed MFA, then its login_succeeded; an outcome
-// delivered twice), and each part must be taught once: counted twice, a login would read as twice as habitual.
+// Lessons are the parts of what one login attempt teaches the state. A login is often reported more than once
+// (the decision that allowed it, then its login_succeeded; a passed MFA, then its login_succeeded; a decision
+// told the credentials were wrong, then its login_failed; an outcome delivered twice), and each part must be
+// taught once: counted twice, a login would read as twice as habitual, a failure as twice the attack.
 type Lessons uint8
 
-// The lessons of a confirmed login.
+// The lessons of a login attempt.
 const (
 	LessonSuccess Lessons = 1 << iota // a success in the velocity windows
 	LessonLogin                       // the login in the profile (devices, countries, place, history) and the population
 	LessonTrust                       // the login's device trusted: a second factor passed on it
+	LessonFailure                     // a failure in the velocity windows: the first factor was wrong
 
 	// LessonsTaught are what a decision that learned its login taught (Record).
 	LessonsTaught = LessonSuccess | LessonLogin
 )
 
-// Lessons returns what an outcome of type t teaches of a confirmed login: login_succeeded and legit_confirmed a
-// success and the login, mfa_passed the login and trust (not a success: the login's own outcome counts that).
-// Other types teach no login.
+// Lessons returns what an outcome of type t teaches of its login: login_succeeded and legit_confirmed a success
+// and the login, mfa_passed the login and trust (not a success: the login's own outcome counts that),
+// login_failed the failure. Other types teach no part of a login that a second report could repeat: each
+// mfa_failed is a failure of its own (a second factor may be tried several times within one login).
 func (t OutcomeType) Lessons() Lessons {
 	switch t {
 	case LoginSucceeded, LegitConfirmed:
 		return LessonSuccess | LessonLogin
 	case MFAPassed:
 		return LessonLogin | LessonTrust
+	case LoginFailed:
+		return LessonFailure
 	}
 	return 0
 }
@@ -195,10 +200,11 @@ func (t OutcomeType) Lessons() Lessons {
 // Record updates state with what ev and its verdict teach, beyond the attempt and failure Extract counted: for
 // an allowed event with valid credentials (or an allowed registration), a success and the user's profile. A
 // stepped-up event teaches the profile only when its MFA passes (see Learn), and a failure never creates a
-// profile, so an attacker cannot grow the profile table. It returns what it taught: LessonsTaught, or none.
+// profile, so an attacker cannot grow the profile table. It returns what the event taught: LessonsTaught,
+// LessonFailure for wrong credentials (the failure Extract counted), or none.
 func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) Lessons {
 	if ev.HasCredentials && !ev.CredentialsValid {
-		return 0
+		return LessonFailure
 	}
 	if verdict != VerdictAllow || !obs.HasUser {
 		return 0
@@ -215,9 +221,9 @@ func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) Lessons
 // strings only during the call, and reads no state.
 func (x *Extractor) Learn(o *Outcome) { x.LearnOnly(o, o.Type.Lessons()) }
 
-// LearnOnly is Learn teaching, of a confirmed login, only the lessons in l: the caller knows the login taught the
-// others already (engine.Engine.Record, by the outcome's evaluation id). Outcomes that confirm no login
-// (failures, fraud) are applied whatever l says.
+// LearnOnly is Learn teaching, of a login, only the lessons in l: the caller knows the login taught the others
+// already (engine.Engine.Record, by the outcome's evaluation id). Outcomes whose type has no lessons (mfa_failed,
+// fraud) are applied whatever l says.
 func (x *Extractor) LearnOnly(o *Outcome, l Lessons) {
 	var obs Observation
 	x.observe(o.Time, o.UserID, o.IP, o.DeviceID, &obs)
@@ -241,7 +247,11 @@ func (x *Extractor) LearnOnly(o *Outcome, l Lessons) {
 			// The login is in the profile already (its decision or outcome taught it): only the trust is new.
 			x.state.Apply(obs.UserKey, store.ProfileOp{Kind: store.OpTrustDevice, Device: obs.DeviceKey, HasDevice: true, At: obs.At})
 		}
-	case LoginFailed, MFAFailed:
+	case LoginFailed:
+		if l&LessonFailure != 0 {
+			x.state.Count(s, store.SetOf(store.Failures), obs.At)
+		}
+	case MFAFailed:
 		x.state.Count(s, store.SetOf(store.Failures), obs.At)
 	case FraudConfirmed:
 		// The device was in an attacker's hands: it is no longer known, let alone trusted.

@@ -179,7 +179,9 @@ func (r *importRow) setAt(at, now int64) *rowError {
 	if at > now+int64(importMaxSkew) {
 		return badRow(colTime, "%s is in the future", time.Unix(0, at).UTC().Format(time.RFC3339))
 	}
-	r.at = at
+	// As serve takes a timestamp ahead of arrival: a login cannot have happened after the import began, and a
+	// profile stamped later than now would make the user's next real login look like travel in no time.
+	r.at = min(at, now)
 	return nil
 }
 
