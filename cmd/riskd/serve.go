@@ -118,6 +118,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	// The watched files' state before anything is read from them: a file changed while riskd starts is reloaded
+	// at the watcher's first tick instead of being missed.
+	watched := []string{c.rules, c.shadowRules, c.lists, c.keys, c.geoCity, c.geoASN, c.geoAnonymous}
+	loaded := fingerprint(watched)
+
 	keys := &server.Keyring{}
 	if c.keys != "" {
 		var err error
@@ -250,7 +255,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	filesChanged := make(chan struct{}, 1)
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
-	go watchFiles([]string{c.rules, c.shadowRules, c.lists, c.keys, c.geoCity, c.geoASN, c.geoAnonymous}, c.watch, func() {
+	go watchFiles(watched, loaded, c.watch, func() {
 		select {
 		case filesChanged <- struct{}{}:
 		default:

@@ -8,16 +8,15 @@ import (
 	"time"
 )
 
-// watchFiles calls changed whenever the files under paths change (a path may be a file or a directory), by
-// polling their names, sizes and modification times every interval, until stop is closed. Polling needs no
+// watchFiles calls changed whenever the files under paths differ from the fingerprint last (a path may be a file
+// or a directory), by polling their names, sizes and modification times every interval, until stop is closed. Polling needs no
 // platform notification API and sees files replaced by rename, as geoipupdate and deploy tools replace them.
-func watchFiles(paths []string, interval time.Duration, changed func(), stop <-chan struct{}) {
+func watchFiles(paths []string, last uint64, interval time.Duration, changed func(), stop <-chan struct{}) {
 	if interval <= 0 || len(paths) == 0 {
 		return
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	last := fingerprint(paths)
 	for {
 		select {
 		case <-stop:
