@@ -12,8 +12,9 @@ import (
 )
 
 // handleLists serves /v1/lists[/{name}[/remove]] and /v1/exceptions[/{id}] (admin scope). Lists and
-// exceptions apply to every tenant, so tenant-limited keys may not change them.
-func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
+// exceptions apply to every tenant, so tenant-limited keys may not change them. parts are the path's decoded
+// segments after /v1.
+func (s *Server) handleLists(ctx *fasthttp.RequestCtx, parts []string) {
 	who, err := s.authorize(ctx, ScopeAdmin)
 	if err != nil {
 		s.writeAuthError(ctx, err)
@@ -27,10 +28,15 @@ func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenGlobal)
 		return
 	}
-	parts, err := pathSegments(ctx)
-	if err != nil {
-		writeError(ctx, errNotFound)
-		return
+	if len(parts) >= 2 {
+		field, code := "list", "invalid_list_name"
+		if parts[0] == "exceptions" {
+			field, code = "exception_id", "invalid_exception_id"
+		}
+		if _, ae := pathID(parts[1], maxPathName, code, field); ae != nil {
+			writeError(ctx, ae)
+			return
+		}
 	}
 	switch {
 	case parts[0] == "lists" && len(parts) == 1:
@@ -55,6 +61,9 @@ func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errNotFound)
 	}
 }
+
+// maxPathName bounds a list name or exception id read from the path; the lists package allows 64 bytes.
+const maxPathName = 64
 
 // listsError maps the lists package's errors to what the client sees.
 func listsError(err error) error {

@@ -44,15 +44,20 @@ type tenantView struct {
 	Thresholds map[string]thresholdsView `json:"thresholds"` // resolved, per event type
 }
 
-// handleRules serves /v1/rules (GET the live set, PUT a new one) and its sub-resources validate and backtest.
-func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
+// handleRules serves /v1/rules (GET the live set, PUT a new one) and its sub-resources shadow, validate and
+// backtest, named by sub: the path's segments after /v1/rules.
+func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 	who, err := s.authorize(ctx, ScopeAdmin)
 	if err != nil {
 		s.writeAuthError(ctx, err)
 		return
 	}
-	switch string(ctx.Path()) {
-	case "/v1/rules":
+	if len(sub) > 1 {
+		writeError(ctx, errNotFound)
+		return
+	}
+	switch strings.Join(sub, "/") {
+	case "":
 		switch {
 		case ctx.IsGet():
 			s.getRules(ctx)
@@ -61,7 +66,7 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 		default:
 			writeError(ctx, methodNotAllowed("GET, PUT"))
 		}
-	case "/v1/rules/shadow":
+	case "shadow":
 		switch {
 		case ctx.IsPut():
 			if set := s.candidate(ctx, who); set != nil {
@@ -80,12 +85,12 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 		default:
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
 		}
-	case "/v1/rules/validate":
+	case "validate":
 		if set, tests := s.testedCandidate(ctx, who); set != nil {
 			writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
 				"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
 		}
-	case "/v1/rules/backtest":
+	case "backtest":
 		if set := s.candidate(ctx, who); set != nil {
 			s.backtestRules(ctx, set)
 		}

@@ -1,14 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,7 +212,7 @@ func (s *Server) HandleAdmin(ctx *fasthttp.RequestCtx) { s.route(ctx, false, tru
 
 func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 	defer s.recoverPanic(ctx)
-	path := ctx.Path()
+	path := rawPath(ctx) // see path.go: routes and handlers read the same raw path
 	switch p := string(path); {
 	case p == "/healthz":
 		s.handleHealth(ctx)
@@ -224,24 +222,38 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleDecide(ctx)
 	case decide && p == "/v1/events":
 		s.handleEvents(ctx)
-	case admin && s.cfg.Pprof && strings.HasPrefix(p, "/debug/pprof/"):
-		if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
-			s.writeAuthError(ctx, err)
-			break
-		}
-		pprofhandler.PprofHandler(ctx)
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
-	case admin && (p == "/v1/rules" || strings.HasPrefix(p, "/v1/rules/")):
-		s.handleRules(ctx)
-	case admin && (p == "/v1/lists" || p == "/v1/exceptions" || strings.HasPrefix(p, "/v1/lists/") || strings.HasPrefix(p, "/v1/exceptions/")):
-		s.handleLists(ctx)
-	case admin && bytes.HasPrefix(path, []byte(usersPrefix)):
-		s.handleUser(ctx)
+	case admin:
+		s.routeAdmin(ctx, path)
 	default:
 		writeError(ctx, errNotFound)
 	}
 	s.count(ctx.Response.StatusCode())
+}
+
+// routeAdmin routes the admin endpoints by the decoded segments of the raw path; each handler gets the segments
+// after its route's name.
+func (s *Server) routeAdmin(ctx *fasthttp.RequestCtx, path []byte) {
+	segs, ae := splitPath(path)
+	switch {
+	case ae != nil:
+		writeError(ctx, ae)
+	case s.cfg.Pprof && len(segs) >= 3 && segs[0] == "debug" && segs[1] == "pprof":
+		if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
+			s.writeAuthError(ctx, err)
+			return
+		}
+		pprofhandler.PprofHandler(ctx)
+	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "rules":
+		s.handleRules(ctx, segs[2:])
+	case len(segs) >= 2 && segs[0] == "v1" && (segs[1] == "lists" || segs[1] == "exceptions"):
+		s.handleLists(ctx, segs[1:])
+	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "users":
+		s.handleUser(ctx, segs[2:])
+	default:
+		writeError(ctx, errNotFound)
+	}
 }
 
 func (s *Server) count(status int) {
@@ -255,7 +267,7 @@ func (s *Server) count(status int) {
 func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 	if r := recover(); r != nil {
 		s.panics.Inc()
-		s.log.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		s.log.Error("panic serving request", "path", string(rawPath(ctx)), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		ctx.Response.Reset()
 		writeError(ctx, errInternal)
 		s.count(ctx.Response.StatusCode())

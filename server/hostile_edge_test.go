@@ -1,0 +1,211 @@
+package server_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/lists"
+	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/server"
+)
+
+// rawDo sends one request exactly as written (no client normalises its target) and reads the answer:
+// the status and, when there is a body, the decoded JSON (the test fails on anything else).
+func rawDo(t *testing.T, addr, method, target string, headers map[string]string, body string) (int, map[string]any) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nConnection: close\r\nContent-Length: %d\r\n", method, target, len(body))
+	if _, ok := headers["Host"]; !ok {
+		b.WriteString("Host: 127.0.0.1\r\n")
+	}
+	for k, v := range headers {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+	}
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) == 0 {
+		return resp.StatusCode, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s %s: %d, answer is not JSON: %s", method, target, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, m
+}
+
+// adminFixture is a server holding one of everything the admin routes can change: a live rule set, a shadow
+// set, a list with an entry, an exception and a user with a profile.
+type adminFixture struct {
+	*testServer
+	addr string
+}
+
+func newAdminFixture(t *testing.T) adminFixture {
+	t.Helper()
+	h := features.NewHasher([]byte("test"))
+	reg := lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
+	set, err := rules.Compile("live.yaml", []byte(`version: live-1
+thresholds: {step_up: 40, deny: 80}
+rules:
+  - {id: blocked, when: 'in_list("blocklist")', action: deny}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startWith(t, func(c *server.Config) { c.Lists, c.Pprof = reg, true },
+		func(c *engine.Config) { c.Rules, c.Lists = set, reg })
+	f := adminFixture{testServer: ts, addr: strings.TrimPrefix(ts.base, "http://")}
+	j := "application/json"
+	must := func(status int, m map[string]any, want int, what string) {
+		if status != want {
+			t.Fatalf("fixture: %s: %d %v", what, status, m)
+		}
+	}
+	s, m := ts.do(http.MethodPut, "/v1/rules/shadow", "application/yaml", []byte(candidateRules))
+	must(s, m, 200, "shadow")
+	s, m = ts.do(http.MethodPut, "/v1/lists/blocklist", j, []byte(`{"kind":"ip","entries":[{"value":"198.51.100.0/24"}]}`))
+	must(s, m, 200, "list")
+	s, m = ts.do(http.MethodPut, "/v1/exceptions/INC-1", j, []byte(`{"rules":["blocked"],"user":"victim","expires":"`+at(time.Now().Add(time.Hour))+`"}`))
+	must(s, m, 200, "exception")
+	ts.decide(login("victim", ipMilton, "victim-laptop", base()))
+	return f
+}
+
+// intact fails the test unless everything the fixture holds is still there, unchanged.
+func (f adminFixture) intact(t *testing.T, after string) {
+	t.Helper()
+	status, m := f.do(http.MethodGet, "/v1/rules", "", nil)
+	if status != 200 || m["version"] != "live-1" || m["shadow"] != "candidate-7" {
+		t.Fatalf("after %s: rules: %d version %v shadow %v", after, status, m["version"], m["shadow"])
+	}
+	if status, m := f.do(http.MethodGet, "/v1/lists/blocklist", "", nil); status != 200 || len(m["entries"].([]any)) != 1 {
+		t.Fatalf("after %s: list: %d %v", after, status, m)
+	}
+	status, m = f.do(http.MethodGet, "/v1/exceptions", "", nil)
+	if xs, _ := m["exceptions"].([]any); status != 200 || len(xs) != 1 {
+		t.Fatalf("after %s: exceptions: %d %v", after, status, m)
+	}
+	if status, m := f.do(http.MethodGet, "/v1/users/victim", "", nil); status != 200 || m["successful_logins"] != 1.0 {
+		t.Fatalf("after %s: user: %d %v", after, status, m)
+	}
+}
+
+// TestEncodedSeparatorReachesNoOtherRoute is the reproduction: an escaped "/" and ".." in a user id were
+// decoded and resolved by the router (fasthttp's normalised Path), which sent the erasure of a user to the
+// shadow rule set. The id is one segment: the request erases the (unknown) user of that id, nothing else.
+func TestEncodedSeparatorReachesNoOtherRoute(t *testing.T) {
+	f := newAdminFixture(t)
+	status, m := rawDo(t, f.addr, http.MethodDelete, "/v1/users/x%2F..%2F..%2Frules%2Fshadow", nil, "")
+	if status != http.StatusNoContent {
+		t.Fatalf("erasure of the user %q: %d %v", "x/../../rules/shadow", status, m)
+	}
+	f.intact(t, "DELETE /v1/users/x%2F..%2F..%2Frules%2Fshadow")
+}
+
+// TestAdminRoutesWithSeparatorsAndDotSegments sends every admin route paths holding escaped separators
+// ("/" and "\"), escaped and literal dot segments, duplicate slashes and escaped route names, each aimed at
+// another resource. Each must be answered as the route its raw path names (an id holding the escaped
+// characters) or refused, never reach another route, and change nothing the fixture holds.
+func TestAdminRoutesWithSeparatorsAndDotSegments(t *testing.T) {
+	f := newAdminFixture(t)
+	yaml := map[string]string{"Content-Type": "application/yaml"}
+	json := map[string]string{"Content-Type": "application/json"}
+	listBody := `{"kind":"ip","entries":[{"value":"203.0.113.0/24"}]}`
+	cases := []struct {
+		method, target string
+		headers        map[string]string
+		body           string
+		status         int
+		code, field    string
+	}{
+		// users: an escaped separator is part of the id; a literal or escaped dot segment is refused.
+		{"DELETE", "/v1/users/x%2F..%2F..%2Frules%2Fshadow", nil, "", 204, "", ""},
+		{"DELETE", "/v1/users/x%2f..%2f..%2flists%2fblocklist", nil, "", 204, "", ""},
+		{"DELETE", "/v1/users/x%2F..%2F..%2Fexceptions%2FINC-1", nil, "", 204, "", ""},
+		{"DELETE", "/v1/users/x%5C..%5C..%5Crules%5Cshadow", nil, "", 204, "", ""},
+		{"DELETE", "/v1/users/victim%2F..", nil, "", 204, "", ""},
+		{"DELETE", "/v1/users/x%2F..%2F..%2Frules%2Fshadow?next=/../", nil, "", 204, "", ""},
+		{"DELETE", "http://127.0.0.1/v1/users/x%2F..%2F..%2Frules%2Fshadow", nil, "", 204, "", ""},
+		{"DELETE", "/v1/users/x/../../rules/shadow", nil, "", 400, "invalid_path", "path"},
+		{"DELETE", "/v1/users/x/..%2F..%2Frules%2Fshadow", nil, "", 404, "not_found", ""},
+		{"DELETE", `/v1/users/x\..\..\rules\shadow`, nil, "", 400, "invalid_path", "path"},
+		{"DELETE", "/v1/users/%2E%2E", nil, "", 400, "invalid_user_id", "user_id"},
+		{"DELETE", "/v1/users/%2e", nil, "", 400, "invalid_user_id", "user_id"},
+		{"DELETE", "/v1/users/victim/.", nil, "", 400, "invalid_path", "path"},
+		{"DELETE", "/v1/users//victim", nil, "", 400, "invalid_user_id", "user_id"},
+		{"GET", "/v1/users/..%2Fvictim", nil, "", 404, "user_not_found", ""},
+		{"PUT", "/v1/users/x%2F..%2F..%2Frules", yaml, candidateRules, 405, "method_not_allowed", ""},
+		{"PUT", "/v1/users/victim%2Fpreferences", json, `{"mfa_preference":"always"}`, 405, "method_not_allowed", ""},
+		{"PUT", "/v1/users/x/..%2F..%2Frules", yaml, candidateRules, 404, "not_found", ""},
+		// rules: a sub-resource is one decoded segment.
+		{"DELETE", "/v1/rules/x%2F..%2Fshadow", nil, "", 404, "not_found", ""},
+		{"DELETE", "/v1/rules/./shadow", nil, "", 400, "invalid_path", "path"},
+		{"DELETE", "/v1/rules/x/../shadow", nil, "", 400, "invalid_path", "path"},
+		{"DELETE", "/v1/rules//shadow", nil, "", 404, "not_found", ""},
+		{"GET", "/v1/rules/%73hadow", nil, "", 405, "method_not_allowed", ""}, // %73 is "s": the shadow route
+		{"DELETE", "/v1/rules/shadow%2F", nil, "", 404, "not_found", ""},
+		{"DELETE", "//v1/rules/shadow", nil, "", 404, "not_found", ""},
+		{"PUT", "/v1/rules%2F", yaml, candidateRules, 404, "not_found", ""},
+		{"PUT", "/v1/rules/shadow/..", yaml, candidateRules, 400, "invalid_path", "path"},
+		{"PUT", "/v1/decide/../rules", yaml, candidateRules, 400, "invalid_path", "path"},
+		{"PUT", "/v1/decide%2F..%2Frules", yaml, candidateRules, 404, "not_found", ""},
+		// lists and exceptions: names are validated after the one decoding.
+		{"DELETE", "/v1/lists/x%2F..%2F..%2Frules%2Fshadow", nil, "", 404, "no_such_list", ""},
+		{"DELETE", "/v1/lists/..%2Fexceptions%2FINC-1", nil, "", 404, "no_such_list", ""},
+		{"DELETE", "/v1/lists/blocklist%2F..", nil, "", 404, "no_such_list", ""},
+		{"DELETE", "/v1/lists/%2E%2E", nil, "", 400, "invalid_list_name", "list"},
+		{"DELETE", "/v1/lists/x/../blocklist", nil, "", 400, "invalid_path", "path"},
+		{"PUT", "/v1/lists/x%2F..%2F..%2Frules", json, listBody, 400, "invalid_list_change", ""},
+		{"POST", "/v1/lists/blocklist%2Fremove", json, `{"values":["198.51.100.0/24"]}`, 405, "method_not_allowed", ""},
+		{"POST", "/v1/lists/x%2F..%2Fblocklist/remove", json, `{"values":["198.51.100.0/24"]}`, 404, "no_such_list", ""},
+		{"DELETE", "/v1/exceptions/..%2Flists%2Fblocklist", nil, "", 404, "no_such_exception", ""},
+		{"DELETE", "/v1/exceptions/INC-1%2F..", nil, "", 404, "no_such_exception", ""},
+		{"DELETE", "/v1/exceptions/%2E%2E", nil, "", 400, "invalid_exception_id", "exception_id"},
+		{"DELETE", "/v1/exceptions/INC-1/..", nil, "", 400, "invalid_path", "path"},
+		{"DELETE", "/v1/exceptions/x/../INC-1", nil, "", 400, "invalid_path", "path"},
+		// operations routes.
+		{"GET", "/debug/pprof/../../v1/users/victim", nil, "", 400, "invalid_path", "path"},
+		{"GET", "/metrics%2F..%2Fv1%2Fusers%2Fvictim", nil, "", 404, "not_found", ""},
+		{"GET", "/v1/users/..", nil, "", 400, "invalid_path", "path"},
+		{"GET", "/v1/users/x%zz", nil, "", 400, "invalid_path", "path"},
+	}
+	for _, c := range cases {
+		status, m := rawDo(t, f.addr, c.method, c.target, c.headers, c.body)
+		if status != c.status || errorCode(m) != c.code {
+			t.Errorf("%s %s: %d %v, want %d %q", c.method, c.target, status, m, c.status, c.code)
+		}
+		if c.field != "" {
+			if e, _ := m["error"].(map[string]any); e["field"] != c.field {
+				t.Errorf("%s %s: error %v, want field %q", c.method, c.target, m, c.field)
+			}
+		}
+		f.intact(t, c.method+" "+c.target)
+	}
+}
