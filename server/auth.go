@@ -123,8 +123,8 @@ func HashSecret(secret string) string {
 // time, whatever matches, so response timing reveals neither which key matched nor how much of a guess was
 // right. Secrets are random and long, so a plain SHA-256 (no slow KDF) is enough to keep them unguessable from
 // the keyring file.
-func (k *Keyring) authenticate(ctx *fasthttp.RequestCtx) *Key {
-	auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+func (k *Keyring) authenticate(h *fasthttp.RequestHeader) *Key {
+	auth := h.Peek(fasthttp.HeaderAuthorization)
 	const prefix = "Bearer "
 	if len(auth) <= len(prefix) || !bytes.EqualFold(auth[:len(prefix)], []byte(prefix)) {
 		return nil
@@ -182,7 +182,7 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error
 	if keys.Len() == 0 {
 		return caller{}, nil
 	}
-	key := keys.authenticate(ctx)
+	key := keys.authenticate(&ctx.Request.Header)
 	if key == nil {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="riskd"`)
 		return caller{}, errUnauthenticated

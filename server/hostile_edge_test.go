@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +209,89 @@ func TestAdminRoutesWithSeparatorsAndDotSegments(t *testing.T) {
 		}
 		f.intact(t, c.method+" "+c.target)
 	}
+}
+
+// declareBody sends only the header of a request declaring an n-byte body and reads the answer: riskd refuses
+// a body over its limit from the Content-Length alone (see testServer.doDeclaringBody).
+func declareBody(t *testing.T, addr, method, target string, headers map[string]string, n int) (int, map[string]any) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n", method, target, n)
+	for k, v := range headers {
+		fmt.Fprintf(conn, "%s: %s\r\n", k, v)
+	}
+	io.WriteString(conn, "\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("answer is not JSON: %v", err)
+	}
+	return resp.StatusCode, m
+}
+
+// TestAdminBodiesHaveTheirOwnLimit: the built-in rule file (18 KiB) goes through PUT /v1/rules, while a decide
+// body over 16 KiB is still refused; the admin limit is granted only to a caller holding an admin key, and a
+// caller without one is told so rather than that the body is too large.
+func TestAdminBodiesHaveTheirOwnLimit(t *testing.T) {
+	def, err := os.ReadFile("../rules/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(def) <= 16<<10 {
+		t.Fatalf("rules/default.yaml is %d bytes: the test needs a rule file over the 16 KiB decide limit", len(def))
+	}
+	yamlType := map[string]string{"Content-Type": "application/yaml"}
+	bigDecide := `{"type":"login","user_id":"` + strings.Repeat("u", 17<<10) + `","ip":"` + ipMilton + `"}`
+
+	t.Run("without keys", func(t *testing.T) {
+		ts := start(t)
+		addr := strings.TrimPrefix(ts.base, "http://")
+		if status, m := rawDo(t, addr, "PUT", "/v1/rules", yamlType, string(def)); status != 200 || m["rules"] == nil {
+			t.Fatalf("PUT /v1/rules with rules/default.yaml: %d %v", status, m)
+		}
+		if status, m := ts.doDeclaringBody("POST", "/v1/decide", "application/json", []byte(bigDecide)); status != 413 || errorCode(m) != "body_too_large" {
+			t.Fatalf("17 KiB decide body: %d %v", status, m)
+		}
+		if status, m := declareBody(t, addr, "PUT", "/v1/rules", yamlType, 1<<20+1); status != 413 || errorCode(m) != "body_too_large" {
+			t.Fatalf("rule file over the admin limit: %d %v", status, m)
+		}
+	})
+	t.Run("with keys", func(t *testing.T) {
+		ts := startWith(t, func(c *server.Config) { c.Keys = testKeyring(t) })
+		addr := strings.TrimPrefix(ts.base, "http://")
+		withKey := func(secret string) map[string]string {
+			return map[string]string{"Content-Type": "application/yaml", "Authorization": "Bearer " + secret}
+		}
+		if status, m := rawDo(t, addr, "PUT", "/v1/rules", withKey(secretAdmin), string(def)); status != 200 {
+			t.Fatalf("admin key: %d %v", status, m)
+		}
+		if status, m := declareBody(t, addr, "PUT", "/v1/rules", withKey(secretIdP), len(def)); status != 403 || errorCode(m) != "forbidden" {
+			t.Fatalf("decide key: %d %v", status, m)
+		}
+		if status, m := declareBody(t, addr, "PUT", "/v1/rules", yamlType, len(def)); status != 401 || errorCode(m) != "unauthenticated" {
+			t.Fatalf("no key: %d %v", status, m)
+		}
+		h := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + secretIdP}
+		if status, m := declareBody(t, addr, "POST", "/v1/decide", h, len(bigDecide)); status != 413 || errorCode(m) != "body_too_large" {
+			t.Fatalf("17 KiB decide body: %d %v", status, m)
+		}
+	})
+	t.Run("separate admin listener", func(t *testing.T) {
+		ts := startWith(t, func(c *server.Config) { c.SeparateAdmin = true })
+		if status, m := rawDo(t, strings.TrimPrefix(ts.adminBase, "http://"), "PUT", "/v1/rules", yamlType, string(def)); status != 200 {
+			t.Fatalf("PUT /v1/rules on the admin listener: %d %v", status, m)
+		}
+		if status, m := ts.doDeclaringBody("POST", "/v1/decide", "application/json", []byte(bigDecide)); status != 413 {
+			t.Fatalf("17 KiB decide body on the main listener: %d %v", status, m)
+		}
+	})
 }

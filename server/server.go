@@ -51,11 +51,15 @@ type Config struct {
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
-	MaxBodyBytes int           // largest request body accepted (16 KiB)
+	MaxBodyBytes int           // largest request body accepted on decide, events and other non-admin routes (16 KiB)
 	Concurrency  int           // requests served at once; more are refused by fasthttp with 503 (4096)
 	ReadTimeout  time.Duration // to read a whole request (5 s)
 	WriteTimeout time.Duration // to write a whole response (5 s)
 	IdleTimeout  time.Duration // keep-alive connections idle longer are closed (60 s)
+
+	// MaxAdminBodyBytes is the largest body of an admin request (a rule file, a list) from a caller holding an
+	// admin key, or from anyone without keys (1 MiB). See bodyLimit.
+	MaxAdminBodyBytes int
 }
 
 // Server serves riskd's HTTP API.
@@ -104,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.MaxBodyBytes = defaultInt(cfg.MaxBodyBytes, 16<<10)
+	cfg.MaxAdminBodyBytes = defaultInt(cfg.MaxAdminBodyBytes, 1<<20)
 	cfg.MaxInflight = defaultInt(cfg.MaxInflight, 1024)
 	cfg.Concurrency = defaultInt(cfg.Concurrency, 4096)
 	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
@@ -125,6 +130,9 @@ func New(cfg Config) (*Server, error) {
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
 		s.admin = s.newHTTPServer(s.HandleAdmin)
+		s.admin.HeaderReceived = s.bodyLimit
+	} else {
+		s.srv.HeaderReceived = s.bodyLimit
 	}
 	return s, nil
 }
@@ -279,6 +287,13 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var ae *apiError
 	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge) && isAdminTarget(ctx.Request.Header.RequestURI()):
+		// The body was held to the small limit because the caller lacks an admin key: say that, not "too large".
+		ae = errBodyTooLarge
+		if _, authErr := s.authorize(ctx, ScopeAdmin); authErr != nil {
+			ae = toAPIError(authErr)
+			s.authFails.Inc()
+		}
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		ae = errBodyTooLarge
 	default:

@@ -52,6 +52,7 @@ type serveConfig struct {
 	flushInterval   time.Duration
 	retention       time.Duration
 	maxBody         int
+	maxAdminBody    int
 	concurrency     int
 	velocityKeys    int
 	maxProfiles     int
@@ -89,7 +90,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "with --data-dir, how often changed profiles are committed (fsynced); a crash loses at most this much; 0 = every batch")
 	fs.DurationVar(&c.retention, "retention", 180*24*time.Hour, "how long profile entries (devices, countries, last login) are kept; older events are refused")
-	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body, bytes")
+	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body of decide, events and non-admin requests, bytes")
+	fs.IntVar(&c.maxAdminBody, "max-admin-body", 1<<20, "largest body of an admin request (rule files, lists) from a caller with an admin key, bytes")
 	fs.IntVar(&c.concurrency, "concurrency", 4096, "requests served at once")
 	fs.IntVar(&c.velocityKeys, "velocity-keys", 1<<20, "keys held per velocity table (users, IPs, devices)")
 	fs.IntVar(&c.maxProfiles, "max-profiles", store.DefaultProfiles, "user profiles held in memory; beyond, the least recently used are evicted (with --data-dir they stay on disk and are read back when used; without, those users look new again)")
@@ -207,7 +209,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
-		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, Concurrency: c.concurrency,
+		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
 		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
 		QueueBudget: c.queueBudget})
 	if err != nil {
