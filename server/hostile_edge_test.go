@@ -295,3 +295,80 @@ func TestAdminBodiesHaveTheirOwnLimit(t *testing.T) {
 		}
 	})
 }
+
+// dialFrom opens a connection to addr from the local address from (Linux routes all of 127/8 to lo).
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// health asks for /healthz on a kept-alive connection: the status, or 0 when the connection is closed unanswered.
+func health(c net.Conn) int {
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
+		return 0
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestOneClientCannotHoldEveryConnection: a client opening more idle keep-alive connections than the server
+// serves at once keeps only its share (the per-client bound); its further connections are closed unanswered,
+// and another client is still served.
+func TestOneClientCannotHoldEveryConnection(t *testing.T) {
+	const concurrency, perClient = 8, 4
+	ts := startWith(t, func(c *server.Config) { c.Concurrency, c.MaxConnsPerClient = concurrency, perClient })
+	addr := strings.TrimPrefix(ts.base, "http://")
+
+	var held []net.Conn
+	served := 0
+	for range 3 * concurrency {
+		c := dialFrom(t, "127.0.0.1", addr)
+		switch status := health(c); status {
+		case 200:
+			served++
+			held = append(held, c) // kept open and idle
+		case 0:
+		default:
+			t.Fatalf("connection over the bound answered %d, want it closed", status)
+		}
+	}
+	if served != perClient {
+		t.Fatalf("one client holds %d connections, want %d", served, perClient)
+	}
+	other := dialFrom(t, "127.0.0.2", addr)
+	if status := health(other); status != 200 {
+		t.Fatalf("another client while the first holds its bound: %d, want 200", status)
+	}
+	other.SetDeadline(time.Now().Add(2 * time.Second))
+	io.WriteString(other, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(other), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("riskd_connections_refused_total %d", 3*concurrency-perClient); !strings.Contains(string(body), want) {
+		t.Fatalf("metrics lack %q", want)
+	}
+	// A connection closed gives its slot back.
+	held[0].Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for health(dialFrom(t, "127.0.0.1", addr)) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection's slot never came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

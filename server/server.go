@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -55,11 +56,14 @@ type Config struct {
 	Concurrency  int           // requests served at once; more are refused by fasthttp with 503 (4096)
 	ReadTimeout  time.Duration // to read a whole request (5 s)
 	WriteTimeout time.Duration // to write a whole response (5 s)
-	IdleTimeout  time.Duration // keep-alive connections idle longer are closed (60 s)
+	IdleTimeout  time.Duration // keep-alive connections idle longer are closed (120 s; see serve's --idle-timeout)
 
 	// MaxAdminBodyBytes is the largest body of an admin request (a rule file, a list) from a caller holding an
 	// admin key, or from anyone without keys (1 MiB). See bodyLimit.
 	MaxAdminBodyBytes int
+	// MaxConnsPerClient bounds the connections one client (an IPv4 address, an IPv6 /64) holds open on each
+	// listener; more are closed as they arrive (512; negative = no bound). See connLimiter.
+	MaxConnsPerClient int
 }
 
 // Server serves riskd's HTTP API.
@@ -82,6 +86,7 @@ type Server struct {
 	shed      *metrics.Counter
 	shedLate  *metrics.Counter // shed for waiting longer than QueueBudget (also counted in shed)
 	authFails *metrics.Counter
+	refused   *metrics.Counter // connections closed for the per-client bound
 	startedAt time.Time
 }
 
@@ -113,7 +118,8 @@ func New(cfg Config) (*Server, error) {
 	cfg.Concurrency = defaultInt(cfg.Concurrency, 4096)
 	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
 	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
-	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 60*time.Second)
+	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 120*time.Second)
+	cfg.MaxConnsPerClient = defaultInt(cfg.MaxConnsPerClient, 512)
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
 		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}
@@ -126,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
+	s.refused = cfg.Metrics.NewCounter("riskd_connections_refused_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
@@ -170,11 +177,22 @@ func defaultDuration(v, def time.Duration) time.Duration {
 }
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(s.limitConns(ln)) }
 
 // ServeTLS serves HTTPS on ln with the given certificate and key files until Shutdown.
 func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
-	return s.srv.ServeTLS(ln, certFile, keyFile)
+	return s.srv.ServeTLS(s.limitConns(ln), certFile, keyFile)
+}
+
+// limitConns applies Config.MaxConnsPerClient to the connections ln accepts, with a bound of its own.
+func (s *Server) limitConns(ln net.Listener) net.Listener {
+	if s.cfg.MaxConnsPerClient < 0 {
+		return ln
+	}
+	return newConnLimiter(s.cfg.MaxConnsPerClient, s.refused.Inc, func(client netip.Addr) {
+		s.log.Warn("a client holds the most connections allowed; further ones are closed (logged once a minute)",
+			"client", client.String(), "max_conns_per_client", s.cfg.MaxConnsPerClient, "listener", ln.Addr().String())
+	}).wrap(ln)
 }
 
 // ServeAdmin serves the admin endpoints on ln until Shutdown; only with Config.SeparateAdmin.
@@ -182,7 +200,7 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 	if s.admin == nil {
 		return errors.New("server: ServeAdmin without SeparateAdmin")
 	}
-	return s.admin.Serve(ln)
+	return s.admin.Serve(s.limitConns(ln))
 }
 
 // SetKeys replaces the keyring for the requests that start after it (a reload). Going from keys to none is

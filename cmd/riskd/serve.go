@@ -54,6 +54,8 @@ type serveConfig struct {
 	maxBody         int
 	maxAdminBody    int
 	concurrency     int
+	maxConnsPerIP   int
+	idleTimeout     time.Duration
 	velocityKeys    int
 	maxProfiles     int
 	drainDelay      time.Duration
@@ -93,6 +95,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body of decide, events and non-admin requests, bytes")
 	fs.IntVar(&c.maxAdminBody, "max-admin-body", 1<<20, "largest body of an admin request (rule files, lists) from a caller with an admin key, bytes")
 	fs.IntVar(&c.concurrency, "concurrency", 4096, "requests served at once")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 512, "connections one client (an IPv4 address, an IPv6 /64) may hold open per listener; more are closed at once (0 = no bound; raise it behind a proxy)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "close keep-alive connections idle longer than this; keep it above your clients' pool idle timeouts")
 	fs.IntVar(&c.velocityKeys, "velocity-keys", 1<<20, "keys held per velocity table (users, IPs, devices)")
 	fs.IntVar(&c.maxProfiles, "max-profiles", store.DefaultProfiles, "user profiles held in memory; beyond, the least recently used are evicted (with --data-dir they stay on disk and are read back when used; without, those users look new again)")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listener closes")
@@ -210,6 +214,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
+		MaxConnsPerClient: connsBound(c.maxConnsPerIP), IdleTimeout: c.idleTimeout,
 		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
 		QueueBudget: c.queueBudget})
 	if err != nil {
@@ -292,6 +297,14 @@ func listen(addr string, haveKeys bool) (net.Listener, error) {
 		return nil, fmt.Errorf("listen %q: no API keys are configured (--keys), so riskd serves only on a loopback address (127.0.0.1, ::1, localhost)", addr)
 	}
 	return net.Listen("tcp", addr)
+}
+
+// connsBound maps --max-conns-per-ip (0 = no bound) to server.Config.MaxConnsPerClient (0 = the default).
+func connsBound(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 func addrOf(ln net.Listener) string {
