@@ -372,3 +372,83 @@ func TestOneClientCannotHoldEveryConnection(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+const secretScraper = "rk_scraper-secret-for-tests-only"
+
+// operationsKeyring is testKeyring's keys and a key of the metrics scope.
+func operationsKeyring(t *testing.T) *server.Keyring {
+	t.Helper()
+	kr, err := server.ParseKeyring([]byte(`keys:
+  - {name: idp, sha256: ` + server.HashSecret(secretIdP) + `, scopes: [decide]}
+  - {name: analyst, sha256: ` + server.HashSecret(secretAdmin) + `, scopes: [admin]}
+  - {name: prometheus, sha256: ` + server.HashSecret(secretScraper) + `, scopes: [metrics]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// TestOperationsDetailsNeedAKey: with keys configured, /metrics (per-rule firing counts) is served only to the
+// metrics and admin scopes, and /readyz shows anyone its status but only those scopes its details (file paths,
+// the state backend's errors). The metrics scope reads nothing else.
+func TestOperationsDetailsNeedAKey(t *testing.T) {
+	ts := startWith(t, func(c *server.Config) { c.Keys = operationsKeyring(t) })
+	addr := strings.TrimPrefix(ts.base, "http://")
+	get := func(path, secret string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.base+path, nil)
+		if secret != "" {
+			req.Header.Set("Authorization", "Bearer "+secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ts.bearer = secretIdP
+	ts.decide(login("mia", ipMilton, "d", base()))
+
+	for _, c := range []struct {
+		name, secret string
+		status       int
+	}{{"no key", "", 401}, {"unknown key", "rk_guess", 401}, {"decide key", secretIdP, 403}, {"metrics key", secretScraper, 200}, {"admin key", secretAdmin, 200}} {
+		status, body := get("/metrics", c.secret)
+		if status != c.status {
+			t.Errorf("/metrics, %s: %d, want %d", c.name, status, c.status)
+		}
+		if fired := strings.Contains(body, "riskd_rule_fired_total"); fired != (c.status == 200) {
+			t.Errorf("/metrics, %s: per-rule counts shown: %v", c.name, fired)
+		}
+	}
+	for _, c := range []struct {
+		name, secret string
+		details      bool
+	}{{"no key", "", false}, {"unknown key", "rk_guess", false}, {"decide key", secretIdP, false}, {"metrics key", secretScraper, true}, {"admin key", secretAdmin, true}} {
+		status, body := get("/readyz", c.secret)
+		if status != 200 {
+			t.Errorf("/readyz, %s: %d", c.name, status)
+		}
+		if c.details {
+			if !strings.Contains(body, `"rules_source"`) || !strings.Contains(body, `"geo"`) {
+				t.Errorf("/readyz, %s: no details: %s", c.name, body)
+			}
+		} else if body != `{"status":"ready"}` {
+			t.Errorf("/readyz, %s: %s, want the status alone", c.name, body)
+		}
+	}
+	// The metrics scope reads nothing else.
+	hdr := map[string]string{"Authorization": "Bearer " + secretScraper}
+	for _, path := range []string{"/v1/rules", "/v1/users/mia"} {
+		if status, m := rawDo(t, addr, "GET", path, hdr, ""); status != 403 || errorCode(m) != "forbidden" {
+			t.Errorf("metrics key on %s: %d %v", path, status, m)
+		}
+	}
+	ts.srv.Drain()
+	if status, body := get("/readyz", ""); status != 503 || body != `{"status":"draining"}` {
+		t.Fatalf("/readyz while draining, no key: %d %s", status, body)
+	}
+}
