@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
@@ -450,5 +454,41 @@ func TestOperationsDetailsNeedAKey(t *testing.T) {
 	ts.srv.Drain()
 	if status, body := get("/readyz", ""); status != 503 || body != `{"status":"draining"}` {
 		t.Fatalf("/readyz while draining, no key: %d %s", status, body)
+	}
+}
+
+// TestAdminListenerServesTLS: the admin listener serves HTTPS, so admin keys and user exports do not cross the
+// network in clear; a plain-HTTP request to it is not answered as one.
+func TestAdminListenerServesTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	reg := metrics.NewSet()
+	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg, SeparateAdmin: true, Keys: testKeyring(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeAdminTLS(ln, certFile, keyFile) }()
+	t.Cleanup(func() { srv.Shutdown(t.Context()); <-done })
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest(http.MethodGet, "https://"+ln.Addr().String()+"/v1/rules", nil)
+	req.Header.Set("Authorization", "Bearer "+secretAdmin)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("admin over HTTPS: status %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	if resp, err := http.Get("http://" + ln.Addr().String() + "/v1/rules"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("the TLS admin listener answered plain HTTP")
+		}
 	}
 }

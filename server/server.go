@@ -203,6 +203,15 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 	return s.admin.Serve(s.limitConns(ln))
 }
 
+// ServeAdminTLS serves the admin endpoints over HTTPS on ln until Shutdown; only with Config.SeparateAdmin.
+// Admin keys and user exports cross this listener: off a loopback address it should not be plain HTTP.
+func (s *Server) ServeAdminTLS(ln net.Listener, certFile, keyFile string) error {
+	if s.admin == nil {
+		return errors.New("server: ServeAdminTLS without SeparateAdmin")
+	}
+	return s.admin.ServeTLS(s.limitConns(ln), certFile, keyFile)
+}
+
 // SetKeys replaces the keyring for the requests that start after it (a reload). Going from keys to none is
 // refused: the listener may not be a loopback one.
 func (s *Server) SetKeys(k *Keyring) error {

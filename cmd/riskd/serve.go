@@ -32,6 +32,8 @@ type serveConfig struct {
 	auditLog        string
 	tlsCert         string
 	tlsKey          string
+	adminTLSCert    string
+	adminTLSKey     string
 	maxInflight     int
 	queueBudget     time.Duration
 	decisionLog     string
@@ -73,6 +75,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.auditLog, "audit-log", "", "append administrative changes (erasures, preferences, reloads) to this file as JSON lines (default: stderr)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.adminTLSCert, "admin-tls-cert", "", "TLS certificate file (PEM) for --admin-listen (default: --tls-cert)")
+	fs.StringVar(&c.adminTLSKey, "admin-tls-key", "", "TLS private key file (PEM) for --admin-listen (default: --tls-key)")
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
 	fs.DurationVar(&c.queueBudget, "queue-budget", 0, "shed decide/events requests that waited longer than this before reaching riskd, by the caller's X-Request-Start header; 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
@@ -144,6 +148,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if (c.adminTLSCert == "") != (c.adminTLSKey == "") {
+		return errors.New("--admin-tls-cert and --admin-tls-key go together")
+	}
+	adminCert, adminKey := adminTLS(c)
 	auditOut := io.Writer(stderr)
 	if c.auditLog != "" {
 		f, err := os.OpenFile(c.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
@@ -234,7 +242,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if keys.Len() == 0 {
 		log.Warn("no API keys (--keys): serving without authentication, on loopback only")
 	}
+	warnPlainHTTP(log, ln, c.tlsCert != "", keys.Len() > 0, "--listen", "API keys and decisions")
+	if adminLn != nil {
+		warnPlainHTTP(log, adminLn, adminCert != "", keys.Len() > 0, "--admin-listen", "admin keys, rule sets and user exports")
+	}
 	log.Info("riskd serving", "addr", ln.Addr().String(), "admin_addr", addrOf(adminLn), "tls", c.tlsCert != "",
+		"admin_tls", adminLn != nil && adminCert != "",
 		"version", version(), "rules_version", set.Version, "rules_source", set.Source, "rules", len(set.Rules),
 		"api_keys", keys.Len(), "fail_policy", policy.String())
 
@@ -247,7 +260,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		errc <- srv.Serve(ln)
 	}()
 	if adminLn != nil {
-		go func() { errc <- srv.ServeAdmin(adminLn) }()
+		go func() {
+			if adminCert != "" {
+				errc <- srv.ServeAdminTLS(adminLn, adminCert, adminKey)
+				return
+			}
+			errc <- srv.ServeAdmin(adminLn)
+		}()
 	}
 
 	sig := make(chan os.Signal, 1)
@@ -297,6 +316,26 @@ func listen(addr string, haveKeys bool) (net.Listener, error) {
 		return nil, fmt.Errorf("listen %q: no API keys are configured (--keys), so riskd serves only on a loopback address (127.0.0.1, ::1, localhost)", addr)
 	}
 	return net.Listen("tcp", addr)
+}
+
+// adminTLS is the certificate and key the admin listener serves with: its own (--admin-tls-cert), else the main
+// listener's (--tls-cert), since one certificate for the host is the common case; empty for plain HTTP.
+func adminTLS(c serveConfig) (cert, key string) {
+	if c.adminTLSCert != "" {
+		return c.adminTLSCert, c.adminTLSKey
+	}
+	return c.tlsCert, c.tlsKey
+}
+
+// warnPlainHTTP says at start-up that a listener reachable from other hosts carries secrets in clear. It is a
+// warning, not a refusal: TLS is often terminated in front of riskd (a sidecar, a mesh).
+func warnPlainHTTP(log *slog.Logger, ln net.Listener, tls, keys bool, flag, what string) {
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if tls || !keys || !ok || addr.IP.IsLoopback() {
+		return
+	}
+	log.Warn(flag+" serves plain HTTP on a non-loopback address: "+what+" cross the network in clear unless TLS is terminated in front of riskd (--tls-cert, --admin-tls-cert)",
+		"addr", addr.String())
 }
 
 // connsBound maps --max-conns-per-ip (0 = no bound) to server.Config.MaxConnsPerClient (0 = the default).
