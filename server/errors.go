@@ -29,6 +29,7 @@ var (
 	errNotFound         = &apiError{status: fasthttp.StatusNotFound, code: "not_found", message: "no such endpoint"}
 	errBodyTooLarge     = &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: "body_too_large", message: "request body is too large"}
 	errUnsupportedMedia = &apiError{status: fasthttp.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json"}
+	errUnsupportedRules = &apiError{status: fasthttp.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send the rule file with Content-Type: application/yaml (or application/json)"}
 	errInternal         = &apiError{status: fasthttp.StatusInternalServerError, code: "internal", message: "internal error; the request may be retried"}
 	errUserNotFound     = &apiError{status: fasthttp.StatusNotFound, code: "user_not_found", message: "riskd holds nothing about this user"}
 	errOverloaded       = &apiError{status: fasthttp.StatusServiceUnavailable, code: "overloaded", message: "riskd is overloaded; retry after the Retry-After delay or apply your fail policy"}

@@ -492,3 +492,90 @@ func TestAdminListenerServesTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopbackModeRefusesOtherHosts: without keys riskd trusts whoever reaches its loopback listener, and a web
+// page reaches it through the browser by pointing a name of its own at 127.0.0.1 (DNS rebinding). Such a
+// request carries that name as Host: it is refused, before it decides, erases or reads anything.
+func TestLoopbackModeRefusesOtherHosts(t *testing.T) {
+	ts := start(t)
+	addr := strings.TrimPrefix(ts.base, "http://")
+	ts.decide(login("nia", ipMilton, "d", base()))
+	_, port, _ := net.SplitHostPort(addr)
+	decide := `{"type":"login","user_id":"nia","ip":"` + ipMilton + `"}`
+	for _, c := range []struct {
+		host   string
+		status int // 400: fasthttp cannot read the Host at all
+	}{{"rebind.example", 421}, {"rebind.example:" + port, 421}, {"127.0.0.1.rebind.example", 421}, {"localhost.rebind.example", 421},
+		{"0x7f.0.0.1", 421}, {"127.0.0.256", 421}, {"127.1", 421}, {"[::2]", 421}, {"10.0.0.1:" + port, 421},
+		{"[::1].rebind.example", 400}, {"localhost:http", 400}} {
+		h := map[string]string{"Host": c.host, "Content-Type": "application/json"}
+		for _, r := range []struct{ method, path, body string }{
+			{"POST", "/v1/decide", decide}, {"DELETE", "/v1/users/nia", ""}, {"GET", "/v1/users/nia", ""}, {"GET", "/readyz", ""},
+		} {
+			if status, m := rawDo(t, addr, r.method, r.path, h, r.body); status != c.status || m["error"] == nil {
+				t.Errorf("Host %q, %s %s: %d %v, want %d", c.host, r.method, r.path, status, m, c.status)
+			}
+		}
+	}
+	if status, m := rawDo(t, addr, "DELETE", "http://rebind.example/v1/users/nia", nil, ""); status != 421 {
+		t.Errorf("absolute target naming another host: %d %v", status, m)
+	}
+	if status, m := ts.do(http.MethodGet, "/v1/users/nia", "", nil); status != 200 {
+		t.Fatalf("the refused requests changed state: export %d %v", status, m)
+	}
+	for _, host := range []string{"127.0.0.1", "127.0.0.1:" + port, "127.3.2.1:" + port, "localhost:" + port, "LocalHost", "[::1]:" + port, "[::1]"} {
+		h := map[string]string{"Host": host, "Content-Type": "application/json"}
+		if status, m := rawDo(t, addr, "POST", "/v1/decide", h, decide); status != 200 {
+			t.Errorf("Host %q: %d %v, want 200", host, status, m)
+		}
+	}
+
+	// With keys, a caller must hold one, which a web page does not: the Host is not checked.
+	tk := startWith(t, func(c *server.Config) { c.Keys = testKeyring(t) })
+	h := map[string]string{"Host": "riskd.internal.example", "Content-Type": "application/json", "Authorization": "Bearer " + secretIdP}
+	if status, m := rawDo(t, strings.TrimPrefix(tk.base, "http://"), "POST", "/v1/decide", h, decide); status != 200 {
+		t.Fatalf("with keys, another Host: %d %v", status, m)
+	}
+}
+
+// TestBodiesRequireTheirContentType: every JSON POST or PUT requires Content-Type: application/json, and a rule
+// file a YAML (or JSON) type; a missing one is refused with 415, as a browser sends a form or text/plain
+// cross-site without asking first, never these. Nothing refused changes state.
+func TestBodiesRequireTheirContentType(t *testing.T) {
+	f := newAdminFixture(t)
+	decide := `{"type":"login","user_id":"victim","ip":"` + ipMilton + `"}`
+	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp"} {
+		h := map[string]string{}
+		if ct != "" {
+			h["Content-Type"] = ct
+		}
+		for _, r := range []struct{ method, path, body string }{
+			{"POST", "/v1/decide", decide},
+			{"POST", "/v1/events", `{"type":"login_failed","user_id":"victim"}`},
+			{"PUT", "/v1/users/victim/preferences", `{"mfa_preference":"always"}`},
+			{"PUT", "/v1/lists/blocklist", `{"kind":"ip","entries":[{"value":"203.0.113.0/24"}]}`},
+			{"POST", "/v1/lists/blocklist/remove", `{"values":["198.51.100.0/24"]}`},
+			{"PUT", "/v1/exceptions/INC-1", `{"rules":["blocked"],"user":"x","expires":"` + at(time.Now().Add(time.Hour)) + `"}`},
+			{"PUT", "/v1/rules", candidateRules},
+			{"PUT", "/v1/rules/shadow", "version: other\nthresholds: {step_up: 40, deny: 80}\nrules: []\n"},
+			{"POST", "/v1/rules/validate", candidateRules},
+			{"POST", "/v1/rules/backtest", candidateRules},
+		} {
+			if status, m := rawDo(t, f.addr, r.method, r.path, h, r.body); status != 415 || errorCode(m) != "unsupported_media_type" {
+				t.Errorf("Content-Type %q, %s %s: %d %v, want 415", ct, r.method, r.path, status, m)
+			}
+		}
+	}
+	f.intact(t, "requests without their content type")
+	if status, m := f.do(http.MethodGet, "/v1/users/victim", "", nil); status != 200 || m["mfa_preference"] == "always" {
+		t.Fatalf("preferences changed: %d %v", status, m)
+	}
+	for _, ct := range []string{"application/yaml", "application/x-yaml", "text/yaml", "application/json", "Application/YAML; charset=utf-8"} {
+		if status, m := rawDo(t, f.addr, "POST", "/v1/rules/validate", map[string]string{"Content-Type": ct}, `{"version":"j","thresholds":{"step_up":40,"deny":80},"rules":[]}`); status != 200 {
+			t.Errorf("validate with %q: %d %v", ct, status, m)
+		}
+	}
+	if status, m := rawDo(t, f.addr, "POST", "/v1/decide", map[string]string{"Content-Type": "application/json; charset=utf-8"}, decide); status != 200 {
+		t.Fatalf("decide with a charset: %d %v", status, m)
+	}
+}

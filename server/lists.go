@@ -1,10 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -97,7 +97,7 @@ func (s *Server) handleList(ctx *fasthttp.RequestCtx, who caller, name string) {
 		writeError(ctx, listsError(lists.ErrNoList))
 	case ctx.IsPut():
 		var body listPut
-		if err := decodeStrictJSON(ctx.PostBody(), &body); err != nil {
+		if err := decodeStrictJSON(ctx, &body); err != nil {
 			writeError(ctx, err)
 			return
 		}
@@ -133,7 +133,7 @@ func (s *Server) removeFromList(ctx *fasthttp.RequestCtx, who caller, name strin
 	var body struct {
 		Values []string `json:"values"`
 	}
-	if err := decodeStrictJSON(ctx.PostBody(), &body); err != nil {
+	if err := decodeStrictJSON(ctx, &body); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -158,7 +158,7 @@ func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string
 	switch {
 	case ctx.IsPut():
 		var x lists.Exception
-		if err := decodeStrictJSON(ctx.PostBody(), &x); err != nil {
+		if err := decodeStrictJSON(ctx, &x); err != nil {
 			writeError(ctx, err)
 			return
 		}
@@ -187,9 +187,13 @@ func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string
 	}
 }
 
-// decodeStrictJSON decodes an admin request body, refusing unknown fields as the decision API does.
-func decodeStrictJSON(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+// decodeStrictJSON decodes an admin request's JSON body, refusing another Content-Type and unknown fields as the
+// decision API does.
+func decodeStrictJSON(ctx *fasthttp.RequestCtx, v any) error {
+	if ae := requireJSON(ctx); ae != nil {
+		return ae
+	}
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badField("invalid_json", "", "the body is not the expected JSON: %v", err)

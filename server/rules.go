@@ -180,6 +180,10 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 		writeError(ctx, errForbiddenGlobal)
 		return nil
 	}
+	if !isRuleFileType(ctx.Request.Header.ContentType()) {
+		writeError(ctx, errUnsupportedRules)
+		return nil
+	}
 	body := ctx.PostBody()
 	if len(body) == 0 {
 		writeError(ctx, badField("missing_body", "", "send the rule file (YAML) as the body"))
@@ -191,6 +195,13 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 		return nil
 	}
 	return set
+}
+
+// isRuleFileType accepts the media types of YAML, and JSON (which YAML reads): never a missing Content-Type,
+// nor a type a browser may send cross-site without asking (a form, text/plain).
+func isRuleFileType(ct []byte) bool {
+	return isMediaType(ct, "application/yaml") || isMediaType(ct, "application/x-yaml") ||
+		isMediaType(ct, "text/yaml") || isMediaType(ct, "text/x-yaml") || isJSON(ct)
 }
 
 // testedCandidate is candidate, then the set's own tests (ruletest) over the serving GeoIP databases: a set

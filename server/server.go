@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -159,6 +160,9 @@ func (s *Server) newHTTPServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		NoDefaultContentType: true,
 		CloseOnShutdown:      true,
 		Logger:               fasthttpLogger{s.log},
+
+		// riskd takes no multipart body; parsing one before the handler refuses it would be work for nothing.
+		DisablePreParseMultipartForm: true,
 	}
 }
 
@@ -247,6 +251,11 @@ func (s *Server) HandleAdmin(ctx *fasthttp.RequestCtx) { s.route(ctx, false, tru
 
 func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 	defer s.recoverPanic(ctx)
+	if ae := s.checkHost(ctx); ae != nil {
+		writeError(ctx, ae)
+		s.count(ae.status)
+		return
+	}
 	path := rawPath(ctx) // see path.go: routes and handlers read the same raw path
 	switch p := string(path); {
 	case p == "/healthz":
@@ -345,16 +354,25 @@ func requireJSONPost(ctx *fasthttp.RequestCtx) *apiError {
 	if !ctx.IsPost() {
 		return methodNotAllowed("POST")
 	}
-	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSON(ct) {
+	return requireJSON(ctx)
+}
+
+// requireJSON refuses a body not declared application/json, a missing Content-Type included: a browser
+// sends a cross-site form or text/plain POST without asking first, never a JSON one, so this also keeps web
+// pages from driving the API.
+func requireJSON(ctx *fasthttp.RequestCtx) *apiError {
+	if !isJSON(ctx.Request.Header.ContentType()) {
 		return errUnsupportedMedia
 	}
 	return nil
 }
 
 // isJSON accepts application/json with optional parameters (charset).
-func isJSON(ct []byte) bool {
-	const want = "application/json"
-	if len(ct) < len(want) || string(ct[:len(want)]) != want {
+func isJSON(ct []byte) bool { return isMediaType(ct, "application/json") }
+
+// isMediaType reports whether the Content-Type ct is want (compared without case), with optional parameters.
+func isMediaType(ct []byte, want string) bool {
+	if len(ct) < len(want) || !bytes.EqualFold(ct[:len(want)], []byte(want)) {
 		return false
 	}
 	return len(ct) == len(want) || ct[len(want)] == ';' || ct[len(want)] == ' '

@@ -322,8 +322,8 @@ func (s *Server) recordAudit(r AuditRecord) {
 }
 
 func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, who caller, id string) {
-	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSON(ct) {
-		writeError(ctx, errUnsupportedMedia)
+	if ae := requireJSON(ctx); ae != nil {
+		writeError(ctx, ae)
 		return
 	}
 	st := s.acquire()
