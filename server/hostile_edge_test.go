@@ -32,7 +32,7 @@ func rawDo(t *testing.T, addr, method, target string, headers map[string]string,
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(time.Minute))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nConnection: close\r\nContent-Length: %d\r\n", method, target, len(body))
 	if _, ok := headers["Host"]; !ok {
