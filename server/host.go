@@ -6,13 +6,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// errMisdirectedHost refuses, when riskd runs without keys, a request addressed to a name that is not loopback.
-// Without keys anyone who reaches the listener is trusted, and the listener is loopback only; but a web page
-// can make a browser on the same machine reach it anyway, by pointing a name of its own at 127.0.0.1 (DNS
-// rebinding). The browser then sends that name as Host: refusing it closes the hole.
-var errMisdirectedHost = &apiError{status: fasthttp.StatusMisdirectedRequest, code: "misdirected_host", field: "host",
-	message: "riskd runs without API keys and answers only requests addressed to localhost, 127.x.x.x or [::1]"}
-
 // checkHost applies errMisdirectedHost. A request without a Host (HTTP/1.0, an in-process caller) passes: a
 // browser always sends one. The check reads the Host header and, for an absolute request target, its host.
 func (s *Server) checkHost(ctx *fasthttp.RequestCtx) *apiError {

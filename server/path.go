@@ -19,11 +19,6 @@ import (
 // the id from the raw path let the erasure of a user delete the shadow rule set. Nothing in this package may
 // route on, or read ids from, ctx.Path().
 
-// errInvalidPath refuses a path riskd does not resolve but a proxy in front of it might (a dot segment, a
-// backslash) or cannot decode (a bad %-escape): the two would disagree about which resource it names.
-var errInvalidPath = &apiError{status: fasthttp.StatusBadRequest, code: "invalid_path", field: "path",
-	message: "the path holds a dot segment (. or ..), a backslash or a bad %-escape; escape ids with %XX"}
-
 // rawPath is the request's path as sent, without the query.
 func rawPath(ctx *fasthttp.RequestCtx) []byte { return ctx.URI().PathOriginal() }
 
