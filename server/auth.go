@@ -195,8 +195,8 @@ func (s *Server) mayReadOperations(ctx *fasthttp.RequestCtx) bool {
 	return key != nil && key.Scopes&scopeOperations != 0
 }
 
-// authorize checks the request's key for scope (any of the scopes, when scope holds several). With no keyring configured everyone is allowed (riskd then
-// listens only on loopback).
+// authorize checks the request's key for scope (any of them, when scope holds several). With no keyring
+// configured everyone is allowed (riskd then listens only on loopback).
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error) {
 	keys := s.keys.Load()
 	if keys.Len() == 0 {

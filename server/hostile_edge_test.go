@@ -178,6 +178,7 @@ func TestAdminRoutesWithSeparatorsAndDotSegments(t *testing.T) {
 		{"DELETE", "/v1/rules/shadow%2F", nil, "", 404, "not_found", ""},
 		{"DELETE", "//v1/rules/shadow", nil, "", 404, "not_found", ""},
 		{"PUT", "/v1/rules%2F", yaml, candidateRules, 404, "not_found", ""},
+		{"PUT", "/v1/rules/", yaml, candidateRules, 404, "not_found", ""},
 		{"PUT", "/v1/rules/shadow/..", yaml, candidateRules, 400, "invalid_path", "path"},
 		{"PUT", "/v1/decide/../rules", yaml, candidateRules, 400, "invalid_path", "path"},
 		{"PUT", "/v1/decide%2F..%2Frules", yaml, candidateRules, 404, "not_found", ""},

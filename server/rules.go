@@ -52,11 +52,15 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 		s.writeAuthError(ctx, err)
 		return
 	}
-	if len(sub) > 1 {
+	var name string // "" for /v1/rules itself
+	switch {
+	case len(sub) == 1 && sub[0] != "":
+		name = sub[0]
+	case len(sub) != 0:
 		writeError(ctx, errNotFound)
 		return
 	}
-	switch strings.Join(sub, "/") {
+	switch name {
 	case "":
 		switch {
 		case ctx.IsGet():
