@@ -73,7 +73,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.adminListen, "admin-listen", "", "serve the admin endpoints (rules, users, metrics) on this address instead of --listen")
 	fs.StringVar(&c.keys, "keys", "", "API keyring file (YAML: name, sha256, scopes, tenants; see `riskd key`); without it riskd serves only loopback")
 	fs.StringVar(&c.auditLog, "audit-log", "", "append administrative changes (erasures, preferences, reloads) to this file as JSON lines (default: stderr)")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen, and on --admin-listen unless --admin-tls-cert is set")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.adminTLSCert, "admin-tls-cert", "", "TLS certificate file (PEM) for --admin-listen (default: --tls-cert)")
 	fs.StringVar(&c.adminTLSKey, "admin-tls-key", "", "TLS private key file (PEM) for --admin-listen (default: --tls-key)")
