@@ -72,6 +72,8 @@ $(VULNDB_DIR)/index/db.json:
 fuzz:
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeDecide$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeOutcome$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzSplitPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzIsLoopbackHost$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsonenc -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME)

@@ -19,8 +19,14 @@ type Scope uint8
 // Scopes.
 const (
 	ScopeDecide Scope = 1 << iota // POST /v1/decide, POST /v1/events
-	ScopeAdmin                    // rules, users (export, erasure, preferences)
+	ScopeAdmin                    // rules, lists, users (export, erasure, preferences); also what ScopeMetrics reads
+	// ScopeMetrics reads /metrics and the details of /readyz, and nothing else: a scraper's credential sits in
+	// the monitoring system's configuration, and must not be able to change rules or export users.
+	ScopeMetrics
 )
+
+// scopeOperations are the scopes that may read /metrics and the details of /readyz.
+const scopeOperations = ScopeMetrics | ScopeAdmin
 
 // Key is one API key as riskd holds it: a SHA-256 of the secret, never the secret itself.
 type Key struct {
@@ -59,7 +65,7 @@ type keyFile struct {
 //	keys:
 //	  - name: idp-eu          # who, in the audit log
 //	    sha256: 5e88…         # hex SHA-256 of the secret (riskd key prints it)
-//	    scopes: [decide]      # decide and/or admin
+//	    scopes: [decide]      # decide, admin and/or metrics
 //	    tenants: [brand-a]    # optional: only these tenants
 func LoadKeyring(path string) (*Keyring, error) {
 	data, err := os.ReadFile(path)
@@ -96,8 +102,10 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 				k.Scopes |= ScopeDecide
 			case "admin":
 				k.Scopes |= ScopeAdmin
+			case "metrics":
+				k.Scopes |= ScopeMetrics
 			default:
-				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, admin)", k.Name, s)
+				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, admin, metrics)", k.Name, s)
 			}
 		}
 		if k.Scopes == 0 {
@@ -123,8 +131,8 @@ func HashSecret(secret string) string {
 // time, whatever matches, so response timing reveals neither which key matched nor how much of a guess was
 // right. Secrets are random and long, so a plain SHA-256 (no slow KDF) is enough to keep them unguessable from
 // the keyring file.
-func (k *Keyring) authenticate(ctx *fasthttp.RequestCtx) *Key {
-	auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+func (k *Keyring) authenticate(h *fasthttp.RequestHeader) *Key {
+	auth := h.Peek(fasthttp.HeaderAuthorization)
 	const prefix = "Bearer "
 	if len(auth) <= len(prefix) || !bytes.EqualFold(auth[:len(prefix)], []byte(prefix)) {
 		return nil
@@ -175,14 +183,26 @@ func (c caller) tenantAllowed(tenant string) bool { return c.key == nil || c.key
 // global reports whether the caller may act on state all tenants share (users, rules).
 func (c caller) global() bool { return c.key == nil || len(c.key.Tenants) == 0 }
 
-// authorize checks the request's key for scope. With no keyring configured everyone is allowed (riskd then
-// listens only on loopback).
+// mayReadOperations reports whether the request may see the operational details (/metrics, the body of
+// /readyz): with a key of the metrics or admin scope, or from anyone when riskd runs without keys. Unlike
+// authorize it answers nothing and counts no failure: /readyz serves everyone, in less detail.
+func (s *Server) mayReadOperations(ctx *fasthttp.RequestCtx) bool {
+	keys := s.keys.Load()
+	if keys.Len() == 0 {
+		return true
+	}
+	key := keys.authenticate(&ctx.Request.Header)
+	return key != nil && key.Scopes&scopeOperations != 0
+}
+
+// authorize checks the request's key for scope (any of them, when scope holds several). With no keyring
+// configured everyone is allowed (riskd then listens only on loopback).
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error) {
 	keys := s.keys.Load()
 	if keys.Len() == 0 {
 		return caller{}, nil
 	}
-	key := keys.authenticate(ctx)
+	key := keys.authenticate(&ctx.Request.Header)
 	if key == nil {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="riskd"`)
 		return caller{}, errUnauthenticated

@@ -29,11 +29,24 @@ var (
 	errNotFound         = &apiError{status: fasthttp.StatusNotFound, code: "not_found", message: "no such endpoint"}
 	errBodyTooLarge     = &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: "body_too_large", message: "request body is too large"}
 	errUnsupportedMedia = &apiError{status: fasthttp.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json"}
+	errUnsupportedRules = &apiError{status: fasthttp.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send the rule file with Content-Type: application/yaml (or application/json)"}
 	errInternal         = &apiError{status: fasthttp.StatusInternalServerError, code: "internal", message: "internal error; the request may be retried"}
 	errUserNotFound     = &apiError{status: fasthttp.StatusNotFound, code: "user_not_found", message: "riskd holds nothing about this user"}
 	errOverloaded       = &apiError{status: fasthttp.StatusServiceUnavailable, code: "overloaded", message: "riskd is overloaded; retry after the Retry-After delay or apply your fail policy"}
 	errBadRequest       = &apiError{status: fasthttp.StatusBadRequest, code: "bad_request", message: "the request could not be read"}
 )
+
+// errInvalidPath refuses a path riskd does not resolve but a proxy in front of it might (a dot segment, a
+// backslash) or cannot decode (a bad %-escape): the two would disagree about which resource it names.
+var errInvalidPath = &apiError{status: fasthttp.StatusBadRequest, code: "invalid_path", field: "path",
+	message: "the path holds a dot segment (. or ..), a backslash or a bad %-escape; escape ids with %XX"}
+
+// errMisdirectedHost refuses, when riskd runs without keys, a request addressed to a name that is not loopback.
+// Without keys anyone who reaches the listener is trusted, and the listener is loopback only; but a web page
+// can make a browser on the same machine reach it anyway, by pointing a name of its own at 127.0.0.1 (DNS
+// rebinding). The browser then sends that name as Host: refusing it closes the hole.
+var errMisdirectedHost = &apiError{status: fasthttp.StatusMisdirectedRequest, code: "misdirected_host", field: "host",
+	message: "riskd runs without API keys and answers only requests addressed to localhost, 127.x.x.x or [::1]"}
 
 func methodNotAllowed(allow string) *apiError {
 	return &apiError{status: fasthttp.StatusMethodNotAllowed, code: "method_not_allowed", message: "use " + allow}

@@ -1,10 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -12,8 +12,9 @@ import (
 )
 
 // handleLists serves /v1/lists[/{name}[/remove]] and /v1/exceptions[/{id}] (admin scope). Lists and
-// exceptions apply to every tenant, so tenant-limited keys may not change them.
-func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
+// exceptions apply to every tenant, so tenant-limited keys may not change them. parts are the path's decoded
+// segments after /v1.
+func (s *Server) handleLists(ctx *fasthttp.RequestCtx, parts []string) {
 	who, err := s.authorize(ctx, ScopeAdmin)
 	if err != nil {
 		s.writeAuthError(ctx, err)
@@ -27,10 +28,15 @@ func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenGlobal)
 		return
 	}
-	parts, err := pathSegments(ctx)
-	if err != nil {
-		writeError(ctx, errNotFound)
-		return
+	if len(parts) >= 2 {
+		field, code := "list", "invalid_list_name"
+		if parts[0] == "exceptions" {
+			field, code = "exception_id", "invalid_exception_id"
+		}
+		if _, ae := pathID(parts[1], maxPathName, code, field); ae != nil {
+			writeError(ctx, ae)
+			return
+		}
 	}
 	switch {
 	case parts[0] == "lists" && len(parts) == 1:
@@ -55,6 +61,9 @@ func (s *Server) handleLists(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errNotFound)
 	}
 }
+
+// maxPathName bounds a list name or exception id read from the path; the lists package allows 64 bytes.
+const maxPathName = 64
 
 // listsError maps the lists package's errors to what the client sees.
 func listsError(err error) error {
@@ -88,7 +97,7 @@ func (s *Server) handleList(ctx *fasthttp.RequestCtx, who caller, name string) {
 		writeError(ctx, listsError(lists.ErrNoList))
 	case ctx.IsPut():
 		var body listPut
-		if err := decodeStrictJSON(ctx.PostBody(), &body); err != nil {
+		if err := decodeStrictJSON(ctx, &body); err != nil {
 			writeError(ctx, err)
 			return
 		}
@@ -124,7 +133,7 @@ func (s *Server) removeFromList(ctx *fasthttp.RequestCtx, who caller, name strin
 	var body struct {
 		Values []string `json:"values"`
 	}
-	if err := decodeStrictJSON(ctx.PostBody(), &body); err != nil {
+	if err := decodeStrictJSON(ctx, &body); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -149,7 +158,7 @@ func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string
 	switch {
 	case ctx.IsPut():
 		var x lists.Exception
-		if err := decodeStrictJSON(ctx.PostBody(), &x); err != nil {
+		if err := decodeStrictJSON(ctx, &x); err != nil {
 			writeError(ctx, err)
 			return
 		}
@@ -178,9 +187,13 @@ func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string
 	}
 }
 
-// decodeStrictJSON decodes an admin request body, refusing unknown fields as the decision API does.
-func decodeStrictJSON(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+// decodeStrictJSON decodes an admin request's JSON body, refusing another Content-Type and unknown fields as the
+// decision API does.
+func decodeStrictJSON(ctx *fasthttp.RequestCtx, v any) error {
+	if ae := requireJSON(ctx); ae != nil {
+		return ae
+	}
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badField("invalid_json", "", "the body is not the expected JSON: %v", err)

@@ -74,6 +74,8 @@ func (s *Server) readiness() readiness {
 	return r
 }
 
+// handleReady answers load balancers, which probe without a key, with the status alone; the details (file
+// paths, the state backend's errors, versions) go only to a caller who may read the operational details.
 func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		writeError(ctx, methodNotAllowed("GET"))
@@ -84,12 +86,24 @@ func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Retry-After", "5")
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 	}
+	if !s.mayReadOperations(ctx) {
+		writeJSON(ctx, struct {
+			Status string `json:"status"`
+		}{r.Status})
+		return
+	}
 	writeJSON(ctx, r)
 }
 
+// handleMetrics serves the Prometheus text; with keys configured, only to the metrics or admin scope (the
+// per-rule firing counts tell an attacker which rules its probes trip).
 func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() {
 		writeError(ctx, methodNotAllowed("GET"))
+		return
+	}
+	if _, err := s.authorize(ctx, scopeOperations); err != nil {
+		s.writeAuthError(ctx, err)
 		return
 	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")

@@ -44,15 +44,24 @@ type tenantView struct {
 	Thresholds map[string]thresholdsView `json:"thresholds"` // resolved, per event type
 }
 
-// handleRules serves /v1/rules (GET the live set, PUT a new one) and its sub-resources validate and backtest.
-func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
+// handleRules serves /v1/rules (GET the live set, PUT a new one) and its sub-resources shadow, validate and
+// backtest, named by sub: the path's segments after /v1/rules.
+func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 	who, err := s.authorize(ctx, ScopeAdmin)
 	if err != nil {
 		s.writeAuthError(ctx, err)
 		return
 	}
-	switch string(ctx.Path()) {
-	case "/v1/rules":
+	var name string // "" for /v1/rules itself
+	switch {
+	case len(sub) == 1 && sub[0] != "":
+		name = sub[0]
+	case len(sub) != 0:
+		writeError(ctx, errNotFound)
+		return
+	}
+	switch name {
+	case "":
 		switch {
 		case ctx.IsGet():
 			s.getRules(ctx)
@@ -61,7 +70,7 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 		default:
 			writeError(ctx, methodNotAllowed("GET, PUT"))
 		}
-	case "/v1/rules/shadow":
+	case "shadow":
 		switch {
 		case ctx.IsPut():
 			if set := s.candidate(ctx, who); set != nil {
@@ -80,12 +89,12 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 		default:
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
 		}
-	case "/v1/rules/validate":
+	case "validate":
 		if set, tests := s.testedCandidate(ctx, who); set != nil {
 			writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
 				"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
 		}
-	case "/v1/rules/backtest":
+	case "backtest":
 		if set := s.candidate(ctx, who); set != nil {
 			s.backtestRules(ctx, set)
 		}
@@ -175,6 +184,10 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 		writeError(ctx, errForbiddenGlobal)
 		return nil
 	}
+	if !isRuleFileType(ctx.Request.Header.ContentType()) {
+		writeError(ctx, errUnsupportedRules)
+		return nil
+	}
 	body := ctx.PostBody()
 	if len(body) == 0 {
 		writeError(ctx, badField("missing_body", "", "send the rule file (YAML) as the body"))
@@ -186,6 +199,13 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 		return nil
 	}
 	return set
+}
+
+// isRuleFileType accepts the media types of YAML, and JSON (which YAML reads): never a missing Content-Type,
+// nor a type a browser may send cross-site without asking (a form, text/plain).
+func isRuleFileType(ct []byte) bool {
+	return isMediaType(ct, "application/yaml") || isMediaType(ct, "application/x-yaml") ||
+		isMediaType(ct, "text/yaml") || isMediaType(ct, "text/x-yaml") || isJSON(ct)
 }
 
 // testedCandidate is candidate, then the set's own tests (ruletest) over the serving GeoIP databases: a set

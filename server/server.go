@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,11 +53,18 @@ type Config struct {
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
-	MaxBodyBytes int           // largest request body accepted (16 KiB)
+	MaxBodyBytes int           // largest request body accepted on decide, events and other non-admin routes (16 KiB)
 	Concurrency  int           // requests served at once; more are refused by fasthttp with 503 (4096)
 	ReadTimeout  time.Duration // to read a whole request (5 s)
 	WriteTimeout time.Duration // to write a whole response (5 s)
-	IdleTimeout  time.Duration // keep-alive connections idle longer are closed (60 s)
+	IdleTimeout  time.Duration // keep-alive connections idle longer are closed (120 s; see serve's --idle-timeout)
+
+	// MaxAdminBodyBytes is the largest body of an admin request (a rule file, a list) from a caller holding an
+	// admin key, or from anyone without keys (1 MiB). See bodyLimit.
+	MaxAdminBodyBytes int
+	// MaxConnsPerClient bounds the connections one client (an IPv4 address, an IPv6 /64) holds open on each
+	// listener; more are closed as they arrive (512; negative = no bound). See connLimiter.
+	MaxConnsPerClient int
 }
 
 // Server serves riskd's HTTP API.
@@ -80,6 +87,7 @@ type Server struct {
 	shed      *metrics.Counter
 	shedLate  *metrics.Counter // shed for waiting longer than QueueBudget (also counted in shed)
 	authFails *metrics.Counter
+	refused   *metrics.Counter // connections closed for the per-client bound
 	startedAt time.Time
 }
 
@@ -106,11 +114,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.MaxBodyBytes = defaultInt(cfg.MaxBodyBytes, 16<<10)
+	cfg.MaxAdminBodyBytes = defaultInt(cfg.MaxAdminBodyBytes, 1<<20)
 	cfg.MaxInflight = defaultInt(cfg.MaxInflight, 1024)
 	cfg.Concurrency = defaultInt(cfg.Concurrency, 4096)
 	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
 	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
-	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 60*time.Second)
+	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 120*time.Second)
+	cfg.MaxConnsPerClient = defaultInt(cfg.MaxConnsPerClient, 512)
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
 		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}
@@ -123,10 +133,14 @@ func New(cfg Config) (*Server, error) {
 	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
+	s.refused = cfg.Metrics.NewCounter("riskd_connections_refused_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
 		s.admin = s.newHTTPServer(s.HandleAdmin)
+		s.admin.HeaderReceived = s.bodyLimit
+	} else {
+		s.srv.HeaderReceived = s.bodyLimit
 	}
 	return s, nil
 }
@@ -146,6 +160,9 @@ func (s *Server) newHTTPServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		NoDefaultContentType: true,
 		CloseOnShutdown:      true,
 		Logger:               fasthttpLogger{s.log},
+
+		// riskd takes no multipart body; parsing one before the handler refuses it would be work for nothing.
+		DisablePreParseMultipartForm: true,
 	}
 }
 
@@ -164,11 +181,22 @@ func defaultDuration(v, def time.Duration) time.Duration {
 }
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(s.limitConns(ln)) }
 
 // ServeTLS serves HTTPS on ln with the given certificate and key files until Shutdown.
 func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
-	return s.srv.ServeTLS(ln, certFile, keyFile)
+	return s.srv.ServeTLS(s.limitConns(ln), certFile, keyFile)
+}
+
+// limitConns applies Config.MaxConnsPerClient to the connections ln accepts, with a bound of its own.
+func (s *Server) limitConns(ln net.Listener) net.Listener {
+	if s.cfg.MaxConnsPerClient < 0 {
+		return ln
+	}
+	return newConnLimiter(s.cfg.MaxConnsPerClient, s.refused.Inc, func(client netip.Addr) {
+		s.log.Warn("a client holds the most connections allowed; further ones are closed (logged once a minute)",
+			"client", client.String(), "max_conns_per_client", s.cfg.MaxConnsPerClient, "listener", ln.Addr().String())
+	}).wrap(ln)
 }
 
 // ServeAdmin serves the admin endpoints on ln until Shutdown; only with Config.SeparateAdmin.
@@ -176,7 +204,16 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 	if s.admin == nil {
 		return errors.New("server: ServeAdmin without SeparateAdmin")
 	}
-	return s.admin.Serve(ln)
+	return s.admin.Serve(s.limitConns(ln))
+}
+
+// ServeAdminTLS serves the admin endpoints over HTTPS on ln until Shutdown; only with Config.SeparateAdmin.
+// Admin keys and user exports cross this listener: off a loopback address it should not be plain HTTP.
+func (s *Server) ServeAdminTLS(ln net.Listener, certFile, keyFile string) error {
+	if s.admin == nil {
+		return errors.New("server: ServeAdminTLS without SeparateAdmin")
+	}
+	return s.admin.ServeTLS(s.limitConns(ln), certFile, keyFile)
 }
 
 // SetKeys replaces the keyring for the requests that start after it (a reload). Going from keys to none is
@@ -214,7 +251,12 @@ func (s *Server) HandleAdmin(ctx *fasthttp.RequestCtx) { s.route(ctx, false, tru
 
 func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 	defer s.recoverPanic(ctx)
-	path := ctx.Path()
+	if ae := s.checkHost(ctx); ae != nil {
+		writeError(ctx, ae)
+		s.count(ae.status)
+		return
+	}
+	path := rawPath(ctx) // see path.go: routes and handlers read the same raw path
 	switch p := string(path); {
 	case p == "/healthz":
 		s.handleHealth(ctx)
@@ -224,24 +266,38 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleDecide(ctx)
 	case decide && p == "/v1/events":
 		s.handleEvents(ctx)
-	case admin && s.cfg.Pprof && strings.HasPrefix(p, "/debug/pprof/"):
-		if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
-			s.writeAuthError(ctx, err)
-			break
-		}
-		pprofhandler.PprofHandler(ctx)
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
-	case admin && (p == "/v1/rules" || strings.HasPrefix(p, "/v1/rules/")):
-		s.handleRules(ctx)
-	case admin && (p == "/v1/lists" || p == "/v1/exceptions" || strings.HasPrefix(p, "/v1/lists/") || strings.HasPrefix(p, "/v1/exceptions/")):
-		s.handleLists(ctx)
-	case admin && bytes.HasPrefix(path, []byte(usersPrefix)):
-		s.handleUser(ctx)
+	case admin:
+		s.routeAdmin(ctx, path)
 	default:
 		writeError(ctx, errNotFound)
 	}
 	s.count(ctx.Response.StatusCode())
+}
+
+// routeAdmin routes the admin endpoints by the decoded segments of the raw path; each handler gets the segments
+// after its route's name.
+func (s *Server) routeAdmin(ctx *fasthttp.RequestCtx, path []byte) {
+	segs, ae := splitPath(path)
+	switch {
+	case ae != nil:
+		writeError(ctx, ae)
+	case s.cfg.Pprof && len(segs) >= 3 && segs[0] == "debug" && segs[1] == "pprof":
+		if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
+			s.writeAuthError(ctx, err)
+			return
+		}
+		pprofhandler.PprofHandler(ctx)
+	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "rules":
+		s.handleRules(ctx, segs[2:])
+	case len(segs) >= 2 && segs[0] == "v1" && (segs[1] == "lists" || segs[1] == "exceptions"):
+		s.handleLists(ctx, segs[1:])
+	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "users":
+		s.handleUser(ctx, segs[2:])
+	default:
+		writeError(ctx, errNotFound)
+	}
 }
 
 func (s *Server) count(status int) {
@@ -255,7 +311,7 @@ func (s *Server) count(status int) {
 func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 	if r := recover(); r != nil {
 		s.panics.Inc()
-		s.log.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		s.log.Error("panic serving request", "path", string(rawPath(ctx)), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		ctx.Response.Reset()
 		writeError(ctx, errInternal)
 		s.count(ctx.Response.StatusCode())
@@ -267,6 +323,13 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var ae *apiError
 	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge) && isAdminTarget(ctx.Request.Header.RequestURI()):
+		// The body was held to the small limit because the caller lacks an admin key: say that, not "too large".
+		ae = errBodyTooLarge
+		if _, authErr := s.authorize(ctx, ScopeAdmin); authErr != nil {
+			ae = toAPIError(authErr)
+			s.authFails.Inc()
+		}
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		ae = errBodyTooLarge
 	default:
@@ -291,16 +354,25 @@ func requireJSONPost(ctx *fasthttp.RequestCtx) *apiError {
 	if !ctx.IsPost() {
 		return methodNotAllowed("POST")
 	}
-	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSON(ct) {
+	return requireJSON(ctx)
+}
+
+// requireJSON refuses a body not declared application/json, a missing Content-Type included: a browser
+// sends a cross-site form or text/plain POST without asking first, never a JSON one, so this also keeps web
+// pages from driving the API.
+func requireJSON(ctx *fasthttp.RequestCtx) *apiError {
+	if !isJSON(ctx.Request.Header.ContentType()) {
 		return errUnsupportedMedia
 	}
 	return nil
 }
 
 // isJSON accepts application/json with optional parameters (charset).
-func isJSON(ct []byte) bool {
-	const want = "application/json"
-	if len(ct) < len(want) || string(ct[:len(want)]) != want {
+func isJSON(ct []byte) bool { return isMediaType(ct, "application/json") }
+
+// isMediaType reports whether the Content-Type ct is want (compared without case), with optional parameters.
+func isMediaType(ct []byte, want string) bool {
+	if len(ct) < len(want) || !bytes.EqualFold(ct[:len(want)], []byte(want)) {
 		return false
 	}
 	return len(ct) == len(want) || ct[len(want)] == ';' || ct[len(want)] == ' '

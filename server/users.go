@@ -3,9 +3,7 @@ package server
 import (
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -15,28 +13,8 @@ import (
 	"github.com/riskd/riskd/store"
 )
 
-const usersPrefix = "/v1/users/"
-
-// pathSegments splits the request's original path after "/v1/" at its slashes and unescapes each segment.
-// It reads the original, still escaped path so that an id holding "/" or ".." (escaped by the client, as %2F)
-// survives as one segment, untouched by the normalisation fasthttp applies to Path().
-func pathSegments(ctx *fasthttp.RequestCtx) ([]string, error) {
-	path := string(ctx.URI().PathOriginal())
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	segs := strings.Split(strings.TrimPrefix(path, "/v1/"), "/")
-	for i := range segs {
-		var err error
-		if segs[i], err = url.PathUnescape(segs[i]); err != nil {
-			return nil, err
-		}
-	}
-	return segs, nil
-}
-
-// handleUser serves /v1/users/{id}[/preferences].
-func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
+// handleUser serves /v1/users/{id}[/preferences]; segs are the path's decoded segments after /v1/users.
+func (s *Server) handleUser(ctx *fasthttp.RequestCtx, segs []string) {
 	who, err := s.authorize(ctx, ScopeAdmin)
 	if err != nil {
 		s.writeAuthError(ctx, err)
@@ -47,18 +25,18 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenGlobal)
 		return
 	}
-	segs, err := pathSegments(ctx)
-	if err != nil || len(segs) < 2 || len(segs) > 3 {
+	if len(segs) < 1 || len(segs) > 2 {
 		writeError(ctx, errNotFound)
 		return
 	}
-	id, sub := segs[1], ""
-	if len(segs) == 3 {
-		sub = segs[2]
-	}
-	if id == "" || len(id) > maxIDLen {
-		writeError(ctx, badField("invalid_user_id", "user_id", "the user id in the path must be 1 to %d bytes, URL-escaped", maxIDLen))
+	id, ae := pathID(segs[0], maxIDLen, "invalid_user_id", "user_id")
+	if ae != nil {
+		writeError(ctx, ae)
 		return
+	}
+	sub := ""
+	if len(segs) == 2 {
+		sub = segs[1]
 	}
 	switch sub {
 	case "":
@@ -344,8 +322,8 @@ func (s *Server) recordAudit(r AuditRecord) {
 }
 
 func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, who caller, id string) {
-	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSON(ct) {
-		writeError(ctx, errUnsupportedMedia)
+	if ae := requireJSON(ctx); ae != nil {
+		writeError(ctx, ae)
 		return
 	}
 	st := s.acquire()

@@ -227,7 +227,10 @@ func riskdArgs(geo string) func(string) []string {
 			"--geoip-anonymous", filepath.Join(geo, "anonymous.mmdb"), "--shutdown-timeout", "2s",
 			// Where the generator stamps a request (X-Request-Start, the time it left the generator), what
 			// then waited longer than this in the sockets and riskd's backlog is shed rather than answered late.
-			"--queue-budget", queueBudget}
+			"--queue-budget", queueBudget,
+			// The generator is one client holding -conns connections from one address, more than riskd's
+			// default bound per client address allows.
+			"--max-conns-per-ip", "0"}
 	}
 }
 

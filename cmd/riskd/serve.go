@@ -32,6 +32,8 @@ type serveConfig struct {
 	auditLog        string
 	tlsCert         string
 	tlsKey          string
+	adminTLSCert    string
+	adminTLSKey     string
 	maxInflight     int
 	queueBudget     time.Duration
 	decisionLog     string
@@ -52,7 +54,10 @@ type serveConfig struct {
 	flushInterval   time.Duration
 	retention       time.Duration
 	maxBody         int
+	maxAdminBody    int
 	concurrency     int
+	maxConnsPerIP   int
+	idleTimeout     time.Duration
 	velocityKeys    int
 	maxProfiles     int
 	drainDelay      time.Duration
@@ -68,8 +73,10 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.adminListen, "admin-listen", "", "serve the admin endpoints (rules, users, metrics) on this address instead of --listen")
 	fs.StringVar(&c.keys, "keys", "", "API keyring file (YAML: name, sha256, scopes, tenants; see `riskd key`); without it riskd serves only loopback")
 	fs.StringVar(&c.auditLog, "audit-log", "", "append administrative changes (erasures, preferences, reloads) to this file as JSON lines (default: stderr)")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS on --listen, and on --admin-listen unless --admin-tls-cert is set")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.adminTLSCert, "admin-tls-cert", "", "TLS certificate file (PEM) for --admin-listen (default: --tls-cert)")
+	fs.StringVar(&c.adminTLSKey, "admin-tls-key", "", "TLS private key file (PEM) for --admin-listen (default: --tls-key)")
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
 	fs.DurationVar(&c.queueBudget, "queue-budget", 0, "shed decide/events requests that waited longer than this before reaching riskd, by the caller's X-Request-Start header; 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
@@ -89,8 +96,11 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "with --data-dir, how often changed profiles are committed (fsynced); a crash loses at most this much; 0 = every batch")
 	fs.DurationVar(&c.retention, "retention", 180*24*time.Hour, "how long profile entries (devices, countries, last login) are kept; older events are refused")
-	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body, bytes")
+	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body of decide, events and non-admin requests, bytes")
+	fs.IntVar(&c.maxAdminBody, "max-admin-body", 1<<20, "largest body of an admin request (rule files, lists) from a caller with an admin key, bytes")
 	fs.IntVar(&c.concurrency, "concurrency", 4096, "requests served at once")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 512, "connections one client (an IPv4 address, an IPv6 /64) may hold open per listener; more are closed at once (0 = no bound; raise it behind a proxy)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "close keep-alive connections idle longer than this; keep it above your clients' pool idle timeouts")
 	fs.IntVar(&c.velocityKeys, "velocity-keys", 1<<20, "keys held per velocity table (users, IPs, devices)")
 	fs.IntVar(&c.maxProfiles, "max-profiles", store.DefaultProfiles, "user profiles held in memory; beyond, the least recently used are evicted (with --data-dir they stay on disk and are read back when used; without, those users look new again)")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listener closes")
@@ -143,6 +153,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if (c.adminTLSCert == "") != (c.adminTLSKey == "") {
+		return errors.New("--admin-tls-cert and --admin-tls-key go together")
+	}
+	adminCert, adminKey := adminTLS(c)
 	auditOut := io.Writer(stderr)
 	if c.auditLog != "" {
 		f, err := os.OpenFile(c.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
@@ -212,7 +226,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
-		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, Concurrency: c.concurrency,
+		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
+		MaxConnsPerClient: connsBound(c.maxConnsPerIP), IdleTimeout: c.idleTimeout,
 		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
 		QueueBudget: c.queueBudget})
 	if err != nil {
@@ -232,7 +247,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if keys.Len() == 0 {
 		log.Warn("no API keys (--keys): serving without authentication, on loopback only")
 	}
+	warnPlainHTTP(log, ln, c.tlsCert != "", keys.Len() > 0, "--listen", "API keys and decisions")
+	if adminLn != nil {
+		warnPlainHTTP(log, adminLn, adminCert != "", keys.Len() > 0, "--admin-listen", "admin keys, rule sets and user exports")
+	}
 	log.Info("riskd serving", "addr", ln.Addr().String(), "admin_addr", addrOf(adminLn), "tls", c.tlsCert != "",
+		"admin_tls", adminLn != nil && adminCert != "",
 		"version", version(), "rules_version", set.Version, "rules_source", set.Source, "rules", len(set.Rules),
 		"api_keys", keys.Len(), "fail_policy", policy.String())
 
@@ -245,7 +265,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		errc <- srv.Serve(ln)
 	}()
 	if adminLn != nil {
-		go func() { errc <- srv.ServeAdmin(adminLn) }()
+		go func() {
+			if adminCert != "" {
+				errc <- srv.ServeAdminTLS(adminLn, adminCert, adminKey)
+				return
+			}
+			errc <- srv.ServeAdmin(adminLn)
+		}()
 	}
 
 	sig := make(chan os.Signal, 1)
@@ -295,6 +321,34 @@ func listen(addr string, haveKeys bool) (net.Listener, error) {
 		return nil, fmt.Errorf("listen %q: no API keys are configured (--keys), so riskd serves only on a loopback address (127.0.0.1, ::1, localhost)", addr)
 	}
 	return net.Listen("tcp", addr)
+}
+
+// adminTLS is the certificate and key the admin listener serves with: its own (--admin-tls-cert), else the main
+// listener's (--tls-cert), since one certificate for the host is the common case; empty for plain HTTP.
+func adminTLS(c serveConfig) (cert, key string) {
+	if c.adminTLSCert != "" {
+		return c.adminTLSCert, c.adminTLSKey
+	}
+	return c.tlsCert, c.tlsKey
+}
+
+// warnPlainHTTP says at start-up that a listener reachable from other hosts carries secrets in clear. It is a
+// warning, not a refusal: TLS is often terminated in front of riskd (a sidecar, a mesh).
+func warnPlainHTTP(log *slog.Logger, ln net.Listener, tls, keys bool, flag, what string) {
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if tls || !keys || !ok || addr.IP.IsLoopback() {
+		return
+	}
+	log.Warn(flag+" serves plain HTTP on a non-loopback address: "+what+" cross the network in clear unless TLS is terminated in front of riskd (--tls-cert, --admin-tls-cert)",
+		"addr", addr.String())
+}
+
+// connsBound maps --max-conns-per-ip (0 = no bound) to server.Config.MaxConnsPerClient (0 = the default).
+func connsBound(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 func addrOf(ln net.Listener) string {
