@@ -100,14 +100,20 @@ func TestQueueBudgetShedsStaleRequestsOnly(t *testing.T) {
 	if got := s.shedLate.Get(); got != 1 {
 		t.Fatalf("riskd_shed_late_requests_total = %d, want 1", got)
 	}
-	for user, start := range map[string]string{
-		"tess": strconv.FormatInt(time.Now().UnixMilli(), 10),                  // fresh, in milliseconds
-		"uma":  strconv.FormatInt(time.Now().Add(time.Second).UnixMicro(), 10), // a caller's clock ahead of riskd's
-		"vic":  "",                                                             // no header: never shed for age
-		"wes":  "not a time",                                                   // unreadable: ignored
+	// Each stamp is taken just before its request: on a busy machine (-race, parallel packages) the decisions
+	// before it can take longer than the budget, which would make a stamp taken earlier stale.
+	for _, c := range []struct {
+		user  string
+		start func() string
+	}{
+		{"tess", func() string { return strconv.FormatInt(time.Now().UnixMilli(), 10) }},                 // fresh, in milliseconds
+		{"uma", func() string { return strconv.FormatInt(time.Now().Add(time.Second).UnixMicro(), 10) }}, // a caller's clock ahead of riskd's
+		{"vic", func() string { return "" }},                                                             // no header: never shed for age
+		{"wes", func() string { return "not a time" }},                                                   // unreadable: ignored
 	} {
-		if code := send(user, start); code != 200 {
-			t.Fatalf("%s (X-Request-Start %q): status %d, want 200", user, start, code)
+		start := c.start()
+		if code := send(c.user, start); code != 200 {
+			t.Fatalf("%s (X-Request-Start %q): status %d, want 200", c.user, start, code)
 		}
 	}
 	if got := s.shedLate.Get(); got != 1 {
