@@ -18,9 +18,23 @@ type Scope uint8
 
 // Scopes.
 const (
-	ScopeDecide Scope = 1 << iota // POST /v1/decide, POST /v1/events
-	ScopeAdmin                    // rules, users (export, erasure, preferences)
+	ScopeDecide  Scope = 1 << iota // POST /v1/decide, POST /v1/events
+	ScopeAdmin                     // rules, lists, users (export, erasure, preferences), pprof
+	ScopeExplain                   // POST /v1/decide?explain=1 (with decide): the feature vector of the user
 )
+
+// parseScope reads a scope as keyring files and `riskd key` name it.
+func parseScope(name string) (Scope, bool) {
+	switch name {
+	case "decide":
+		return ScopeDecide, true
+	case "admin":
+		return ScopeAdmin, true
+	case "explain":
+		return ScopeExplain, true
+	}
+	return 0, false
+}
 
 // Key is one API key as riskd holds it: a SHA-256 of the secret, never the secret itself.
 type Key struct {
@@ -59,7 +73,7 @@ type keyFile struct {
 //	keys:
 //	  - name: idp-eu          # who, in the audit log
 //	    sha256: 5e88…         # hex SHA-256 of the secret (riskd key prints it)
-//	    scopes: [decide]      # decide and/or admin
+//	    scopes: [decide]      # decide, explain (with decide: ?explain=1), admin
 //	    tenants: [brand-a]    # optional: only these tenants
 func LoadKeyring(path string) (*Keyring, error) {
 	data, err := os.ReadFile(path)
@@ -91,14 +105,11 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 		}
 		copy(k.Hash[:], h)
 		for _, s := range e.Scopes {
-			switch s {
-			case "decide":
-				k.Scopes |= ScopeDecide
-			case "admin":
-				k.Scopes |= ScopeAdmin
-			default:
-				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, admin)", k.Name, s)
+			scope, ok := parseScope(s)
+			if !ok {
+				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, explain, admin)", k.Name, s)
 			}
+			k.Scopes |= scope
 		}
 		if k.Scopes == 0 {
 			return nil, fmt.Errorf("keys: %s: no scopes", k.Name)
@@ -156,12 +167,31 @@ var (
 		message: "this API key may not act on this tenant"}
 	errForbiddenGlobal = &apiError{status: fasthttp.StatusForbidden, code: "forbidden",
 		message: "a key restricted to tenants cannot change what all tenants share"}
+	errForbiddenExplain = &apiError{status: fasthttp.StatusForbidden, code: "forbidden_scope", field: "explain",
+		message: "?explain=1 shows the user's features: it needs a key with the explain scope (or admin) besides decide"}
 )
 
-// caller is who made a request, for authorization and the audit log.
+// caller is who made a request, for authorization and the audit log. It lives only as long as the request.
 type caller struct {
-	key *Key // nil when the server runs without keys
+	key *Key                 // nil when the server runs without keys
+	ctx *fasthttp.RequestCtx // where the request came from, read only when audited
 }
+
+// source is the caller's network address (the peer's, which behind a proxy is the proxy's) and, when the
+// request carries one, its X-Forwarded-For header as sent: unverified, but what ties the record to the proxy's log.
+func (c caller) source() string {
+	if c.ctx == nil {
+		return ""
+	}
+	src := c.ctx.RemoteAddr().String()
+	if fwd := c.ctx.Request.Header.Peek(fasthttp.HeaderXForwardedFor); len(fwd) > 0 {
+		src += " forwarded-for " + string(fwd[:min(len(fwd), 256)])
+	}
+	return src
+}
+
+// may reports whether the caller holds one of scopes (everyone may when the server runs without keys).
+func (c caller) may(scopes Scope) bool { return c.key == nil || c.key.Scopes&scopes != 0 }
 
 func (c caller) name() string {
 	if c.key == nil {
@@ -180,7 +210,7 @@ func (c caller) global() bool { return c.key == nil || len(c.key.Tenants) == 0 }
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error) {
 	keys := s.keys.Load()
 	if keys.Len() == 0 {
-		return caller{}, nil
+		return caller{ctx: ctx}, nil
 	}
 	key := keys.authenticate(ctx)
 	if key == nil {
@@ -190,5 +220,5 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error
 	if key.Scopes&scope == 0 {
 		return caller{}, errForbiddenScope
 	}
-	return caller{key: key}, nil
+	return caller{key: key, ctx: ctx}, nil
 }

@@ -80,7 +80,9 @@ type Server struct {
 	shed      *metrics.Counter
 	shedLate  *metrics.Counter // shed for waiting longer than QueueBudget (also counted in shed)
 	authFails *metrics.Counter
-	startedAt time.Time
+	// auditFails counts audit records that could not be written.
+	auditFails *metrics.Counter
+	startedAt  time.Time
 }
 
 // requestState is the per-request scratch of the decide and events paths: acquired at the start of a request,
@@ -123,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
+	s.auditFails = cfg.Metrics.NewCounter("riskd_audit_write_failures_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
@@ -225,10 +228,13 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 	case decide && p == "/v1/events":
 		s.handleEvents(ctx)
 	case admin && s.cfg.Pprof && strings.HasPrefix(p, "/debug/pprof/"):
-		if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
+		who, err := s.authorize(ctx, ScopeAdmin)
+		if err != nil {
 			s.writeAuthError(ctx, err)
 			break
 		}
+		// Profiles and heap dumps show what the process holds, request data included: who took one is audited.
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "pprof", Target: string(ctx.RequestURI()), Result: "ok"})
 		pprofhandler.PprofHandler(ctx)
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
@@ -313,6 +319,12 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer s.inflight.Add(-1)
+	explain := isExplain(ctx)
+	if explain && !who.may(ScopeExplain|ScopeAdmin) {
+		// Refused rather than ignored: a client that asked for the features must learn it will not get them.
+		writeError(ctx, errForbiddenExplain)
+		return
+	}
 	if overloaded && !s.cfg.ShedWithFallback {
 		s.writeShed(ctx)
 		return
@@ -328,7 +340,6 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	st.event.Received = start
-	explain := isExplain(ctx)
 	switch {
 	case overloaded:
 		s.shed.Inc()

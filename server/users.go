@@ -64,7 +64,7 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 	case "":
 		switch {
 		case ctx.IsGet():
-			s.exportUser(ctx, id)
+			s.exportUser(ctx, who, id)
 		case ctx.IsDelete():
 			s.eraseUser(ctx, who, id)
 		default:
@@ -207,9 +207,19 @@ func hexKey(k uint64, bits int) string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
+// exportUser answers with everything riskd holds about the user, and audits the export: it takes a person's
+// data out of riskd.
+func (s *Server) exportUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 	var u store.UserData
 	found, err := s.engine.Extractor().ExportUser(id, time.Now().UnixNano(), &u)
+	rec := AuditRecord{Who: who.name(), Source: who.source(), Action: "user.export", Target: s.userTarget(id), Result: "ok"}
+	switch {
+	case err != nil:
+		rec.Result, rec.Detail = "failed", err.Error()
+	case !found:
+		rec.Result = "not_found"
+	}
+	s.recordAudit(rec)
 	if err != nil {
 		s.stateUnavailable(ctx, "export", err)
 		return
@@ -305,10 +315,18 @@ func exportActivity(f *store.UserFacts) activityExport {
 }
 
 // eraseUser forgets the user everywhere riskd holds it. It is idempotent: erasing an unknown user succeeds.
+// The request is audited before anything is erased: an erasure the audit log cannot record is not made (500
+// audit_unavailable), and the caller retries it, rather than one made that nobody can later account for.
 func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
+	target := s.userTarget(id)
+	if err := s.audit.Record(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "requested"}); err != nil {
+		s.auditFailed("user.erase", err)
+		writeError(ctx, errAuditUnavailable)
+		return
+	}
 	had, err := s.engine.Extractor().EraseUser(id)
 	if err != nil {
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "user.erase", Target: s.userTarget(id), Result: "failed", Detail: err.Error()})
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "failed", Detail: err.Error()})
 		s.stateUnavailable(ctx, "erase", err)
 		return
 	}
@@ -316,9 +334,13 @@ func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 	if had {
 		detail = "profile and counters erased"
 	}
-	s.recordAudit(AuditRecord{Who: who.name(), Action: "user.erase", Target: s.userTarget(id), Result: "ok", Detail: detail})
+	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "ok", Detail: detail})
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
+
+// errAuditUnavailable refuses an erasure the audit log could not record; nothing was erased.
+var errAuditUnavailable = &apiError{status: fasthttp.StatusInternalServerError, code: "audit_unavailable",
+	message: "the audit log could not record this erasure, so nothing was erased; retry"}
 
 // errStateUnavailable answers an export or erasure that could not reach all of the state (Redis out of reach, a
 // failing disk): a partial export would mislead and a partial erasure must not be reported done.
@@ -337,10 +359,16 @@ func (s *Server) userTarget(id string) string {
 	return "user:" + strconv.FormatUint(s.engine.Extractor().UserKey(id), 16)
 }
 
+// recordAudit records an act that has happened; a failed write is logged and counted, since the act stands.
 func (s *Server) recordAudit(r AuditRecord) {
 	if err := s.audit.Record(r); err != nil {
-		s.log.Error("audit log write failed", "action", r.Action, "error", err.Error())
+		s.auditFailed(r.Action, err)
 	}
+}
+
+func (s *Server) auditFailed(action string, err error) {
+	s.auditFails.Inc()
+	s.log.Error("audit log write failed", "action", action, "error", err.Error())
 }
 
 func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, who caller, id string) {
@@ -380,6 +408,6 @@ func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, who caller, id string)
 		return
 	}
 	s.engine.Extractor().SetMFAPreference(id, pref, time.Now().UnixNano())
-	s.recordAudit(AuditRecord{Who: who.name(), Action: "user.preferences", Target: s.userTarget(id), Result: "ok", Detail: "mfa_preference=" + pref.String()})
+	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.preferences", Target: s.userTarget(id), Result: "ok", Detail: "mfa_preference=" + pref.String()})
 	writeJSON(ctx, map[string]string{"user_id": id, "mfa_preference": pref.String()})
 }
