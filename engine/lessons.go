@@ -6,13 +6,50 @@ import (
 	"github.com/riskd/riskd/features"
 )
 
-// taughtBit is set in the evaluation id of a decision that taught its login (a success and the profile), so
-// that the login's outcome, carrying the id back, teaches it no second time on whichever instance it reaches,
-// also after a restart. Ids are the engine's random base, kept below 2^62, plus a sequence number: the bit is
-// never set otherwise, and an id with and without it names the same evaluation. A caller that sets or clears
-// it can only withhold a lesson or teach one again, as it could by not sending the outcome or sending one
-// without an id.
-const taughtBit = 1 << 63
+// An evaluation id is 64 bits: a serial number (the engine's random base plus a sequence number, in the low
+// serialBits) under a keyed tag of the serial number and the decision's tenant (tagBits), and two flags on top.
+// The tag lets a key restricted to tenants be refused outcomes about another tenant's evaluations, on any
+// instance and after a restart, with nothing stored: a client cannot make an id of a tenant (one guess in 2^20
+// holds) nor read an id's tenant. The serial number keeps ids apart across instances and restarts (2^42).
+const (
+	serialBits = 42
+	tagBits    = 20
+	serialMask = 1<<serialBits - 1
+	tagMask    = (1<<tagBits - 1) << serialBits
+
+	// taughtBit is set in the evaluation id of a decision that taught its login (a success and the profile), so
+	// that the login's outcome, carrying the id back, teaches it no second time on whichever instance it reaches,
+	// also after a restart. failedBit is set in the id of a decision that counted a failure (credentials_valid
+	// false), so that a failure outcome of a key restricted to tenants naming it counts none again. An id with and
+	// without them names the same evaluation: a caller that sets or clears them can only withhold a lesson or
+	// teach one again once, as it could by not sending the outcome or sending one without an id.
+	taughtBit = 1 << 63
+	failedBit = 1 << 62
+	flagBits  = taughtBit | failedBit
+)
+
+// newEvaluationID returns the id of a new evaluation of an event of tenant.
+func (e *Engine) newEvaluationID(tenant string) uint64 {
+	serial := (e.idBase + e.idSeq.Add(1)) & serialMask
+	return serial | e.x.EvaluationTag(serial, tenant)<<serialBits&tagMask
+}
+
+// EvaluationOf reports whether id, as the API writes it, is the evaluation id of a decision on an event of tenant
+// (by any instance sharing the state's secret).
+func (e *Engine) EvaluationOf(id, tenant string) bool {
+	v, ok := parseEvaluationID(id)
+	if !ok {
+		return false
+	}
+	serial := v & serialMask
+	return v&tagMask == e.x.EvaluationTag(serial, tenant)<<serialBits&tagMask
+}
+
+// ValidEvaluationID reports whether id has the form of an evaluation id (up to 16 hexadecimal digits).
+func ValidEvaluationID(id string) bool {
+	_, ok := parseEvaluationID(id)
+	return ok
+}
 
 // lessonSlots is the size of the lessonTable: it remembers the outcomes of about the last 65,536 evaluations
 // that outcomes named (512 KiB).
@@ -52,19 +89,30 @@ func (t *lessonTable) claim(id uint64, want features.Lessons) features.Lessons {
 	}
 }
 
-// lessons returns what outcome o still has to teach of its login: all of its type's lessons, less those its
-// evaluation's decision taught (the id's taughtBit) and those earlier outcomes naming the evaluation taught on
-// this instance.
+// lessons returns what outcome o still has to teach: all of its type's lessons, less those its evaluation's
+// decision taught (the id's taughtBit, failedBit) and those earlier outcomes naming the evaluation taught on this
+// instance. Failures reported by a key for every tenant always count (an MFA challenge failed again on one login
+// is a second failure); one reported by a key restricted to tenants counts only for an evaluation it names, once:
+// such a key adds no more failures to the identity all tenants share than it made attempts.
 func (e *Engine) lessons(o *features.Outcome) features.Lessons {
 	l := o.Type.Lessons()
+	if l == features.LessonFailure && !o.Scoped {
+		return l
+	}
 	id, ok := parseEvaluationID(o.EvaluationID)
 	if l == 0 || !ok {
+		if o.Scoped {
+			l &^= features.LessonFailure
+		}
 		return l
 	}
 	if id&taughtBit != 0 {
 		l &^= features.LessonsTaught
 	}
-	return e.taught.claim(id&^taughtBit, l)
+	if id&failedBit != 0 {
+		l &^= features.LessonFailure
+	}
+	return e.taught.claim(id&^flagBits, l)
 }
 
 // parseEvaluationID reads an evaluation id as the API writes it: up to 16 hexadecimal digits. Unlike

@@ -11,6 +11,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/riskd/riskd/features"
 )
 
 // Scope is what an API key may do.
@@ -167,6 +169,10 @@ var (
 		message: "this API key may not act on this tenant"}
 	errForbiddenGlobal = &apiError{status: fasthttp.StatusForbidden, code: "forbidden",
 		message: "a key restricted to tenants cannot change what all tenants share"}
+	errForbiddenEvaluation = &apiError{status: fasthttp.StatusForbidden, code: "forbidden_evaluation", field: "evaluation_id",
+		message: "this API key may not report outcomes of another tenant's evaluation"}
+	errEvaluationRequired = &apiError{status: fasthttp.StatusForbidden, code: "evaluation_required", field: "evaluation_id",
+		message: "a key restricted to tenants reports failures of its own evaluations only: send the decision's evaluation_id"}
 	errForbiddenExplain = &apiError{status: fasthttp.StatusForbidden, code: "forbidden_scope", field: "explain",
 		message: "?explain=1 shows the user's features: it needs a key with the explain scope (or admin) besides decide"}
 )
@@ -204,6 +210,26 @@ func (c caller) tenantAllowed(tenant string) bool { return c.key == nil || c.key
 
 // global reports whether the caller may act on state all tenants share (users, rules).
 func (c caller) global() bool { return c.key == nil || len(c.key.Tenants) == 0 }
+
+// tenantOutcome applies to an outcome from a key restricted to tenants what such a key may teach the identity all
+// tenants share (README, "One identity, many brands"): an evaluation it names must be one of its tenants'; a
+// failure must name one; and what it teaches is marked as its tenant's (o.Scoped).
+func (s *Server) tenantOutcome(who caller, o *features.Outcome) *apiError {
+	if o.EvaluationID != "" {
+		ours := false
+		for _, t := range who.key.Tenants {
+			ours = ours || s.engine.EvaluationOf(o.EvaluationID, t)
+		}
+		if !ours {
+			return errForbiddenEvaluation
+		}
+	}
+	if o.EvaluationID == "" && o.Type.Lessons() == features.LessonFailure {
+		return errEvaluationRequired
+	}
+	o.Scoped = true
+	return nil
+}
 
 // authorize checks the request's key for scope. With no keyring configured everyone is allowed (riskd then
 // listens only on loopback).

@@ -391,6 +391,12 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenTenant)
 		return
 	}
+	if !who.global() {
+		if ae := s.tenantOutcome(who, &st.outcome); ae != nil {
+			writeError(ctx, ae)
+			return
+		}
+	}
 	if err := s.engine.Record(&st.outcome); err != nil {
 		writeError(ctx, err)
 		return

@@ -101,6 +101,9 @@ type deviceExport struct {
 	FirstSeen    string `json:"first_seen"`
 	LastSeen     string `json:"last_seen"`
 	TrustedSince string `json:"trusted_since,omitempty"`
+	// TrustedFor is whom the trust holds for: "*" every tenant, else the one tenant whose key reported the
+	// passed MFA (named when a key of the keyring names it, else "tenant#" and its key in hex).
+	TrustedFor string `json:"trusted_for,omitempty"`
 }
 
 type countryExport struct {
@@ -234,8 +237,12 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 		Devices:       []deviceExport{}, Countries: []countryExport{}, Velocity: map[string]counts{},
 		History: exportHistory(&p.History), RecentActivity: exportActivity(&u.Facts)}
 	for _, d := range p.Devices[:p.NumDevices] {
-		out.Devices = append(out.Devices, deviceExport{DeviceKey: hexKey(d.Key, 64), FirstSeen: unixTime(d.FirstSeen),
-			LastSeen: unixTime(d.LastSeen), TrustedSince: unixTime(d.TrustedAt)})
+		de := deviceExport{DeviceKey: hexKey(d.Key, 64), FirstSeen: unixTime(d.FirstSeen),
+			LastSeen: unixTime(d.LastSeen), TrustedSince: unixTime(d.TrustedAt)}
+		if d.TrustedAt != 0 {
+			de.TrustedFor = s.trustedFor(d.TrustedBy)
+		}
+		out.Devices = append(out.Devices, de)
 	}
 	for _, co := range p.Countries[:p.NumCountries] {
 		out.Countries = append(out.Countries, countryExport{Country: string(co.Code[:]), LastSeen: unixTime(co.LastSeen), Logins: co.Logins})
@@ -256,6 +263,24 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 		out.Velocity[n] = counts{M1: w[store.Minute], M10: w[store.TenMinutes], H1: w[store.Hour], H24: w[store.Day]}
 	}
 	writeJSON(ctx, out)
+}
+
+// trustedFor names whom a device's trust holds for (store.Device.TrustedBy): riskd stores a tenant's key, not its
+// name, so the name is found among the tenants of the keyring's keys, the only keys that mark trust.
+func (s *Server) trustedFor(by uint32) string {
+	if by == 0 {
+		return "*"
+	}
+	if kr := s.keys.Load(); kr != nil {
+		for _, k := range kr.keys {
+			for _, t := range k.Tenants {
+				if s.engine.Extractor().TenantKey(t) == by {
+					return t
+				}
+			}
+		}
+	}
+	return "tenant#" + hexKey(uint64(by), 32)
 }
 
 func exportHistory(h *store.History) historyExport {
