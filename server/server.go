@@ -233,6 +233,11 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 			s.writeAuthError(ctx, err)
 			break
 		}
+		if !who.global() {
+			// A heap dump holds every tenant's requests.
+			writeError(ctx, errForbiddenGlobal)
+			break
+		}
 		// Profiles and heap dumps show what the process holds, request data included: who took one is audited.
 		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "pprof", Target: string(ctx.RequestURI()), Result: "ok"})
 		pprofhandler.PprofHandler(ctx)
