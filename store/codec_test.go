@@ -74,6 +74,9 @@ func FuzzDecodeProfile(f *testing.F) {
 	}
 	full := fullProfile()
 	f.Add(AppendProfile(nil, &full))
+	if v2, err := hex.DecodeString(profileV2); err == nil {
+		f.Add(v2)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p Profile
 		if err := DecodeProfile(b, &p); err != nil {
