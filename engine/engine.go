@@ -112,8 +112,7 @@ func New(cfg Config) (*Engine, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("engine: evaluation id seed: %w", err)
 	}
-	// Below 2^61, so that no sequence number reaches the markers (failedBit, taughtBit).
-	e.idBase = binary.LittleEndian.Uint64(b[:]) >> 3
+	e.idBase = binary.LittleEndian.Uint64(b[:]) & serialMask
 	e.pool.New = func() any { return &scratch{eval: rules.NewEvaluator()} }
 	e.SwapRules(cfg.Rules)
 	return e, nil
@@ -230,7 +229,7 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	d.Action = s.res.Action
 	d.Score = s.res.Score
 	d.RulesVersion = live.set.Version
-	d.EvaluationID = e.idBase + e.idSeq.Add(1)
+	d.EvaluationID = e.newEvaluationID(ev.Tenant)
 	d.Reasons = d.Reasons[:0]
 	templated := false
 	for _, i := range s.res.Fired {

@@ -6,23 +6,51 @@ import (
 	"github.com/riskd/riskd/features"
 )
 
-// taughtBit is set in the evaluation id of a decision that taught its login (a success and the profile), so
-// that the login's outcome, carrying the id back, teaches it no second time on whichever instance it reaches,
-// also after a restart. Ids are the engine's random base, kept below 2^61, plus a sequence number: the bit is
-// never set otherwise, and an id with and without it names the same evaluation. A caller that sets or clears
-// it can only withhold a lesson or teach one again, as it could by not sending the outcome or sending one
-// without an id.
-const taughtBit = 1 << 63
+// An evaluation id is 64 bits: a serial number (the engine's random base plus a sequence number, in the low
+// serialBits) under a keyed tag of the serial number and the decision's tenant (tagBits), and two flags on top.
+// The tag lets a key restricted to tenants be refused outcomes about another tenant's evaluations, on any
+// instance and after a restart, with nothing stored: a client cannot make an id of a tenant (one guess in 2^20
+// holds) nor read an id's tenant. The serial number keeps ids apart across instances and restarts (2^42).
+const (
+	serialBits = 42
+	tagBits    = 20
+	serialMask = 1<<serialBits - 1
+	tagMask    = (1<<tagBits - 1) << serialBits
 
-// failedBit is set in the evaluation id of a decision that counted a failure (credentials_valid: false), so that
-// a login_failed carrying the id back does not count the attempt's failure a second time, on any instance. It
-// and taughtBit are never both set: a decision that counted a failure teaches no login. As with taughtBit, a
-// caller that sets or clears it can only withhold a failure or count one again, as it could by not reporting it
-// or reporting it without an id.
-const failedBit = 1 << 62
+	// taughtBit is set in the evaluation id of a decision that taught its login (a success and the profile), so
+	// that the login's outcome, carrying the id back, teaches it no second time on whichever instance it reaches,
+	// also after a restart. failedBit is set in the id of a decision that counted a failure (credentials_valid
+	// false), so that a login_failed naming it does not count the attempt's failure a second time. The two are
+	// never both set: a decision that counted a failure teaches no login. An id with and without them names the
+	// same evaluation: a caller that sets or clears them can only withhold a lesson or teach one again once, as
+	// it could by not sending the outcome or sending one without an id.
+	taughtBit = 1 << 63
+	failedBit = 1 << 62
+	flagBits  = taughtBit | failedBit
+)
 
-// markers are the bits of an evaluation id that say what its decision taught; the rest names the evaluation.
-const markers = taughtBit | failedBit
+// newEvaluationID returns the id of a new evaluation of an event of tenant.
+func (e *Engine) newEvaluationID(tenant string) uint64 {
+	serial := (e.idBase + e.idSeq.Add(1)) & serialMask
+	return serial | e.x.EvaluationTag(serial, tenant)<<serialBits&tagMask
+}
+
+// EvaluationOf reports whether id, as the API writes it, is the evaluation id of a decision on an event of tenant
+// (by any instance sharing the state's secret).
+func (e *Engine) EvaluationOf(id, tenant string) bool {
+	v, ok := parseEvaluationID(id)
+	if !ok {
+		return false
+	}
+	serial := v & serialMask
+	return v&tagMask == e.x.EvaluationTag(serial, tenant)<<serialBits&tagMask
+}
+
+// ValidEvaluationID reports whether id has the form of an evaluation id (up to 16 hexadecimal digits).
+func ValidEvaluationID(id string) bool {
+	_, ok := parseEvaluationID(id)
+	return ok
+}
 
 // lessonSlots is the size of the lessonTable: it remembers the outcomes of about the last 65,536 evaluations
 // that outcomes named (512 KiB).
@@ -62,13 +90,22 @@ func (t *lessonTable) claim(id uint64, want features.Lessons) features.Lessons {
 	}
 }
 
-// lessons returns what outcome o still has to teach of its login: all of its type's lessons, less those its
-// evaluation's decision taught (the id's taughtBit and failedBit) and those earlier outcomes naming the
-// evaluation taught on this instance.
+// lessons returns what outcome o still has to teach: all of its type's lessons, less those its evaluation's
+// decision taught (the id's taughtBit, failedBit) and those earlier outcomes naming the evaluation taught on this
+// instance. An mfa_failed reported by a key for every tenant always counts (a second factor may be tried, and
+// failed, several times within one login); a failure reported by a key restricted to tenants counts only for an
+// evaluation it names, once: such a key adds no more failures to the identity all tenants share than it made
+// attempts.
 func (e *Engine) lessons(o *features.Outcome) features.Lessons {
 	l := o.Type.Lessons()
+	if o.Type == features.MFAFailed && !o.Scoped {
+		return l
+	}
 	id, ok := parseEvaluationID(o.EvaluationID)
 	if l == 0 || !ok {
+		if o.Scoped {
+			l &^= features.LessonFailure
+		}
 		return l
 	}
 	if id&taughtBit != 0 {
@@ -77,10 +114,10 @@ func (e *Engine) lessons(o *features.Outcome) features.Lessons {
 	if id&failedBit != 0 {
 		l &^= features.LessonFailure
 	}
-	return e.taught.claim(id&^markers, l)
+	return e.taught.claim(id&^flagBits, l)
 }
 
-// markTaught sets in id the marker of what its decision taught.
+// markTaught sets in id the flag of what its decision taught.
 func markTaught(id uint64, l features.Lessons) uint64 {
 	switch l {
 	case features.LessonsTaught:

@@ -69,7 +69,7 @@ func (e *Engine) Fallback(ev *features.Event, d *Decision, why string) {
 	}
 	d.Score = 0
 	d.RulesVersion = e.live.Load().set.Version
-	d.EvaluationID = e.idBase + e.idSeq.Add(1)
+	d.EvaluationID = e.newEvaluationID(ev.Tenant)
 	d.Reasons = append(d.Reasons[:0], Reason{Code: CodeFailPolicy, Message: why})
 	d.Took = 0
 	e.metrics.fallback(d.Action)

@@ -182,4 +182,7 @@ type Outcome struct {
 	Tenant       string
 	EvaluationID string
 	Time         int64 // unix nanoseconds
+	// Scoped is set when a key restricted to tenants reported the outcome: the trust a passed MFA teaches then
+	// holds for Tenant only, and a failure counts only once for the evaluation it names (engine.Engine.Record).
+	Scoped bool
 }

@@ -175,7 +175,7 @@ const (
 	LessonSuccess Lessons = 1 << iota // a success in the velocity windows
 	LessonLogin                       // the login in the profile (devices, countries, place, history) and the population
 	LessonTrust                       // the login's device trusted: a second factor passed on it
-	LessonFailure                     // a failure in the velocity windows: the first factor was wrong
+	LessonFailure                     // a failure in the velocity windows (login_failed, mfa_failed)
 
 	// LessonsTaught are what a decision that learned its login taught (Record).
 	LessonsTaught = LessonSuccess | LessonLogin
@@ -183,15 +183,15 @@ const (
 
 // Lessons returns what an outcome of type t teaches of its login: login_succeeded and legit_confirmed a success
 // and the login, mfa_passed the login and trust (not a success: the login's own outcome counts that),
-// login_failed the failure. Other types teach no part of a login that a second report could repeat: each
-// mfa_failed is a failure of its own (a second factor may be tried several times within one login).
+// login_failed and mfa_failed a failure. Other types teach no lesson (fraud_confirmed forgets a device whatever
+// the lessons).
 func (t OutcomeType) Lessons() Lessons {
 	switch t {
 	case LoginSucceeded, LegitConfirmed:
 		return LessonSuccess | LessonLogin
 	case MFAPassed:
 		return LessonLogin | LessonTrust
-	case LoginFailed:
+	case LoginFailed, MFAFailed:
 		return LessonFailure
 	}
 	return 0
@@ -211,7 +211,7 @@ func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) Lessons
 	}
 	if (ev.Type == Login && ev.HasCredentials && ev.CredentialsValid) || ev.Type == Registration {
 		x.state.Count(obs.subjects(), store.SetOf(store.Successes), obs.At)
-		x.learnLogin(obs, store.OpLogin)
+		x.learnLogin(obs, store.OpLogin, 0)
 		return LessonsTaught
 	}
 	return 0
@@ -221,9 +221,9 @@ func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) Lessons
 // strings only during the call, and reads no state.
 func (x *Extractor) Learn(o *Outcome) { x.LearnOnly(o, o.Type.Lessons()) }
 
-// LearnOnly is Learn teaching, of a login, only the lessons in l: the caller knows the login taught the others
-// already (engine.Engine.Record, by the outcome's evaluation id). Outcomes whose type has no lessons (mfa_failed,
-// fraud) are applied whatever l says.
+// LearnOnly is Learn teaching only the lessons in l: the caller knows the login taught the others already, or
+// that a failure was counted (engine.Engine.Record, by the outcome's evaluation id). fraud_confirmed is applied
+// whatever l says.
 func (x *Extractor) LearnOnly(o *Outcome, l Lessons) {
 	var obs Observation
 	x.observe(o.Time, o.UserID, o.IP, o.DeviceID, &obs)
@@ -235,24 +235,26 @@ func (x *Extractor) LearnOnly(o *Outcome, l Lessons) {
 		}
 		if l&LessonLogin != 0 && obs.HasUser {
 			x.outcomeTraits(o, &obs)
-			x.learnLogin(&obs, store.OpLogin)
+			x.learnLogin(&obs, store.OpLogin, 0)
 		}
 	case MFAPassed:
+		var by uint32 // trust for every tenant, unless a key restricted to tenants reported it
+		if o.Scoped {
+			by = x.hash.Tenant(o.Tenant)
+		}
 		switch {
 		case !obs.HasUser:
 		case l&LessonLogin != 0:
 			x.outcomeTraits(o, &obs)
-			x.learnLogin(&obs, store.OpTrust)
+			x.learnLogin(&obs, store.OpTrust, by)
 		case l&LessonTrust != 0 && obs.HasDevice:
 			// The login is in the profile already (its decision or outcome taught it): only the trust is new.
-			x.state.Apply(obs.UserKey, store.ProfileOp{Kind: store.OpTrustDevice, Device: obs.DeviceKey, HasDevice: true, At: obs.At})
+			x.state.Apply(obs.UserKey, store.ProfileOp{Kind: store.OpTrustDevice, Device: obs.DeviceKey, HasDevice: true, At: obs.At, TrustedBy: by})
 		}
-	case LoginFailed:
+	case LoginFailed, MFAFailed:
 		if l&LessonFailure != 0 {
 			x.state.Count(s, store.SetOf(store.Failures), obs.At)
 		}
-	case MFAFailed:
-		x.state.Count(s, store.SetOf(store.Failures), obs.At)
 	case FraudConfirmed:
 		// The device was in an attacker's hands: it is no longer known, let alone trusted.
 		if obs.HasUser && obs.HasDevice {
@@ -290,6 +292,14 @@ func DeviceClass(i int) string {
 	}
 	return ""
 }
+
+// EvaluationTag returns the keyed tag binding an evaluation's serial number to its tenant (Hasher.Evaluation).
+func (x *Extractor) EvaluationTag(serial uint64, tenant string) uint64 {
+	return x.hash.Evaluation(serial, tenant)
+}
+
+// TenantKey returns the key trust reported for tenant alone is marked with (Hasher.Tenant), to name it in exports.
+func (x *Extractor) TenantKey(tenant string) uint32 { return x.hash.Tenant(tenant) }
 
 // UserKey returns the keyed hash riskd stores a user under; it names the user in logs without the id.
 func (x *Extractor) UserKey(userID string) uint64 { return x.hash.User(userID) }

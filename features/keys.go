@@ -22,6 +22,8 @@ const (
 	_ // once the networks' domain; they are now folded subnet keys (Network)
 	domainSubnet
 	domainASN
+	domainTenant
+	domainEvaluation
 )
 
 // NewHasher derives the hashing key from secret. The same secret gives the same keys, which is what lets
@@ -60,6 +62,25 @@ func (h Hasher) Subnet(a netip.Addr) uint64 {
 	}
 	b := a.As16()
 	return siphash.Hash(h.k0^domainSubnet, h.k1, b[:8])
+}
+
+// Tenant returns the 32-bit key a profile marks trust reported for one tenant with (store.Device.TrustedBy):
+// never 0, which means every tenant.
+func (h Hasher) Tenant(name string) uint32 { return nonZero32(h.str(domainTenant, name)) }
+
+// Evaluation returns the tag that binds an evaluation's serial number to its tenant: without the secret key a
+// client can neither make an id for a tenant nor tell which tenant an id is for.
+func (h Hasher) Evaluation(serial uint64, tenant string) uint64 {
+	var b [64]byte
+	binary.LittleEndian.PutUint64(b[:8], serial)
+	n := 8
+	if len(tenant) <= len(b)-8 {
+		n += copy(b[8:], tenant)
+	} else {
+		binary.LittleEndian.PutUint64(b[8:16], h.str(domainTenant, tenant))
+		n += 8
+	}
+	return siphash.Hash(h.k0^domainEvaluation, h.k1, b[:n])
 }
 
 // ASN returns the state key of an autonomous system number. ASNs are public, but keying them as the other

@@ -93,7 +93,11 @@ func (x *Extractor) fillProfile(obs *Observation, v *Vector) {
 	}
 	if obs.HasDevice {
 		if i := p.Device(obs.DeviceKey); i >= 0 {
-			v.TrustedDevice = p.Devices[i].TrustedAt != 0
+			if d := &p.Devices[i]; d.TrustedAt != 0 {
+				// Trust another tenant's key reported is that tenant's: this one's rules choose whether to count it.
+				here := d.TrustedBy == 0 || d.TrustedBy == x.hash.Tenant(v.Tenant)
+				v.TrustedDevice, v.TrustedByOther = here, !here
+			}
 		} else {
 			v.NewDevice = true
 		}
@@ -139,9 +143,10 @@ func isNew(h *store.History, k store.HabitKind, key uint32) bool {
 }
 
 // learnLogin teaches the user's profile and the population a confirmed login (kind OpLogin, or OpTrust after a
-// passed MFA).
-func (x *Extractor) learnLogin(obs *Observation, kind store.OpKind) {
+// passed MFA, the trust holding for trustedBy: store.Device.TrustedBy).
+func (x *Extractor) learnLogin(obs *Observation, kind store.OpKind, trustedBy uint32) {
 	op := loginOp(obs, kind)
+	op.TrustedBy = trustedBy
 	x.pop.Learn(&op)
 	x.state.Apply(obs.UserKey, op)
 }

@@ -101,7 +101,8 @@ type Vector struct {
 	UserLogins      int     `expr:"user_logins" doc:"successful logins riskd has learned for this user"`
 	AccountAgeDays  float64 `expr:"account_age_days" doc:"days since riskd first saw this user"`
 	NewDevice       bool    `expr:"new_device" doc:"the user has a history and this device_id is not in it (false without device_id)"`
-	TrustedDevice   bool    `expr:"trusted_device" doc:"an MFA challenge passed on this device for this user"`
+	TrustedDevice   bool    `expr:"trusted_device" doc:"an MFA challenge passed on this device for this user, reported by a key for every tenant or by this tenant's"`
+	TrustedByOther  bool    `expr:"trusted_by_other_tenant" doc:"an MFA challenge passed on this device for this user, reported only by another tenant's key (trusted_device is false then)"`
 	KnownDevices    int     `expr:"known_devices" doc:"devices in the user's history"`
 	NewCountry      bool    `expr:"new_country" doc:"the user has a history and never logged in from this country"`
 	CountriesSeen   int     `expr:"countries_seen" doc:"countries in the user's history"`

@@ -11,6 +11,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/riskd/riskd/features"
 )
 
 // Scope is what an API key may do.
@@ -18,8 +20,9 @@ type Scope uint8
 
 // Scopes.
 const (
-	ScopeDecide Scope = 1 << iota // POST /v1/decide, POST /v1/events
-	ScopeAdmin                    // rules, lists, users (export, erasure, preferences); also what ScopeMetrics reads
+	ScopeDecide  Scope = 1 << iota // POST /v1/decide, POST /v1/events
+	ScopeAdmin                     // rules, lists, users (export, erasure, preferences), pprof; also what ScopeMetrics reads
+	ScopeExplain                   // POST /v1/decide?explain=1 (with decide): the feature vector of the user
 	// ScopeMetrics reads /metrics and the details of /readyz, and nothing else: a scraper's credential sits in
 	// the monitoring system's configuration, and must not be able to change rules or export users.
 	ScopeMetrics
@@ -27,6 +30,21 @@ const (
 
 // scopeOperations are the scopes that may read /metrics and the details of /readyz.
 const scopeOperations = ScopeMetrics | ScopeAdmin
+
+// parseScope reads a scope as keyring files and `riskd key` name it.
+func parseScope(name string) (Scope, bool) {
+	switch name {
+	case "decide":
+		return ScopeDecide, true
+	case "admin":
+		return ScopeAdmin, true
+	case "explain":
+		return ScopeExplain, true
+	case "metrics":
+		return ScopeMetrics, true
+	}
+	return 0, false
+}
 
 // Key is one API key as riskd holds it: a SHA-256 of the secret, never the secret itself.
 type Key struct {
@@ -65,7 +83,7 @@ type keyFile struct {
 //	keys:
 //	  - name: idp-eu          # who, in the audit log
 //	    sha256: 5e88…         # hex SHA-256 of the secret (riskd key prints it)
-//	    scopes: [decide]      # decide, admin and/or metrics
+//	    scopes: [decide]      # decide, explain (with decide: ?explain=1), admin, metrics
 //	    tenants: [brand-a]    # optional: only these tenants
 func LoadKeyring(path string) (*Keyring, error) {
 	data, err := os.ReadFile(path)
@@ -97,16 +115,11 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 		}
 		copy(k.Hash[:], h)
 		for _, s := range e.Scopes {
-			switch s {
-			case "decide":
-				k.Scopes |= ScopeDecide
-			case "admin":
-				k.Scopes |= ScopeAdmin
-			case "metrics":
-				k.Scopes |= ScopeMetrics
-			default:
-				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, admin, metrics)", k.Name, s)
+			scope, ok := parseScope(s)
+			if !ok {
+				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, explain, admin, metrics)", k.Name, s)
 			}
+			k.Scopes |= scope
 		}
 		if k.Scopes == 0 {
 			return nil, fmt.Errorf("keys: %s: no scopes", k.Name)
@@ -164,12 +177,35 @@ var (
 		message: "this API key may not act on this tenant"}
 	errForbiddenGlobal = &apiError{status: fasthttp.StatusForbidden, code: "forbidden",
 		message: "a key restricted to tenants cannot change what all tenants share"}
+	errForbiddenEvaluation = &apiError{status: fasthttp.StatusForbidden, code: "forbidden_evaluation", field: "evaluation_id",
+		message: "this API key may not report outcomes of another tenant's evaluation"}
+	errEvaluationRequired = &apiError{status: fasthttp.StatusForbidden, code: "evaluation_required", field: "evaluation_id",
+		message: "a key restricted to tenants reports failures of its own evaluations only: send the decision's evaluation_id"}
+	errForbiddenExplain = &apiError{status: fasthttp.StatusForbidden, code: "forbidden_scope", field: "explain",
+		message: "?explain=1 shows the user's features: it needs a key with the explain scope (or admin) besides decide"}
 )
 
-// caller is who made a request, for authorization and the audit log.
+// caller is who made a request, for authorization and the audit log. It lives only as long as the request.
 type caller struct {
-	key *Key // nil when the server runs without keys
+	key *Key                 // nil when the server runs without keys
+	ctx *fasthttp.RequestCtx // where the request came from, read only when audited
 }
+
+// source is the caller's network address (the peer's, which behind a proxy is the proxy's) and, when the
+// request carries one, its X-Forwarded-For header as sent: unverified, but what ties the record to the proxy's log.
+func (c caller) source() string {
+	if c.ctx == nil {
+		return ""
+	}
+	src := c.ctx.RemoteAddr().String()
+	if fwd := c.ctx.Request.Header.Peek(fasthttp.HeaderXForwardedFor); len(fwd) > 0 {
+		src += " forwarded-for " + string(fwd[:min(len(fwd), 256)])
+	}
+	return src
+}
+
+// may reports whether the caller holds one of scopes (everyone may when the server runs without keys).
+func (c caller) may(scopes Scope) bool { return c.key == nil || c.key.Scopes&scopes != 0 }
 
 func (c caller) name() string {
 	if c.key == nil {
@@ -195,12 +231,32 @@ func (s *Server) mayReadOperations(ctx *fasthttp.RequestCtx) bool {
 	return key != nil && key.Scopes&scopeOperations != 0
 }
 
+// tenantOutcome applies to an outcome from a key restricted to tenants what such a key may teach the identity all
+// tenants share (README, "One identity, many brands"): an evaluation it names must be one of its tenants'; a
+// failure must name one; and what it teaches is marked as its tenant's (o.Scoped).
+func (s *Server) tenantOutcome(who caller, o *features.Outcome) *apiError {
+	if o.EvaluationID != "" {
+		ours := false
+		for _, t := range who.key.Tenants {
+			ours = ours || s.engine.EvaluationOf(o.EvaluationID, t)
+		}
+		if !ours {
+			return errForbiddenEvaluation
+		}
+	}
+	if o.EvaluationID == "" && o.Type.Lessons() == features.LessonFailure {
+		return errEvaluationRequired
+	}
+	o.Scoped = true
+	return nil
+}
+
 // authorize checks the request's key for scope (any of them, when scope holds several). With no keyring
 // configured everyone is allowed (riskd then listens only on loopback).
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error) {
 	keys := s.keys.Load()
 	if keys.Len() == 0 {
-		return caller{}, nil
+		return caller{ctx: ctx}, nil
 	}
 	key := keys.authenticate(&ctx.Request.Header)
 	if key == nil {
@@ -210,5 +266,5 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error
 	if key.Scopes&scope == 0 {
 		return caller{}, errForbiddenScope
 	}
-	return caller{key: key}, nil
+	return caller{key: key, ctx: ctx}, nil
 }

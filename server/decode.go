@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 )
 
@@ -317,7 +318,9 @@ func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiErr
 			o.Type, hasType, ae = fieldType(v, features.ParseOutcomeType,
 				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed")
 		case "evaluation_id":
-			o.EvaluationID, ae = fieldString(v, "evaluation_id", maxIDLen)
+			if o.EvaluationID, ae = fieldString(v, "evaluation_id", maxIDLen); ae == nil && !engine.ValidEvaluationID(o.EvaluationID) {
+				ae = badField("invalid_evaluation_id", "evaluation_id", "evaluation_id must be the evaluation_id of a decision: up to 16 hexadecimal digits")
+			}
 		default:
 			ae = badField("unknown_field", string(key), "unknown field %q", key)
 		}

@@ -110,7 +110,7 @@ func (s *Server) handleList(ctx *fasthttp.RequestCtx, who caller, name string) {
 			writeError(ctx, listsError(err))
 			return
 		}
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "list.put", Target: "list:" + name, Result: "ok",
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "list.put", Target: "list:" + name, Result: "ok",
 			Detail: fmt.Sprintf("%d entries", len(body.Entries))})
 		writeJSON(ctx, map[string]any{"name": name, "kind": kind.String(), "entries_put": len(body.Entries)})
 	case ctx.IsDelete():
@@ -118,7 +118,7 @@ func (s *Server) handleList(ctx *fasthttp.RequestCtx, who caller, name string) {
 			writeError(ctx, listsError(err))
 			return
 		}
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "list.delete", Target: "list:" + name, Result: "ok"})
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "list.delete", Target: "list:" + name, Result: "ok"})
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	default:
 		writeError(ctx, methodNotAllowed("GET, PUT, DELETE"))
@@ -148,7 +148,7 @@ func (s *Server) removeFromList(ctx *fasthttp.RequestCtx, who caller, name strin
 			removed++
 		}
 	}
-	s.recordAudit(AuditRecord{Who: who.name(), Action: "list.remove", Target: "list:" + name, Result: "ok",
+	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "list.remove", Target: "list:" + name, Result: "ok",
 		Detail: fmt.Sprintf("%d of %d values removed", removed, len(body.Values))})
 	writeJSON(ctx, map[string]any{"removed": removed})
 }
@@ -168,7 +168,7 @@ func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string
 			writeError(ctx, listsError(err))
 			return
 		}
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "exception.put", Target: "exception:" + id, Result: "ok", Detail: stored.Summary()})
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "exception.put", Target: "exception:" + id, Result: "ok", Detail: stored.Summary()})
 		writeJSON(ctx, stored)
 	case ctx.IsDelete():
 		had, err := reg.DeleteException(id)
@@ -180,7 +180,7 @@ func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string
 			writeError(ctx, &apiError{status: fasthttp.StatusNotFound, code: "no_such_exception", message: "no exception " + id})
 			return
 		}
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "exception.delete", Target: "exception:" + id, Result: "ok"})
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "exception.delete", Target: "exception:" + id, Result: "ok"})
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	default:
 		writeError(ctx, methodNotAllowed("PUT, DELETE"))

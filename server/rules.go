@@ -75,7 +75,7 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 		case ctx.IsPut():
 			if set := s.candidate(ctx, who); set != nil {
 				s.engine.SetShadow(set)
-				s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
+				s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
 				writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules)})
 			}
 		case ctx.IsDelete():
@@ -84,20 +84,27 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 				return
 			}
 			s.engine.SetShadow(nil)
-			s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.shadow.delete", Result: "ok"})
+			s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow.delete", Result: "ok"})
 			ctx.SetStatusCode(fasthttp.StatusNoContent)
 		default:
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
 		}
 	case "validate":
-		if set, tests := s.testedCandidate(ctx, who); set != nil {
+		set, tests := s.testedCandidate(ctx, who)
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.validate", Result: candidateResult(ctx, set),
+			Detail: setDetail(set, tests)})
+		if set != nil {
 			writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
 				"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
 		}
 	case "backtest":
-		if set := s.candidate(ctx, who); set != nil {
+		set := s.candidate(ctx, who)
+		if set != nil {
 			s.backtestRules(ctx, set)
 		}
+		// A backtest reads the decision log, every tenant's traffic: audited whatever it found.
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.backtest", Result: candidateResult(ctx, set),
+			Detail: setDetail(set, nil)})
 	default:
 		writeError(ctx, errNotFound)
 	}
@@ -166,6 +173,26 @@ func (s *Server) getRules(ctx *fasthttp.RequestCtx) {
 }
 
 // nonNil makes an empty list encode as [] rather than null.
+// candidateResult is the audit result of a request about a candidate rule set: "ok" when it was answered with
+// success, else "refused" and its status.
+func candidateResult(ctx *fasthttp.RequestCtx, set *rules.Set) string {
+	if st := ctx.Response.StatusCode(); set == nil || st >= 300 {
+		return fmt.Sprintf("refused %d", st)
+	}
+	return "ok"
+}
+
+// setDetail names a candidate set in an audit record, with its tests' results when they ran.
+func setDetail(set *rules.Set, tests *ruletest.Report) string {
+	if set == nil {
+		if tests != nil {
+			return fmt.Sprintf("%d of %d tests failed", tests.Failed, len(tests.Cases))
+		}
+		return ""
+	}
+	return "version " + set.Version
+}
+
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
@@ -233,11 +260,11 @@ func (s *Server) putRules(ctx *fasthttp.RequestCtx, who caller) {
 		if tests != nil {
 			detail = fmt.Sprintf("%d of %d tests failed", tests.Failed, len(tests.Cases))
 		}
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.put", Result: "refused", Detail: detail})
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.put", Result: "refused", Detail: detail})
 		return
 	}
 	old := s.engine.SwapRules(set)
-	s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.put", Result: "ok", Detail: "version " + set.Version + " replaces " + old.Version})
+	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.put", Result: "ok", Detail: "version " + set.Version + " replaces " + old.Version})
 	s.log.Info("rules replaced through the API", "version", set.Version, "previous", old.Version, "by", who.name(),
 		"tests", tests.Passed)
 	writeJSON(ctx, map[string]any{"version": set.Version, "previous": old.Version, "rules": len(set.Rules), "tests": tests.Passed})

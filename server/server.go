@@ -88,7 +88,9 @@ type Server struct {
 	shedLate  *metrics.Counter // shed for waiting longer than QueueBudget (also counted in shed)
 	authFails *metrics.Counter
 	refused   *metrics.Counter // connections closed for the per-client bound
-	startedAt time.Time
+	// auditFails counts audit records that could not be written.
+	auditFails *metrics.Counter
+	startedAt  time.Time
 }
 
 // requestState is the per-request scratch of the decide and events paths: acquired at the start of a request,
@@ -134,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
 	s.refused = cfg.Metrics.NewCounter("riskd_connections_refused_total")
+	s.auditFails = cfg.Metrics.NewCounter("riskd_audit_write_failures_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
@@ -284,10 +287,18 @@ func (s *Server) routeAdmin(ctx *fasthttp.RequestCtx, path []byte) {
 	case ae != nil:
 		writeError(ctx, ae)
 	case s.cfg.Pprof && len(segs) >= 3 && segs[0] == "debug" && segs[1] == "pprof":
-		if _, err := s.authorize(ctx, ScopeAdmin); err != nil {
+		who, err := s.authorize(ctx, ScopeAdmin)
+		if err != nil {
 			s.writeAuthError(ctx, err)
 			return
 		}
+		if !who.global() {
+			// A heap dump holds every tenant's requests.
+			writeError(ctx, errForbiddenGlobal)
+			return
+		}
+		// Profiles and heap dumps show what the process holds, request data included: who took one is audited.
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "pprof", Target: string(ctx.RequestURI()), Result: "ok"})
 		pprofhandler.PprofHandler(ctx)
 	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "rules":
 		s.handleRules(ctx, segs[2:])
@@ -385,6 +396,12 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer s.inflight.Add(-1)
+	explain := isExplain(ctx)
+	if explain && !who.may(ScopeExplain|ScopeAdmin) {
+		// Refused rather than ignored: a client that asked for the features must learn it will not get them.
+		writeError(ctx, errForbiddenExplain)
+		return
+	}
 	if overloaded && !s.cfg.ShedWithFallback {
 		s.writeShed(ctx)
 		return
@@ -400,7 +417,6 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	st.event.Received = start
-	explain := isExplain(ctx)
 	switch {
 	case overloaded:
 		s.shed.Inc()
@@ -451,6 +467,12 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 	if !who.tenantAllowed(st.outcome.Tenant) {
 		writeError(ctx, errForbiddenTenant)
 		return
+	}
+	if !who.global() {
+		if ae := s.tenantOutcome(who, &st.outcome); ae != nil {
+			writeError(ctx, ae)
+			return
+		}
 	}
 	if err := s.engine.Record(&st.outcome); err != nil {
 		writeError(ctx, err)

@@ -42,7 +42,7 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx, segs []string) {
 	case "":
 		switch {
 		case ctx.IsGet():
-			s.exportUser(ctx, id)
+			s.exportUser(ctx, who, id)
 		case ctx.IsDelete():
 			s.eraseUser(ctx, who, id)
 		default:
@@ -79,6 +79,9 @@ type deviceExport struct {
 	FirstSeen    string `json:"first_seen"`
 	LastSeen     string `json:"last_seen"`
 	TrustedSince string `json:"trusted_since,omitempty"`
+	// TrustedFor is whom the trust holds for: "*" every tenant, else the one tenant whose key reported the
+	// passed MFA (named when a key of the keyring names it, else "tenant#" and its key in hex).
+	TrustedFor string `json:"trusted_for,omitempty"`
 }
 
 type countryExport struct {
@@ -185,9 +188,19 @@ func hexKey(k uint64, bits int) string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
+// exportUser answers with everything riskd holds about the user, and audits the export: it takes a person's
+// data out of riskd.
+func (s *Server) exportUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 	var u store.UserData
 	found, err := s.engine.Extractor().ExportUser(id, time.Now().UnixNano(), &u)
+	rec := AuditRecord{Who: who.name(), Source: who.source(), Action: "user.export", Target: s.userTarget(id), Result: "ok"}
+	switch {
+	case err != nil:
+		rec.Result, rec.Detail = "failed", err.Error()
+	case !found:
+		rec.Result = "not_found"
+	}
+	s.recordAudit(rec)
 	if err != nil {
 		s.stateUnavailable(ctx, "export", err)
 		return
@@ -202,8 +215,12 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
 		Devices:       []deviceExport{}, Countries: []countryExport{}, Velocity: map[string]counts{},
 		History: exportHistory(&p.History), RecentActivity: exportActivity(&u.Facts)}
 	for _, d := range p.Devices[:p.NumDevices] {
-		out.Devices = append(out.Devices, deviceExport{DeviceKey: hexKey(d.Key, 64), FirstSeen: unixTime(d.FirstSeen),
-			LastSeen: unixTime(d.LastSeen), TrustedSince: unixTime(d.TrustedAt)})
+		de := deviceExport{DeviceKey: hexKey(d.Key, 64), FirstSeen: unixTime(d.FirstSeen),
+			LastSeen: unixTime(d.LastSeen), TrustedSince: unixTime(d.TrustedAt)}
+		if d.TrustedAt != 0 {
+			de.TrustedFor = s.trustedFor(d.TrustedBy)
+		}
+		out.Devices = append(out.Devices, de)
 	}
 	for _, co := range p.Countries[:p.NumCountries] {
 		out.Countries = append(out.Countries, countryExport{Country: string(co.Code[:]), LastSeen: unixTime(co.LastSeen), Logins: co.Logins})
@@ -224,6 +241,24 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, id string) {
 		out.Velocity[n] = counts{M1: w[store.Minute], M10: w[store.TenMinutes], H1: w[store.Hour], H24: w[store.Day]}
 	}
 	writeJSON(ctx, out)
+}
+
+// trustedFor names whom a device's trust holds for (store.Device.TrustedBy): riskd stores a tenant's key, not its
+// name, so the name is found among the tenants of the keyring's keys, the only keys that mark trust.
+func (s *Server) trustedFor(by uint32) string {
+	if by == 0 {
+		return "*"
+	}
+	if kr := s.keys.Load(); kr != nil {
+		for _, k := range kr.keys {
+			for _, t := range k.Tenants {
+				if s.engine.Extractor().TenantKey(t) == by {
+					return t
+				}
+			}
+		}
+	}
+	return "tenant#" + hexKey(uint64(by), 32)
 }
 
 func exportHistory(h *store.History) historyExport {
@@ -283,10 +318,18 @@ func exportActivity(f *store.UserFacts) activityExport {
 }
 
 // eraseUser forgets the user everywhere riskd holds it. It is idempotent: erasing an unknown user succeeds.
+// The request is audited before anything is erased: an erasure the audit log cannot record is not made (500
+// audit_unavailable), and the caller retries it, rather than one made that nobody can later account for.
 func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
+	target := s.userTarget(id)
+	if err := s.audit.Record(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "requested"}); err != nil {
+		s.auditFailed("user.erase", err)
+		writeError(ctx, errAuditUnavailable)
+		return
+	}
 	had, err := s.engine.Extractor().EraseUser(id)
 	if err != nil {
-		s.recordAudit(AuditRecord{Who: who.name(), Action: "user.erase", Target: s.userTarget(id), Result: "failed", Detail: err.Error()})
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "failed", Detail: err.Error()})
 		s.stateUnavailable(ctx, "erase", err)
 		return
 	}
@@ -294,9 +337,13 @@ func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 	if had {
 		detail = "profile and counters erased"
 	}
-	s.recordAudit(AuditRecord{Who: who.name(), Action: "user.erase", Target: s.userTarget(id), Result: "ok", Detail: detail})
+	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "ok", Detail: detail})
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
+
+// errAuditUnavailable refuses an erasure the audit log could not record; nothing was erased.
+var errAuditUnavailable = &apiError{status: fasthttp.StatusInternalServerError, code: "audit_unavailable",
+	message: "the audit log could not record this erasure, so nothing was erased; retry"}
 
 // errStateUnavailable answers an export or erasure that could not reach all of the state (Redis out of reach, a
 // failing disk): a partial export would mislead and a partial erasure must not be reported done.
@@ -315,10 +362,16 @@ func (s *Server) userTarget(id string) string {
 	return "user:" + strconv.FormatUint(s.engine.Extractor().UserKey(id), 16)
 }
 
+// recordAudit records an act that has happened; a failed write is logged and counted, since the act stands.
 func (s *Server) recordAudit(r AuditRecord) {
 	if err := s.audit.Record(r); err != nil {
-		s.log.Error("audit log write failed", "action", r.Action, "error", err.Error())
+		s.auditFailed(r.Action, err)
 	}
+}
+
+func (s *Server) auditFailed(action string, err error) {
+	s.auditFails.Inc()
+	s.log.Error("audit log write failed", "action", action, "error", err.Error())
 }
 
 func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, who caller, id string) {
@@ -358,6 +411,6 @@ func (s *Server) putPreferences(ctx *fasthttp.RequestCtx, who caller, id string)
 		return
 	}
 	s.engine.Extractor().SetMFAPreference(id, pref, time.Now().UnixNano())
-	s.recordAudit(AuditRecord{Who: who.name(), Action: "user.preferences", Target: s.userTarget(id), Result: "ok", Detail: "mfa_preference=" + pref.String()})
+	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.preferences", Target: s.userTarget(id), Result: "ok", Detail: "mfa_preference=" + pref.String()})
 	writeJSON(ctx, map[string]string{"user_id": id, "mfa_preference": pref.String()})
 }

@@ -13,9 +13,12 @@ import (
 //
 //   - 1: devices, countries, the last login.
 //   - 2: format 1 followed by the History; a format-1 profile decodes with an empty History.
+//   - 3: format 2 with, after each device's trust time, whom the trust holds for (Device.TrustedBy); a device of
+//     an older format is trusted for every tenant, as it was.
 const (
 	profileFormatV1 = 1
-	profileFormat   = 2
+	profileFormatV2 = 2
+	profileFormat   = 3
 )
 
 // AppendProfile appends the encoding of p to dst: only the devices, countries and habits in use, times as
@@ -31,6 +34,7 @@ func AppendProfile(dst []byte, p *Profile) []byte {
 		dst = binary.AppendVarint(dst, d.FirstSeen)
 		dst = binary.AppendVarint(dst, d.LastSeen-d.FirstSeen)
 		dst = binary.AppendVarint(dst, d.TrustedAt)
+		dst = binary.AppendUvarint(dst, uint64(d.TrustedBy))
 	}
 	dst = append(dst, p.NumCountries)
 	for _, c := range p.Countries[:p.NumCountries] {
@@ -96,7 +100,7 @@ func DecodeProfile(b []byte, p *Profile) error {
 func decodeProfile(b []byte, p *Profile) error {
 	d := decoder{b: b}
 	f := d.byte()
-	if f != profileFormat && f != profileFormatV1 {
+	if f != profileFormat && f != profileFormatV2 && f != profileFormatV1 {
 		return fmt.Errorf("profile format %d: %w", f, ErrCorrupt)
 	}
 	p.Created = d.varint()
@@ -112,6 +116,11 @@ func decodeProfile(b []byte, p *Profile) error {
 		dv.FirstSeen = d.varint()
 		dv.LastSeen = dv.FirstSeen + d.varint()
 		dv.TrustedAt = d.varint()
+		if f >= profileFormat {
+			if dv.TrustedBy = d.uint32(); dv.TrustedBy != 0 && dv.TrustedAt == 0 {
+				return fmt.Errorf("profile device trusted by a tenant but not trusted: %w", ErrCorrupt)
+			}
+		}
 	}
 	p.NumCountries = d.byte()
 	if p.NumCountries > MaxCountries {
@@ -138,7 +147,7 @@ func decodeProfile(b []byte, p *Profile) error {
 			return fmt.Errorf("profile location %v,%v: %w", l.Lat, l.Lon, ErrCorrupt)
 		}
 	}
-	if f == profileFormat {
+	if f >= profileFormatV2 {
 		if err := d.history(&p.History); err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ func randomProfile(r *rand.Rand) Profile {
 		switch r.IntN(10) {
 		case 0:
 			op.Kind = OpTrust
+			op.TrustedBy = r.Uint32N(3) // every tenant, or one of two
 		case 1:
 			op.Kind = OpForgetDevice
 		case 2:
@@ -73,6 +74,9 @@ func FuzzDecodeProfile(f *testing.F) {
 	}
 	full := fullProfile()
 	f.Add(AppendProfile(nil, &full))
+	if v2, err := hex.DecodeString(profileV2); err == nil {
+		f.Add(v2)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p Profile
 		if err := DecodeProfile(b, &p); err != nil {
@@ -221,5 +225,57 @@ func TestHistoryCodecStrict(t *testing.T) {
 		if err := DecodeProfile(b, &q); !errors.Is(err, ErrCorrupt) || q != (Profile{}) {
 			t.Errorf("%s: decoded (%v)", name, err)
 		}
+	}
+}
+
+// profileV2 is fullProfile as the format-2 encoder wrote it, before devices held whom their trust is for.
+const profileV2 = "02e0eca0d50c2800082000000000000000e084cbd50c00e084cbd50c2100000000000000c0adccd50c00c0adccd50c2200000000000000a0d6cdd50c00a0d6cdd50c230000000000000080ffced50c0080ffced50c2400000000000000e0a7d0d50c00e0a7d0d50c2500000000000000c0d0d1d50c00c0d0d1d50c2600000000000000a0f9d2d50c00a0f9d2d50c270000000000000080a2d4d50c0080a2d4d50c084341e084cbd50c014441c0adccd50c014541a0d6cdd50c01464180ffced50c014741e0a7d0d50c014841c0d0d1d50c014941a0f9d2d50c014a4180a2d4d50c0180a2d4d50c014a410000803f00000040058b018f08062801e04c2201e04c2301e04c2401e04c2501e04c2601e04c068f0801e04c890801e04c8a0801e04c8b0801e04c8c0801e04c8d0801e04c068b0101e04c850101e04c860101e04c870101e04c880101e04c890101e04c060101e04c0206e04c0306e04c0406e04c0506e04c0605e04c3f05e04c0ae04c05e04c05e04c0ae04c05e04c0f0ae04c0ae04c0ae04c0ae04c"
+
+// TestDecodesFormat2: a device trusted before trust was marked with its tenant stays trusted for every tenant.
+func TestDecodesFormat2(t *testing.T) {
+	raw, err := hex.DecodeString(profileV2)
+	if err != nil || raw[0] != profileFormatV2 {
+		t.Fatalf("golden profile: %v, format %d", err, raw[0])
+	}
+	var p Profile
+	if err := DecodeProfile(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	if want := fullProfile(); p != want {
+		t.Fatalf("format 2:\n got %+v\nwant %+v", p, want)
+	}
+	for _, d := range p.Devices[:p.NumDevices] {
+		if d.TrustedAt == 0 || d.TrustedBy != 0 {
+			t.Fatalf("device %+v: want trusted for every tenant", d)
+		}
+	}
+}
+
+// TestTrustForOneTenant: trust reported for one tenant never narrows trust for all; trust for all widens it; another
+// tenant's later trust replaces it.
+func TestTrustForOneTenant(t *testing.T) {
+	var p Profile
+	p.TrustDevice(1, 100, 7)
+	if d := p.Devices[0]; d.TrustedAt != 100 || d.TrustedBy != 7 {
+		t.Fatalf("trusted by tenant 7: %+v", d)
+	}
+	p.TrustDevice(1, 90, 7)
+	p.TrustDevice(1, 80, 9) // older than tenant 7's: ignored
+	if d := p.Devices[0]; d.TrustedAt != 90 || d.TrustedBy != 7 {
+		t.Fatalf("again by tenant 7, earlier; then an older trust by 9: %+v", d)
+	}
+	p.TrustDevice(1, 120, 9)
+	if d := p.Devices[0]; d.TrustedAt != 120 || d.TrustedBy != 9 {
+		t.Fatalf("later by tenant 9: %+v", d)
+	}
+	p.TrustDevice(1, 130, 0)
+	p.TrustDevice(1, 140, 7)
+	if d := p.Devices[0]; d.TrustedAt != 130 || d.TrustedBy != 0 {
+		t.Fatalf("trusted for every tenant, then by tenant 7: %+v", d)
+	}
+	raw := AppendProfile(nil, &p)
+	var q Profile
+	if err := DecodeProfile(raw, &q); err != nil || q != p {
+		t.Fatalf("round trip: %v %+v", err, q)
 	}
 }

@@ -12,6 +12,9 @@ type Device struct {
 	FirstSeen int64
 	LastSeen  int64
 	TrustedAt int64 // when an MFA challenge passed on this device; 0 = not trusted
+	// TrustedBy is whom the trust holds for: 0 every tenant (an identity-wide key reported the passed MFA), else
+	// the one tenant (its key, Hasher.Tenant in package features) whose tenant-restricted key reported it.
+	TrustedBy uint32
 }
 
 // Country is one country a user has logged in from. Fields are ordered largest first so that the value packs into
@@ -100,11 +103,19 @@ func (p *Profile) evictableDevice() int {
 	return victim
 }
 
-// TrustDevice marks device k trusted from time at, adding it if needed.
-func (p *Profile) TrustDevice(k uint64, at int64) {
-	i := p.SeeDevice(k, at)
-	if p.Devices[i].TrustedAt == 0 || at < p.Devices[i].TrustedAt {
-		p.Devices[i].TrustedAt = at
+// TrustDevice marks device k trusted from time at, adding it if needed, for every tenant (by 0) or for tenant
+// by only. Trust for every tenant is never narrowed by a tenant's; a tenant's trust is widened by trust for every
+// tenant, and replaced by another tenant's later one: a device holds one mark, and losing it costs a second
+// factor, never a wrong allow.
+func (p *Profile) TrustDevice(k uint64, at int64, by uint32) {
+	d := &p.Devices[p.SeeDevice(k, at)]
+	switch {
+	case d.TrustedAt == 0, by == 0 && d.TrustedBy != 0:
+		d.TrustedAt, d.TrustedBy = at, by
+	case by == d.TrustedBy:
+		d.TrustedAt = min(d.TrustedAt, at)
+	case d.TrustedBy != 0 && at >= d.TrustedAt:
+		d.TrustedAt, d.TrustedBy = at, by
 	}
 }
 
@@ -185,6 +196,8 @@ type ProfileOp struct {
 	Network uint32 // keyed hash of the address's /24 (IPv4) or /64 (IPv6)
 	Agent   uint32 // hash of the user agent's browser family and OS
 	Class   uint8  // device class, 1..DeviceClasses; meaning defined by package features
+	// OpTrust, OpTrustDevice: the tenant the trust holds for (Device.TrustedBy); 0 = every tenant.
+	TrustedBy uint32
 }
 
 // Creates reports whether applying op to a user with no profile creates one.
@@ -201,7 +214,7 @@ func (p *Profile) Apply(op *ProfileOp) {
 		p.Logins++
 		if op.HasDevice {
 			if op.Kind == OpTrust {
-				p.TrustDevice(op.Device, at)
+				p.TrustDevice(op.Device, at, op.TrustedBy)
 			} else {
 				p.SeeDevice(op.Device, at)
 			}
@@ -220,7 +233,7 @@ func (p *Profile) Apply(op *ProfileOp) {
 		}
 	case OpTrustDevice:
 		if op.HasDevice {
-			p.TrustDevice(op.Device, at)
+			p.TrustDevice(op.Device, at, op.TrustedBy)
 		}
 	case OpSetMFA:
 		if p.Created == 0 {

@@ -14,7 +14,7 @@ func TestProfileIsSmall(t *testing.T) {
 
 func TestSeeDeviceBoundedAndEvictsStaleUntrustedFirst(t *testing.T) {
 	var p Profile
-	p.TrustDevice(100, 1) // oldest, but trusted
+	p.TrustDevice(100, 1, 0) // oldest, but trusted
 	for k := uint64(1); k < MaxDevices; k++ {
 		p.SeeDevice(k, int64(10+k))
 	}
@@ -64,7 +64,7 @@ func TestSeeCountryBounded(t *testing.T) {
 func TestForgetDevice(t *testing.T) {
 	var p Profile
 	p.SeeDevice(1, 1)
-	p.TrustDevice(2, 2)
+	p.TrustDevice(2, 2, 0)
 	p.SeeDevice(3, 3)
 	p.ForgetDevice(2)
 	p.ForgetDevice(42)

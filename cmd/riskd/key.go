@@ -15,13 +15,13 @@ import (
 func newKey(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("key", flag.ContinueOnError)
 	name := fs.String("name", "", "who holds the key (shown in the audit log)")
-	scopes := fs.String("scopes", "decide", "comma-separated: decide, admin, metrics")
+	scopes := fs.String("scopes", "decide", "comma-separated: decide, explain (with decide: ?explain=1), admin, metrics")
 	tenants := fs.String("tenants", "", "comma-separated tenants the key is limited to (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *name == "" {
-		return fmt.Errorf("%w: riskd key --name NAME [--scopes decide,admin] [--tenants a,b]", errUsage)
+		return fmt.Errorf("%w: riskd key --name NAME [--scopes decide,explain,admin] [--tenants a,b]", errUsage)
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
