@@ -57,18 +57,20 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 		case ctx.IsGet():
 			s.getRules(ctx)
 		case ctx.IsPut():
-			s.putRules(ctx, who)
+			s.ruleWork(ctx, func() { s.putRules(ctx, who) })
 		default:
 			writeError(ctx, methodNotAllowed("GET, PUT"))
 		}
 	case "/v1/rules/shadow":
 		switch {
 		case ctx.IsPut():
-			if set := s.candidate(ctx, who); set != nil {
-				s.engine.SetShadow(set)
-				s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
-				writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules)})
-			}
+			s.ruleWork(ctx, func() {
+				if set := s.candidate(ctx, who); set != nil {
+					s.engine.SetShadow(set)
+					s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
+					writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules)})
+				}
+			})
 		case ctx.IsDelete():
 			if !who.global() {
 				writeError(ctx, errForbiddenGlobal)
@@ -81,16 +83,36 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
 		}
 	case "/v1/rules/validate":
-		if set, tests := s.testedCandidate(ctx, who); set != nil {
-			writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
-				"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
-		}
+		s.ruleWork(ctx, func() {
+			if set, tests := s.testedCandidate(ctx, who); set != nil {
+				writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
+					"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
+			}
+		})
 	case "/v1/rules/backtest":
-		if set := s.candidate(ctx, who); set != nil {
-			s.backtestRules(ctx, set)
-		}
+		s.ruleWork(ctx, func() {
+			if set := s.candidate(ctx, who); set != nil {
+				s.backtestRules(ctx, set)
+			}
+		})
 	default:
 		writeError(ctx, errNotFound)
+	}
+}
+
+// RuleGate is the gate the server's rule work goes through; the process's other rule work (reloads) shares it.
+func (s *Server) RuleGate() *rules.Gate { return s.cfg.RuleGate }
+
+// ruleWorkWait is how long an admin request waits for the rule gate before it is answered 503 rules_busy.
+const ruleWorkWait = 5 * time.Second
+
+// ruleWork runs job, which compiles, tests or backtests a rule set and answers ctx, through the rule gate:
+// one such job at a time in the process, so that a burst of submissions queues instead of taking every core
+// and its memory from the decisions. The request path never passes through it.
+func (s *Server) ruleWork(ctx *fasthttp.RequestCtx, job func()) {
+	err := s.cfg.RuleGate.Do(ruleWorkWait, func() error { job(); return nil })
+	if err != nil {
+		writeError(ctx, err)
 	}
 }
 
