@@ -27,7 +27,10 @@ const (
 	maxPatternBytes = 1 << 10  // a `matches` pattern
 	fieldBytes      = 1 << 10  // what a string field of the vector counts for
 	maxRuleCost     = 100_000  // steps one rule may take on one event
-	maxSetCost      = 2_000_000
+	maxSetCost      = 500_000  // steps all of a set's rules may take on one event (the built-in set: 152)
+	// maxTestWork bounds a set's tests, which run on every validation, PUT and reload: the events they replay
+	// times the set's steps per event.
+	maxTestWork = 10_000_000_000
 	// maxPredicateDepth bounds predicates inside predicates: each level multiplies the work, and the bound of
 	// each level is computed twice (see predicate).
 	maxPredicateDepth = 4

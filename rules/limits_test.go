@@ -97,7 +97,8 @@ rules:
 	}
 }
 
-// TestSetCostIsBounded: rules each within their own bound can still be too costly together.
+// TestSetCostIsBounded: rules each within their own bound can still be too costly together, or with the
+// events of the set's tests.
 func TestSetCostIsBounded(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("thresholds: {step_up: 40, deny: 80}\nrules:\n")
@@ -105,8 +106,31 @@ func TestSetCostIsBounded(t *testing.T) {
 		fmt.Fprintf(&b, "  - {id: r%d, when: 'count(1..10000, # %% 7 == hour) > 2', score: 1}\n", i)
 	}
 	_, err := rules.Compile("many.yaml", []byte(b.String()))
-	if err == nil || !strings.Contains(err.Error(), "many.yaml: rules: up to") || !strings.Contains(err.Error(), "at most 2000000") {
+	if err == nil || !strings.Contains(err.Error(), "many.yaml: rules: up to") || !strings.Contains(err.Error(), "at most 500000") {
 		t.Fatalf("40 rules of ~80,000 steps: %v", err)
+	}
+
+	// Tests replay their events through every rule: 5 rules of ~80,000 steps and 30,000 events are too much.
+	b.Reset()
+	b.WriteString("thresholds: {step_up: 40, deny: 80}\nrules:\n")
+	for i := range 5 {
+		fmt.Fprintf(&b, "  - {id: r%d, when: 'count(1..10000, # %% 7 == hour) > 2', score: 1}\n", i)
+	}
+	b.WriteString(`tests:
+  - name: many events
+    given:
+      - {type: login, user_id: "u{i}", ip: 192.0.2.1, timestamp: -1h, repeat: 10000}
+      - {type: login, user_id: "v{i}", ip: 192.0.2.1, timestamp: -1h, repeat: 10000}
+      - {type: login, user_id: "w{i}", ip: 192.0.2.1, timestamp: -1h, repeat: 10000}
+    when: {type: login, user_id: u, ip: 192.0.2.1, timestamp: now}
+    expect: {decision: allow}
+`)
+	if _, err := rules.Compile("slow.yaml", []byte(b.String())); err == nil || !strings.Contains(err.Error(), "slow.yaml: tests: 30001 events to replay through up to") {
+		t.Fatalf("30,001 test events through 5 rules of ~80,000 steps: %v", err)
+	}
+	// The same set without the tests compiles.
+	if _, err := rules.Compile("fast.yaml", []byte(b.String()[:strings.Index(b.String(), "tests:")])); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -462,6 +462,9 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 	}
 	if c.cost > maxSetCost {
 		c.errorf(source, 0, "rules: up to %d steps per event in all, at most %d: some rules are too costly together", c.cost, maxSetCost)
+	} else if work := satMul(uint64(steps), c.cost); work > maxTestWork {
+		c.errorf(source, 0, "tests: %d events to replay through up to %d steps per event, %d in all, at most %d: fewer events or cheaper rules",
+			steps, c.cost, work, uint64(maxTestWork))
 	}
 	if len(c.errs) > 0 {
 		return nil, c.err()
