@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -194,6 +195,30 @@ func (g *costlyGen) boolean(d int) string {
 		return "count(" + g.coll(d) + ", " + g.inPredicate(func() string { return g.boolean(d - 1) }) + ") > 1"
 	}
 	return "len(" + g.str(d) + ") > 0"
+}
+
+// TestCostlyShapesStayInBudget runs FuzzCompileCost's check over generated expressions: each is refused or
+// evaluates within budget, and the generator must produce both kinds to be worth fuzzing with.
+func TestCostlyShapesStayInBudget(t *testing.T) {
+	n := 400
+	if testing.Short() {
+		n = 100
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	vecs := longVectors()
+	compiled := 0
+	for range n {
+		g := &costlyGen{c: randChooser{r}}
+		src := g.boolean(1 + r.IntN(4))
+		if _, _, err := compileWhen(src, nil); err == nil {
+			compiled++
+		}
+		evalWithinBudget(t, src, vecs)
+	}
+	t.Logf("%d generated expressions, %d compiled and stayed in budget", n, compiled)
+	if compiled < n/10 || compiled > n*9/10 {
+		t.Fatalf("generator drifted: %d of %d compile", compiled, n)
+	}
 }
 
 // FuzzCompileCost: any expression either does not compile or, compiled, evaluates within budget on vectors
