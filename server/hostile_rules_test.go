@@ -161,7 +161,7 @@ func TestServerSurvivesHostileRuleSubmissions(t *testing.T) {
 }
 
 // TestRuleWorkRunsOneAtATime: while one job holds the rule gate, a submission waits for it and is then
-// answered 503 rules_busy with Retry-After, and decisions never wait.
+// answered 503 rules_busy with Retry-After; decisions, and requests refused before any rule work, never wait.
 func TestRuleWorkRunsOneAtATime(t *testing.T) {
 	ts := start(t)
 	held, release := make(chan struct{}), make(chan struct{})
@@ -193,6 +193,11 @@ func TestRuleWorkRunsOneAtATime(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("20 decisions took %v while the rule gate was held", took)
+	}
+	// A request refused before any rule work is answered at once.
+	start = time.Now()
+	if status, m := ts.do(http.MethodGet, "/v1/rules/validate", "", nil); status != 405 || time.Since(start) > 2*time.Second {
+		t.Fatalf("GET validate while the gate was held: %d %v after %v", status, m, time.Since(start))
 	}
 	a := <-busy
 	if a.status != 503 || !strings.Contains(a.code, `"rules_busy"`) || a.retryAfter == "" || a.took < 4*time.Second {

@@ -57,14 +57,14 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 		case ctx.IsGet():
 			s.getRules(ctx)
 		case ctx.IsPut():
-			s.ruleWork(ctx, func() { s.putRules(ctx, who) })
+			s.ruleWork(ctx, who, func() { s.putRules(ctx, who) })
 		default:
 			writeError(ctx, methodNotAllowed("GET, PUT"))
 		}
 	case "/v1/rules/shadow":
 		switch {
 		case ctx.IsPut():
-			s.ruleWork(ctx, func() {
+			s.ruleWork(ctx, who, func() {
 				if set := s.candidate(ctx, who); set != nil {
 					s.engine.SetShadow(set)
 					s.recordAudit(AuditRecord{Who: who.name(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
@@ -83,14 +83,14 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
 		}
 	case "/v1/rules/validate":
-		s.ruleWork(ctx, func() {
+		s.ruleWork(ctx, who, func() {
 			if set, tests := s.testedCandidate(ctx, who); set != nil {
 				writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
 					"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
 			}
 		})
 	case "/v1/rules/backtest":
-		s.ruleWork(ctx, func() {
+		s.ruleWork(ctx, who, func() {
 			if set := s.candidate(ctx, who); set != nil {
 				s.backtestRules(ctx, set)
 			}
@@ -108,8 +108,13 @@ const ruleWorkWait = 5 * time.Second
 
 // ruleWork runs job, which compiles, tests or backtests a rule set and answers ctx, through the rule gate:
 // one such job at a time in the process, so that a burst of submissions queues instead of taking every core
-// and its memory from the decisions. The request path never passes through it.
-func (s *Server) ruleWork(ctx *fasthttp.RequestCtx, job func()) {
+// and its memory from the decisions. The request path never passes through it. A request that candidate
+// refuses before compiling anything (method, scope, empty body) is answered at once, without waiting.
+func (s *Server) ruleWork(ctx *fasthttp.RequestCtx, who caller, job func()) {
+	if (!ctx.IsPost() && !ctx.IsPut()) || !who.global() || len(ctx.PostBody()) == 0 {
+		job()
+		return
+	}
 	err := s.cfg.RuleGate.Do(ruleWorkWait, func() error { job(); return nil })
 	if err != nil {
 		writeError(ctx, err)
