@@ -79,10 +79,11 @@ type costError struct {
 
 // costChecker walks one expression.
 type costChecker struct {
-	src   string
-	vars  []letVar   // let bindings in scope, innermost last
-	elems []uint64   // sizes of the collections the enclosing predicates iterate; # is an element of the last
-	err   *costError // the first refusal
+	src       string
+	vars      []letVar   // let bindings in scope, innermost last
+	elems     []uint64   // sizes of the collections the enclosing predicates iterate; # is an element of the last
+	err       *costError // the first refusal
+	costliest ast.Node   // the innermost node over maxRuleCost
 }
 
 type letVar struct {
@@ -99,10 +100,22 @@ func checkCost(src string, root ast.Node) (uint64, error) {
 		return 0, fmt.Errorf("%s%s", c.err.msg, c.where(c.err.at))
 	}
 	if b.cost > maxRuleCost {
-		return 0, fmt.Errorf("too costly: up to %s steps per event, at most %d (a step per operation and per byte or element read or built, a string field counting as %d bytes; a predicate multiplies its body's steps by its collection's size)",
-			costString(b.cost), maxRuleCost, fieldBytes)
+		part := ""
+		if c.costliest != nil && c.costliest != root {
+			part = fmt.Sprintf("; %s alone is over the limit", shorten(c.costliest.String()))
+		}
+		return 0, fmt.Errorf("too costly: up to %s steps per event, at most %d%s (a step per operation and per byte or element read or built, a string field counting as %d bytes; a predicate multiplies its body's steps by its collection's size)",
+			costString(b.cost), maxRuleCost, part, fieldBytes)
 	}
 	return b.cost, nil
+}
+
+// shorten keeps a quoted part of an expression readable in an error.
+func shorten(s string) string {
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
 }
 
 func costString(c uint64) string {
@@ -164,7 +177,17 @@ var allowedBuiltins = map[string]bool{
 	"bitor": true, "bitxor": true, "bitnand": true, "bitshl": true, "bitshr": true, "bitushr": true,
 }
 
+// walk bounds n, and remembers the first node, the innermost, whose bound alone is over the limit: the part of
+// the expression an analyst has to change.
 func (c *costChecker) walk(n ast.Node) bound {
+	b := c.bound(n)
+	if c.costliest == nil && b.cost > maxRuleCost && n != nil {
+		c.costliest = n
+	}
+	return b
+}
+
+func (c *costChecker) bound(n ast.Node) bound {
 	if c.err != nil {
 		return bound{}
 	}
@@ -279,10 +302,15 @@ func (c *costChecker) binary(n *ast.BinaryNode) bound {
 		}
 		size := uint64(0)
 		if to.Value >= from.Value {
-			size = uint64(to.Value-from.Value) + 1
-		}
-		if size > maxRuleCost {
-			return c.refuse(n, "range %s has %d elements, at most %d", n, size, maxRuleCost)
+			diff := uint64(to.Value) - uint64(from.Value) // exact across the whole int range
+			if diff >= maxRuleCost {
+				elements := fmt.Sprint(diff + 1)
+				if diff == math.MaxUint64 {
+					elements = "2^64"
+				}
+				return c.refuse(n, "range %s has %s elements, at most %d", n, elements, maxRuleCost)
+			}
+			size = diff + 1
 		}
 		return bound{size: max(size, 1), cost: size + 1}
 	case "matches":

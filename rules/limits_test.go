@@ -20,6 +20,8 @@ func TestRulesCannotRunUnbounded(t *testing.T) {
 		{`repeat(country, asn) != ""`, `repeat() is not allowed`},
 		{`len(1..100000000) > 0`, `range 1..100000000 has 100000000 elements, at most 100000`},
 		{`len(1..asn) > 0`, `a range needs constant bounds (1..asn)`},
+		{`len(-9223372036854775807 - 1..9223372036854775807) > 0`, `has 2^64 elements, at most 100000`},
+		{`len(-2..9223372036854775807) > 0`, `has 9223372036854775810 elements`},
 		{`len(map(1..5000, map(1..5000, #))) > 0`, `too costly: up to 300115017 steps per event, at most 100000`},
 		{`all(1..1000, all(1..1000, # > 0))`, `too costly`},
 		{`any(1..3, any(1..3, any(1..3, any(1..3, any(1..3, # > 0)))))`, `predicates nest at most 4 deep`},
