@@ -34,8 +34,8 @@ const (
 	// maxPredicateDepth bounds predicates inside predicates: each level multiplies the work, and the bound of
 	// each level is computed twice (see predicate).
 	maxPredicateDepth = 4
-	// vmMemoryBudget is the expr VM's own budget (elements of ranges, arrays and maps built by one run):
-	// a second line behind the static bound, which never lets a rule reach it.
+	// vmMemoryBudget is the expr VM's own budget (elements of ranges, arrays and maps built by one run): a
+	// second line behind the static bound, which counts every such element among a rule's steps.
 	vmMemoryBudget = maxRuleCost
 	costCap        = math.MaxInt64 / 2 // bounds saturate here, far above any limit
 )
