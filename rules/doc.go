@@ -12,6 +12,10 @@
 // vector directly, several times faster. The VM remains the reference and the fallback for everything else,
 // and differential tests and a fuzz target hold the two to the same answers.
 //
+// No rule can stall or kill the process: Compile holds every checked expression to an allow-list of node
+// kinds, operators and builtins and to a static bound of its work and memory (cost.go), and a Gate runs rule
+// work (compile, tests, backtest) one job at a time in a process. Evaluation itself pays nothing for either.
+//
 // The set's tests are decoded and checked here (tests.go) and run by package ruletest, which needs an engine.
 //
 // Terms:
@@ -23,4 +27,5 @@
 //   - view: the rules that apply to one tenant's events, per event type, and its thresholds, resolved once.
 //   - expiry: a rule's end, by event time: events at or after it no longer see the rule.
 //   - native: a rule evaluated by its compiled closures rather than by the VM (Rule.Native, Set.NativeRules).
+//   - steps: the unit of a rule's cost bound: one per operation, plus one per byte or element read or built.
 package rules

@@ -23,6 +23,7 @@ type Evaluator struct {
 func NewEvaluator() *Evaluator {
 	e := &Evaluator{}
 	e.env = boxVector(&e.Vector)
+	e.vm.MemoryBudget = vmMemoryBudget
 	return e
 }
 

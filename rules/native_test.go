@@ -201,7 +201,7 @@ var nativeCases = []struct {
 // answer over every vector, the VM without error. It reports whether src compiled and whether natively.
 func agree(t testing.TB, nc *nativeCompiler, src string, vecs []features.Vector) (compiled, native bool) {
 	t.Helper()
-	p, err := compileWhen(src, nil)
+	p, _, err := compileWhen(src, nil)
 	if err != nil {
 		return false, false
 	}

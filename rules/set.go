@@ -283,11 +283,6 @@ func CompileSources(name string, srcs []Source) (*Set, error) {
 	return s, nil
 }
 
-// CompileFile compiles an already decoded rule file.
-func CompileFile(source string, f *File) (*Set, error) {
-	return compileFiles(source, []namedFile{{source, f}}, time.Now())
-}
-
 type namedFile struct {
 	name string
 	f    *File
@@ -302,6 +297,7 @@ type compiler struct {
 	now      time.Time
 	noGlobal bool // the global thresholds are missing (reported once)
 	lists    listIndex
+	cost     uint64 // the rules' cost bounds, summed (see checkCost)
 }
 
 // ruleRef is where a rule id was first seen.
@@ -464,6 +460,12 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 	if steps > maxTestSteps {
 		c.errorf(source, 0, "tests: %d events and outcomes to replay in all, at most %d", steps, maxTestSteps)
 	}
+	if c.cost > maxSetCost {
+		c.errorf(source, 0, "rules: up to %d steps per event in all, at most %d: some rules are too costly together", c.cost, maxSetCost)
+	} else if work := satMul(uint64(steps), c.cost); work > maxTestWork {
+		c.errorf(source, 0, "tests: %d events to replay through up to %d steps per event, %d in all, at most %d: fewer events or cheaper rules",
+			steps, c.cost, work, uint64(maxTestWork))
+	}
 	if len(c.errs) > 0 {
 		return nil, c.err()
 	}
@@ -621,10 +623,14 @@ func (c *compiler) compileRule(sp *Spec) (Rule, error) {
 	if strings.TrimSpace(sp.When) == "" {
 		return r, errors.New("when: empty expression")
 	}
-	p, err := compileWhen(sp.When, &c.lists)
+	if len(sp.When) > maxWhenBytes {
+		return r, fmt.Errorf("when: %d bytes, at most %d: a rule is a predicate over one event", len(sp.When), maxWhenBytes)
+	}
+	p, cost, err := compileWhen(sp.When, &c.lists)
 	if err != nil {
 		return r, fmt.Errorf("when: %v", err)
 	}
+	c.cost = satAdd(c.cost, cost)
 	r.program = p
 	r.native = c.nc.compile(p.Node())
 	return r, nil
@@ -813,8 +819,9 @@ func (r *Rule) Events() []string {
 	return out
 }
 
-// compileWhen compiles a rule's expression for the VM: parsed, type-checked against the vector, optimised.
-func compileWhen(src string, lists *listIndex) (*vm.Program, error) {
+// compileWhen compiles a rule's expression for the VM: parsed, type-checked against the vector, optimised, and
+// held to the allow-list and cost bound of checkCost, which it returns.
+func compileWhen(src string, lists *listIndex) (*vm.Program, uint64, error) {
 	if lists == nil {
 		lists = &listIndex{}
 	}
@@ -829,7 +836,14 @@ func compileWhen(src string, lists *listIndex) (*vm.Program, error) {
 		distanceHelper,
 	)
 	if lp.err != nil {
-		return nil, lp.err
+		return nil, 0, lp.err
 	}
-	return p, err
+	if err != nil {
+		return nil, 0, err
+	}
+	cost, err := checkCost(src, p.Node())
+	if err != nil {
+		return nil, 0, err
+	}
+	return p, cost, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/rules"
 )
 
 // apiError is an error a client can act on: a status, a stable code, the offending field (if any) and a
@@ -34,6 +35,7 @@ var (
 	errUserNotFound     = &apiError{status: fasthttp.StatusNotFound, code: "user_not_found", message: "riskd holds nothing about this user"}
 	errOverloaded       = &apiError{status: fasthttp.StatusServiceUnavailable, code: "overloaded", message: "riskd is overloaded; retry after the Retry-After delay or apply your fail policy"}
 	errBadRequest       = &apiError{status: fasthttp.StatusBadRequest, code: "bad_request", message: "the request could not be read"}
+	errRulesBusy        = &apiError{status: fasthttp.StatusServiceUnavailable, code: "rules_busy", message: "another rule set is being compiled, tested or backtested; retry after the Retry-After delay"}
 )
 
 // errInvalidPath refuses a path riskd does not resolve but a proxy in front of it might (a dot segment, a
@@ -67,6 +69,8 @@ func toAPIError(err error) *apiError {
 		return badField("invalid_timestamp", "timestamp", "timestamp is older than the retention period")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return errBodyTooLarge
+	case errors.Is(err, rules.ErrBusy):
+		return errRulesBusy
 	}
 	return errInternal
 }
@@ -74,6 +78,9 @@ func toAPIError(err error) *apiError {
 // writeError answers with err in the JSON error shape.
 func writeError(ctx *fasthttp.RequestCtx, err error) {
 	ae := toAPIError(err)
+	if ae == errRulesBusy {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
 	if ae.status == fasthttp.StatusMethodNotAllowed {
 		// The Allow header is the part of the message a client library can read.
 		ctx.Response.Header.Set("Allow", ae.message[len("use "):])

@@ -66,18 +66,20 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 		case ctx.IsGet():
 			s.getRules(ctx)
 		case ctx.IsPut():
-			s.putRules(ctx, who)
+			s.ruleWork(ctx, who, func() { s.putRules(ctx, who) })
 		default:
 			writeError(ctx, methodNotAllowed("GET, PUT"))
 		}
 	case "shadow":
 		switch {
 		case ctx.IsPut():
-			if set := s.candidate(ctx, who); set != nil {
-				s.engine.SetShadow(set)
-				s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
-				writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules)})
-			}
+			s.ruleWork(ctx, who, func() {
+				if set := s.candidate(ctx, who); set != nil {
+					s.engine.SetShadow(set)
+					s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
+					writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules)})
+				}
+			})
 		case ctx.IsDelete():
 			if !who.global() {
 				writeError(ctx, errForbiddenGlobal)
@@ -90,23 +92,48 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
 		}
 	case "validate":
-		set, tests := s.testedCandidate(ctx, who)
-		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.validate", Result: candidateResult(ctx, set),
-			Detail: setDetail(set, tests)})
-		if set != nil {
-			writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
-				"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
-		}
+		s.ruleWork(ctx, who, func() {
+			set, tests := s.testedCandidate(ctx, who)
+			s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.validate", Result: candidateResult(ctx, set),
+				Detail: setDetail(set, tests)})
+			if set != nil {
+				writeJSON(ctx, map[string]any{"valid": true, "version": set.Version, "rules": len(set.Rules),
+					"tests": map[string]int{"passed": tests.Passed, "failed": tests.Failed}, "warnings": nonNil(set.Warnings)})
+			}
+		})
 	case "backtest":
-		set := s.candidate(ctx, who)
-		if set != nil {
-			s.backtestRules(ctx, set)
-		}
-		// A backtest reads the decision log, every tenant's traffic: audited whatever it found.
-		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.backtest", Result: candidateResult(ctx, set),
-			Detail: setDetail(set, nil)})
+		s.ruleWork(ctx, who, func() {
+			set := s.candidate(ctx, who)
+			if set != nil {
+				s.backtestRules(ctx, set)
+			}
+			// A backtest reads the decision log, every tenant's traffic: audited whatever it found.
+			s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.backtest", Result: candidateResult(ctx, set),
+				Detail: setDetail(set, nil)})
+		})
 	default:
 		writeError(ctx, errNotFound)
+	}
+}
+
+// RuleGate is the gate the server's rule work goes through; the process's other rule work (reloads) shares it.
+func (s *Server) RuleGate() *rules.Gate { return s.cfg.RuleGate }
+
+// ruleWorkWait is how long an admin request waits for the rule gate before it is answered 503 rules_busy.
+const ruleWorkWait = 5 * time.Second
+
+// ruleWork runs job, which compiles, tests or backtests a rule set and answers ctx, through the rule gate:
+// one such job at a time in the process, so that a burst of submissions queues instead of taking every core
+// and its memory from the decisions. The request path never passes through it. A request that candidate
+// refuses before compiling anything (method, scope, empty body) is answered at once, without waiting.
+func (s *Server) ruleWork(ctx *fasthttp.RequestCtx, who caller, job func()) {
+	if (!ctx.IsPost() && !ctx.IsPut()) || !who.global() || len(ctx.PostBody()) == 0 {
+		job()
+		return
+	}
+	err := s.cfg.RuleGate.Do(ruleWorkWait, func() error { job(); return nil })
+	if err != nil {
+		writeError(ctx, err)
 	}
 }
 
@@ -291,7 +318,9 @@ func (s *Server) backtestRules(ctx *fasthttp.RequestCtx, set *rules.Set) {
 		defer f.Close()
 		readers = append(readers, f)
 	}
-	rep, err := backtest.Run(io.MultiReader(readers...), set, backtest.Options{})
+	// One worker: a backtest asked of a serving riskd must leave the other cores to decisions (the CLI's
+	// `riskd backtest` uses them all).
+	rep, err := backtest.Run(io.MultiReader(readers...), set, backtest.Options{Workers: 1})
 	if err != nil && rep.Events == 0 {
 		writeError(ctx, &apiError{status: fasthttp.StatusUnprocessableEntity, code: "empty_log", message: err.Error()})
 		return

@@ -22,6 +22,7 @@ import (
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/internal/jsonenc"
 	"github.com/riskd/riskd/lists"
+	"github.com/riskd/riskd/rules"
 )
 
 // Config configures a Server. Zero values take the defaults in parentheses.
@@ -45,6 +46,9 @@ type Config struct {
 	Lists *lists.Registry
 	// DecisionLogDir is where the decision log is written, for POST /v1/rules/backtest; empty = no log.
 	DecisionLogDir string
+	// RuleGate runs the rule work of the admin API (validate, PUT, shadow, backtest) one job at a time, with
+	// the process's other rule work (reloads) when they share it; nil = a gate of the server's own.
+	RuleGate *rules.Gate
 	// QueueBudget sheds a decide or events request that waited longer than this before reaching riskd, by its
 	// caller's X-Request-Start header (see HeaderRequestStart): under overload the queue forms before riskd,
 	// and answering the stale requests cheaply lets the fresh ones be answered in time. 0 = off; requests
@@ -123,6 +127,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
 	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 120*time.Second)
 	cfg.MaxConnsPerClient = defaultInt(cfg.MaxConnsPerClient, 512)
+	if cfg.RuleGate == nil {
+		cfg.RuleGate = rules.NewGate()
+	}
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
 		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}

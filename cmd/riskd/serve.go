@@ -21,6 +21,7 @@ import (
 	"github.com/riskd/riskd/features/geo"
 	"github.com/riskd/riskd/features/useragent"
 	"github.com/riskd/riskd/lists"
+	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/server"
 	"github.com/riskd/riskd/store"
 )
@@ -389,6 +390,9 @@ func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, st store.St
 	return nil
 }
 
+// reloadGateWait is how long a reload waits for rule work of the admin API to finish before it is refused.
+const reloadGateWait = time.Minute
+
 // reload re-reads what can change without a restart: the rule file, the GeoIP databases and the keyring.
 // Each is built off the request path and swapped atomically; one that fails to load is refused, logged and
 // audited, and the live one keeps serving.
@@ -397,10 +401,15 @@ func reload(srv *server.Server, eng *engine.Engine, listReg *lists.Registry, c s
 	audit := func(action, result, detail string) {
 		srv.Audit(server.AuditRecord{Who: who, Action: action, Result: result, Detail: detail})
 	}
-	set, err := loadRules(c.rules)
-	if err == nil {
-		err = testRules(set, eng.Extractor().Geo()) // a set whose own tests fail never goes live
-	}
+	var set *rules.Set
+	// Through the server's rule gate: a reload never compiles and tests beside an API submission.
+	err := srv.RuleGate().Do(reloadGateWait, func() error {
+		var err error
+		if set, err = loadRules(c.rules); err == nil {
+			err = testRules(set, eng.Extractor().Geo()) // a set whose own tests fail never goes live
+		}
+		return err
+	})
 	if err != nil {
 		log.Error("rules reload refused; the live rule set keeps serving", "error", err.Error())
 		audit("rules.reload", "refused", err.Error())
@@ -410,7 +419,13 @@ func reload(srv *server.Server, eng *engine.Engine, listReg *lists.Registry, c s
 		audit("rules.reload", "ok", "version "+set.Version)
 	}
 	if c.shadowRules != "" {
-		if set, err := loadRules(c.shadowRules); err != nil {
+		var set *rules.Set
+		err := srv.RuleGate().Do(reloadGateWait, func() error {
+			var err error
+			set, err = loadRules(c.shadowRules)
+			return err
+		})
+		if err != nil {
 			log.Error("shadow rules reload refused; the shadow set stays", "error", err.Error())
 			audit("rules.shadow.reload", "refused", err.Error())
 		} else {
