@@ -251,6 +251,21 @@ func (s *Server) tenantOutcome(who caller, o *features.Outcome) *apiError {
 	return nil
 }
 
+// authorizeGlobal is authorize for what all tenants share (users, the process itself): the key must also be
+// one of every tenant. When it reports false it has answered the request.
+func (s *Server) authorizeGlobal(ctx *fasthttp.RequestCtx, scope Scope) (caller, bool) {
+	who, err := s.authorize(ctx, scope)
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return who, false
+	}
+	if !who.global() {
+		writeError(ctx, errForbiddenGlobal)
+		return who, false
+	}
+	return who, true
+}
+
 // authorize checks the request's key for scope (any of them, when scope holds several). With no keyring
 // configured everyone is allowed (riskd then listens only on loopback).
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error) {

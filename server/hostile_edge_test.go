@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/riskd/riskd/engine"
-	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
@@ -467,22 +463,8 @@ func TestOperationsDetailsNeedAKey(t *testing.T) {
 // TestAdminListenerServesTLS: the admin listener serves HTTPS, so admin keys and user exports do not cross the
 // network in clear; a plain-HTTP request to it is not answered as one.
 func TestAdminListenerServesTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t, t.TempDir())
-	reg := metrics.NewSet()
-	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg, SeparateAdmin: true, Keys: testKeyring(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeAdminTLS(ln, certFile, keyFile) }()
-	t.Cleanup(func() { srv.Shutdown(t.Context()); <-done })
-
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest(http.MethodGet, "https://"+ln.Addr().String()+"/v1/rules", nil)
+	addr, client := startTLS(t, server.Config{SeparateAdmin: true, Keys: testKeyring(t)}, (*server.Server).ServeAdminTLS)
+	req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/v1/rules", nil)
 	req.Header.Set("Authorization", "Bearer "+secretAdmin)
 	resp, err := client.Do(req)
 	if err != nil {
@@ -492,7 +474,7 @@ func TestAdminListenerServesTLS(t *testing.T) {
 	if resp.StatusCode != 200 || resp.TLS == nil {
 		t.Fatalf("admin over HTTPS: status %d, TLS %v", resp.StatusCode, resp.TLS != nil)
 	}
-	if resp, err := http.Get("http://" + ln.Addr().String() + "/v1/rules"); err == nil {
+	if resp, err := http.Get("http://" + addr + "/v1/rules"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
 			t.Fatal("the TLS admin listener answered plain HTTP")

@@ -74,23 +74,8 @@ func TestHostileBodiesNeverCrashOrLeak(t *testing.T) {
 
 // TestServeTLS serves HTTPS with a certificate and key from files.
 func TestServeTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSigned(t, dir)
-	reg := metrics.NewSet()
-	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeTLS(ln, certFile, keyFile) }()
-	t.Cleanup(func() { srv.Shutdown(t.Context()); <-done })
-
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := client.Post("https://"+ln.Addr().String()+"/v1/decide", "application/json",
+	addr, client := startTLS(t, server.Config{}, (*server.Server).ServeTLS)
+	resp, err := client.Post("https://"+addr+"/v1/decide", "application/json",
 		strings.NewReader(`{"type":"login","user_id":"tls","ip":"216.160.83.56"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +84,26 @@ func TestServeTLS(t *testing.T) {
 	if resp.StatusCode != 200 || resp.TLS == nil {
 		t.Fatalf("status %d, TLS %v", resp.StatusCode, resp.TLS != nil)
 	}
+}
+
+// startTLS starts a server of cfg (with a test engine) on a loopback listener through serve (ServeTLS or
+// ServeAdminTLS) with a self-signed certificate, and returns its address and a client that trusts it.
+func startTLS(t *testing.T, cfg server.Config, serve func(*server.Server, net.Listener, string, string) error) (string, *http.Client) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	cfg.Metrics = metrics.NewSet()
+	cfg.Engine = enginetest.New(t, cfg.Metrics)
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve(srv, ln, certFile, keyFile) }()
+	t.Cleanup(func() { srv.Shutdown(t.Context()); <-done })
+	return ln.Addr().String(), &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {

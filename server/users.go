@@ -15,14 +15,9 @@ import (
 
 // handleUser serves /v1/users/{id}[/preferences]; segs are the path's decoded segments after /v1/users.
 func (s *Server) handleUser(ctx *fasthttp.RequestCtx, segs []string) {
-	who, err := s.authorize(ctx, ScopeAdmin)
-	if err != nil {
-		s.writeAuthError(ctx, err)
-		return
-	}
 	// Users are one identity across all tenants: a key limited to some tenants may not read or erase them.
-	if !who.global() {
-		writeError(ctx, errForbiddenGlobal)
+	who, ok := s.authorizeGlobal(ctx, ScopeAdmin)
+	if !ok {
 		return
 	}
 	if len(segs) < 1 || len(segs) > 2 {
