@@ -36,6 +36,7 @@ type serveConfig struct {
 	queueBudget     time.Duration
 	decisionLog     string
 	logMaxBytes     int64
+	logRetention    time.Duration
 	shed            string
 	failPolicy      string
 	config          string
@@ -76,6 +77,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
 	fs.StringVar(&c.decisionLog, "decision-log", "", "directory for the decision log (decisions.ndjson, rotated by size); empty = no log")
 	fs.Int64Var(&c.logMaxBytes, "decision-log-max-bytes", 64<<20, "rotate the decision log beyond this size")
+	fs.DurationVar(&c.logRetention, "decision-log-retention", 30*24*time.Hour, "delete decision log records this old (whole files; the current file rotates daily); 0 = keep the newest files only")
 	fs.StringVar(&c.config, "config", "", "YAML config file; keys are these flags' names")
 	fs.StringVar(&c.geoCity, "geoip-city", "", "GeoIP2/GeoLite2 City mmdb file")
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
@@ -182,7 +184,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopRetention()
 	var dlog *decisionlog.Log
 	if c.decisionLog != "" {
-		if dlog, err = decisionlog.Open(decisionlog.Config{Dir: c.decisionLog, MaxBytes: c.logMaxBytes}); err != nil {
+		if dlog, err = decisionlog.Open(decisionlog.Config{Dir: c.decisionLog, MaxBytes: c.logMaxBytes, MaxAge: c.logRetention}); err != nil {
 			return err
 		}
 		dlog.RegisterMetrics(reg)
