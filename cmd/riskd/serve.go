@@ -26,41 +26,47 @@ import (
 )
 
 type serveConfig struct {
-	listen          string
-	adminListen     string
-	keys            string
-	auditLog        string
-	tlsCert         string
-	tlsKey          string
-	maxInflight     int
-	queueBudget     time.Duration
-	decisionLog     string
-	logMaxBytes     int64
-	logRetention    time.Duration
-	shed            string
-	failPolicy      string
-	config          string
-	geoCity         string
-	geoASN          string
-	geoAnonymous    string
-	rules           string
-	shadowRules     string
-	lists           string
-	hashKey         string
-	dataDir         string
-	redis           string
-	redisTimeout    time.Duration
-	flushInterval   time.Duration
-	retention       time.Duration
-	maxBody         int
-	concurrency     int
-	velocityKeys    int
-	maxProfiles     int
-	drainDelay      time.Duration
-	shutdownTimeout time.Duration
-	logLevel        string
-	watch           time.Duration
-	pprof           bool
+	listen            string
+	adminListen       string
+	keys              string
+	auditLog          string
+	tlsCert           string
+	tlsKey            string
+	maxInflight       int
+	queueBudget       time.Duration
+	decisionLog       string
+	logMaxBytes       int64
+	logRetention      time.Duration
+	shed              string
+	failPolicy        string
+	config            string
+	geoCity           string
+	geoASN            string
+	geoAnonymous      string
+	rules             string
+	shadowRules       string
+	lists             string
+	hashKey           string
+	dataDir           string
+	redis             string
+	redisTimeout      time.Duration
+	redisUser         string
+	redisPasswordFile string
+	redisTLS          bool
+	redisCA           string
+	redisCert         string
+	redisKey          string
+	flushInterval     time.Duration
+	retention         time.Duration
+	maxBody           int
+	concurrency       int
+	velocityKeys      int
+	maxProfiles       int
+	drainDelay        time.Duration
+	shutdownTimeout   time.Duration
+	logLevel          string
+	watch             time.Duration
+	pprof             bool
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -89,6 +95,12 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory where state is made durable (profiles, velocity snapshot, hash key); empty = memory only")
 	fs.StringVar(&c.redis, "redis", "", "host:port[,host:port...] of a Redis or Redis Cluster shared by riskd instances; empty = embedded state")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
+	fs.StringVar(&c.redisUser, "redis-user", "", "Redis ACL user riskd authenticates as (default: the password alone, for requirepass)")
+	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (or set "+RedisPasswordEnv+"; there is no flag for the password itself)")
+	fs.BoolVar(&c.redisTLS, "redis-tls", false, "connect to Redis over TLS (implied by --redis-ca, --redis-cert)")
+	fs.StringVar(&c.redisCA, "redis-ca", "", "PEM file of the CA(s) that sign Redis's certificates (default: the system's roots)")
+	fs.StringVar(&c.redisCert, "redis-cert", "", "PEM client certificate riskd presents to Redis (for tls-auth-clients yes), with --redis-key")
+	fs.StringVar(&c.redisKey, "redis-key", "", "PEM private key of --redis-cert")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "with --data-dir, how often changed profiles are committed (fsynced); a crash loses at most this much; 0 = every batch")
 	fs.DurationVar(&c.retention, "retention", 180*24*time.Hour, "how long profile entries (devices, countries, last login) are kept; older events are refused")
 	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body, bytes")
@@ -136,6 +148,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	policy, err := engine.ParseFailPolicy(c.failPolicy)
 	if err != nil {
 		return err
+	}
+	if c.logRetention < 0 {
+		return fmt.Errorf("decision-log-retention %v: want 0 (keep the newest files only) or a positive duration", c.logRetention)
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
