@@ -6,6 +6,7 @@ package storetest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,6 +99,8 @@ func (r *Redis) Start(tb testing.TB) {
 		"--dir", r.dir, "--loglevel", "warning")...)
 	r.cmd.Args = append(r.cmd.Args, r.extra...)
 	r.cmd.Args = append(r.cmd.Args, r.opts.Args...)
+	var out lockedBuffer // what redis-server says when it refuses its arguments (a build without TLS, say)
+	r.cmd.Stdout, r.cmd.Stderr = &out, &out
 	if err := r.cmd.Start(); err != nil {
 		tb.Fatalf("start redis-server: %v", err)
 	}
@@ -104,7 +108,7 @@ func (r *Redis) Start(tb testing.TB) {
 	for !r.ping() {
 		if time.Now().After(deadline) {
 			r.Kill()
-			tb.Fatalf("redis-server on %s did not answer PING", r.Addr)
+			tb.Fatalf("redis-server on %s did not answer PING:\n%s", r.Addr, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -194,4 +198,25 @@ func scan(tb testing.TB, c rueidis.Client, pattern string) []string {
 			return keys
 		}
 	}
+}
+
+// lockedBuffer collects a process's output, written by exec's copying goroutine while a test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 64<<10 {
+		return len(p), nil // enough to say why it failed
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
