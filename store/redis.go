@@ -265,6 +265,18 @@ func (r *Redis) fail(err error) {
 	}
 }
 
+// refusedLater records that Redis, out of reach when riskd started, now answers but refuses riskd (see
+// connectError): Health and the log say so rather than go on reporting the first error, while riskd keeps
+// trying (an operator may fix the ACL without restarting riskd).
+func (r *Redis) refusedLater(err error) {
+	f := r.failure.Load()
+	if f == nil || errors.Is(f.err, ErrAuth) {
+		return
+	}
+	r.failure.Store(&redisFailure{since: f.since, err: err})
+	r.log.Error("redis refuses riskd: deciding on local state until the credentials or TLS settings match", "error", err.Error())
+}
+
 // recover marks Redis reachable again.
 func (r *Redis) recover() {
 	r.late.Store(0)
@@ -297,6 +309,9 @@ func (r *Redis) probe() {
 		if cp == nil {
 			if err := r.connect(); err != nil {
 				r.fail(err)
+				if errors.Is(err, ErrAuth) {
+					r.refusedLater(err)
+				}
 			}
 			continue
 		}

@@ -96,6 +96,28 @@ func TestRedisRequirePass(t *testing.T) {
 	}
 }
 
+// TestRedisRefusedAfterStart: Redis was out of reach when riskd started and comes up requiring a password riskd
+// lacks; health then says Redis refuses riskd, instead of the connection error of the start.
+func TestRedisRefusedAfterStart(t *testing.T) {
+	srv := storetest.StartRedisWith(t, storetest.Options{Args: []string{"--requirepass", "s3cret"}, Password: "s3cret"})
+	srv.Kill()
+	r, err := openRedisWith(t, RedisConfig{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := r.Health(); h == nil || errors.Is(h, ErrAuth) {
+		t.Fatalf("health with redis down: %v", h)
+	}
+	srv.Start(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for h := r.Health(); !errors.Is(h, ErrAuth); h = r.Health() {
+		if time.Now().After(deadline) {
+			t.Fatalf("health %v, want ErrAuth once redis answers", h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestRedisMinimalACL: riskd works as an ACL user allowed only MinimalACL, and Redis logs no command it denied;
 // the same user cannot touch keys outside riskd:* or run other commands.
 func TestRedisMinimalACL(t *testing.T) {
