@@ -19,10 +19,13 @@ import (
 
 // Config configures a Log.
 type Config struct {
-	Dir       string // where decisions-*.ndjson files go; created if missing
-	MaxBytes  int64  // rotate the current file beyond this size (64 MiB)
-	MaxFiles  int    // rotated files kept; older ones are deleted (10)
-	QueueSize int    // records waiting for the writer; beyond it records are dropped (8192)
+	Dir      string // where decisions-*.ndjson files go; created if missing
+	MaxBytes int64  // rotate the current file beyond this size (64 MiB)
+	MaxFiles int    // rotated files kept; older ones are deleted (10)
+	// MaxAge is the retention by age: a record is deleted at the latest MaxAge after it was written (0: kept
+	// until MaxFiles pushes it out). See rotateAge for how.
+	MaxAge    time.Duration
+	QueueSize int // records waiting for the writer; beyond it records are dropped (8192)
 	// FlushEvery bounds how long a written record may sit in the write buffer (200 ms).
 	FlushEvery time.Duration
 }
@@ -41,6 +44,8 @@ type Log struct {
 	file    *os.File
 	buf     *bufio.Writer
 	size    int64
+	started time.Time // when the current file got its first record; zero while it is empty
+	pruned  time.Time // last retention pass
 	line    []byte
 	enc     *jsonenc.VectorEncoder
 	pending uint64 // records in buf, not yet known to be on disk
@@ -66,14 +71,19 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.FlushEvery <= 0 {
 		cfg.FlushEvery = 200 * time.Millisecond
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+	// Owner only: records hold keyed hashes of users with the places and networks they logged in from.
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("decisionlog: %w", err)
 	}
 	l := &Log{cfg: cfg, queue: make(chan Record, cfg.QueueSize), done: make(chan struct{}), line: make([]byte, 0, 4096),
 		enc: jsonenc.NewVectorEncoder()}
+	if err := l.adoptPrevious(); err != nil {
+		return nil, err
+	}
 	if err := l.openCurrent(); err != nil {
 		return nil, err
 	}
+	l.prune(time.Now())
 	go l.run()
 	return l, nil
 }
@@ -133,6 +143,7 @@ func (l *Log) run() {
 			l.write(&r)
 		case <-tick.C:
 			l.flush()
+			l.expire(time.Now())
 		}
 	}
 }
@@ -146,7 +157,7 @@ func (l *Log) write(r *Record) {
 		}
 	}
 	l.line = r.AppendJSON(l.line[:0], l.enc)
-	if l.size+int64(len(l.line)) > l.cfg.MaxBytes && l.size > 0 {
+	if l.size > 0 && (l.size+int64(len(l.line)) > l.cfg.MaxBytes || l.tooOld(time.Now())) {
 		l.rotate()
 		if l.buf == nil {
 			l.dropped.Add(1)
@@ -165,6 +176,9 @@ func (l *Log) write(r *Record) {
 		l.pending = 0
 	}
 	l.pending++
+	if l.size == 0 {
+		l.started = time.Now()
+	}
 	l.size += int64(len(l.line))
 }
 
@@ -194,7 +208,7 @@ func (l *Log) fail(error) {
 
 func (l *Log) openCurrent() error {
 	path := filepath.Join(l.cfg.Dir, CurrentName)
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("decisionlog: %w", err)
 	}
@@ -204,6 +218,10 @@ func (l *Log) openCurrent() error {
 		return fmt.Errorf("decisionlog: %w", err)
 	}
 	l.file, l.buf, l.size = f, bufio.NewWriterSize(f, 256<<10), st.Size()
+	if l.size > 0 && l.started.IsZero() {
+		// Reopened after a failed write: its records are this run's, at most as old as the last rotation.
+		l.started = time.Now()
+	}
 	return nil
 }
 
@@ -214,21 +232,87 @@ func (l *Log) rotate() {
 	}
 	l.file.Close()
 	l.file, l.buf = nil, nil
-	name := "decisions-" + time.Now().UTC().Format("20060102T150405.000000000") + ".ndjson"
-	if err := os.Rename(filepath.Join(l.cfg.Dir, CurrentName), filepath.Join(l.cfg.Dir, name)); err != nil {
+	if err := os.Rename(filepath.Join(l.cfg.Dir, CurrentName), filepath.Join(l.cfg.Dir, rotatedName(time.Now()))); err != nil {
 		l.writeErrors.Add(1)
 	}
+	l.started = time.Time{}
 	if err := l.openCurrent(); err != nil {
 		l.writeErrors.Add(1)
 		return
 	}
-	l.prune()
+	l.prune(time.Now())
 }
 
-func (l *Log) prune() {
+const rotatedLayout = "20060102T150405.000000000"
+
+// rotatedName is the name of a file rotated at t: the names sort by time, and say when the file's newest record
+// was written.
+func rotatedName(t time.Time) string {
+	return "decisions-" + t.UTC().Format(rotatedLayout) + ".ndjson"
+}
+
+// adoptPrevious rotates aside the current file a previous run left, named by its last write, so that every file
+// is written by one run, whose age rotation bounds the time it spans (see rotateAge); appending to it would make
+// its first record older than the retention can tell. Files an earlier version created group-readable become
+// owner-only.
+func (l *Log) adoptPrevious() error {
+	path := filepath.Join(l.cfg.Dir, CurrentName)
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("decisionlog: %w", err)
+	}
+	for _, n := range l.rotatedFiles() {
+		os.Chmod(filepath.Join(l.cfg.Dir, n), 0o600)
+	}
+	if st.Size() == 0 {
+		return os.Chmod(path, 0o600)
+	}
+	name := rotatedName(st.ModTime())
+	if _, err := os.Stat(filepath.Join(l.cfg.Dir, name)); err == nil {
+		name = rotatedName(time.Now())
+	}
+	if err := os.Rename(path, filepath.Join(l.cfg.Dir, name)); err != nil {
+		return fmt.Errorf("decisionlog: %w", err)
+	}
+	return os.Chmod(filepath.Join(l.cfg.Dir, name), 0o600)
+}
+
+// rotateAge is how long the current file collects records before it is rotated, so that the retention can
+// delete whole files: a file spans at most rotateAge (plus one FlushEvery, the writer's check interval) and is
+// deleted once its oldest possible record is MaxAge old, that is MaxAge - span after its newest. A record is
+// thus kept at most MaxAge (plus the minute between two passes), and at least MaxAge minus a day (an eighth
+// of MaxAge when that is shorter).
+func (l *Log) rotateAge() time.Duration {
+	return min(24*time.Hour, l.cfg.MaxAge/8)
+}
+
+// tooOld reports whether the current file must be rotated for the retention.
+func (l *Log) tooOld(now time.Time) bool {
+	return l.cfg.MaxAge > 0 && !l.started.IsZero() && now.Sub(l.started) >= l.rotateAge()
+}
+
+// expire rotates the current file once it is rotateAge old and deletes rotated files past the retention. Called
+// by the writer at every flush tick; the directory is read at most once per rotateAge/4 (a minute at most).
+func (l *Log) expire(now time.Time) {
+	if l.cfg.MaxAge <= 0 {
+		return
+	}
+	if l.size > 0 && l.buf != nil && l.tooOld(now) {
+		l.rotate() // prunes
+		return
+	}
+	if now.Sub(l.pruned) >= min(time.Minute, l.rotateAge()/4) {
+		l.prune(now)
+	}
+}
+
+func (l *Log) rotatedFiles() []string {
 	entries, err := os.ReadDir(l.cfg.Dir)
 	if err != nil {
-		return
+		return nil
 	}
 	var rotated []string
 	for _, e := range entries {
@@ -237,8 +321,35 @@ func (l *Log) prune() {
 		}
 	}
 	slices.Sort(rotated) // the names sort by time
+	return rotated
+}
+
+// prune deletes the oldest rotated files beyond MaxFiles, and those past the retention (MaxAge).
+func (l *Log) prune(now time.Time) {
+	l.pruned = now
+	rotated := l.rotatedFiles()
 	for len(rotated) > l.cfg.MaxFiles {
 		os.Remove(filepath.Join(l.cfg.Dir, rotated[0]))
 		rotated = rotated[1:]
+	}
+	if l.cfg.MaxAge <= 0 {
+		return
+	}
+	// A file's newest record is from the time in its name (or its last write, for a name that does not parse);
+	// its oldest at most one span before.
+	span := l.rotateAge() + l.cfg.FlushEvery
+	for _, n := range rotated {
+		end, err := time.Parse(rotatedLayout, strings.TrimSuffix(strings.TrimPrefix(n, "decisions-"), ".ndjson"))
+		if err != nil {
+			st, serr := os.Stat(filepath.Join(l.cfg.Dir, n))
+			if serr != nil {
+				continue
+			}
+			end = st.ModTime()
+		}
+		if now.Sub(end.Add(-span)) < l.cfg.MaxAge {
+			break // sorted by time: the rest are newer
+		}
+		os.Remove(filepath.Join(l.cfg.Dir, n))
 	}
 }

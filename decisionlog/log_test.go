@@ -3,6 +3,7 @@ package decisionlog
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,4 +148,149 @@ func TestLogOnFullDiskNeverBlocks(t *testing.T) {
 		t.Fatalf("a full disk went unnoticed: %+v", st)
 	}
 	t.Logf("full disk: %+v", st)
+}
+
+// TestLogFilesAreOwnerOnly: records link a user's keyed hash to places and networks, so the directory and every
+// file (current, rotated, and those a previous run left group-readable) are the owner's alone.
+func TestLogFilesAreOwnerOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// What an earlier version left: a group-readable current file.
+	if err := os.WriteFile(filepath.Join(dir, CurrentName), []byte("{}\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dir, CurrentName), 0o640)
+	os.RemoveAll(filepath.Join(dir, "fresh"))
+	set := testSet(t)
+	for _, d := range []string{dir, filepath.Join(dir, "fresh")} {
+		l, err := Open(Config{Dir: d, MaxBytes: 4 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 40 {
+			r := record(set, i)
+			l.Append(&r)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(path string, want os.FileMode) {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, st.Mode().Perm(), want)
+		}
+	}
+	check(filepath.Join(dir, "fresh"), 0o700)
+	n := 0
+	for _, d := range []string{dir, filepath.Join(dir, "fresh")} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "decisions") {
+				check(filepath.Join(d, e.Name()), 0o600)
+				n++
+			}
+		}
+	}
+	if n < 4 {
+		t.Fatalf("%d log files, want the adopted one, rotated ones and two current ones", n)
+	}
+}
+
+// TestLogRetentionByAge: the current file rotates as it ages and rotated files are deleted once their oldest
+// possible record is past MaxAge, so no record outlives the retention even when traffic never fills a file.
+func TestLogRetentionByAge(t *testing.T) {
+	dir := t.TempDir()
+	set := testSet(t)
+	const maxAge = 1600 * time.Millisecond // rotateAge: 200 ms
+	// A file of a previous run, rotated long ago, and its current file, last written two retentions ago.
+	old := filepath.Join(dir, rotatedName(time.Now().Add(-time.Hour)))
+	os.WriteFile(old, []byte("{}\n"), 0o600)
+	prev := filepath.Join(dir, CurrentName)
+	os.WriteFile(prev, []byte("{}\n"), 0o600)
+	os.Chtimes(prev, time.Now().Add(-2*maxAge), time.Now().Add(-2*maxAge))
+	l, err := Open(Config{Dir: dir, MaxAge: maxAge, FlushEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if names := rotatedNames(t, dir); len(names) != 0 {
+		t.Fatalf("files past the retention kept at open: %v", names)
+	}
+	// Write a record every 50 ms for 2.5 retention periods; at every moment no file may hold a record written
+	// more than maxAge (and the pass interval) ago.
+	written := map[string]time.Time{} // evaluation id -> when appended
+	start := time.Now()
+	for i := 0; time.Since(start) < 5*maxAge/2; i++ {
+		r := record(set, i+1)
+		written[fmt.Sprintf("%016x", i+1)] = time.Now()
+		l.Append(&r)
+		time.Sleep(50 * time.Millisecond)
+		if i%8 != 0 {
+			continue
+		}
+		for _, n := range append(rotatedNames(t, dir), CurrentName) {
+			for _, m := range readLinesLenient(filepath.Join(dir, n)) {
+				at, ok := written[fmt.Sprint(m["evaluation_id"])]
+				if age := time.Since(at); ok && age > maxAge+100*time.Millisecond {
+					t.Fatalf("%s holds a record %v old, retention %v", n, age, maxAge)
+				}
+			}
+		}
+	}
+	names := rotatedNames(t, dir)
+	if len(names) < 2 {
+		t.Fatalf("rotated files %v: the current file must rotate as it ages", names)
+	}
+	// The newest records are still there: the retention deletes by age, not everything.
+	kept := 0
+	for _, n := range append(names, CurrentName) {
+		kept += len(readLinesLenient(filepath.Join(dir, n)))
+	}
+	if kept < 10 {
+		t.Fatalf("%d records kept, want those of the last retention period", kept)
+	}
+	// Traffic stops: the last records go too, without a new record to trigger a rotation.
+	time.Sleep(maxAge + 300*time.Millisecond)
+	for _, n := range append(rotatedNames(t, dir), CurrentName) {
+		if recs := readLinesLenient(filepath.Join(dir, n)); len(recs) != 0 {
+			t.Fatalf("%s still holds %d records a retention period after the last one", n, len(recs))
+		}
+	}
+}
+
+func rotatedNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "decisions-") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// readLinesLenient reads the records of a file that may be deleted or rotated meanwhile.
+func readLinesLenient(path string) []map[string]any {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(string(data), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -19,6 +19,7 @@ type Metrics struct {
 	redisErrors     *metrics.Counter
 	localReads      *metrics.Counter
 	dropped         *metrics.Counter
+	erased          *metrics.Counter
 	conflicts       *metrics.Counter
 	redisUp         atomic.Int32
 }
@@ -35,6 +36,7 @@ func NewMetrics(set *metrics.Set) *Metrics {
 		redisErrors:     set.NewCounter("riskd_state_redis_errors_total"),
 		localReads:      set.NewCounter("riskd_state_local_reads_total"),
 		dropped:         set.NewCounter("riskd_state_writes_dropped_total"),
+		erased:          set.NewCounter("riskd_state_erased_writes_dropped_total"),
 		conflicts:       set.NewCounter("riskd_state_write_conflicts_total"),
 	}
 	set.NewGauge("riskd_state_redis_up", func() float64 { return float64(m.redisUp.Load()) })
@@ -83,6 +85,13 @@ func (m *Metrics) localRead() {
 func (m *Metrics) droppedWrite() {
 	if m != nil {
 		m.dropped.Inc()
+	}
+}
+
+// erasedWrites counts changes to an erased user's keys refused because they were made before the erasure.
+func (m *Metrics) erasedWrites(n int) {
+	if m != nil {
+		m.erased.Add(n)
 	}
 }
 

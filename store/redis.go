@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,12 @@ import (
 // RedisConfig configures OpenRedis. Zero values take the defaults in parentheses.
 type RedisConfig struct {
 	Addrs []string // a standalone Redis, or seed nodes of a Redis Cluster
+	// Username and Password authenticate riskd (AUTH): an ACL user, or the password alone for requirepass (the
+	// user "default"). Empty: no AUTH.
+	Username, Password string
+	// TLS, when set, is how every connection (to each cluster node too) is made: the CA that signs Redis's
+	// certificates and riskd's client certificate, if Redis asks for one. Nil: plain TCP.
+	TLS *tls.Config
 	// Timeout bounds the one round trip a decision makes (25 ms). Beyond it the decision is made on local state;
 	// after a few late answers in a row Redis is treated as out of reach until a probe succeeds.
 	Timeout time.Duration
@@ -112,7 +120,7 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	r.metrics.profiles(r.local.Profiles)
 	if err := r.connect(); err != nil {
-		if errors.Is(err, ErrKeyMismatch) {
+		if errors.Is(err, ErrKeyMismatch) || errors.Is(err, ErrAuth) {
 			return nil, err
 		}
 		r.fail(err)
@@ -130,16 +138,24 @@ func (r *Redis) Local() *Memory { return r.local }
 func (r *Redis) connect() error {
 	c, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress:      r.cfg.Addrs,
+		Username:         r.cfg.Username,
+		Password:         r.cfg.Password,
+		TLSConfig:        r.cfg.TLS,
 		DisableCache:     true, // a decision's round trip is paid for the counters anyway; see conn
 		Dialer:           net.Dialer{Timeout: time.Second},
 		ConnWriteTimeout: 2 * time.Second,
+		// CLIENT SETINFO only labels the connection; without it the ACL riskd needs is one command shorter.
+		ClientSetInfo: rueidis.DisableClientSetInfo,
 	})
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", strings.Join(r.cfg.Addrs, ","), err)
+		return r.connectError(err)
 	}
 	if err := r.checkKey(c); err != nil {
 		c.Close()
-		return err
+		if errors.Is(err, ErrKeyMismatch) {
+			return err
+		}
+		return r.connectError(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	r.followErasures(ctx, c) // on failure the first poll tries again
@@ -147,6 +163,44 @@ func (r *Redis) connect() error {
 	r.client.Store(&c)
 	r.recover()
 	return nil
+}
+
+// connectError names Redis in err, and marks as ErrAuth the errors that retrying cannot fix: a refused password
+// or ACL user, a command the ACL denies, a certificate that does not verify, a TLS alert from Redis (its
+// verdict on riskd's client certificate) or a plain-text answer to TLS.
+func (r *Redis) connectError(err error) error {
+	addrs := strings.Join(r.cfg.Addrs, ",")
+	if refused(err) {
+		return fmt.Errorf("redis %s refused riskd (check --redis-user, the password, the ACL and the TLS settings): %w: %w", addrs, ErrAuth, err)
+	}
+	if t := r.cfg.TLS; t != nil && len(t.Certificates) == 0 && t.GetClientCertificate == nil {
+		// Redis resets the connection of a client without the certificate it requires (tls-auth-clients yes):
+		// that looks like any network failure, so say what else it may be.
+		return fmt.Errorf("redis %s (over TLS without a client certificate; if Redis requires one, give --redis-cert and --redis-key): %w", addrs, err)
+	}
+	return fmt.Errorf("redis %s: %w", addrs, err)
+}
+
+func refused(err error) bool {
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		msg := re.Error()
+		for _, p := range []string{"NOAUTH", "WRONGPASS", "NOPERM"} {
+			if strings.HasPrefix(msg, p) {
+				return true
+			}
+		}
+		return false
+	}
+	var (
+		verify  *tls.CertificateVerificationError
+		alert   tls.AlertError
+		header  tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &header) || errors.As(err, &unknown) ||
+		errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // checkKey stores the key fingerprint if Redis has none, and compares it otherwise.
@@ -211,6 +265,18 @@ func (r *Redis) fail(err error) {
 	}
 }
 
+// refusedLater records that Redis, out of reach when riskd started, now answers but refuses riskd (see
+// connectError): Health and the log say so rather than go on reporting the first error, while riskd keeps
+// trying (an operator may fix the ACL without restarting riskd).
+func (r *Redis) refusedLater(err error) {
+	f := r.failure.Load()
+	if f == nil || errors.Is(f.err, ErrAuth) {
+		return
+	}
+	r.failure.Store(&redisFailure{since: f.since, err: err})
+	r.log.Error("redis refuses riskd: deciding on local state until the credentials or TLS settings match", "error", err.Error())
+}
+
 // recover marks Redis reachable again.
 func (r *Redis) recover() {
 	r.late.Store(0)
@@ -243,6 +309,9 @@ func (r *Redis) probe() {
 		if cp == nil {
 			if err := r.connect(); err != nil {
 				r.fail(err)
+				if errors.Is(err, ErrAuth) {
+					r.refusedLater(err)
+				}
 			}
 			continue
 		}

@@ -3,8 +3,31 @@ package store
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/redis/rueidis"
+)
+
+// Tombstones make an erasure final. An instance cut off from Redis goes on deciding on local state and queues its
+// writes (up to QueueLen, 65,536) until Redis is back; the same holds for one whose writer is merely behind. Were
+// those writes sent after another instance erased the user, they would recreate the user's counters, facts and
+// profile. So an erasure first sets riskd:{u:<user key>}:t to its time, and every script that changes a user's
+// keys (counters, facts, profile) compares it with the time the change was made: changes made before the
+// erasure are refused, and counted in riskd_state_erased_writes_dropped_total. Changes made after it go through:
+// the user is new afterwards.
+//
+// The tombstone must outlive any write made before it. The writer drops a write queued for longer than
+// maxQueuedAge (counted in riskd_state_writes_dropped_total), whatever held it (an outage, a full queue), so a
+// write that reaches Redis was made at most maxQueuedAge before it is sent; a batch then takes at most a few
+// adminTimeouts (a read, up to five compare-and-set rounds). tombstoneTTL adds an hour to maxQueuedAge for those
+// seconds and for clocks that disagree. The time a change was made is the clock of the instance that made it, and
+// the erasure's that of the instance that erased: erasureSkew moves the tombstone a second later, so that an
+// instance whose clock runs up to a second ahead still has its earlier changes refused; the price is that changes
+// made within a second after an erasure are refused too.
+const (
+	maxQueuedAge = 24 * time.Hour // a day's counters are the longest window; a login not taught in a day is stale
+	tombstoneTTL = maxQueuedAge + time.Hour
+	erasureSkew  = time.Second
 )
 
 // Erasures reach the other instances through a stream: every instance keeps a local copy of the profiles it

@@ -89,7 +89,7 @@ func (r *Redis) expireKeys(ctx context.Context, c rueidis.Client, keys []string,
 			val = string(AppendProfile(nil, &p))
 		}
 		args := []string{string(old), val, ttl}
-		cmds = append(cmds, r.cas.cmd(c, keys[i], args...))
+		cmds = append(cmds, r.cas.cmd(c, keys[i], "", args...)) // rewrites existing profiles only: an erasure makes it miss
 		calls = append(calls, &call{s: r.cas, key: keys[i], args: args})
 	}
 	if len(cmds) == 0 {

@@ -14,9 +14,12 @@ import (
 // key's TTL in ms, "1" to return the record as it was (nil when none), "1" to add the attempt, then per kind:
 // u: the fingerprints of the address, the device and the country ("" when absent), the amount ("" when
 // none) and the event's Hour and Day bucket indices; i: the user's fingerprint and register; d: the user's
-// fingerprint ("" when none) and the user-agent hash (0 when none).
+// fingerprint ("" when none) and the user-agent hash (0 when none). A user's record is called with the user's
+// tombstone as KEYS[2] and the time the change was made (ms) as ARGV[13]: see tombstoneCheck.
 const factsScript = `
 local kind = ARGV[1]
+local stamp, reply = ARGV[13], ARGV[5]
+` + tombstoneCheck + `
 local fmt, size, n, s0, s1, r0, r1
 if kind == 'u' then
   fmt, size, n, s0, s1 = '<i4i4i4' .. string.rep('I4', 32) .. string.rep('f', 12), 188, 47, 4, 35
@@ -122,13 +125,15 @@ return ret
 type factsCall struct {
 	kind byte // kindUser, kindIP (also subnets), kindDevice: which record
 	key  string
+	tomb string // the user's tombstone, for a user's record
 	args []string
 }
 
 // factsCalls are the facts script calls of an attempt by s at time at: with add, the attempt is added; with
 // reply, the records are returned as they were. An address or subnet learns only of attempts with a user.
-// ttl is a device record's TTL (how long a device's first sighting is remembered).
-func factsCalls(s *Subjects, at int64, add, reply bool, deviceTTLms int64, dst []factsCall) []factsCall {
+// ttl is a device record's TTL (how long a device's first sighting is remembered). stamp is when the change was
+// made (ms, wall clock), which the user's tombstone is compared with.
+func factsCalls(s *Subjects, at int64, add, reply bool, deviceTTLms, stamp int64, dst []factsCall) []factsCall {
 	mn := minuteOf(at)
 	common := func(kind byte, ttl int64, write bool) []string {
 		r, w := "0", "0"
@@ -158,8 +163,8 @@ func factsCalls(s *Subjects, at int64, add, reply bool, deviceTTLms int64, dst [
 			amount = strconv.FormatFloat(s.Amount, 'g', -1, 64)
 		}
 		args = append(args, fp(s.HasIP, s.IP), fp(s.HasDevice, s.Device), country, amount,
-			itoa(int64(ix[Hour])), itoa(int64(ix[Day])))
-		dst = append(dst, factsCall{kindUser, subjectKey(kindUser, s.User, 'x'), args})
+			itoa(int64(ix[Hour])), itoa(int64(ix[Day])), itoa(stamp))
+		dst = append(dst, factsCall{kindUser, subjectKey(kindUser, s.User, 'x'), subjectKey(kindUser, s.User, 't'), args})
 	}
 	for _, a := range [2]struct {
 		has  bool
@@ -170,11 +175,11 @@ func factsCalls(s *Subjects, at int64, add, reply bool, deviceTTLms int64, dst [
 			continue
 		}
 		args := append(common('i', velocityTTLms, add && s.HasUser), fp(true, s.User), itoa(int64(s.User%regCount)))
-		dst = append(dst, factsCall{kindIP, subjectKey(a.kind, a.key, 'x'), args})
+		dst = append(dst, factsCall{kindIP, subjectKey(a.kind, a.key, 'x'), "", args})
 	}
 	if s.HasDevice {
 		args := append(common('d', deviceTTLms, add), fp(s.HasUser, s.User), itoa(int64(s.UA)))
-		dst = append(dst, factsCall{kindDevice, subjectKey(kindDevice, s.Device, 'x'), args})
+		dst = append(dst, factsCall{kindDevice, subjectKey(kindDevice, s.Device, 'x'), "", args})
 	}
 	return dst
 }

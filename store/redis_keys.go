@@ -22,6 +22,7 @@ import (
 //	riskd:{i:<IP key>}:x              string an address's facts: its users
 //	riskd:{s:<subnet key>}:x          string a subnet's facts: its users
 //	riskd:{d:<device key>}:x          string a device's facts: first seen, last user agent, its users
+//	riskd:{u:<user key>}:t            string tombstone of the user's erasure: its time (ms), see redis_erasures.go
 //	riskd:keycheck                    string fingerprint of the hash key the instances share
 //	riskd:retention-lock              string held by the instance sweeping profiles for retention
 //
@@ -74,8 +75,13 @@ func UserKeyHex(k uint64) string {
 // how many events to count (1 unless the writer merged several).
 // The ring is one binary string (struct.pack), not a hash: a hash of 76 fields cost 40 µs of Redis CPU a call
 // in Lua table building, the string about a tenth of that.
+//
+// A user's ring is called with the user's tombstone as KEYS[2] and the time the change was made (ms) as ARGV[9]:
+// a change made before the user's erasure is refused (-1, or nil when a reply was asked for), see tombstoneCheck.
 const velocityScript = `
 local key = KEYS[1]
+local stamp, reply = ARGV[9], ARGV[7]
+` + tombstoneCheck + `
 local cur = redis.call('GET', key)
 if cur and #cur ~= 160 then cur = false end -- damaged: start the ring again rather than fail forever
 local mask = tonumber(ARGV[6])
@@ -119,10 +125,29 @@ redis.call('SET', key, struct.pack(fmt, unpack(v, 1, 76)), 'PX', ARGV[5])
 return ret
 `
 
+// tombstoneCheck is the Lua that refuses a change to an erased user's key: when KEYS[2] (the user's tombstone) is
+// given and holds a time later than the change's (the script's local stamp, ms), the script ends with nil when a
+// reply was asked for (its local reply is "1": the user is erased, there is nothing to read) and -1 otherwise,
+// which the writer counts as dropped. One GET more per call, in the same script: no round trip is added.
+const tombstoneCheck = `if KEYS[2] then
+  local t = redis.call('GET', KEYS[2])
+  if t and tonumber(stamp) < tonumber(t) then
+    if reply == '1' then return false end
+    return -1
+  end
+end`
+
 // casScript replaces a profile only if it still holds what the writer read (compare and set): two instances
 // learning about one user at once never lose each other's changes; the loser reads again and reapplies its op.
-// ARGV: the value read ("" = none), the new value ("" = delete), the TTL in ms. Returns 1 if replaced.
+// ARGV: the value read ("" = none), the new value ("" = delete), the TTL in ms, and with the user's tombstone as
+// KEYS[2], the tombstone read ("" = none): the writer dropped the ops made before it, and an erasure since (a
+// new tombstone) makes it read again. Returns 1 if replaced.
 const casScript = `
+if KEYS[2] then
+  local t = redis.call('GET', KEYS[2])
+  if t == false then t = '' end
+  if t ~= ARGV[4] then return 0 end
+end
 local cur = redis.call('GET', KEYS[1])
 if cur == false then cur = '' end
 if cur ~= ARGV[1] then return 0 end
@@ -141,11 +166,18 @@ func newScript(src string) *script {
 	return &script{src: src, sha: hex.EncodeToString(sum[:])}
 }
 
-func (s *script) cmd(c rueidis.Client, key string, args ...string) rueidis.Completed {
+// cmd calls the script on key, and on tomb (a user's tombstone) as KEYS[2] unless it is "".
+func (s *script) cmd(c rueidis.Client, key, tomb string, args ...string) rueidis.Completed {
+	if tomb != "" {
+		return c.B().Evalsha().Sha1(s.sha).Numkeys(2).Key(key, tomb).Arg(args...).Build()
+	}
 	return c.B().Evalsha().Sha1(s.sha).Numkeys(1).Key(key).Arg(args...).Build()
 }
 
-func (s *script) evalCmd(c rueidis.Client, key string, args ...string) rueidis.Completed {
+func (s *script) evalCmd(c rueidis.Client, key, tomb string, args ...string) rueidis.Completed {
+	if tomb != "" {
+		return c.B().Eval().Script(s.src).Numkeys(2).Key(key, tomb).Arg(args...).Build()
+	}
 	return c.B().Eval().Script(s.src).Numkeys(1).Key(key).Arg(args...).Build()
 }
 
@@ -153,6 +185,7 @@ func (s *script) evalCmd(c rueidis.Client, key string, args ...string) rueidis.C
 type call struct {
 	s    *script
 	key  string
+	tomb string
 	args []string
 }
 
@@ -165,7 +198,7 @@ func doMulti(ctx context.Context, c rueidis.Client, cmds []rueidis.Completed, ca
 	var at []int
 	for i, r := range res {
 		if e, ok := rueidis.IsRedisErr(r.Error()); ok && e.IsNoScript() && calls[i] != nil {
-			again = append(again, calls[i].s.evalCmd(c, calls[i].key, calls[i].args...))
+			again = append(again, calls[i].s.evalCmd(c, calls[i].key, calls[i].tomb, calls[i].args...))
 			at = append(at, i)
 		}
 	}

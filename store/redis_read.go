@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/rueidis"
 )
@@ -20,7 +21,8 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 		return
 	}
 	ix := bucketIndices(at)
-	args := velocityArgs(&ix, count, true, 1)
+	stamp := time.Now().UnixMilli() // an erasure's tombstone refuses what was sent before it
+	args := velocityArgs(&ix, count, true, 1, stamp)
 	var cmds [11]rueidis.Completed
 	var calls [11]*call
 	var dst [5]*[NumMetrics]Counts
@@ -29,18 +31,18 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 		if !sub.has {
 			continue
 		}
-		k := subjectKey(sub.kind, sub.key, 'v')
-		cmds[n] = r.vel.cmd(c, k, args...)
-		calls[n] = &call{s: r.vel, key: k, args: args}
+		k, tomb := subjectKey(sub.kind, sub.key, 'v'), tombstoneOf(sub)
+		cmds[n] = r.vel.cmd(c, k, tomb, args...)
+		calls[n] = &call{s: r.vel, key: k, tomb: tomb, args: args}
 		dst[n] = velocityOut(out, sub.kind)
 		n++
 	}
 	nv := n
 	var fc [4]factsCall
-	facts := factsCalls(&s, at, count != 0, true, r.cfg.Retention.Milliseconds(), fc[:0])
+	facts := factsCalls(&s, at, count != 0, true, r.cfg.Retention.Milliseconds(), stamp, fc[:0])
 	for _, f := range facts {
-		cmds[n] = r.facts.cmd(c, f.key, f.args...)
-		calls[n] = &call{s: r.facts, key: f.key, args: f.args}
+		cmds[n] = r.facts.cmd(c, f.key, f.tomb, f.args...)
+		calls[n] = &call{s: r.facts, key: f.key, tomb: f.tomb, args: f.args}
 		n++
 	}
 	if s.HasUser {
@@ -58,7 +60,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	var counts [5][NumMetrics]Counts
 	for i := range nv {
 		if err := parseVelocity(res[i], &ix, &counts[i]); err != nil {
-			r.readFailed(err, s, count, at)
+			r.readFailed(err, s, count, at, stamp)
 			return
 		}
 	}
@@ -66,7 +68,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	for i, f := range facts {
 		windows, outs := addrWindows(&fx, f.key)
 		if err := parseFacts(res[nv+i], f.kind, at, &fx, windows, outs); err != nil {
-			r.readFailed(err, s, count, at)
+			r.readFailed(err, s, count, at, stamp)
 			return
 		}
 	}
@@ -75,7 +77,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	if s.HasUser {
 		var err error
 		if has, err = parseProfile(res[nv+len(facts)], &p); err != nil {
-			r.readFailed(err, s, count, at)
+			r.readFailed(err, s, count, at, stamp)
 			return
 		}
 	}
@@ -95,6 +97,14 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 			r.local.Profiles.Put(s.User, nil)
 		}
 	}
+}
+
+// tombstoneOf is the key of the tombstone that guards sub's keys: a user's, none for the other subjects.
+func tombstoneOf(sub subject) string {
+	if sub.kind != kindUser {
+		return ""
+	}
+	return subjectKey(kindUser, sub.key, 't')
 }
 
 // subject is one velocity subject of an event.
@@ -140,7 +150,7 @@ func addrWindows(out *Facts, key string) ([]int, []*uint32) {
 // again, and only a few late answers in a row take Redis out of the request path. Any other error does at once,
 // and the counts are queued for when Redis is back; if the script ran before the connection broke, the event is
 // counted twice: an attack reads slightly high, never low.
-func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at int64) {
+func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at, stamp int64) {
 	r.metrics.localRead()
 	switch {
 	case replied(err):
@@ -149,13 +159,13 @@ func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at int64) {
 		r.metrics.redisError()
 	default:
 		r.fail(err)
-		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0})
+		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0, stamp: stamp})
 	}
 }
 
-// velocityArgs are the velocity script's arguments for n events in buckets ix.
-func velocityArgs(ix *[NumWindows]int32, count MetricSet, reply bool, n int) []string {
-	args := make([]string, 8)
+// velocityArgs are the velocity script's arguments for n events in buckets ix, changed at stamp (ms).
+func velocityArgs(ix *[NumWindows]int32, count MetricSet, reply bool, n int, stamp int64) []string {
+	args := make([]string, 9)
 	for w := range NumWindows {
 		args[w] = itoa(int64(ix[w]))
 	}
@@ -166,6 +176,7 @@ func velocityArgs(ix *[NumWindows]int32, count MetricSet, reply bool, n int) []s
 		args[6] = "1"
 	}
 	args[7] = itoa(int64(n))
+	args[8] = itoa(stamp)
 	return args
 }
 
@@ -224,13 +235,13 @@ func (r *Redis) Export(user uint64, at int64, out *UserData) (bool, error) {
 		return false, r.unavailable()
 	}
 	ix := bucketIndices(at)
-	k := subjectKey(kindUser, user, 'v')
-	args := velocityArgs(&ix, 0, true, 1)
+	k, tomb := subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 't')
+	args := velocityArgs(&ix, 0, true, 1, time.Now().UnixMilli())
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	res := doMulti(ctx, cl, []rueidis.Completed{r.vel.cmd(cl, k, args...), cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build(),
+	res := doMulti(ctx, cl, []rueidis.Completed{r.vel.cmd(cl, k, tomb, args...), cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build(),
 		cl.B().Get().Key(subjectKey(kindUser, user, 'x')).Build()},
-		[]*call{{s: r.vel, key: k, args: args}, nil, nil})
+		[]*call{{s: r.vel, key: k, tomb: tomb, args: args}, nil, nil})
 	if err := parseVelocity(res[0], &ix, &out.Velocity); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

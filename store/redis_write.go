@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -26,6 +28,9 @@ type redisWrite struct {
 	at    int64
 	op    ProfileOp
 	done  chan error
+	// stamp is when the change was made (ms, wall clock): an erasure's tombstone refuses changes made before it,
+	// and a change queued longer than maxQueuedAge is dropped.
+	stamp int64
 }
 
 const writeBatch = 512
@@ -34,6 +39,9 @@ const writeBatch = 512
 func (r *Redis) queue(w redisWrite) {
 	if w.kind == writeCount && (w.ms == 0 || !(w.subj.HasUser || w.subj.HasIP || w.subj.HasDevice || w.subj.HasSubnet || w.subj.HasASN)) {
 		return
+	}
+	if w.stamp == 0 {
+		w.stamp = time.Now().UnixMilli()
 	}
 	select {
 	case r.writes <- w:
@@ -121,17 +129,27 @@ func (r *Redis) finalFlush(batch []redisWrite) {
 // writeBatch writes a batch in two round trips: the counts together with a read of every profile to change,
 // then a compare-and-set of each changed profile. Profiles another instance changed in between are read and
 // changed again (a few times at most). Writes that succeeded are marked done, so that a batch retried after an
-// outage does not count them twice.
+// outage does not count them twice. Writes queued longer than maxQueuedAge are dropped (see tombstoneTTL), and
+// changes to a user erased after they were made are refused by the user's tombstone.
 func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) error {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
+	stale := now.Add(-maxQueuedAge).UnixMilli()
+	for i := range batch {
+		if w := &batch[i]; (w.kind == writeCount || w.kind == writeProfile) && w.stamp < stale {
+			w.kind = writeDone
+			r.metrics.droppedWrite()
+		}
+	}
 	// Counts of one subject at one second with the same metrics are merged into one call: a busy address or
-	// device is counted many times a batch.
+	// device is counted many times a batch. A user's are merged only when made in the same millisecond, which its
+	// tombstone is compared with.
 	type countKey struct {
-		kind byte
-		key  uint64
-		at   int64
-		ms   MetricSet
+		kind  byte
+		key   uint64
+		at    int64
+		ms    MetricSet
+		stamp int64
 	}
 	var order []countKey
 	merged := map[countKey][]int{} // batch entries of each merged count
@@ -143,7 +161,10 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 		case writeCount:
 			for _, sub := range subjectsOf(&w.subj) {
 				if sub.has {
-					k := countKey{sub.kind, sub.key, w.at, w.ms}
+					k := countKey{sub.kind, sub.key, w.at, w.ms, 0}
+					if sub.kind == kindUser {
+						k.stamp = w.stamp
+					}
 					if _, ok := merged[k]; !ok {
 						order = append(order, k)
 					}
@@ -159,6 +180,7 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 				users = append(users, u)
 			}
 			uo.ops = append(uo.ops, w.op)
+			uo.stamps = append(uo.stamps, w.stamp)
 			uo.writes = append(uo.writes, i)
 		}
 	}
@@ -168,19 +190,20 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 		owners := make([][]int, 0, len(order)) // the batch entries of each command
 		for _, k := range order {
 			ix := bucketIndices(k.at)
-			key := subjectKey(k.kind, k.key, 'v')
-			args := velocityArgs(&ix, k.ms, false, len(merged[k]))
-			cmds, calls = append(cmds, r.vel.cmd(c, key, args...)), append(calls, &call{s: r.vel, key: key, args: args})
+			key, tomb := subjectKey(k.kind, k.key, 'v'), tombstoneOf(subject{true, k.kind, k.key})
+			args := velocityArgs(&ix, k.ms, false, len(merged[k]), k.stamp)
+			cmds = append(cmds, r.vel.cmd(c, key, tomb, args...))
+			calls = append(calls, &call{s: r.vel, key: key, tomb: tomb, args: args})
 			owners = append(owners, merged[k])
 		}
 		// Facts are not merged: each attempt adds its own items.
 		var fc []factsCall
 		for i := range batch {
 			if w := &batch[i]; w.kind == writeCount && w.facts {
-				fc = factsCalls(&w.subj, w.at, true, false, r.cfg.Retention.Milliseconds(), fc[:0])
+				fc = factsCalls(&w.subj, w.at, true, false, r.cfg.Retention.Milliseconds(), w.stamp, fc[:0])
 				for _, f := range fc {
-					cmds = append(cmds, r.facts.cmd(c, f.key, f.args...))
-					calls = append(calls, &call{s: r.facts, key: f.key, args: f.args})
+					cmds = append(cmds, r.facts.cmd(c, f.key, f.tomb, f.args...))
+					calls = append(calls, &call{s: r.facts, key: f.key, tomb: f.tomb, args: f.args})
 					owners = append(owners, []int{i})
 				}
 			}
@@ -189,6 +212,8 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 		var err error
 		for j, rs := range doMulti(ctx, c, cmds, calls) {
 			switch e := rs.Error(); {
+			case e == nil && refusedByTombstone(rs):
+				r.metrics.erasedWrites(len(owners[j]))
 			case e == nil || rueidis.IsRedisNil(e): // the scripts answer nil when asked for nothing
 			case replied(e): // a poisoned key: retrying would hold the queue forever
 				r.metrics.droppedWrite()
@@ -237,19 +262,56 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 	return nil
 }
 
-// userOps are one user's profile changes in a batch, in order, and the batch entries they came from.
+// userOps are one user's profile changes in a batch, in order, when they were made, and the batch entries they
+// came from.
 type userOps struct {
 	ops    []ProfileOp
+	stamps []int64
 	writes []int
 }
 
-// applyProfiles reads the users' profiles, applies their ops (and the retention cutoff) and writes them back
-// with compare-and-set, marking the batch entries of each user written done. It returns the users whose profile
-// another instance changed in between, to be tried again.
+// dropErased drops (and counts) the ops made before the user's erasure at tomb (a tombstone's value; "" none),
+// marking their batch entries done.
+func (uo *userOps) dropErased(tomb string, batch []redisWrite, m *Metrics) {
+	if tomb == "" {
+		return
+	}
+	erasedAt, err := strconv.ParseInt(tomb, 10, 64)
+	if err != nil {
+		return // not a tombstone riskd wrote: the compare-and-set still holds the profile to it
+	}
+	n := 0
+	for j := range uo.ops {
+		if uo.stamps[j] < erasedAt {
+			batch[uo.writes[j]].kind = writeDone
+			m.erasedWrites(1)
+			continue
+		}
+		uo.ops[n], uo.stamps[n], uo.writes[n] = uo.ops[j], uo.stamps[j], uo.writes[j]
+		n++
+	}
+	uo.ops, uo.stamps, uo.writes = uo.ops[:n], uo.stamps[:n], uo.writes[:n]
+}
+
+// refusedByTombstone reports whether a script answered -1: a change to an erased user, made before the erasure.
+func refusedByTombstone(rs rueidis.RedisResult) bool {
+	m, err := rs.ToMessage()
+	if err != nil || !m.IsInt64() {
+		return false
+	}
+	v, _ := m.AsInt64()
+	return v == -1
+}
+
+// applyProfiles reads the users' profiles and tombstones, drops the ops made before an erasure, applies the
+// others (and the retention cutoff) and writes the profiles back with compare-and-set, marking the batch entries
+// of each user written done. It returns the users whose profile (or tombstone) changed in between, to be tried
+// again.
 func (r *Redis) applyProfiles(ctx context.Context, c rueidis.Client, batch []redisWrite, users []uint64, ops map[uint64]*userOps, cutoff int64) ([]uint64, error) {
-	gets := make([]rueidis.Completed, len(users))
+	gets := make([]rueidis.Completed, 2*len(users))
 	for i, u := range users {
 		gets[i] = c.B().Get().Key(subjectKey(kindUser, u, 'p')).Build()
+		gets[len(users)+i] = c.B().Get().Key(subjectKey(kindUser, u, 't')).Build()
 	}
 	res := c.DoMulti(ctx, gets...)
 	done := func(u uint64) {
@@ -274,6 +336,19 @@ func (r *Redis) applyProfiles(ctx context.Context, c rueidis.Client, batch []red
 		default:
 			return nil, fmt.Errorf("redis profile read: %w", err)
 		}
+		tomb, err := res[len(users)+i].ToString()
+		switch {
+		case err == nil:
+		case rueidis.IsRedisNil(err):
+			tomb = ""
+		case replied(err):
+			r.metrics.droppedWrite()
+			done(u)
+			continue
+		default:
+			return nil, fmt.Errorf("redis tombstone read: %w", err)
+		}
+		ops[u].dropErased(tomb, batch, r.metrics)
 		if has && DecodeProfile(old, &p) != nil {
 			has = false // a damaged profile is replaced, as if absent
 		}
@@ -294,10 +369,10 @@ func (r *Redis) applyProfiles(ctx context.Context, c rueidis.Client, batch []red
 		if _, empty := p.Expire(cutoff); !empty {
 			val = string(AppendProfile(nil, &p))
 		}
-		k := subjectKey(kindUser, u, 'p')
-		args := []string{string(old), val, ttl}
-		cmds = append(cmds, r.cas.cmd(c, k, args...))
-		calls = append(calls, &call{s: r.cas, key: k, args: args})
+		k, t := subjectKey(kindUser, u, 'p'), subjectKey(kindUser, u, 't')
+		args := []string{string(old), val, ttl, tomb}
+		cmds = append(cmds, r.cas.cmd(c, k, t, args...))
+		calls = append(calls, &call{s: r.cas, key: k, tomb: t, args: args})
 		who = append(who, u)
 	}
 	if len(cmds) == 0 {
@@ -341,9 +416,10 @@ func (r *Redis) barrier(timeout time.Duration) error {
 	}
 }
 
-// Erase implements State: locally, then in Redis after the writes queued before it (which could otherwise
-// recreate the user), with one DEL of the keys of the user's slot (counters, facts, profile); the other instances drop their local copies
-// when they read the erasure from the stream (within a probe interval).
+// Erase implements State: locally, then in Redis after the writes queued before it, with a tombstone and one DEL
+// of the keys of the user's slot (counters, facts, profile); the other instances drop their local copies when
+// they read the erasure from the stream (within a probe interval), and the tombstone refuses the changes they
+// made before it and still hold in their write queues (see tombstoneTTL).
 func (r *Redis) Erase(user uint64) (bool, error) {
 	had, _ := r.local.Erase(user)
 	c := r.conn()
@@ -355,13 +431,17 @@ func (r *Redis) Erase(user uint64) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	res := c.DoMulti(ctx, c.B().Del().Key(subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'x'),
-		subjectKey(kindUser, user, 'p')).Build(),
+	// The tombstone first: a change another instance makes between it and the DEL is refused, while one made
+	// between a DEL and a tombstone would survive.
+	erasedAt := time.Now().Add(erasureSkew).UnixMilli()
+	res := c.DoMulti(ctx,
+		c.B().Set().Key(subjectKey(kindUser, user, 't')).Value(itoa(erasedAt)).Px(tombstoneTTL).Build(),
+		c.B().Del().Key(subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'x'),
+			subjectKey(kindUser, user, 'p')).Build(),
 		erasureCmd(c, user))
-	n, err := res[0].AsInt64()
-	if err == nil {
-		err = res[1].Error()
-	}
+	err := res[0].Error()
+	n, derr := res[1].AsInt64()
+	err = errors.Join(err, derr, res[2].Error())
 	if err != nil {
 		return had, fmt.Errorf("redis erase: %w: %w", ErrUnavailable, err)
 	}

@@ -12,6 +12,10 @@ var (
 	ErrUnavailable = errors.New("store: state unavailable")
 	// ErrKeyMismatch: the stored state was keyed with another hash key than the one riskd was started with.
 	ErrKeyMismatch = errors.New("store: state was written under another hash key")
+	// ErrAuth: Redis refused riskd's credentials (no or a wrong password, an ACL user without a command it
+	// needs) or the TLS handshake failed (an untrusted certificate, a client certificate missing). Trying again
+	// cannot help, so riskd does not start.
+	ErrAuth = errors.New("store: redis refused the credentials or the TLS handshake")
 )
 
 // Subjects names what one event concerns, by keyed hash. A subject whose Has flag is false is absent (no user id

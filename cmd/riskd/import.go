@@ -31,7 +31,8 @@ type importConfig struct {
 // importSharedFlags are the serve flags that matter to an import: where the state is, how it is keyed, how long
 // it keeps entries, and the GeoIP databases that locate addresses. import accepts every serve flag (so that one
 // --config file and one RISKD_* environment serve both) but documents only these.
-var importSharedFlags = []string{"data-dir", "redis", "hash-key", "redis-timeout", "retention",
+var importSharedFlags = []string{"data-dir", "redis", "hash-key", "redis-timeout", "redis-user", "redis-password-file",
+	"redis-tls", "redis-ca", "redis-cert", "redis-key", "retention",
 	"max-profiles", "velocity-keys", "geoip-city", "geoip-asn", "geoip-anonymous", "config", "log-level"}
 
 // importFlushInterval is how often an import into a data dir commits, whatever serve's --flush-interval says.

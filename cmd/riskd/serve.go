@@ -27,45 +27,52 @@ import (
 )
 
 type serveConfig struct {
-	listen          string
-	adminListen     string
-	keys            string
-	auditLog        string
-	tlsCert         string
-	tlsKey          string
-	adminTLSCert    string
-	adminTLSKey     string
-	maxInflight     int
-	queueBudget     time.Duration
-	decisionLog     string
-	logMaxBytes     int64
-	shed            string
-	failPolicy      string
-	config          string
-	geoCity         string
-	geoASN          string
-	geoAnonymous    string
-	rules           string
-	shadowRules     string
-	lists           string
-	hashKey         string
-	dataDir         string
-	redis           string
-	redisTimeout    time.Duration
-	flushInterval   time.Duration
-	retention       time.Duration
-	maxBody         int
-	maxAdminBody    int
-	concurrency     int
-	maxConnsPerIP   int
-	idleTimeout     time.Duration
-	velocityKeys    int
-	maxProfiles     int
-	drainDelay      time.Duration
-	shutdownTimeout time.Duration
-	logLevel        string
-	watch           time.Duration
-	pprof           bool
+	listen            string
+	adminListen       string
+	keys              string
+	auditLog          string
+	tlsCert           string
+	tlsKey            string
+	adminTLSCert      string
+	adminTLSKey       string
+	maxInflight       int
+	queueBudget       time.Duration
+	decisionLog       string
+	logMaxBytes       int64
+	logRetention      time.Duration
+	shed              string
+	failPolicy        string
+	config            string
+	geoCity           string
+	geoASN            string
+	geoAnonymous      string
+	rules             string
+	shadowRules       string
+	lists             string
+	hashKey           string
+	dataDir           string
+	redis             string
+	redisTimeout      time.Duration
+	redisUser         string
+	redisPasswordFile string
+	redisTLS          bool
+	redisCA           string
+	redisCert         string
+	redisKey          string
+	flushInterval     time.Duration
+	retention         time.Duration
+	maxBody           int
+	maxAdminBody      int
+	concurrency       int
+	maxConnsPerIP     int
+	idleTimeout       time.Duration
+	velocityKeys      int
+	maxProfiles       int
+	drainDelay        time.Duration
+	shutdownTimeout   time.Duration
+	logLevel          string
+	watch             time.Duration
+	pprof             bool
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -84,6 +91,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
 	fs.StringVar(&c.decisionLog, "decision-log", "", "directory for the decision log (decisions.ndjson, rotated by size); empty = no log")
 	fs.Int64Var(&c.logMaxBytes, "decision-log-max-bytes", 64<<20, "rotate the decision log beyond this size")
+	fs.DurationVar(&c.logRetention, "decision-log-retention", 30*24*time.Hour, "delete decision log records this old (whole files; the current file rotates daily); 0 = keep the newest files only")
 	fs.StringVar(&c.config, "config", "", "YAML config file; keys are these flags' names")
 	fs.StringVar(&c.geoCity, "geoip-city", "", "GeoIP2/GeoLite2 City mmdb file")
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
@@ -95,6 +103,12 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory where state is made durable (profiles, velocity snapshot, hash key); empty = memory only")
 	fs.StringVar(&c.redis, "redis", "", "host:port[,host:port...] of a Redis or Redis Cluster shared by riskd instances; empty = embedded state")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
+	fs.StringVar(&c.redisUser, "redis-user", "", "Redis ACL user riskd authenticates as (default: the password alone, for requirepass)")
+	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (or set "+RedisPasswordEnv+"; there is no flag for the password itself)")
+	fs.BoolVar(&c.redisTLS, "redis-tls", false, "connect to Redis over TLS (implied by --redis-ca, --redis-cert)")
+	fs.StringVar(&c.redisCA, "redis-ca", "", "PEM file of the CA(s) that sign Redis's certificates (default: the system's roots)")
+	fs.StringVar(&c.redisCert, "redis-cert", "", "PEM client certificate riskd presents to Redis (for tls-auth-clients yes), with --redis-key")
+	fs.StringVar(&c.redisKey, "redis-key", "", "PEM private key of --redis-cert")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "with --data-dir, how often changed profiles are committed (fsynced); a crash loses at most this much; 0 = every batch")
 	fs.DurationVar(&c.retention, "retention", 180*24*time.Hour, "how long profile entries (devices, countries, last login) are kept; older events are refused")
 	fs.IntVar(&c.maxBody, "max-body", 16<<10, "largest request body of decide, events and non-admin requests, bytes")
@@ -151,6 +165,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c.logRetention < 0 {
+		return fmt.Errorf("decision-log-retention %v: want 0 (keep the newest files only) or a positive duration", c.logRetention)
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -202,7 +219,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopRetention()
 	var dlog *decisionlog.Log
 	if c.decisionLog != "" {
-		if dlog, err = decisionlog.Open(decisionlog.Config{Dir: c.decisionLog, MaxBytes: c.logMaxBytes}); err != nil {
+		if dlog, err = decisionlog.Open(decisionlog.Config{Dir: c.decisionLog, MaxBytes: c.logMaxBytes, MaxAge: c.logRetention}); err != nil {
 			return err
 		}
 		dlog.RegisterMetrics(reg)

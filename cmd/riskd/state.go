@@ -115,7 +115,12 @@ func openState(c serveConfig, key []byte, reg *metrics.Set, log *slog.Logger) (s
 				addrs = append(addrs, a)
 			}
 		}
-		return store.OpenRedis(store.RedisConfig{Addrs: addrs, Timeout: c.redisTimeout, MaxKeys: c.velocityKeys,
+		access, err := redisAccessOf(c, log)
+		if err != nil {
+			return nil, err
+		}
+		return store.OpenRedis(store.RedisConfig{Addrs: addrs, Username: access.user, Password: access.password,
+			TLS: access.tls, Timeout: c.redisTimeout, MaxKeys: c.velocityKeys,
 			MaxProfiles: c.maxProfiles, Retention: c.retention, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
 	case c.dataDir != "":
 		return store.OpenEmbedded(store.EmbeddedConfig{Dir: c.dataDir, MaxKeys: c.velocityKeys, MaxProfiles: c.maxProfiles,
