@@ -134,7 +134,7 @@ func (p *Parser) Lookup(ua string) *Info {
 	e := &entry{ua: strings.Clone(ua)}
 	if p.background {
 		e.pending = true
-		e.info.IsBot = automation(e.ua)
+		e.info.IsBot = obviousBot(e.ua)
 		e.info.DeviceClass = Unknown
 		if e.info.IsBot {
 			e.info.DeviceClass = Bot
@@ -204,7 +204,7 @@ func (p *Parser) parse(ua string, info *Info) {
 	info.Browser = b.Family
 	info.BrowserMajor, _ = strconv.Atoi(b.Major)
 	info.OS = os.Family
-	info.IsBot = dev.Family == "Spider" || automation(ua)
+	info.IsBot = dev.Family == "Spider" || obviousBot(ua)
 	info.DeviceClass = classify(ua, os.Family, dev.Family, info.IsBot)
 }
 

@@ -2,6 +2,7 @@ package useragent
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +40,24 @@ func BenchmarkLookupUncached(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				sinkInfo = p.Lookup(tc.ua + " n/" + strconv.Itoa(i))
+			}
+		})
+	}
+}
+
+var sinkBool bool
+
+// BenchmarkObviousBot is the first-sight check a cache miss pays before (instead of) a parse: a real browser's
+// user agent, which every marker must be searched for, and a crawler's, found early.
+func BenchmarkObviousBot(b *testing.B) {
+	for _, tc := range []struct{ name, ua string }{
+		{"chrome", humanAgents[0].ua}, {"iphone", humanAgents[3].ua}, {"googlebot", botAgents[len(botAgents)-2]},
+		{"max", strings.Repeat("Mozilla/5.0 (X11) ", MaxLen/18)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkBool = obviousBot(tc.ua)
 			}
 		})
 	}
