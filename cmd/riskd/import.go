@@ -31,7 +31,7 @@ type importConfig struct {
 // importSharedFlags are the serve flags that matter to an import: where the state is, how it is keyed, how long
 // it keeps entries, and the GeoIP databases that locate addresses. import accepts every serve flag (so that one
 // --config file and one RISKD_* environment serve both) but documents only these.
-var importSharedFlags = []string{"data-dir", "redis", "hash-key", "redis-timeout", "retention",
+var importSharedFlags = []string{"data-dir", "redis", "hash-key", "hash-key-file", "redis-timeout", "retention",
 	"max-profiles", "velocity-keys", "geoip-city", "geoip-asn", "geoip-anonymous", "config", "log-level"}
 
 // importFlushInterval is how often an import into a data dir commits, whatever serve's --flush-interval says.
@@ -215,6 +215,9 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.SetOutput(stderr)
 	paths, err := parseWithPaths(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := refuseSecretArguments(fs); err != nil {
 		return err
 	}
 	if err := applyLayers(fs); err != nil {
