@@ -3,9 +3,11 @@ package useragent
 import (
 	"bufio"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riskd/riskd/internal/testenv"
 )
@@ -85,4 +87,89 @@ func TestFirstSightSparesRealBrowsers(t *testing.T) {
 			t.Errorf("%q: a bot on first sight", tc.ua)
 		}
 	}
+}
+
+// TestRotationFloodKeepsRealAgentsCached: a flood of user agents each sent once or twice, far more than the
+// cache holds, leaves the parsed answers of the user agents real users keep sending in place.
+func TestRotationFloodKeepsRealAgentsCached(t *testing.T) {
+	p := NewBackground(0, 1000)
+	p.uap = parser().uap
+	p.once.Do(func() {})
+	s := loadRealSample(t)
+	real := s.uas[:100]
+	deadline := time.Now().Add(30 * time.Second)
+	for parsed := 0; parsed < len(real); {
+		parsed = 0
+		for _, ua := range real {
+			p.Lookup(ua)
+			if e := p.cached(ua); e != nil && !e.pending {
+				parsed++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d real user agents parsed in 30 s", parsed, len(real))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for round := range 4 {
+		for i := range 2 * DefaultCacheSize {
+			ua := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0." +
+				strconv.Itoa(round*1_000_000+i) + " Safari/537.36"
+			p.Lookup(ua)
+			if round%2 == 1 {
+				p.Lookup(ua) // sent twice: past the doorkeeper
+			}
+			if i%64 == 0 {
+				p.Lookup(real[i%len(real)]) // real users keep coming meanwhile
+			}
+		}
+	}
+	lost := 0
+	for _, ua := range real {
+		if e := p.cached(ua); e == nil || e.pending {
+			lost++
+		}
+	}
+	if lost > len(real)/100 {
+		t.Errorf("%d of %d real user agents lost their parsed answer to the flood", lost, len(real))
+	}
+}
+
+// realSample is the real-traffic sample: user agents and the share of traffic each stands for.
+type realSample struct {
+	uas []string
+	cum []float64 // cumulative weights, for drawing by weight
+}
+
+func loadRealSample(tb testing.TB) realSample {
+	tb.Helper()
+	f, err := os.Open(testenv.Shared(tb, "ua/real-user-agents.tsv"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	type row struct {
+		w  float64
+		ua string
+	}
+	var rows []row
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		c := strings.Split(sc.Text(), "\t")
+		w, err := strconv.ParseFloat(c[0], 64)
+		if len(c) != 5 || err != nil {
+			continue
+		}
+		rows = append(rows, row{w, c[4]})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].w > rows[j].w })
+	var s realSample
+	total := 0.0
+	for _, r := range rows {
+		total += r.w
+		s.uas = append(s.uas, r.ua)
+		s.cum = append(s.cum, total)
+	}
+	return s
 }
