@@ -62,7 +62,7 @@ func hashKey(c serveConfig, log *slog.Logger) ([]byte, error) {
 		}
 		return key, nil
 	case c.hashKey != "":
-		return checkHashKey([]byte(c.hashKey), hashKeyEnv)
+		return checkHashKey([]byte(c.hashKey), hashKeyEnv+" (or the config file's hash-key)")
 	case c.redis != "":
 		return nil, errors.New("--redis needs a hash key (--hash-key-file FILE or " + hashKeyEnv + "): every instance sharing Redis must key identifiers with the same secret")
 	case c.dataDir != "":
