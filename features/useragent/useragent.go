@@ -67,10 +67,10 @@ type Parser struct {
 // caller's string may alias a request buffer that is reused.
 type entry struct {
 	ua      string
-	info    Info
+	used    atomic.Bool // found since the cache last looked for a victim in its set (see cache.put); beside ua, which a hit reads anyway
 	pending bool        // info holds the cheap answer; the full one is to come
 	queued  atomic.Bool // handed to the background parser
-	used    atomic.Bool // found since the cache last looked for a victim in its set (see cache.put)
+	info    Info
 }
 
 // backgroundQueue bounds the user agents waiting for the background parser; beyond it they wait for their

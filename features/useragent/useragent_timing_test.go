@@ -15,6 +15,13 @@ var sinkInfo *Info
 //	BenchmarkLookupUncached/chrome-2   1,368,828 ns/op   3164 B/op  38 allocs/op
 //	BenchmarkLookupUncached/iphone-2   1,530,324 ns/op   1474 B/op  43 allocs/op
 //	BenchmarkLookupUncached/curl-2       265,212 ns/op    998 B/op  29 allocs/op
+//
+// With the first-sight check and the doorkeeper (2026-12-05, load average ~1; BENCHMARKS.md, "User agents under
+// a rotation attack"):
+//
+//	BenchmarkObviousBot/chrome-2          376-387 ns/op      0 B/op   0 allocs/op
+//	BenchmarkObviousBot/googlebot-2       192-213 ns/op      0 B/op   0 allocs/op
+//	BenchmarkLookupFirstSight-2           414-498 ns/op      0 B/op   0 allocs/op
 
 // BenchmarkLookupCached is the request path in steady state.
 func BenchmarkLookupCached(b *testing.B) {
