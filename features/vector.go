@@ -25,7 +25,7 @@ type Vector struct {
 	UABrowserMajor int    `expr:"ua_browser_major" doc:"major version of ua_browser, 0 when unknown"`
 	UAOS           string `expr:"ua_os" doc:"operating system family, e.g. Windows, iOS, Android, Other"`
 	UADeviceClass  string `expr:"ua_device_class" doc:"desktop, mobile, tablet, bot or unknown"`
-	UAIsBot        bool   `expr:"ua_is_bot" doc:"a crawler, a headless browser (HeadlessChrome, PhantomJS) or an HTTP library's default user agent (curl, python-requests, Go-http-client, okhttp …)"`
+	UAIsBot        bool   `expr:"ua_is_bot" doc:"a crawler, a headless or driven browser (HeadlessChrome, PhantomJS, Selenium), an HTTP library's default user agent (curl, python-requests, Go-http-client, okhttp …), or a user agent no browser or app sends (shorter than 8 bytes, Mozilla/5.0 with no platform, no product/version at all); decided on first sight, before the full parse"`
 
 	// Where the IP address is.
 	GeoKnown           bool    `expr:"geo_known" doc:"the city database located the IP address"`

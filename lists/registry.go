@@ -94,17 +94,6 @@ func (r *Registry) define(name string, k Kind, source string) (*list, error) {
 	return nil, ErrFull
 }
 
-// Define creates an empty list (or checks an existing one has kind k), so rules can refer to it.
-func (r *Registry) Define(name string, k Kind) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, err := r.define(name, k, "api")
-	if err != nil {
-		return err
-	}
-	return r.publish()
-}
-
 // Put adds or replaces entries (values in any accepted form) in the list named name, creating it with kind k.
 // Nothing changes when any value is invalid.
 func (r *Registry) Put(name string, k Kind, entries []Entry) error {

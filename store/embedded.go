@@ -177,7 +177,7 @@ func (e *Embedded) init(keyCheck []byte) error {
 		case have == nil:
 			return meta.Put(metaKeyCheck, keyCheck)
 		case !bytes.Equal(have, keyCheck):
-			return fmt.Errorf("data dir %s: start riskd with the --hash-key it was written with, or move the directory aside: %w", e.dir, ErrKeyMismatch)
+			return fmt.Errorf("data dir %s: start riskd with the hash key it was written with (--hash-key-file or RISKD_HASH_KEY), or move the directory aside: %w", e.dir, ErrKeyMismatch)
 		}
 		return nil
 	})

@@ -219,7 +219,7 @@ func (r *Redis) checkKey(c rueidis.Client) error {
 		return fmt.Errorf("redis key check: %w", err)
 	}
 	if have != want {
-		return fmt.Errorf("redis %s holds state keyed with another --hash-key than this instance's: %w",
+		return fmt.Errorf("redis %s holds state keyed with another hash key (--hash-key-file or RISKD_HASH_KEY) than this instance's: %w",
 			strings.Join(r.cfg.Addrs, ","), ErrKeyMismatch)
 	}
 	return nil

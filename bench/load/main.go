@@ -63,7 +63,12 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer redis.stop()
-		riskdExtra = append(riskdExtra, "--redis", redis.addr, "--hash-key", outageHashKey)
+		keyFile, err := writeOutageHashKey()
+		if err != nil {
+			return err
+		}
+		defer os.Remove(keyFile)
+		riskdExtra = append(riskdExtra, "--redis", redis.addr, "--hash-key-file", keyFile)
 	}
 	if c.start != "" {
 		if rootErr != nil {

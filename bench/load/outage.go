@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -13,7 +14,25 @@ import (
 )
 
 // outageHashKey keys identifiers in the outage soak; every riskd sharing a Redis must use the same one.
-const outageHashKey = "riskd-load-outage-soak"
+const outageHashKey = "riskd-load-outage-soak-0123456789abcdef"
+
+// writeOutageHashKey writes outageHashKey to a file of its own (0600) for --hash-key-file: riskd refuses a
+// hash key on its command line. The caller removes the file.
+func writeOutageHashKey() (string, error) {
+	f, err := os.CreateTemp("", "riskd-load-hash-key-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(outageHashKey + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
 
 // redisServer is a redis-server the generator runs on a loopback port for the soak with a Redis outage: riskd
 // shares its state through it, and the generator crashes it (SIGKILL, as a crash or the OOM killer would) and

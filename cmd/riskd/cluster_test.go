@@ -19,10 +19,10 @@ func TestRedisClusterCountsAttackAsOne(t *testing.T) {
 	want := singleNodeStuffing(t, attempts)
 
 	cl := storetest.StartCluster(t)
-	const secret = "shared"
+	const secret = sharedHashKey
 	var nodes []*process
 	for range 3 {
-		nodes = append(nodes, startProcess(t, "--redis", strings.Join(cl.Addrs, ","), "--hash-key", secret, "--redis-timeout", "1s"))
+		nodes = append(nodes, startProcess(t, "--redis", strings.Join(cl.Addrs, ","), "--hash-key-file", hashKeyFileFor(t, secret), "--redis-timeout", "1s"))
 	}
 	if got := stuffing(t, ipStuffer, attempts, nodes...); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("three riskd sharing a redis cluster decided differently from one:\ngot  %q\nwant %q", got, want)

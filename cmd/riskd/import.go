@@ -31,7 +31,7 @@ type importConfig struct {
 // importSharedFlags are the serve flags that matter to an import: where the state is, how it is keyed, how long
 // it keeps entries, and the GeoIP databases that locate addresses. import accepts every serve flag (so that one
 // --config file and one RISKD_* environment serve both) but documents only these.
-var importSharedFlags = []string{"data-dir", "redis", "hash-key", "redis-timeout", "redis-user", "redis-password-file",
+var importSharedFlags = []string{"data-dir", "redis", "hash-key", "hash-key-file", "redis-timeout", "redis-user", "redis-password-file",
 	"redis-tls", "redis-ca", "redis-cert", "redis-key", "retention",
 	"max-profiles", "velocity-keys", "geoip-city", "geoip-asn", "geoip-anonymous", "config", "log-level"}
 
@@ -216,6 +216,9 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.SetOutput(stderr)
 	paths, err := parseWithPaths(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := refuseSecretArguments(fs); err != nil {
 		return err
 	}
 	if err := applyLayers(fs); err != nil {

@@ -413,18 +413,19 @@ func TestImportRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	rep, err := importInto(t, nil, "--redis", r.Addr, "--hash-key", "import-test-key", f.Name())
+	const key = "import-test-key-0123456789abcdefghij"
+	rep, err := importInto(t, nil, "--redis", r.Addr, "--hash-key-file", hashKeyFileFor(t, key), f.Name())
 	if err != nil || rep.Imported != rows*9/10 || rep.Rejected != 0 {
 		t.Fatalf("%v %+v", err, rep)
 	}
 	t.Logf("%d rows into redis in %.2fs: %.0f rows/s", rep.Read, rep.Seconds, rep.RowsPerSecond)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.OpenRedis(store.RedisConfig{Addrs: []string{r.Addr}, KeyCheck: keyCheck([]byte("import-test-key")), Logger: log})
+	st, err := store.OpenRedis(store.RedisConfig{Addrs: []string{r.Addr}, KeyCheck: keyCheck([]byte(key)), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	x := features.NewExtractor(features.NewHasher([]byte("import-test-key")), st, nil)
+	x := features.NewExtractor(features.NewHasher([]byte(key)), st, nil)
 	if keys := r.Keys(t, "riskd:{u:*}:p"); len(keys) != rep.DistinctUsers {
 		t.Fatalf("%d profiles in redis, %d users imported", len(keys), rep.DistinctUsers)
 	}

@@ -50,6 +50,7 @@ type serveConfig struct {
 	shadowRules       string
 	lists             string
 	hashKey           string
+	hashKeyFile       string
 	dataDir           string
 	redis             string
 	redisTimeout      time.Duration
@@ -99,7 +100,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.rules, "rules", "", "rule file, or directory of *.yaml rule files (default: the built-in rule set); its tests must pass; SIGHUP reloads it")
 	fs.StringVar(&c.lists, "lists", "", "directory of list files NAME.KIND.txt (kind: ip, asn, country, device, user) for in_list(\"NAME\") in rules; SIGHUP reloads them")
 	fs.StringVar(&c.shadowRules, "shadow-rules", "", "a candidate rule file evaluated beside the live set, never changing an answer; SIGHUP reloads it")
-	fs.StringVar(&c.hashKey, "hash-key", "", "secret that keys the hashes of user, device and IP identifiers (default: kept in --data-dir, else random per process; required with --redis)")
+	fs.StringVar(&c.hashKey, "hash-key", "", "secret (>= 32 bytes) that keys the hashes of user, device and IP identifiers; only from the environment ("+hashKeyEnv+") or the config file, never the command line (default: kept in --data-dir, else random per process; required with --redis)")
+	fs.StringVar(&c.hashKeyFile, "hash-key-file", "", "file holding the hash key (>= 32 bytes; keep it outside --data-dir, so backups of the data do not carry it)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory where state is made durable (profiles, velocity snapshot, hash key); empty = memory only")
 	fs.StringVar(&c.redis, "redis", "", "host:port[,host:port...] of a Redis or Redis Cluster shared by riskd instances; empty = embedded state")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
@@ -132,6 +134,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := serveFlags(&c)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := refuseSecretArguments(fs); err != nil {
 		return err
 	}
 	if err := applyLayers(fs); err != nil {

@@ -1,17 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,76 +12,8 @@ import (
 	"github.com/riskd/riskd/store"
 )
 
-// HashKeyFile is where, with --data-dir and no --hash-key, riskd keeps the hash key it generated: state keyed by
-// a key that changes at every restart would be unreachable.
-const HashKeyFile = "hash.key"
-
 // retentionEvery is how often the retention job runs. Entries live for months; an hour late is nothing.
 const retentionEvery = time.Hour
-
-// hashKey returns the secret keying state keys. It must be the same across restarts (with a data dir) and across
-// instances (with Redis), so: --hash-key if given; else, with --redis, an error, since instances cannot agree on
-// a key none was given; else, with --data-dir, the key kept in the data dir (generated once); else a random key
-// for this process only.
-func hashKey(c serveConfig, log *slog.Logger) ([]byte, error) {
-	switch {
-	case c.hashKey != "":
-		return []byte(c.hashKey), nil
-	case c.redis != "":
-		return nil, errors.New("--redis needs --hash-key: every instance sharing Redis must key identifiers with the same secret")
-	case c.dataDir != "":
-		return dataDirKey(c.dataDir, log)
-	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	log.Info("no --hash-key: identifiers are keyed with a random per-process secret")
-	return key, nil
-}
-
-// dataDirKey reads the key kept in dir, creating it (0600) the first time.
-func dataDirKey(dir string, log *slog.Logger) ([]byte, error) {
-	path := filepath.Join(dir, HashKeyFile)
-	if b, err := os.ReadFile(path); err == nil {
-		key := bytes.TrimSpace(b)
-		if len(key) == 0 {
-			return nil, fmt.Errorf("hash key file %s is empty", path)
-		}
-		return key, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("hash key: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	var raw [32]byte
-	rand.Read(raw[:])
-	key := []byte(hex.EncodeToString(raw[:]))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("hash key: %w", err)
-	}
-	_, err = f.Write(append(key, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("hash key %s: %w", path, err)
-	}
-	log.Info("generated the hash key of the data dir; keep it with the data (back it up together)", "path", path)
-	return key, nil
-}
-
-// keyCheck is the fingerprint of a hash key that stores keep to refuse state written under another key. It is an
-// HMAC of a constant: it identifies the key without revealing it.
-func keyCheck(key []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("riskd state key check v1"))
-	return m.Sum(nil)[:16]
-}
 
 // openKeyedState is openState under the hash key the flags give (see hashKey), which it also returns: the
 // extractor must key identifiers with it.

@@ -230,12 +230,12 @@ func TestCrashLosesAtMostTheFlushInterval(t *testing.T) {
 // places first, then 404; the data dir (every bbolt bucket, the velocity snapshot) or Redis (SCAN) holds no key
 // of the user; the next login is a new user's.
 func TestErasureLeavesNoTrace(t *testing.T) {
-	const secret = "erasure-test-key"
+	const secret = "erasure-test-key-0123456789abcdefghij"
 	userKey := features.NewHasher([]byte(secret)).User("ana")
 
 	t.Run("data-dir", func(t *testing.T) {
 		dir := t.TempDir()
-		p := startProcess(t, "--data-dir", dir, "--hash-key", secret)
+		p := startProcess(t, "--data-dir", dir, "--hash-key-file", hashKeyFileFor(t, secret))
 		teach(t, p, "ana", "bo")
 		erase(t, p)
 		p.stop(t)
@@ -247,14 +247,14 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 		if snap, err := os.ReadFile(filepath.Join(dir, store.SnapshotFile)); err != nil || bytes.Contains(snap, le) {
 			t.Fatalf("velocity snapshot: %v, holds the user: %v", err, err == nil)
 		}
-		p = startProcess(t, "--data-dir", dir, "--hash-key", secret)
+		p = startProcess(t, "--data-dir", dir, "--hash-key-file", hashKeyFileFor(t, secret))
 		afterErasure(t, p)
 		p.stop(t)
 	})
 
 	t.Run("redis", func(t *testing.T) {
 		srv := storetest.StartRedis(t)
-		p := startProcess(t, "--redis", srv.Addr, "--hash-key", secret, "--redis-timeout", "1s")
+		p := startProcess(t, "--redis", srv.Addr, "--hash-key-file", hashKeyFileFor(t, secret), "--redis-timeout", "1s")
 		teach(t, p, "ana", "bo")
 		userKeys := func() []string { return srv.Keys(t, "*"+store.UserKeyHex(userKey)+"*") }
 		if keys := eventuallyKeys(userKeys, 3); len(keys) != 3 {
@@ -373,7 +373,7 @@ func firstDeny(verdicts []string) int {
 func singleNodeStuffing(t *testing.T, attempts int) []string {
 	t.Helper()
 	// The same hash key as the shared tests: distinct counts beyond 8 are estimates from the keyed hashes.
-	single := startProcess(t, "--hash-key", "shared")
+	single := startProcess(t, "--hash-key-file", hashKeyFileFor(t, sharedHashKey))
 	want := stuffing(t, ipStuffer, attempts, single)
 	if firstDeny(want) != 20 {
 		t.Fatalf("single riskd: first deny at attempt %d, want 20 (ip_credential_stuffing): %q", firstDeny(want), want)
@@ -394,7 +394,7 @@ func TestSharedRedisCountsAttackAsOne(t *testing.T) {
 	for range 3 {
 		// A generous budget: this test is about counting as one, not about latency on a machine running the
 		// whole suite at once (a late answer falls back to local state, by design).
-		nodes = append(nodes, startProcess(t, "--redis", srv.Addr, "--hash-key", "shared", "--redis-timeout", "1s"))
+		nodes = append(nodes, startProcess(t, "--redis", srv.Addr, "--hash-key-file", hashKeyFileFor(t, sharedHashKey), "--redis-timeout", "1s"))
 	}
 	if got := stuffing(t, ipStuffer, attempts, nodes...); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("three riskd sharing redis decided differently from one:\ngot  %q\nwant %q", got, want)
@@ -485,8 +485,8 @@ func TestStateFlagsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--redis", "127.0.0.1:1"}, "--redis needs --hash-key"},
-		{[]string{"--redis", "127.0.0.1:1", "--hash-key", "k", "--data-dir", t.TempDir()}, "exclude each other"},
+		{[]string{"--redis", "127.0.0.1:1"}, "--redis needs a hash key"},
+		{[]string{"--redis", "127.0.0.1:1", "--hash-key-file", hashKeyFileFor(t, sharedHashKey), "--data-dir", t.TempDir()}, "exclude each other"},
 	} {
 		var out bytes.Buffer
 		args := append([]string{"serve", "--listen", "127.0.0.1:0"}, c.args...)

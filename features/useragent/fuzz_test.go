@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// FuzzLookup: any user agent parses without panicking, twice to the same answer, into a known device class.
+// FuzzLookup: any user agent parses without panicking, twice to the same answer, into a known device class,
+// and a bot on first sight stays one.
 func FuzzLookup(f *testing.F) {
 	for _, ua := range botAgents {
 		f.Add(ua)
@@ -34,6 +35,10 @@ func FuzzLookup(f *testing.F) {
 		}
 		if got.IsBot != (got.DeviceClass == Bot) {
 			t.Fatalf("%q: %+v", ua, got)
+		}
+		// The full answer keeps the first-sight verdict: a bot never turns into a person once parsed.
+		if ua != "" && obviousBot(ua[:min(len(ua), MaxLen)]) && !got.IsBot {
+			t.Fatalf("%q: a bot on first sight, not once parsed: %+v", ua, got)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package useragent
 
 import (
-	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,29 +47,30 @@ var emptyInfo Info
 //
 // Parsing one user agent with uap's regexes costs 0.3-1.5 ms of CPU, so a request must never wait for it: a
 // client that sends a new user agent on every request would otherwise buy a millisecond of riskd's CPU per
-// request. A background Parser (NewBackground) answers a user agent it has not parsed yet from cheap checks
-// alone (an automation marker makes it a bot; everything else is unknown) and parses it on one background
+// request. A background Parser (NewBackground) answers a user agent it has not parsed yet from the first-sight
+// check alone (obviousBot: a bot, or else unknown) and, from its second sighting, parses it on one background
 // goroutine, at a bounded rate, for the requests that follow. New gives a synchronous Parser, for tests and
 // tools that want the full answer at once.
 type Parser struct {
 	once  sync.Once
 	uap   *uaparser.Parser
-	slots []atomic.Pointer[entry]
-	mask  uint64
+	cache cache
 
 	background bool
+	door       doorkeeper    // background only: a user agent is cached from its second sighting
 	interval   time.Duration // between background parses
 	start      sync.Once
 	queue      chan *entry
 }
 
-// entry is one cached answer, immutable once stored but for queued. ua is a copy the parser owns: the caller's
-// string may alias a request buffer that is reused.
+// entry is one cached answer, immutable once stored but for queued and used. ua is a copy the parser owns: the
+// caller's string may alias a request buffer that is reused.
 type entry struct {
 	ua      string
-	info    Info
+	used    atomic.Bool // found since the cache last looked for a victim in its set (see cache.put); beside ua, which a hit reads anyway
 	pending bool        // info holds the cheap answer; the full one is to come
 	queued  atomic.Bool // handed to the background parser
+	info    Info
 }
 
 // backgroundQueue bounds the user agents waiting for the background parser; beyond it they wait for their
@@ -82,8 +82,7 @@ func New(cacheSize int) *Parser {
 	if cacheSize <= 0 {
 		cacheSize = DefaultCacheSize
 	}
-	n := 1 << bits.Len(uint(min(max(cacheSize, 2), maxCacheSlots)-1))
-	return &Parser{slots: make([]atomic.Pointer[entry], n), mask: uint64(n - 1)}
+	return &Parser{cache: newCache(cacheSize)}
 }
 
 // NewBackground returns a parser whose misses are answered at once and parsed in the background, at most
@@ -95,6 +94,7 @@ func NewBackground(cacheSize, perSecond int) *Parser {
 	}
 	p.background, p.interval = true, time.Second/time.Duration(perSecond)
 	p.queue = make(chan *entry, backgroundQueue)
+	p.door = newDoorkeeper(len(p.cache.slots) * doorkeeperPerSlot)
 	return p
 }
 
@@ -114,6 +114,12 @@ func (p *Parser) compile() {
 
 // Lookup returns what ua says: never nil, and shared, so the caller must not modify it. The empty user agent
 // and a nil Parser give an empty Info. A cached user agent costs an atomic load and a string compare.
+//
+// A background Parser answers a user agent it has not cached from the first-sight check (obviousBot) alone. The
+// first sighting allocates nothing and leaves the cache and the parse queue alone: it is only noted by the
+// doorkeeper. From the second, the user agent is cached (still with the first-sight answer) and queued for the
+// full parse. A client that sends a new user agent on every request therefore neither evicts the user agents
+// real users send again and again, nor fills the parse queue ahead of them (BenchmarkCacheUnderRotation).
 func (p *Parser) Lookup(ua string) *Info {
 	if p == nil || ua == "" {
 		return &emptyInfo
@@ -122,49 +128,37 @@ func (p *Parser) Lookup(ua string) *Info {
 		ua = ua[:MaxLen]
 	}
 	h := xxhash.Sum64String(ua)
-	set := p.set(h)
-	for i := range set {
-		if e := set[i].Load(); e != nil && e.ua == ua {
-			if e.pending {
-				p.enqueue(e) // dropped from a full queue before: try again
-			}
-			return &e.info
+	if e := p.cache.get(ua, h); e != nil {
+		if e.pending {
+			p.enqueue(e) // dropped from a full queue before: try again
 		}
+		return &e.info
 	}
-	e := &entry{ua: strings.Clone(ua)}
-	if p.background {
-		e.pending = true
-		e.info.IsBot = automation(e.ua)
-		e.info.DeviceClass = Unknown
-		if e.info.IsBot {
-			e.info.DeviceClass = Bot
-		}
-		p.enqueue(e)
-	} else {
+	if !p.background {
+		e := &entry{ua: strings.Clone(ua)}
 		p.parse(e.ua, &e.info)
+		p.cache.put(e, h)
+		return &e.info
 	}
-	// Last writer wins: a concurrent miss on the same slot may replace e, which costs only a later parse.
-	// Callers holding the replaced entry's Info keep a valid, unchanged answer.
-	set[victim(set, h)].Store(e)
+	first := firstSight(obviousBot(ua))
+	if !p.door.seenBefore(h) {
+		return first
+	}
+	e := &entry{ua: strings.Clone(ua), info: *first, pending: true}
+	p.enqueue(e)
+	p.cache.put(e, h)
 	return &e.info
 }
 
-// set returns the two slots a user agent with hash h may occupy. Two ways per set rather than one slot: with a
-// few hundred user agents in a direct-mapped table of thousands, some pairs share a slot (the birthday
-// problem) and would evict each other on every request, each time paying a parse.
-func (p *Parser) set(h uint64) *[2]atomic.Pointer[entry] {
-	i := h & p.mask &^ 1
-	return (*[2]atomic.Pointer[entry])(p.slots[i : i+2])
-}
+// firstSightAnswers are the two answers a user agent gets before its parse: bot or unknown. Never written.
+var firstSightAnswers = [2]Info{{DeviceClass: Unknown}, {DeviceClass: Bot, IsBot: true}}
 
-// victim picks the way a new entry takes: an empty one, else the one h's top bit names.
-func victim(set *[2]atomic.Pointer[entry], h uint64) int {
-	for i := range set {
-		if set[i].Load() == nil {
-			return i
-		}
+// firstSight returns the shared first-sight answer.
+func firstSight(bot bool) *Info {
+	if bot {
+		return &firstSightAnswers[1]
 	}
-	return int(h >> 63)
+	return &firstSightAnswers[0]
 }
 
 // enqueue hands e to the background parser once, without blocking.
@@ -186,11 +180,7 @@ func (p *Parser) work() {
 		begin := time.Now()
 		full := &entry{ua: e.ua}
 		p.parse(full.ua, &full.info)
-		set := p.set(xxhash.Sum64String(full.ua))
-		// Publish only over the pending entry: its slot may hold another user agent by now.
-		for i := range set {
-			set[i].CompareAndSwap(e, full)
-		}
+		p.cache.replace(e, full, xxhash.Sum64String(full.ua))
 		time.Sleep(p.interval - time.Since(begin))
 	}
 }
@@ -204,17 +194,9 @@ func (p *Parser) parse(ua string, info *Info) {
 	info.Browser = b.Family
 	info.BrowserMajor, _ = strconv.Atoi(b.Major)
 	info.OS = os.Family
-	info.IsBot = dev.Family == "Spider" || automation(ua)
+	info.IsBot = dev.Family == "Spider" || obviousBot(ua)
 	info.DeviceClass = classify(ua, os.Family, dev.Family, info.IsBot)
 }
 
-// cached returns the entry in ua's slot when it holds ua (for tests).
-func (p *Parser) cached(ua string) *entry {
-	set := p.set(xxhash.Sum64String(ua))
-	for i := range set {
-		if e := set[i].Load(); e != nil && e.ua == ua {
-			return e
-		}
-	}
-	return nil
-}
+// cached returns the entry in ua's slot when it holds ua, without marking it used (for tests).
+func (p *Parser) cached(ua string) *entry { return p.cache.find(ua, xxhash.Sum64String(ua)) }
