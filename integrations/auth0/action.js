@@ -198,11 +198,15 @@ function snake(name) {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().replace(/[^a-z0-9_]/g, '');
 }
 
+// A UTF-16 surrogate without its pair: JSON.stringify escapes it, and riskd would refuse the invalid UTF-8.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
 // clean makes v a string riskd accepts: well-formed UTF-8 without control characters, cut at a character
-// boundary to at most maxBytes bytes. Anything but a string gives "".
+// boundary to at most maxBytes bytes. Anything but a string gives "". (String.prototype.toWellFormed would do
+// the first part, but Node 18, an Auth0 runtime and Debian 12's node, lacks it.)
 function clean(v, maxBytes) {
   if (typeof v !== 'string') return '';
-  let s = v.toWellFormed().replace(/[\u0000-\u001f\u007f]/g, '');
+  const s = v.replace(LONE_SURROGATE, '\uFFFD').replace(/[\u0000-\u001f\u007f]/g, '');
   if (Buffer.byteLength(s) <= maxBytes) return s;
   let out = '';
   let bytes = 0;

@@ -267,6 +267,7 @@ test('the request stays within riskd limits whatever Auth0 sends', async (t) => 
   const ev = loginEvent(riskd.url, { RISKD_DEVICE_QUERY_PARAM: 'riskd_device' });
   ev.request.user_agent = 'é'.repeat(600) + '\n'; // 1,200 bytes
   ev.request.query.riskd_device = 'd\u0000' + 'x'.repeat(300);
+  ev.user.user_id = 'auth0|ana\uD800'; // a lone surrogate: JSON.stringify would send invalid UTF-8
   ev.tenant.id = 'not a tenant!';
   const assessments = {};
   for (let i = 0; i < 20; i++) assessments[`Signal${i}` + 'Long'.repeat(20)] = { confidence: 'low', code: 'c'.repeat(300) };
@@ -277,6 +278,7 @@ test('the request stays within riskd limits whatever Auth0 sends', async (t) => 
   assert.equal(Buffer.byteLength(body.user_agent), 1024);
   assert.equal(body.user_agent, 'é'.repeat(512));
   assert.equal(body.device_id, 'd' + 'x'.repeat(255));
+  assert.equal(body.user_id, 'auth0|ana\uFFFD');
   assert.equal(body.tenant, undefined, 'a tenant riskd would refuse is not sent');
   assert.ok(lines.some((l) => l.riskd === 'config' && /tenant/.test(l.cause)));
   const attrs = Object.entries(body.attributes);
@@ -286,6 +288,14 @@ test('the request stays within riskd limits whatever Auth0 sends', async (t) => 
     assert.ok(Buffer.byteLength(k) <= 64, k);
     assert.ok(Buffer.byteLength(v) <= 256, k);
   }
+});
+
+test('clean cuts at a character boundary', () => {
+  const { clean } = action.internal;
+  assert.equal(clean('x'.repeat(254) + '\u{1F600}', 256), 'x'.repeat(254));
+  assert.equal(clean('x'.repeat(252) + '\u{1F600}', 256), 'x'.repeat(252) + '\u{1F600}');
+  assert.equal(clean('a\tb\u007fc', 256), 'abc');
+  assert.equal(clean(42, 256), '');
 });
 
 test('without a risk assessment no attributes are sent', async (t) => {

@@ -40,7 +40,8 @@ exports.onExecutePostLogin = async (event, api) => {
   };
   if (typeof req.user_agent === 'string' && req.user_agent) {
     // riskd takes at most 1024 bytes: 341 UTF-16 units are at most 1023 bytes of UTF-8.
-    body.user_agent = req.user_agent.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 341).toWellFormed();
+    body.user_agent = req.user_agent.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 341)
+      .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
   }
   if (pending.device_id) body.device_id = pending.device_id;
   if (pending.tenant) body.tenant = pending.tenant;
