@@ -45,10 +45,10 @@ const DENY_MESSAGE = 'This login was blocked for security reasons. Please contac
 const PENDING_KEY = 'riskd_evaluation';
 
 exports.onExecutePostLogin = async (event, api) => {
-  const cfg = config(event.secrets || {});
   // A refresh-token exchange is not a login the user is present for: MFA cannot be asked, and counting it as
   // one would teach riskd logins that did not happen.
   if (event.transaction && event.transaction.protocol === 'oauth2-refresh-token') return;
+  const cfg = config(event.secrets || {});
 
   const started = Date.now();
   const request = decideRequest(event, cfg);
