@@ -402,7 +402,7 @@ test('against a real riskd: allow, step_up and deny reach Auth0 as documented', 
   'RISKD_TEST_URL is not set: `go test ./integrations/` runs this test against a real riskd' }, async (t) => {
   const lines = logs(t);
   const secrets = { RISKD_URL: process.env.RISKD_TEST_URL, RISKD_API_KEY: process.env.RISKD_TEST_API_KEY,
-    RISKD_TIMEOUT_MS: '2000', RISKD_EVENTS_TIMEOUT_MS: '2000', RISKD_DEVICE_QUERY_PARAM: 'riskd_device' };
+    RISKD_TIMEOUT_MS: '5000', RISKD_EVENTS_TIMEOUT_MS: '2000', RISKD_DEVICE_QUERY_PARAM: 'riskd_device' };
   const cases = [
     // A first login from Milton, US: nothing known against it.
     ['216.160.83.56', 'auth0|real-allow', []],
