@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 // stateFromArgs opens the state serve would open from args (and the environment), as serve parses them.
 func stateFromArgs(t *testing.T, args ...string) (store.State, error) {
 	t.Helper()
+	t.Setenv("RISKD_HASH_KEY", strings.Repeat("k", 32))
 	var c serveConfig
 	fs := serveFlags(&c)
 	fs.SetOutput(io.Discard)
@@ -52,7 +54,7 @@ func TestRedisPasswordNeverOnArgv(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
 	t.Setenv(RedisPasswordEnv, "s3cret")
-	if _, err := stateFromArgs(t, "--redis", "127.0.0.1:1", "--hash-key", "k", "--redis-password-file", pw); err == nil ||
+	if _, err := stateFromArgs(t, "--redis", "127.0.0.1:1", "--redis-password-file", pw); err == nil ||
 		!strings.Contains(err.Error(), "both give the Redis password") {
 		t.Fatalf("file and environment at once: %v", err)
 	}
@@ -68,7 +70,7 @@ func TestRedisAccessFlags(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tlsArgs := []string{"--redis", srv.Addr, "--hash-key", "k", "--redis-timeout", "1s", "--redis-ca", certs.CA,
+	tlsArgs := []string{"--redis", srv.Addr, "--redis-timeout", "1s", "--redis-ca", certs.CA,
 		"--redis-cert", certs.ClientCert, "--redis-key", certs.ClientKey}
 	healthy := func(st store.State) {
 		t.Helper()
@@ -96,7 +98,7 @@ func TestRedisAccessFlags(t *testing.T) {
 	}
 	// The CA is checked: another CA's trust refuses Redis's certificate.
 	bad := append([]string{}, tlsArgs...)
-	bad[7] = certs.OtherCA
+	bad[slices.Index(bad, certs.CA)] = certs.OtherCA
 	if _, err := stateFromArgs(t, append(bad, "--redis-password-file", pw)...); !errors.Is(err, store.ErrAuth) {
 		t.Fatalf("a CA that did not sign Redis's certificate: %v, want store.ErrAuth", err)
 	}
@@ -108,7 +110,7 @@ func TestRedisAccessFlags(t *testing.T) {
 		{[]string{"--redis-user", "riskd"}, "--redis-user needs a password"},
 		{[]string{"--redis-ca", pw}, "holds no PEM certificate"},
 	} {
-		if _, err := stateFromArgs(t, append([]string{"--redis", srv.Addr, "--hash-key", "k"}, c.args...)...); err == nil ||
+		if _, err := stateFromArgs(t, append([]string{"--redis", srv.Addr}, c.args...)...); err == nil ||
 			!strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
 		}
