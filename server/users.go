@@ -328,6 +328,9 @@ func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 		s.stateUnavailable(ctx, "erase", err)
 		return
 	}
+	if s.cfg.Signals != nil {
+		s.cfg.Signals.Forget(id) // the security events about the user still waiting for delivery
+	}
 	detail := "nothing was held"
 	if had {
 		detail = "profile and counters erased"
