@@ -28,7 +28,7 @@ type ssfRiskd struct {
 	reg *metrics.Set
 }
 
-func startSSF(t *testing.T, configure func(*signals.Config)) *ssfRiskd {
+func startSSF(t *testing.T, configure func(*signals.Config), serverOpts ...func(*server.Config)) *ssfRiskd {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,8 +48,11 @@ func startSSF(t *testing.T, configure func(*signals.Config)) *ssfRiskd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Metrics: reg, Signals: tx,
-		Engine: enginetest.New(t, reg, func(c *engine.Config) { c.Signals = tx })})
+	scfg := server.Config{Metrics: reg, Signals: tx, Engine: enginetest.New(t, reg, func(c *engine.Config) { c.Signals = tx })}
+	for _, o := range serverOpts {
+		o(&scfg)
+	}
+	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
