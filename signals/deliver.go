@@ -33,7 +33,8 @@ func (t *Transmitter) deliver(s *stream) {
 		url, auth := s.cfg.Delivery.EndpointURL, s.cfg.Delivery.AuthorizationHeader
 		s.mu.Unlock()
 
-		retry, err := t.post(url, auth, q.token)
+		retry, err := t.post(url, map[string]string{"Content-Type": "application/secevent+jwt", "Accept": "application/json",
+			"Authorization": auth}, q.token)
 		s.mu.Lock()
 		switch {
 		case err == nil:
@@ -78,23 +79,23 @@ func (t *Transmitter) backoff(n int) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/4+1))
 }
 
-// post pushes one SET; retry says whether a failure may pass on a later attempt.
-func (t *Transmitter) post(url, auth, token string) (retry bool, err error) {
+// post sends one SET or webhook body; retry says whether a failure may pass on a later attempt.
+func (t *Transmitter) post(url string, headers map[string]string, body string) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.PushTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(token))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/secevent+jwt")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", auth)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return true, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return false, nil
@@ -105,7 +106,7 @@ func (t *Transmitter) post(url, auth, token string) (retry bool, err error) {
 		Err         string `json:"err"`
 		Description string `json:"description"`
 	}
-	_ = json.Unmarshal(body, &e)
+	_ = json.Unmarshal(answer, &e)
 	return false, &pushError{status: resp.StatusCode, code: e.Err, description: e.Description}
 }
 

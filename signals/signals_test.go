@@ -226,3 +226,40 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("JWKS %+v", jwks.Keys)
 	}
 }
+
+func TestWebhookConfigAndTriggers(t *testing.T) {
+	good := Webhook{URL: "https://hooks.example/riskd", Secret: []byte("0123456789abcdef"), Triggers: []string{"decision:deny", "rule:tor_exit", "outcome:mfa_failed"}}
+	for _, c := range []struct {
+		change func(*Webhook)
+		field  string
+	}{
+		{func(w *Webhook) { w.URL = "http://hooks.example/riskd" }, "webhooks[0].url"},
+		{func(w *Webhook) { w.Secret = []byte("short") }, "webhooks[0].secret"},
+		{func(w *Webhook) { w.Triggers = nil }, "webhooks[0].triggers"},
+		{func(w *Webhook) { w.Triggers = []string{"decision:allow"} }, "webhooks[0].triggers"},
+		{func(w *Webhook) { w.Triggers = []string{"outcome:login_failed"} }, "webhooks[0].triggers"},
+	} {
+		w := good
+		c.change(&w)
+		var fe *FieldError
+		if err := checkWebhook(0, &w); !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%+v: %v, want an error naming %s", w, err, c.field)
+		}
+	}
+	if err := checkWebhook(0, &good); err != nil {
+		t.Fatal(err)
+	}
+	deny := engine.Signal{Kind: engine.SignalDecision, Action: rules.Deny}
+	stepUpTor := engine.Signal{Kind: engine.SignalDecision, Action: rules.StepUp, NumRules: 2, Rules: [engine.MaxSignalRules]string{"new_device", "tor_exit"}}
+	stepUp := engine.Signal{Kind: engine.SignalDecision, Action: rules.StepUp, NumRules: 1, Rules: [engine.MaxSignalRules]string{"new_device"}}
+	mfa := engine.Signal{Kind: engine.SignalOutcome, Outcome: features.MFAFailed}
+	fraud := engine.Signal{Kind: engine.SignalOutcome, Outcome: features.FraudConfirmed}
+	for _, c := range []struct {
+		s    engine.Signal
+		want bool
+	}{{deny, true}, {stepUpTor, true}, {stepUp, false}, {mfa, true}, {fraud, false}} {
+		if got := matches(good.Triggers, &c.s); got != c.want {
+			t.Errorf("%+v: matches %v", c.s, got)
+		}
+	}
+}

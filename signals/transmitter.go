@@ -39,6 +39,9 @@ type Config struct {
 	PushTimeout     time.Duration // one push request (5 s)
 	PollWait        time.Duration // longest wait of a poll that asks not to return immediately (5 s)
 
+	// Webhooks are signed JSON webhooks fed by the same signals (webhook.go).
+	Webhooks []Webhook
+
 	Metrics    *metrics.Set // where the counters are registered; nil = a set of its own
 	Logger     *slog.Logger
 	HTTPClient *http.Client // push requests; nil = one with PushTimeout
@@ -61,6 +64,8 @@ type Transmitter struct {
 	mu      sync.Mutex
 	streams map[string]*stream
 	closed  bool
+
+	webhooks []*webhook
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -127,6 +132,13 @@ func New(cfg Config) (*Transmitter, error) {
 	t.pollErrors = m.NewCounter("riskd_signals_poll_errors_total")
 	t.signalsTaken = m.NewCounter("riskd_signals_received_total")
 	m.NewGauge("riskd_signals_queued", func() float64 { return float64(len(t.in)) })
+	if err := t.startWebhooks(); err != nil {
+		return nil, err
+	}
+	for _, h := range t.webhooks {
+		t.wg.Add(1)
+		go t.deliverWebhook(h)
+	}
 	t.wg.Add(1)
 	go t.work()
 	return t, nil
@@ -222,6 +234,7 @@ func (t *Transmitter) work() {
 			for i := range evs {
 				t.dispatch(&evs[i])
 			}
+			t.notifyWebhooks(&s)
 		}
 	}
 }
@@ -281,5 +294,8 @@ func (t *Transmitter) Forget(userID string) {
 	t.riskMu.Unlock()
 	for _, s := range t.streamList() {
 		s.purge(userID)
+	}
+	for _, h := range t.webhooks {
+		h.purge(userID)
 	}
 }

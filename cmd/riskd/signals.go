@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -20,6 +23,10 @@ type ssfConfig struct {
 	keyFile       string
 	oldKeyFile    string
 	subjectIssuer string
+
+	webhookURL        string
+	webhookSecretFile string
+	webhookTriggers   string
 }
 
 func ssfFlags(fs *flag.FlagSet, c *ssfConfig) {
@@ -27,6 +34,9 @@ func ssfFlags(fs *flag.FlagSet, c *ssfConfig) {
 	fs.StringVar(&c.issuer, "ssf-issuer", "", "issuer (iss) of the security events and base URL of the SSF endpoints, e.g. https://riskd.example.com; required with API keys (default in development mode: http://<listen address>)")
 	fs.StringVar(&c.keyFile, "ssf-key-file", "", "PEM private key that signs security events: EC P-256 (ES256) or RSA (RS256); required with API keys (default in development mode: a key that lives as long as the process)")
 	fs.StringVar(&c.oldKeyFile, "ssf-old-key-file", "", "PEM key published in the JWKS beside --ssf-key-file after a rotation, so that receivers still verify events it signed")
+	fs.StringVar(&c.webhookURL, "webhook-url", "", "POST a signed JSON webhook here (https, or http to loopback) for decisions and outcomes matching --webhook-triggers; needs the transmitter on")
+	fs.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret (at least 16 bytes; surrounding whitespace is trimmed)")
+	fs.StringVar(&c.webhookTriggers, "webhook-triggers", "decision:deny,outcome:fraud_confirmed", "comma-separated triggers: decision:deny, decision:step_up, rule:ID, outcome:TYPE")
 	fs.StringVar(&c.subjectIssuer, "ssf-subject-issuer", "", "when set, events name the user as an iss_sub subject with this iss (your identity provider's issuer); default an opaque subject")
 }
 
@@ -36,9 +46,12 @@ func ssfFlags(fs *flag.FlagSet, c *ssfConfig) {
 func newTransmitter(c ssfConfig, haveKeys bool, ln net.Listener, reg *metrics.Set, log *slog.Logger) (*signals.Transmitter, error) {
 	switch c.mode {
 	case "off":
+		if c.webhookURL != "" {
+			return nil, errors.New("webhook-url: webhooks are sent by the transmitter, which --ssf=off turns off")
+		}
 		return nil, nil
 	case "auto":
-		if haveKeys && c.issuer == "" && c.keyFile == "" {
+		if haveKeys && c.issuer == "" && c.keyFile == "" && c.webhookURL == "" {
 			return nil, nil
 		}
 	case "on":
@@ -73,7 +86,19 @@ func newTransmitter(c ssfConfig, haveKeys bool, ln net.Listener, reg *metrics.Se
 		}
 		old = append(old, k)
 	}
-	t, err := signals.New(signals.Config{Issuer: issuer, Key: key, OldKeys: old, SubjectIssuer: c.subjectIssuer, Metrics: reg, Logger: log})
+	var hooks []signals.Webhook
+	if c.webhookURL != "" {
+		if c.webhookSecretFile == "" {
+			return nil, errors.New("webhook-url needs --webhook-secret-file")
+		}
+		secret, err := os.ReadFile(c.webhookSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("webhook-secret-file: %w", err)
+		}
+		hooks = append(hooks, signals.Webhook{URL: c.webhookURL, Secret: bytes.TrimSpace(secret), Triggers: strings.Split(c.webhookTriggers, ",")})
+	}
+	t, err := signals.New(signals.Config{Issuer: issuer, Key: key, OldKeys: old, SubjectIssuer: c.subjectIssuer, Webhooks: hooks,
+		Metrics: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}
