@@ -329,7 +329,12 @@ func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 		return
 	}
 	if s.cfg.Signals != nil {
-		s.cfg.Signals.Forget(id) // the security events about the user still waiting for delivery
+		// The security events about the user still waiting for delivery, in memory and on disk.
+		if err := s.cfg.Signals.Forget(id); err != nil {
+			s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "failed", Detail: err.Error()})
+			s.stateUnavailable(ctx, "erase", err)
+			return
+		}
 	}
 	detail := "nothing was held"
 	if had {

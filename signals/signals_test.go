@@ -174,7 +174,9 @@ func TestForgetPurgesQueuedEvents(t *testing.T) {
 	for queuedLen(s) < 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	tx.Forget("erased")
+	if err := tx.Forget("erased"); err != nil {
+		t.Fatal(err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) != 1 || s.queue[0].subject != "kept" {

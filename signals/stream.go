@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -96,11 +97,13 @@ type stream struct {
 	queue   []queued
 	changed chan struct{} // closed and replaced when the queue or the status changes
 	stop    chan struct{} // closed when the stream is deleted
+	dirty   *atomic.Bool  // the transmitter's: set when anything persisted changes (persist.go)
 }
 
 func (s *stream) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+	s.dirty.Store(true)
 }
 
 // wants reports whether the stream takes events of type typ about the subject with key, and its audience.
@@ -133,6 +136,7 @@ func (s *stream) removeLocked(jti string) bool {
 	for i := range s.queue {
 		if s.queue[i].jti == jti {
 			s.queue = slices.Delete(s.queue, i, i+1)
+			s.dirty.Store(true)
 			return true
 		}
 	}
@@ -143,6 +147,7 @@ func (s *stream) purge(user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queue = slices.DeleteFunc(s.queue, func(q queued) bool { return q.subject == user })
+	s.dirty.Store(true)
 }
 
 // validate checks cfg and fills what derives from it.
@@ -253,7 +258,7 @@ func (t *Transmitter) CreateStream(req *StreamRequest) (StreamConfig, error) {
 	if err := t.validate(&cfg); err != nil {
 		return StreamConfig{}, err
 	}
-	s := &stream{cfg: cfg, status: StatusEnabled, removed: map[uint64]struct{}{}, changed: make(chan struct{}), stop: make(chan struct{})}
+	s := t.newStream(cfg, StatusEnabled)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
@@ -262,12 +267,23 @@ func (t *Transmitter) CreateStream(req *StreamRequest) (StreamConfig, error) {
 	case len(t.streams) >= t.cfg.MaxStreams:
 		return StreamConfig{}, fmt.Errorf("%w: at most %d", ErrTooManyStreams, t.cfg.MaxStreams)
 	}
-	t.streams[cfg.StreamID] = s
-	if cfg.Delivery.Method == DeliveryPush {
+	t.addStreamLocked(s)
+	return redact(cfg), nil
+}
+
+func (t *Transmitter) newStream(cfg StreamConfig, status string) *stream {
+	return &stream{cfg: cfg, status: status, removed: map[uint64]struct{}{}, changed: make(chan struct{}),
+		stop: make(chan struct{}), dirty: &t.dirty}
+}
+
+// addStreamLocked adds s and starts its push delivery; t.mu is held.
+func (t *Transmitter) addStreamLocked(s *stream) {
+	t.streams[s.cfg.StreamID] = s
+	t.dirty.Store(true)
+	if s.cfg.Delivery.Method == DeliveryPush {
 		t.wg.Add(1)
 		go t.deliver(s)
 	}
-	return redact(cfg), nil
 }
 
 func redact(c StreamConfig) StreamConfig {
@@ -327,6 +343,7 @@ func (t *Transmitter) UpdateStream(req *StreamRequest) (StreamConfig, error) {
 		return StreamConfig{}, err
 	}
 	s.cfg = cfg
+	s.dirty.Store(true)
 	return redact(cfg), nil
 }
 
@@ -340,6 +357,7 @@ func (t *Transmitter) DeleteStream(id string) error {
 		return fmt.Errorf("%w: %q", ErrStreamNotFound, id)
 	}
 	close(s.stop)
+	t.dirty.Store(true)
 	return nil
 }
 
@@ -442,6 +460,7 @@ func (t *Transmitter) subject(id string, sub *Subject, remove bool) error {
 	} else {
 		delete(s.removed, key)
 	}
+	s.dirty.Store(true)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -39,6 +40,8 @@ type Config struct {
 	PushTimeout     time.Duration // one push request (5 s)
 	PollWait        time.Duration // longest wait of a poll that asks not to return immediately (5 s)
 
+	// DataDir, when set, keeps the streams and the queued SETs and webhook bodies across restarts (persist.go).
+	DataDir string
 	// Webhooks are signed JSON webhooks fed by the same signals (webhook.go).
 	Webhooks []Webhook
 
@@ -66,6 +69,8 @@ type Transmitter struct {
 	closed  bool
 
 	webhooks []*webhook
+	dirty    atomic.Bool // something persisted changed since the last save
+	saveMu   sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -135,6 +140,15 @@ func New(cfg Config) (*Transmitter, error) {
 	if err := t.startWebhooks(); err != nil {
 		return nil, err
 	}
+	if cfg.DataDir != "" {
+		if err := t.load(); err != nil {
+			t.cfg.DataDir = "" // stop what load started without overwriting the file it could not read
+			t.Close()
+			return nil, err
+		}
+		t.wg.Add(1)
+		go t.flush()
+	}
 	for _, h := range t.webhooks {
 		t.wg.Add(1)
 		go t.deliverWebhook(h)
@@ -179,6 +193,11 @@ func (t *Transmitter) Close() {
 	close(t.stop)
 	t.mu.Unlock()
 	t.wg.Wait()
+	if t.cfg.DataDir != "" {
+		if err := t.save(); err != nil {
+			t.log.Error("signals: writing the state file", "err", err)
+		}
+	}
 }
 
 // Issuer returns the transmitter's issuer.
@@ -286,9 +305,9 @@ func (t *Transmitter) enqueue(s *stream, q queued) {
 	}
 }
 
-// Forget purges what the transmitter holds of a user (an erasure): the SETs about them still queued on every
-// stream, and their risk level.
-func (t *Transmitter) Forget(userID string) {
+// Forget purges what the transmitter holds of a user (an erasure): the SETs and webhook bodies about them still
+// queued, on disk too, and their risk level.
+func (t *Transmitter) Forget(userID string) error {
 	t.riskMu.Lock()
 	delete(t.risk, t.subjectKey(userID))
 	t.riskMu.Unlock()
@@ -298,4 +317,8 @@ func (t *Transmitter) Forget(userID string) {
 	for _, h := range t.webhooks {
 		h.purge(userID)
 	}
+	if t.cfg.DataDir != "" {
+		return t.save()
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -119,6 +120,7 @@ type webhook struct {
 	mu      sync.Mutex
 	queue   []queued // token: the JSON body
 	changed chan struct{}
+	dirty   *atomic.Bool
 
 	delivered, retries, failed, dropped *metrics.Counter
 }
@@ -131,7 +133,7 @@ func (t *Transmitter) startWebhooks() error {
 	}
 	m := t.cfg.Metrics
 	for _, w := range t.cfg.Webhooks {
-		h := &webhook{cfg: w, changed: make(chan struct{}),
+		h := &webhook{cfg: w, changed: make(chan struct{}), dirty: &t.dirty,
 			delivered: m.GetOrCreateCounter("riskd_webhook_delivered_total"),
 			retries:   m.GetOrCreateCounter("riskd_webhook_retries_total"),
 			failed:    m.GetOrCreateCounter("riskd_webhook_failed_total"),
@@ -165,6 +167,7 @@ func (t *Transmitter) notifyWebhooks(s *engine.Signal) {
 		h.queue = append(h.queue, queued{jti: id, token: string(body), subject: s.UserID})
 		close(h.changed)
 		h.changed = make(chan struct{})
+		h.dirty.Store(true)
 		h.mu.Unlock()
 	}
 }
@@ -219,6 +222,7 @@ func (t *Transmitter) deliverWebhook(h *webhook) {
 		case err == nil:
 			if i >= 0 {
 				h.queue = slices.Delete(h.queue, i, i+1)
+				h.dirty.Store(true)
 				h.delivered.Inc()
 			}
 			h.mu.Unlock()
@@ -232,6 +236,7 @@ func (t *Transmitter) deliverWebhook(h *webhook) {
 		default:
 			if i >= 0 {
 				h.queue = slices.Delete(h.queue, i, i+1)
+				h.dirty.Store(true)
 				h.failed.Inc()
 			}
 			h.mu.Unlock()
@@ -250,6 +255,7 @@ func (h *webhook) purge(user string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.queue = slices.DeleteFunc(h.queue, func(q queued) bool { return q.subject == user })
+	h.dirty.Store(true)
 }
 
 // SignWebhook returns the HeaderSignature value of body sent at unix time ts.

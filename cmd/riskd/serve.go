@@ -239,7 +239,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	uaParser := useragent.NewBackground(0, 0)
 	go uaParser.Warm() // compile the regexes before the first user agent arrives, off the request path
 	x.SetUserAgents(uaParser)
-	ssf, err := newTransmitter(c.ssf, keys.Len() > 0, ln, reg, log)
+	ssf, err := newTransmitter(c.ssf, keys.Len() > 0, c.dataDir, ln, reg, log)
 	if err != nil {
 		return err
 	}

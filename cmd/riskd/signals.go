@@ -43,7 +43,7 @@ func ssfFlags(fs *flag.FlagSet, c *ssfConfig) {
 // newTransmitter returns the transmitter serve runs, or nil when it is off. Without API keys (development
 // mode, loopback only) it runs with the listener's address as issuer and an ephemeral key unless told
 // otherwise; with keys it needs its issuer and key file once enabled.
-func newTransmitter(c ssfConfig, haveKeys bool, ln net.Listener, reg *metrics.Set, log *slog.Logger) (*signals.Transmitter, error) {
+func newTransmitter(c ssfConfig, haveKeys bool, dataDir string, ln net.Listener, reg *metrics.Set, log *slog.Logger) (*signals.Transmitter, error) {
 	switch c.mode {
 	case "off":
 		if c.webhookURL != "" {
@@ -98,7 +98,7 @@ func newTransmitter(c ssfConfig, haveKeys bool, ln net.Listener, reg *metrics.Se
 		hooks = append(hooks, signals.Webhook{URL: c.webhookURL, Secret: bytes.TrimSpace(secret), Triggers: strings.Split(c.webhookTriggers, ",")})
 	}
 	t, err := signals.New(signals.Config{Issuer: issuer, Key: key, OldKeys: old, SubjectIssuer: c.subjectIssuer, Webhooks: hooks,
-		Metrics: reg, Logger: log})
+		DataDir: dataDir, Metrics: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -32,32 +32,32 @@ func TestTransmitterModes(t *testing.T) {
 	}
 
 	// Development mode: on by default, the listener as issuer, an ephemeral key.
-	tx, err := newTransmitter(ssfConfig{mode: "auto"}, false, ln, metrics.NewSet(), log)
+	tx, err := newTransmitter(ssfConfig{mode: "auto"}, false, "", ln, metrics.NewSet(), log)
 	if err != nil || tx == nil || tx.Issuer() != "http://"+ln.Addr().String() {
 		t.Fatalf("development mode: %v %v", tx, err)
 	}
 	tx.Close()
 	// With API keys: off unless asked for, and then only with an issuer and a key file.
-	if tx, err := newTransmitter(ssfConfig{mode: "auto"}, true, ln, metrics.NewSet(), log); tx != nil || err != nil {
+	if tx, err := newTransmitter(ssfConfig{mode: "auto"}, true, "", ln, metrics.NewSet(), log); tx != nil || err != nil {
 		t.Fatalf("auto with keys: %v %v", tx, err)
 	}
 	for _, c := range []ssfConfig{{mode: "on"}, {mode: "auto", issuer: "https://riskd.example"}, {mode: "on", keyFile: keyFile}} {
-		if _, err := newTransmitter(c, true, ln, metrics.NewSet(), log); err == nil || !strings.Contains(err.Error(), "--ssf-issuer and --ssf-key-file") {
+		if _, err := newTransmitter(c, true, "", ln, metrics.NewSet(), log); err == nil || !strings.Contains(err.Error(), "--ssf-issuer and --ssf-key-file") {
 			t.Fatalf("%+v with keys: %v, want refused", c, err)
 		}
 	}
-	tx, err = newTransmitter(ssfConfig{mode: "on", issuer: "https://riskd.example", keyFile: keyFile}, true, ln, metrics.NewSet(), log)
+	tx, err = newTransmitter(ssfConfig{mode: "on", issuer: "https://riskd.example", keyFile: keyFile}, true, "", ln, metrics.NewSet(), log)
 	if err != nil || tx.Issuer() != "https://riskd.example" {
 		t.Fatalf("production: %v", err)
 	}
 	tx.Close()
-	if tx, err := newTransmitter(ssfConfig{mode: "off"}, false, ln, metrics.NewSet(), log); tx != nil || err != nil {
+	if tx, err := newTransmitter(ssfConfig{mode: "off"}, false, "", ln, metrics.NewSet(), log); tx != nil || err != nil {
 		t.Fatalf("off: %v %v", tx, err)
 	}
-	if _, err := newTransmitter(ssfConfig{mode: "on", webhookURL: "https://hooks.example/x"}, false, ln, metrics.NewSet(), log); err == nil {
+	if _, err := newTransmitter(ssfConfig{mode: "on", webhookURL: "https://hooks.example/x"}, false, "", ln, metrics.NewSet(), log); err == nil {
 		t.Fatal("a webhook without a secret was accepted")
 	}
-	if _, err := newTransmitter(ssfConfig{mode: "maybe"}, false, ln, metrics.NewSet(), log); err == nil {
+	if _, err := newTransmitter(ssfConfig{mode: "maybe"}, false, "", ln, metrics.NewSet(), log); err == nil {
 		t.Fatal("--ssf=maybe was accepted")
 	}
 }
