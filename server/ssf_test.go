@@ -509,3 +509,38 @@ func TestSSFReceiverDownDecisionsGoOn(t *testing.T) {
 		t.Fatalf("dropped %d SETs, want 16 (20 made, 4 queued)", got)
 	}
 }
+
+// TestSSFOktaProfile: a stream with the okta profile gets Okta's user-risk-change, with the user inside the
+// event as an e-mail subject, lowercase levels, and no token needed.
+func TestSSFOktaProfile(t *testing.T) {
+	ts := startSSF(t, nil)
+	rcv := startReceiver(t, "") // Okta authenticates SETs by their signature
+	d := discover(t, ts.base)
+	status, cfg := ts.admin(http.MethodPost, d.Config, map[string]any{"profile": "okta", "aud": "https://example.okta.com",
+		"delivery": map[string]any{"method": signals.DeliveryPush, "endpoint_url": rcv.url}})
+	if status != http.StatusCreated {
+		t.Fatalf("create an okta stream: %d %v", status, cfg)
+	}
+	ts.event(map[string]any{"type": "fraud_confirmed", "user_id": "olga@example.com"})
+	s := d.verify(t, rcv.next(), "https://example.okta.com")
+	if s.SubID != nil {
+		t.Fatalf("an okta SET with a top-level sub_id %v", s.SubID)
+	}
+	ev := s.event(t, signals.EventOktaUserRiskChange)
+	user, _ := ev["subject"].(map[string]any)["user"].(map[string]any)
+	if user["format"] != "email" || user["email"] != "olga@example.com" || ev["current_level"] != "high" ||
+		ev["previous_level"] != "low" || ev["initiating_entity"] != "policy" || ev["event_timestamp"] == nil {
+		t.Fatalf("okta event %v", ev)
+	}
+	rcv.none(300 * time.Millisecond) // session-revoked is not part of the profile
+
+	for _, bad := range []map[string]any{
+		{"profile": "okta", "delivery": map[string]any{"method": signals.DeliveryPoll}},
+		{"profile": "okta", "events_requested": []string{signals.EventSessionRevoked}, "delivery": map[string]any{"method": signals.DeliveryPush, "endpoint_url": rcv.url}},
+		{"profile": "azure", "delivery": map[string]any{"method": signals.DeliveryPush, "endpoint_url": rcv.url, "authorization_header": "Bearer x"}},
+	} {
+		if status, m := ts.admin(http.MethodPost, d.Config, bad); status != http.StatusBadRequest || errorField(m) == "" {
+			t.Fatalf("%v: %d %v, want 400 naming a field", bad, status, m)
+		}
+	}
+}

@@ -15,12 +15,14 @@ const (
 	EventRiskLevelChange      = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change"
 	EventSessionRevoked       = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 	EventCredentialCompromise = "https://schemas.openid.net/secevent/risc/event-type/credential-compromise"
+	// EventOktaUserRiskChange is Okta's shape of a risk-level change (okta.go).
+	EventOktaUserRiskChange = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change"
 	// EventVerification answers a receiver's verification request; every stream gets it, requested or not.
 	EventVerification = "https://schemas.openid.net/secevent/ssf/event-type/verification"
 )
 
 // SupportedEvents are the event types a stream may request.
-var SupportedEvents = []string{EventRiskLevelChange, EventSessionRevoked, EventCredentialCompromise}
+var SupportedEvents = []string{EventRiskLevelChange, EventSessionRevoked, EventCredentialCompromise, EventOktaUserRiskChange}
 
 func supported(t string) bool {
 	for _, s := range SupportedEvents {
@@ -51,7 +53,7 @@ type setClaims struct {
 	Aud    string                    `json:"aud"`
 	Iat    int64                     `json:"iat"`
 	Jti    string                    `json:"jti"`
-	SubID  map[string]string         `json:"sub_id"`
+	SubID  map[string]string         `json:"sub_id,omitempty"` // left out in the Okta profile
 	Events map[string]map[string]any `json:"events"`
 }
 

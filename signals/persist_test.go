@@ -61,7 +61,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("the stream's token did not survive: %v", err)
 	}
 	s, _ = tx.stream(poll.StreamID)
-	if _, ok := s.wants(EventSessionRevoked, tx.subjectKey("removed-user")); ok {
+	if _, _, ok := s.wants(EventSessionRevoked, tx.subjectKey("removed-user")); ok {
 		t.Fatal("a removed subject is carried again after a restart")
 	}
 

@@ -68,6 +68,8 @@ type StreamConfig struct {
 	Delivery                Delivery `json:"delivery"`
 	Description             string   `json:"description,omitempty"`
 	MinVerificationInterval int      `json:"min_verification_interval"`
+	// Profile "okta" shapes the stream for Okta's SSF receiver (okta.go); "" is plain SSF 1.0.
+	Profile string `json:"profile,omitempty"`
 }
 
 // StreamRequest is a create or update request: the fields given replace the stream's.
@@ -77,6 +79,7 @@ type StreamRequest struct {
 	EventsRequested *[]string `json:"events_requested"`
 	Delivery        *Delivery `json:"delivery"`
 	Description     *string   `json:"description"`
+	Profile         *string   `json:"profile"`
 }
 
 // queued is a signed SET waiting on a stream. subject is the raw user id, kept only until delivery so that
@@ -107,16 +110,16 @@ func (s *stream) notifyLocked() {
 }
 
 // wants reports whether the stream takes events of type typ about the subject with key, and its audience.
-func (s *stream) wants(typ string, key uint64) (aud string, ok bool) {
+func (s *stream) wants(typ string, key uint64) (aud, profile string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.status == StatusDisabled || !slices.Contains(s.cfg.EventsDelivered, typ) {
-		return "", false
+		return "", "", false
 	}
 	if _, gone := s.removed[key]; gone {
-		return "", false
+		return "", "", false
 	}
-	return s.cfg.Aud, true
+	return s.cfg.Aud, s.cfg.Profile, true
 }
 
 // push appends q unless the queue holds max SETs already.
@@ -165,7 +168,24 @@ func (t *Transmitter) validate(cfg *StreamConfig) error {
 	default:
 		return fieldError("delivery.method", "%q is not supported: %s (push) or %s (poll)", d.Method, DeliveryPush, DeliveryPoll)
 	}
-	if strings.TrimSpace(d.AuthorizationHeader) == "" {
+	switch cfg.Profile {
+	case "":
+	case ProfileOkta:
+		if d.Method != DeliveryPush {
+			return fieldError("delivery.method", "the okta profile pushes (%s): Okta does not poll", DeliveryPush)
+		}
+		if cfg.EventsRequested == nil {
+			cfg.EventsRequested = []string{EventOktaUserRiskChange}
+		}
+		for _, e := range cfg.EventsRequested {
+			if e != EventOktaUserRiskChange {
+				return fieldError("events_requested", "the okta profile sends %s only", EventOktaUserRiskChange)
+			}
+		}
+	default:
+		return fieldError("profile", "%q: want okta, or leave it out", cfg.Profile)
+	}
+	if strings.TrimSpace(d.AuthorizationHeader) == "" && cfg.Profile != ProfileOkta {
 		return fieldError("delivery.authorization_header", "missing: the stream's token (e.g. \"Bearer …\"), sent to a push receiver, presented by a polling one")
 	}
 	if len(d.AuthorizationHeader) > 4096 || strings.ContainsAny(d.AuthorizationHeader, "\r\n") {
@@ -238,6 +258,9 @@ func (t *Transmitter) apply(cfg *StreamConfig, req *StreamRequest) {
 	}
 	if req.Description != nil {
 		cfg.Description = *req.Description
+	}
+	if req.Profile != nil {
+		cfg.Profile = *req.Profile
 	}
 }
 

@@ -275,18 +275,33 @@ func (t *Transmitter) subID(user string) map[string]string {
 // dispatch signs ev for every stream that wants it and queues it there.
 func (t *Transmitter) dispatch(ev *event) {
 	key := t.subjectKey(ev.subject)
-	for _, s := range t.streamList() {
-		aud, ok := s.wants(ev.typ, key)
-		if !ok {
-			continue
-		}
-		token, jti, err := t.signer.sign(t.cfg.Issuer, aud, t.subID(ev.subject), ev, time.Now())
-		if err != nil {
-			t.log.Error("signing a security event token", "err", err)
-			continue
-		}
-		t.enqueue(s, queued{jti: jti, token: token, subject: ev.subject})
+	var okta *event
+	if ev.typ == EventRiskLevelChange {
+		okta = t.oktaRiskChange(ev)
 	}
+	for _, s := range t.streamList() {
+		t.dispatchTo(s, ev, key)
+		if okta != nil {
+			t.dispatchTo(s, okta, key)
+		}
+	}
+}
+
+func (t *Transmitter) dispatchTo(s *stream, ev *event, key uint64) {
+	aud, profile, ok := s.wants(ev.typ, key)
+	if !ok {
+		return
+	}
+	subID := t.subID(ev.subject)
+	if profile == ProfileOkta {
+		subID = nil // Okta reads the subject inside the event
+	}
+	token, jti, err := t.signer.sign(t.cfg.Issuer, aud, subID, ev, time.Now())
+	if err != nil {
+		t.log.Error("signing a security event token", "err", err)
+		return
+	}
+	t.enqueue(s, queued{jti: jti, token: token, subject: ev.subject})
 }
 
 func (t *Transmitter) streamList() []*stream {
