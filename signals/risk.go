@@ -17,7 +17,7 @@ type userRisk struct {
 }
 
 // maxTracked bounds the users whose level is above LOW or who have failed step-ups being counted.
-const maxTracked = 1 << 20
+const maxTracked = 1 << 18
 
 // current is the level at t after decay: one step down per Decay without a raising signal.
 func (u *userRisk) current(m *rules.RiskModel, t int64) rules.RiskLevel {

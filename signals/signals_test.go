@@ -265,3 +265,17 @@ func TestWebhookConfigAndTriggers(t *testing.T) {
 		}
 	}
 }
+
+func TestSubjectFormats(t *testing.T) {
+	opaque := newTestTransmitter(t, nil)
+	if got := opaque.subID("ana"); len(got) != 2 || got["format"] != "opaque" || got["id"] != "ana" {
+		t.Fatalf("opaque sub_id %v", got)
+	}
+	issSub := newTestTransmitter(t, func(c *Config) { c.SubjectIssuer = "https://idp.example" })
+	if got := issSub.subID("ana"); len(got) != 3 || got["format"] != "iss_sub" || got["iss"] != "https://idp.example" || got["sub"] != "ana" {
+		t.Fatalf("iss_sub sub_id %v", got)
+	}
+	if got := issSub.oktaSubject("ana@example.com"); got["format"] != "email" || got["email"] != "ana@example.com" {
+		t.Fatalf("okta subject %v", got)
+	}
+}
