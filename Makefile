@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzCompileCost$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./signals -run '^$$' -fuzz '^FuzzVerifyWebhook$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./features/geo -run '^$$' -fuzz '^FuzzDamagedCity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzDecodeProfile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/riskd -run '^$$' -fuzz '^FuzzImportRow$$' -fuzztime $(FUZZTIME)
