@@ -138,3 +138,35 @@ func TestSSFManagementOnlyOnTheAdminListener(t *testing.T) {
 }
 
 func jsonEncode(b *bytes.Buffer, v any) error { return json.NewEncoder(b).Encode(v) }
+
+// TestSSFBadPolls: a poll body of the wrong shape is refused with 400 naming the field.
+func TestSSFBadPolls(t *testing.T) {
+	ts := startSSF(t, nil)
+	status, cfg := ts.post("/ssf/stream", map[string]any{"events_requested": []string{signals.EventSessionRevoked},
+		"delivery": map[string]any{"method": signals.DeliveryPoll, "authorization_header": "Bearer p"}})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, cfg)
+	}
+	url := ts.base + "/ssf/poll/" + cfg["stream_id"].(string)
+	for _, c := range []struct {
+		body, field string
+	}{
+		{`{"maxEvents":"ten"}`, "maxEvents"},
+		{`{"maxEvents":-1}`, "maxEvents"},
+		{`{"ack":"jti"}`, "ack"},
+		{`[1,2]`, "body"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer p")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || errorField(m) != c.field {
+			t.Errorf("poll %s: %d %v, want 400 naming %s", c.body, resp.StatusCode, m, c.field)
+		}
+	}
+}
