@@ -131,6 +131,17 @@ func (r *receiver) next() string {
 	return ""
 }
 
+// drain discards what arrives until nothing has for quiet.
+func (r *receiver) drain(quiet time.Duration) {
+	for {
+		select {
+		case <-r.accepted:
+		case <-time.After(quiet):
+			return
+		}
+	}
+}
+
 func (r *receiver) none(within time.Duration) {
 	r.t.Helper()
 	select {
@@ -542,5 +553,42 @@ func TestSSFOktaProfile(t *testing.T) {
 		if status, m := ts.admin(http.MethodPost, d.Config, bad); status != http.StatusBadRequest || errorField(m) == "" {
 			t.Fatalf("%v: %d %v, want 400 naming a field", bad, status, m)
 		}
+	}
+}
+
+// TestSSFStuffingWave: a login with valid credentials in a credential-stuffing wave is reported as a
+// compromised credential, and the user's level rises to MEDIUM.
+func TestSSFStuffingWave(t *testing.T) {
+	ts := startSSF(t, nil)
+	rcv := startReceiver(t, "Bearer r")
+	d := discover(t, ts.base)
+	status, cfg := ts.admin(http.MethodPost, d.Config, map[string]any{"events_requested": allEvents,
+		"delivery": map[string]any{"method": signals.DeliveryPush, "endpoint_url": rcv.url, "authorization_header": rcv.token}})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, cfg)
+	}
+	aud := cfg["aud"].(string)
+	t0 := time.Now().Add(-10 * time.Minute)
+	const attacker = "198.51.100.7"
+	for i := range 50 {
+		ev := login(fmt.Sprintf("victim-%d", i), attacker, "", t0.Add(time.Duration(i)*time.Second))
+		ev["credentials_valid"] = false
+		ts.decide(ev)
+	}
+	// The wave's later failed logins were denied: those victims' levels rose. Take those SETs first.
+	rcv.drain(300 * time.Millisecond)
+	dec := ts.decide(login("alice-stuffed", attacker, "", t0.Add(55*time.Second)))
+	if dec.Decision != "deny" {
+		t.Fatalf("the valid login in the wave: %+v", dec)
+	}
+	rl := d.verify(t, rcv.next(), aud)
+	rl.subject(t, "alice-stuffed")
+	if ev := rl.event(t, signals.EventRiskLevelChange); ev["current_level"] != "MEDIUM" || ev["previous_level"] != "LOW" {
+		t.Fatalf("risk-level-change %v", ev)
+	}
+	cc := d.verify(t, rcv.next(), aud)
+	cc.subject(t, "alice-stuffed")
+	if ev := cc.event(t, signals.EventCredentialCompromise); ev["credential_type"] != "password" {
+		t.Fatalf("credential-compromise %v", ev)
 	}
 }
