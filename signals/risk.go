@@ -32,14 +32,14 @@ func (u *userRisk) current(m *rules.RiskModel, t int64) rules.RiskLevel {
 	return l - rules.RiskLevel(steps)
 }
 
-// assess applies signal s to the user's state and returns the events it makes. Called by the worker only.
-func (t *Transmitter) assess(s *engine.Signal) []event {
+// assess applies signal s about the user with subject key to the user's state and returns the events it
+// makes. Called by the worker only, with riskMu held.
+func (t *Transmitter) assess(s *engine.Signal, key uint64) []event {
 	m := s.Model
 	if m == nil {
 		d := rules.DefaultRiskModel()
 		m = &d
 	}
-	key := t.subjectKey(s.UserID)
 	u := t.risk[key]
 	var prev rules.RiskLevel = rules.RiskLow
 	if u != nil {

@@ -40,7 +40,7 @@ func newTestTransmitter(t *testing.T, configure func(*Config)) *Transmitter {
 func assessAll(tx *Transmitter, sigs ...engine.Signal) []string {
 	var out []string
 	for i := range sigs {
-		for _, ev := range tx.assess(&sigs[i]) {
+		for _, ev := range tx.assess(&sigs[i], tx.subjectKey(sigs[i].UserID)) {
 			s := ev.typ[len("https://schemas.openid.net/secevent/"):]
 			if ev.typ == EventRiskLevelChange {
 				s += " " + ev.claims["previous_level"].(string) + "->" + ev.claims["current_level"].(string)
@@ -277,5 +277,38 @@ func TestSubjectFormats(t *testing.T) {
 	}
 	if got := issSub.oktaSubject("ana@example.com"); got["format"] != "email" || got["email"] != "ana@example.com" {
 		t.Fatalf("okta subject %v", got)
+	}
+}
+
+// TestForgetDropsQueuedSignals: signals about a user still in the intake queue when the user is erased make
+// no SET; a signal about the user after the erasure does.
+func TestForgetDropsQueuedSignals(t *testing.T) {
+	tx := newTestTransmitter(t, nil)
+	events := []string{EventSessionRevoked}
+	cfg, err := tx.CreateStream(&StreamRequest{EventsRequested: &events, Delivery: &Delivery{Method: DeliveryPoll, AuthorizationHeader: "Bearer p"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Close() // no worker: the test takes the queue itself, after the erasure
+	fraud := func(u string) engine.Signal {
+		return engine.Signal{Kind: engine.SignalOutcome, UserID: u, Outcome: features.FraudConfirmed, Time: time.Now().UnixNano()}
+	}
+	tx.Signal(fraud("erased"))
+	tx.Signal(fraud("kept"))
+	tx.Signal(fraud("erased"))
+	if err := tx.Forget("erased"); err != nil {
+		t.Fatal(err)
+	}
+	tx.Signal(fraud("erased")) // a new event after the erasure
+	for len(tx.in) > 0 {
+		tx.take(<-tx.in)
+	}
+	s, _ := tx.stream(cfg.StreamID)
+	var subjects []string
+	for _, q := range s.queue {
+		subjects = append(subjects, q.subject)
+	}
+	if len(subjects) != 2 || subjects[0] != "kept" || subjects[1] != "erased" {
+		t.Fatalf("SETs queued for %q, want kept, then erased once (the event after the erasure)", subjects)
 	}
 }

@@ -57,12 +57,14 @@ type Transmitter struct {
 	signer *signer
 	jwks   jose.JSONWebKeySet
 	client *http.Client
-	in     chan engine.Signal
+	in     chan intake
+	seq    atomic.Uint64 // signals numbered for the intake queue (see Forget)
 	hashK0 uint64
 	hashK1 uint64
 
 	riskMu sync.Mutex
 	risk   map[uint64]*userRisk
+	erased map[uint64]uint64 // subject key -> the last signal number an erasure of the user covers
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -112,7 +114,7 @@ func New(cfg Config) (*Transmitter, error) {
 		return nil, err
 	}
 	t := &Transmitter{cfg: cfg, log: cfg.Logger, signer: sg, client: cfg.HTTPClient,
-		in: make(chan engine.Signal, cfg.QueueSize), risk: map[uint64]*userRisk{}, streams: map[string]*stream{},
+		in: make(chan intake, cfg.QueueSize), risk: map[uint64]*userRisk{}, erased: map[uint64]uint64{}, streams: map[string]*stream{},
 		stop: make(chan struct{})}
 	if t.client == nil {
 		t.client = &http.Client{Timeout: cfg.PushTimeout}
@@ -176,10 +178,17 @@ func orDuration(v, def time.Duration) time.Duration {
 // calls it on the request path).
 func (t *Transmitter) Signal(s engine.Signal) {
 	select {
-	case t.in <- s:
+	case t.in <- intake{sig: s, seq: t.seq.Add(1)}:
 	default:
 		t.dropped.Inc()
 	}
+}
+
+// intake is a signal in the intake queue, numbered so that an erasure can tell the signals that came before
+// it (still queued: dropped) from those that came after (a new event about the user: kept).
+type intake struct {
+	sig engine.Signal
+	seq uint64
 }
 
 // Close stops the worker and the push deliveries; what is still queued is lost (the queue is in memory).
@@ -245,15 +254,39 @@ func (t *Transmitter) work() {
 		select {
 		case <-t.stop:
 			return
-		case s := <-t.in:
-			t.signalsTaken.Inc()
-			t.riskMu.Lock()
-			evs := t.assess(&s)
-			t.riskMu.Unlock()
-			for i := range evs {
-				t.dispatch(&evs[i])
-			}
-			t.notifyWebhooks(&s)
+		case in := <-t.in:
+			t.take(in)
+		}
+	}
+}
+
+// take turns one signal into events and queues them, unless an erasure of its user came after it.
+func (t *Transmitter) take(in intake) {
+	t.signalsTaken.Inc()
+	s := &in.sig
+	key := t.subjectKey(s.UserID)
+	t.riskMu.Lock()
+	if until, ok := t.erased[key]; ok && in.seq <= until {
+		t.riskMu.Unlock()
+		return
+	}
+	t.pruneErasedLocked(in.seq)
+	evs := t.assess(s, key)
+	t.riskMu.Unlock()
+	for i := range evs {
+		t.dispatch(&evs[i])
+	}
+	t.notifyWebhooks(s)
+}
+
+// erasedSlack is how far the signal numbers must have moved past an erasure before it is forgotten: signals
+// numbered before it but still being sent (at most one per request in flight) or queued are all taken by then.
+const erasedSlack = 1 << 20
+
+func (t *Transmitter) pruneErasedLocked(seq uint64) {
+	for k, until := range t.erased {
+		if seq > until+uint64(cap(t.in))+erasedSlack {
+			delete(t.erased, k)
 		}
 	}
 }
@@ -322,9 +355,14 @@ func (t *Transmitter) enqueue(s *stream, q queued) {
 
 // Forget purges what the transmitter holds of a user (an erasure): the SETs and webhook bodies about them still
 // queued, on disk too, and their risk level.
+//
+// Signals about the user still in the intake queue are dropped when the worker takes them; those that come
+// after the erasure (a new event about the user) are taken as usual.
 func (t *Transmitter) Forget(userID string) error {
+	key := t.subjectKey(userID)
 	t.riskMu.Lock()
-	delete(t.risk, t.subjectKey(userID))
+	delete(t.risk, key)
+	t.erased[key] = t.seq.Load()
 	t.riskMu.Unlock()
 	for _, s := range t.streamList() {
 		s.purge(userID)
