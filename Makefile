@@ -24,7 +24,7 @@ $(GEO)/city.mmdb:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -run 'Alloc' ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: the Go benchmarks, then bare vs riskd over HTTP with a spike and an overload (~3-4 min; CSV/plots in var/bench)
 bench:
@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzCompileCost$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./signals -run '^$$' -fuzz '^FuzzVerifyWebhook$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./features/geo -run '^$$' -fuzz '^FuzzDamagedCity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzDecodeProfile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/riskd -run '^$$' -fuzz '^FuzzImportRow$$' -fuzztime $(FUZZTIME)

@@ -41,6 +41,8 @@ type Config struct {
 	Log *decisionlog.Log
 	// FailPolicy is the decision per event type when an event cannot be evaluated; zero = DefaultFailPolicy.
 	FailPolicy *FailPolicy
+	// Signals receives the decisions and outcomes worth reporting to the security stack; nil = none.
+	Signals SignalSink
 }
 
 // Engine decides on events. Safe for concurrent use.
@@ -61,6 +63,7 @@ type Engine struct {
 	taught     *lessonTable // what outcomes taught of recent evaluations' logins (lessons.go)
 	failPolicy FailPolicy
 	log        *decisionlog.Log
+	signals    SignalSink
 }
 
 // liveRules is a rule set with what the engine derives from it, published together.
@@ -100,6 +103,7 @@ func New(cfg Config) (*Engine, error) {
 		log:       cfg.Log,
 		lists:     cfg.Lists,
 		taught:    newLessonTable(lessonSlots),
+		signals:   cfg.Signals,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -279,6 +283,9 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		}
 		e.log.Append(&s.rec)
 	}
+	if e.signals != nil && ev.UserID != "" {
+		e.signalDecision(ev, d, live.set, s.res.Fired)
+	}
 	d.Took = time.Since(start)
 	e.metrics.decided(d)
 	return nil
@@ -384,6 +391,9 @@ func (e *Engine) Record(o *features.Outcome) error {
 	e.x.LearnOnly(o, e.lessons(o))
 	e.metrics.outcome(o.Type)
 	e.logLabel(o)
+	if e.signals != nil {
+		e.signalOutcome(o)
+	}
 	return nil
 }
 

@@ -64,6 +64,7 @@ type Rule struct {
 	Score       int
 	Action      Action
 	Shadow      bool      // evaluated and reported, never counted in the decision
+	Stuffing    bool      // its firing on a login means a credential-stuffing wave (RiskModel.StuffingRules)
 	Tenant      string    // the tenant whose overlay added it; "" for a global rule
 	Expires     time.Time // zero: never; else the rule does not apply to events at or after it
 	File        string    // where it is written
@@ -96,6 +97,7 @@ type Set struct {
 	Tests      []Test     // the set's test cases, run by package ruletest
 	Warnings   []string   // what compiled but deserves a look (rules already expired), "file:line: rule …"
 	Lists      []string   // the lists its rules refer to with in_list; bit i of list_mask is Lists[i]
+	Signals    RiskModel  // when riskd's view of a user's risk level changes (signals.go)
 
 	global  view
 	tenants []tenantView     // by name; read-only after Compile
@@ -400,6 +402,8 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 			c.rule(set, ov.rulesFile, &ov.rules[i], ov.name)
 		}
 	}
+
+	c.signals(set, files)
 
 	// Views: thresholds per event type and the rules that apply, per tenant.
 	switch {

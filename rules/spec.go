@@ -19,6 +19,7 @@ type File struct {
 	Rules      []Spec              `yaml:"rules"`
 	Tenants    map[string]*Overlay `yaml:"tenants"`
 	Tests      []TestSpec          `yaml:"tests"`
+	Signals    *SignalsSpec        `yaml:"signals"`
 }
 
 // ThresholdsSpec is a thresholds block as written: the scores from which an event steps up or is denied, and

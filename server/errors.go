@@ -8,6 +8,7 @@ import (
 
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/signals"
 )
 
 // apiError is an error a client can act on: a status, a stable code, the offending field (if any) and a
@@ -60,9 +61,16 @@ func toAPIError(err error) *apiError {
 		return ae // the common case, without errors.As's target escaping to the heap
 	}
 	var ae *apiError
+	var fe *signals.FieldError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &fe):
+		return badField("invalid_stream", fe.Field, "%s", fe.Message)
+	case errors.Is(err, signals.ErrStreamNotFound):
+		return &apiError{status: fasthttp.StatusNotFound, code: "stream_not_found", field: "stream_id", message: err.Error()}
+	case errors.Is(err, signals.ErrTooManyStreams):
+		return &apiError{status: fasthttp.StatusConflict, code: "too_many_streams", message: err.Error()}
 	case errors.Is(err, engine.ErrFutureTimestamp):
 		return badField("invalid_timestamp", "timestamp", "timestamp is further in the future than the allowed clock skew")
 	case errors.Is(err, engine.ErrStaleTimestamp):

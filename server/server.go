@@ -23,6 +23,7 @@ import (
 	"github.com/riskd/riskd/internal/jsonenc"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/signals"
 )
 
 // Config configures a Server. Zero values take the defaults in parentheses.
@@ -54,6 +55,8 @@ type Config struct {
 	// and answering the stale requests cheaply lets the fresh ones be answered in time. 0 = off; requests
 	// without the header are never shed for their age.
 	QueueBudget time.Duration
+	// Signals is the Shared Signals transmitter whose endpoints the server serves (ssf.go); nil = none.
+	Signals *signals.Transmitter
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
@@ -278,6 +281,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleEvents(ctx)
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
+	case s.cfg.Signals != nil && isSSFPath(p):
+		s.handleSSF(ctx, string(path), admin) // p itself must not escape: it would allocate on every request
 	case admin:
 		s.routeAdmin(ctx, path)
 	default:

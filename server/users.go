@@ -328,6 +328,14 @@ func (s *Server) eraseUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 		s.stateUnavailable(ctx, "erase", err)
 		return
 	}
+	if s.cfg.Signals != nil {
+		// The security events about the user still waiting for delivery, in memory and on disk.
+		if err := s.cfg.Signals.Forget(id); err != nil {
+			s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "user.erase", Target: target, Result: "failed", Detail: err.Error()})
+			s.stateUnavailable(ctx, "erase", err)
+			return
+		}
+	}
 	detail := "nothing was held"
 	if had {
 		detail = "profile and counters erased"

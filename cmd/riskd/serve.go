@@ -74,6 +74,7 @@ type serveConfig struct {
 	logLevel          string
 	watch             time.Duration
 	pprof             bool
+	ssf               ssfConfig
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -125,6 +126,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.watch, "watch", 5*time.Second, "how often to check the rule, list and GeoIP files for changes and reload them (0 = only on SIGHUP)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ with the admin endpoints (admin scope)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	ssfFlags(fs, &c.ssf)
 	return fs
 }
 
@@ -242,8 +244,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	uaParser := useragent.NewBackground(0, 0)
 	go uaParser.Warm() // compile the regexes before the first user agent arrives, off the request path
 	x.SetUserAgents(uaParser)
+	ssf, err := newTransmitter(c.ssf, keys.Len() > 0, c.dataDir, ln, reg, log)
+	if err != nil {
+		return err
+	}
+	var sink engine.SignalSink
+	if ssf != nil {
+		defer ssf.Close()
+		sink = ssf
+	}
 	eng, err := engine.New(engine.Config{Extractor: x, Rules: set, Metrics: engine.NewMetrics(reg), FailPolicy: &policy, Log: dlog, Lists: listReg,
-		Retention: c.retention})
+		Retention: c.retention, Signals: sink})
 	if err != nil {
 		return err
 	}
@@ -252,7 +263,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
 		MaxConnsPerClient: connsBound(c.maxConnsPerIP), IdleTimeout: c.idleTimeout,
 		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
-		QueueBudget: c.queueBudget})
+		QueueBudget: c.queueBudget, Signals: ssf})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,31 @@
+package signals
+
+import "strings"
+
+// ProfileOkta is the stream profile for Okta's SSF receiver (Identity Threat Protection's "security events
+// providers"). Okta ingests pushed SETs at https://{your Okta domain}/security/api/v1/security-events,
+// authenticating them by their signature against the issuer's JWKS, so the stream needs no token. It takes
+// risk-level changes in its own event type, EventOktaUserRiskChange, with the subject inside the event
+// ({"user": {"format": "email", "email": ...}}) rather than a top-level sub_id, and lowercase levels.
+const ProfileOkta = "okta"
+
+// oktaRiskChange is the Okta shape of the CAEP risk-level change ev.
+func (t *Transmitter) oktaRiskChange(ev *event) *event {
+	return &event{typ: EventOktaUserRiskChange, subject: ev.subject, time: ev.time, claims: map[string]any{
+		"subject":           map[string]any{"user": t.oktaSubject(ev.subject)},
+		"current_level":     strings.ToLower(ev.claims["current_level"].(string)),
+		"previous_level":    strings.ToLower(ev.claims["previous_level"].(string)),
+		"event_timestamp":   ev.claims["event_timestamp"],
+		"initiating_entity": "policy",
+		"reason_admin":      map[string]string{"en": ev.claims["risk_reason"].(string)},
+	}}
+}
+
+// oktaSubject names a user as Okta matches users: by e-mail (its login) when the id is one, else as the
+// iss_sub or opaque subject of the other streams.
+func (t *Transmitter) oktaSubject(user string) map[string]string {
+	if strings.Contains(user, "@") {
+		return map[string]string{"format": "email", "email": user}
+	}
+	return t.subID(user)
+}
