@@ -158,15 +158,6 @@ var cacheDesigns = []struct {
 	{"ristretto", func(tb testing.TB) cacheDesign { return newRist(tb, DefaultCacheSize) }},
 }
 
-// lookup is what a request does with a design: true when it found the full answer.
-func lookup(c cacheDesign, ua string) bool {
-	if e := c.get(ua); e != nil {
-		return !e.pending
-	}
-	c.admit(ua)
-	return false
-}
-
 // realHitRatio runs the stream through c and returns the share of real users' lookups, after the first
 // quarter (the warm-up), that found their user agent.
 func realHitRatio(c cacheDesign, uas []string, real []bool) float64 {
