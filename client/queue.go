@@ -102,8 +102,10 @@ func (c *Client) Stats() Stats {
 }
 
 // Close stops accepting outcomes and sends those queued until ctx ends; what is left then is dropped and
-// counted, and ctx's error returned. The other calls keep working after Close.
+// counted, and ctx's error returned. It then closes the idle connections. The other calls keep working after
+// Close.
 func (c *Client) Close(ctx context.Context) error {
+	defer c.http.CloseIdleConnections()
 	q := c.queue
 	q.mu.Lock()
 	if !q.closed {
