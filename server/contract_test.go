@@ -115,6 +115,31 @@ func TestContractCatchesDrift(t *testing.T) {
 			t.Fatal("a server accepting an undocumented request field passed the contract")
 		}
 	})
+	// The decoder's rules that need JSON Schema 2020-12 (OpenAPI 3.1): user_id required except for
+	// registrations, currency with amount, null read as absent.
+	for _, rc := range []struct {
+		name, body string
+		valid      bool
+	}{
+		{"a login without user_id, accepted", `{"type":"login","ip":"` + ipMilton + `"}`, false},
+		{"a registration without user_id, accepted", `{"type":"registration","ip":"` + ipMilton + `"}`, true},
+		{"an amount without currency, accepted", `{"type":"checkout","user_id":"u","ip":"` + ipMilton + `","amount":5}`, false},
+		{"an amount with currency, accepted", `{"type":"checkout","user_id":"u","ip":"` + ipMilton + `","amount":5,"currency":"EUR"}`, true},
+		{"nulls for optional fields, accepted", `{"type":"login","user_id":"u","ip":"` + ipMilton + `","device_id":null,"amount":null,"attributes":null}`, true},
+		{"a control character in device_id, accepted", `{"type":"login","user_id":"u","ip":"` + ipMilton + `","device_id":"a\u0001b"}`, false},
+		{"a timestamp that is not RFC 3339, accepted", `{"type":"login","user_id":"u","ip":"` + ipMilton + `","timestamp":"yesterday"}`, false},
+	} {
+		t.Run(rc.name, func(t *testing.T) {
+			body := []byte(rc.body)
+			err := c.Check(newRequest(t, "POST", ts.base+"/v1/decide", body), body, resp, raw)
+			if rc.valid && err != nil {
+				t.Fatalf("the contract refuses a request riskd accepts: %v", err)
+			}
+			if !rc.valid && err == nil {
+				t.Fatal("a server accepting a request riskd refuses passed the contract")
+			}
+		})
+	}
 	t.Run("an HTML error page", func(t *testing.T) {
 		r := *resp
 		r.StatusCode = http.StatusNotFound
