@@ -143,6 +143,11 @@ const (
 func (c *Client) call(ctx context.Context, timeout time.Duration, method, path, contentType string, body []byte, out any, limit int64) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	return c.exchange(ctx, method, path, contentType, body, out, limit)
+}
+
+// exchange is call within ctx.
+func (c *Client) exchange(ctx context.Context, method, path, contentType string, body []byte, out any, limit int64) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -229,8 +234,7 @@ func (c *Client) Decide(ctx context.Context, req *DecideRequest) (Decision, erro
 	if err != nil {
 		return c.fallback(req.Type, err), err
 	}
-	var d Decision
-	err = c.call(ctx, c.timeout, http.MethodPost, "/v1/decide", "application/json", body, &d, maxDecisionBytes)
+	d, err := c.decide(ctx, body)
 	var ae *APIError
 	switch {
 	case errors.As(err, &ae) && !ae.Temporary():
@@ -247,6 +251,33 @@ func (c *Client) Decide(ctx context.Context, req *DecideRequest) (Decision, erro
 		}
 	}
 	return d, nil
+}
+
+// decided is the outcome of one decide exchange.
+type decided struct {
+	d   Decision
+	err error
+}
+
+// decide sends one decide request and returns its answer, or ctx's error as soon as the timeout passes. The
+// exchange runs in a goroutine of its own, so that the fallback waits for nothing but the timer: not for the
+// transport to notice the cancellation, close the connection and unblock a read, each a wake-up that a busy
+// machine can delay.
+func (c *Client) decide(ctx context.Context, body []byte) (Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	done := make(chan decided, 1)
+	go func() {
+		var r decided
+		r.err = c.exchange(ctx, http.MethodPost, "/v1/decide", "application/json", body, &r.d, maxDecisionBytes)
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		return r.d, r.err
+	case <-ctx.Done():
+		return Decision{}, ctx.Err()
+	}
 }
 
 // fallback is the fail policy's decision for t.

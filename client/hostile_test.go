@@ -174,20 +174,57 @@ func checkFallbacks(t *testing.T, c *client.Client) {
 		typ    client.EventType
 		action client.Action
 	}{{client.Login, client.Allow}, {client.Checkout, client.Deny}} {
-		start := time.Now()
-		d, err := c.Decide(context.Background(), &client.DecideRequest{Type: want.typ, UserID: "u", IP: "192.0.2.1"})
-		took := time.Since(start)
+		var d client.Decision
+		var err error
+		var took time.Duration
+		stalled := stallDuring(func() {
+			start := time.Now()
+			d, err = c.Decide(context.Background(), &client.DecideRequest{Type: want.typ, UserID: "u", IP: "192.0.2.1"})
+			took = time.Since(start)
+		})
 		if err != nil {
 			t.Fatalf("%s: error %v; a failing server is not the caller's error", want.typ, err)
 		}
 		if !d.Fallback || d.Decision != want.action || len(d.Reasons) != 1 || d.Reasons[0].Code != client.CodeFailPolicy || d.Cause == nil {
 			t.Fatalf("%s: %+v; want the fail policy's %s, marked as a fallback with the reason fail_policy and a cause", want.typ, d, want.action)
 		}
-		if took > timeout+50*time.Millisecond {
-			t.Fatalf("%s: the fallback came after %v; want within %v", want.typ, took, timeout+50*time.Millisecond)
+		if bound := timeout + 50*time.Millisecond + stalled; took > bound {
+			t.Fatalf("%s: the fallback came after %v; want within %v (timeout + 50 ms + %v the process was not run)",
+				want.typ, took, bound, stalled)
 		}
-		t.Logf("%s: %s after %v (%v)", want.typ, d.Decision, took.Round(time.Millisecond), d.Cause)
+		t.Logf("%s: %s after %v, the process stalled %v (%v)", want.typ, d.Decision, took.Round(time.Millisecond),
+			stalled.Round(time.Millisecond), d.Cause)
 	}
+}
+
+// stallDuring runs f and returns the longest time during it that a goroutine waking every millisecond was
+// not run beyond its millisecond. The fallback's bound is the client's: on a machine that stops the whole
+// process (a shared CPU, the race detector's pauses), no timer can fire sooner than the process runs again. On
+// this project's shared 2-core machine a plain 100 ms timer measured up to 100 ms late under load.
+func stallDuring(f func()) time.Duration {
+	stop := make(chan struct{})
+	worst := make(chan time.Duration, 1)
+	go func() {
+		var max time.Duration
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				worst <- max
+				return
+			case now := <-tick.C:
+				if gap := now.Sub(last) - time.Millisecond; gap > max {
+					max = gap
+				}
+				last = now
+			}
+		}
+	}()
+	f()
+	close(stop)
+	return <-worst
 }
 
 // TestDecideHonoursTheCallersDeadline: a context deadline shorter than the timeout wins.
@@ -200,10 +237,15 @@ func TestDecideHonoursTheCallersDeadline(t *testing.T) {
 	defer c.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	d, _ := c.Decide(ctx, &client.DecideRequest{Type: client.PasswordReset, UserID: "u", IP: "192.0.2.1"})
-	if took := time.Since(start); took > 80*time.Millisecond || !d.Fallback || d.Decision != client.StepUp {
-		t.Fatalf("after %v: %+v; want the fail policy's step_up within the caller's 30 ms + 50 ms", took, d)
+	var d client.Decision
+	var took time.Duration
+	stalled := stallDuring(func() {
+		start := time.Now()
+		d, _ = c.Decide(ctx, &client.DecideRequest{Type: client.PasswordReset, UserID: "u", IP: "192.0.2.1"})
+		took = time.Since(start)
+	})
+	if took > 80*time.Millisecond+stalled || !d.Fallback || d.Decision != client.StepUp {
+		t.Fatalf("after %v (the process stalled %v): %+v; want the fail policy's step_up within the caller's 30 ms + 50 ms", took, stalled, d)
 	}
 }
 
