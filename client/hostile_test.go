@@ -214,7 +214,8 @@ func stallDuring(f func()) time.Duration {
 			case <-stop:
 				worst <- max
 				return
-			case now := <-tick.C:
+			case <-tick.C:
+				now := time.Now() // not the tick's time, which is when it was due, however late it is read
 				if gap := now.Sub(last) - time.Millisecond; gap > max {
 					max = gap
 				}
