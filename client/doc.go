@@ -9,5 +9,6 @@
 // Outcomes (/v1/events) may be sent synchronously (ReportOutcome) or queued (Enqueue): a bounded queue and
 // background senders that retry with backoff, honour Retry-After, and count what they drop (Stats).
 //
-// The package imports nothing of riskd's server: it depends only on the standard library and the contract.
+// The package imports nothing of riskd: only the standard library. api/openapi.yaml is the contract it follows;
+// its tests hold it to that contract and to a real riskd.
 package client
