@@ -304,7 +304,7 @@ func (c *Client) ReportOutcome(ctx context.Context, o *Outcome) error {
 // userPath is the path of a user's resource: the id is one path segment, "/" escaped, as riskd reads it.
 func userPath(id, sub string) (string, error) {
 	if id == "" || id == "." || id == ".." || len(id) > 256 {
-		return "", fmt.Errorf("client: user id %q: want 1 to 256 bytes, not . or ..", id)
+		return "", fmt.Errorf("client: user id %q: want 1 to 256 bytes other than \".\" and \"..\"", id)
 	}
 	return "/v1/users/" + url.PathEscape(id) + sub, nil
 }
