@@ -48,6 +48,25 @@ func DefaultFailPolicy() map[EventType]Action {
 	}
 }
 
+// ParseFailPolicy reads a fail policy written as riskd's --fail-policy flag is ("login=allow,checkout=step_up",
+// over the default), so that a deployment can give the client and riskd the same string.
+func ParseFailPolicy(s string) (map[EventType]Action, error) {
+	p := DefaultFailPolicy()
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, action, ok := strings.Cut(item, "=")
+		t, a := EventType(strings.TrimSpace(name)), Action(strings.TrimSpace(action))
+		if _, known := p[t]; !ok || !known || !a.valid() {
+			return nil, fmt.Errorf("client: fail policy %q: want event_type=allow|step_up|deny, e.g. login=allow,checkout=step_up", item)
+		}
+		p[t] = a
+	}
+	return p, nil
+}
+
 // Client calls riskd. It is safe for concurrent use; Close stops the outcome queue's senders.
 type Client struct {
 	base         string

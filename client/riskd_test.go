@@ -194,6 +194,28 @@ func TestFailPolicyIsRiskds(t *testing.T) {
 	}
 }
 
+// TestParseFailPolicyReadsRiskdsFlag: the client reads --fail-policy strings as riskd does, and refuses those
+// riskd refuses.
+func TestParseFailPolicyReadsRiskdsFlag(t *testing.T) {
+	for _, s := range []string{"", "checkout=deny", "login=step_up, registration=deny ,", engine.DefaultFailPolicy().String(),
+		"login=maybe", "logon=allow", "login", "login=allow,checkout"} {
+		want, werr := engine.ParseFailPolicy(s)
+		got, gerr := client.ParseFailPolicy(s)
+		if (werr != nil) != (gerr != nil) {
+			t.Errorf("%q: riskd %v, client %v", s, werr, gerr)
+			continue
+		}
+		if werr != nil {
+			continue
+		}
+		for et := features.Login; et < features.NumEventTypes; et++ {
+			if a := got[client.EventType(et.String())]; string(a) != want[et].String() {
+				t.Errorf("%q: %s is %q for the client, %q for riskd", s, et, a, want[et].String())
+			}
+		}
+	}
+}
+
 // TestConfigRefusesBadPolicies: a fail policy must name a decision.
 func TestConfigRefusesBadPolicies(t *testing.T) {
 	if _, err := client.New(client.Config{BaseURL: "http://127.0.0.1:1", FailPolicy: map[client.EventType]client.Action{client.Login: "maybe"}}); err == nil {
