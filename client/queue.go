@@ -21,7 +21,7 @@ type QueueConfig struct {
 	// MaxAttempts is how often one outcome is tried before it is dropped (5).
 	MaxAttempts int
 	// Backoff is the wait before the first retry (100 ms), doubled at each retry up to MaxBackoff (10 s), with
-	// jitter; a Retry-After from riskd replaces it when longer (capped at MaxBackoff too).
+	// jitter; a Retry-After from riskd replaces it when longer (up to 5 minutes).
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 }
@@ -162,11 +162,12 @@ func (q *queue) deliver(o *Outcome) {
 			q.dropped.Add(1)
 			return
 		}
-		wait := jitter(backoff)
+		wait := min(jitter(backoff), q.cfg.MaxBackoff)
 		if ae != nil && ae.RetryAfter > wait {
-			wait = ae.RetryAfter
+			// riskd said when: never sooner. Bounded, so that a wrong server cannot park a sender for a day;
+			// Close's deadline ends any wait.
+			wait = min(ae.RetryAfter, maxRetryAfter)
 		}
-		wait = min(wait, q.cfg.MaxBackoff)
 		backoff = min(2*backoff, q.cfg.MaxBackoff)
 		t := time.NewTimer(wait)
 		select {
@@ -179,6 +180,9 @@ func (q *queue) deliver(o *Outcome) {
 		q.retries.Add(1)
 	}
 }
+
+// maxRetryAfter bounds the wait a Retry-After header may ask of a sender.
+const maxRetryAfter = 5 * time.Minute
 
 // jitter spreads d over [d/2, d], so that many clients retrying after one outage do not return at once.
 func jitter(d time.Duration) time.Duration {
