@@ -275,6 +275,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleHealth(ctx)
 	case p == "/readyz":
 		s.handleReady(ctx)
+	case p == "/openapi.yaml":
+		s.handleSpec(ctx)
 	case decide && p == "/v1/decide":
 		s.handleDecide(ctx)
 	case decide && p == "/v1/events":

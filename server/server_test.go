@@ -16,6 +16,7 @@ import (
 
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/engine/enginetest"
+	"github.com/riskd/riskd/internal/contracttest"
 	"github.com/riskd/riskd/server"
 )
 
@@ -35,7 +36,8 @@ type testServer struct {
 	base      string
 	adminBase string
 	srv       *server.Server
-	bearer    string // sent as Authorization: Bearer when set
+	bearer    string       // sent as Authorization: Bearer when set
+	client    *http.Client // checks every exchange against api/openapi.yaml (contracttest)
 }
 
 func start(t *testing.T) *testServer { return startWith(t, nil) }
@@ -53,7 +55,7 @@ func startWith(t *testing.T, configure func(*server.Config), engineOpts ...func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{t: t, srv: srv}
+	ts := &testServer{t: t, srv: srv, client: &http.Client{Transport: contracttest.Transport(t, nil)}}
 	done := make(chan error, 2)
 	ts.base = "http://" + serveOn(t, srv.Serve, done)
 	servers := 1
@@ -97,7 +99,7 @@ func (ts *testServer) do(method, path, contentType string, body []byte) (int, ma
 	if ts.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+ts.bearer)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := ts.client.Do(req)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
