@@ -63,7 +63,7 @@ func startSSF(t *testing.T, configure func(*signals.Config), serverOpts ...func(
 		<-done
 		tx.Close()
 	})
-	return &ssfRiskd{testServer: &testServer{t: t, srv: srv, base: cfg.Issuer}, tx: tx, reg: reg}
+	return &ssfRiskd{testServer: &testServer{t: t, srv: srv, base: cfg.Issuer, client: &http.Client{}}, tx: tx, reg: reg}
 }
 
 // receiver is a push receiver (RFC 8935) on loopback: it checks the request, answers 500 to the next
