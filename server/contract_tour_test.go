@@ -2,6 +2,11 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"testing"
@@ -11,6 +16,7 @@ import (
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/server"
+	"github.com/riskd/riskd/signals"
 )
 
 // send sends a request through the test server's contract-checking client and returns the status, the headers
@@ -145,4 +151,112 @@ func TestContractTour(t *testing.T) {
 
 	// Without lists.
 	start(t).tour([]step{{"GET", "/v1/lists", "", "", nil, 404}, {"GET", "/v1/exceptions", "", "", nil, 404}})
+
+	tourSSF(t)
+}
+
+// tourSSF exchanges every operation of the Shared Signals transmitter, and the refusals a receiver meets.
+func tourSSF(t *testing.T) {
+	const j = "application/json"
+	ts := startSSF(t, func(c *signals.Config) { c.MaxStreams = 1 })
+	const token = "Bearer tour-poller"
+	create := `{"events_requested":["` + signals.EventRiskLevelChange + `"],"delivery":{"method":"` + signals.DeliveryPoll +
+		`","authorization_header":"` + token + `"},"format":"ignored"}`
+	ts.tour([]step{
+		{"GET", "/.well-known/ssf-configuration", "", "", nil, 200},
+		{"POST", "/.well-known/ssf-configuration", j, `{}`, nil, 405},
+		{"GET", "/ssf/jwks.json", "", "", nil, 200},
+		{"DELETE", "/ssf/jwks.json", "", "", nil, 405},
+		{"GET", "/ssf/stream", "", "", nil, 200},
+		{"POST", "/ssf/stream", "text/plain", create, nil, 415},
+		{"POST", "/ssf/stream", j, `{"delivery":{"method":"urn:example:carrier-pigeon"}}`, nil, 400},
+		{"POST", "/ssf/stream", j, `{"events_requested":"all"}`, nil, 400},
+		{"GET", "/ssf/stream", "", "", map[string]string{"Host": "rebind.example"}, 421},
+	})
+	status, _, raw := ts.send("POST", "/ssf/stream", j, create, nil)
+	var cfg signals.StreamConfig
+	if err := json.Unmarshal(raw, &cfg); status != 201 || err != nil {
+		t.Fatalf("create a stream: %d %s", status, raw)
+	}
+	id := cfg.StreamID
+	poll := map[string]string{"Authorization": token}
+	ts.tour([]step{
+		{"POST", "/ssf/stream", j, create, nil, 409},
+		{"GET", "/ssf/stream", "", "", nil, 200},
+		{"GET", "/ssf/stream?stream_id=" + id, "", "", nil, 200},
+		{"GET", "/ssf/stream?stream_id=nope", "", "", nil, 404},
+		{"PATCH", "/ssf/stream", j, `{"stream_id":"` + id + `","description":"tour","aud":null}`, nil, 200},
+		{"PUT", "/ssf/stream", j, `{"stream_id":"` + id + `","aud":"https://receiver.example"}`, nil, 200},
+		{"PATCH", "/ssf/stream", j, `{"description":"no id"}`, nil, 400},
+		{"PATCH", "/ssf/stream", j, `{"stream_id":"nope"}`, nil, 404},
+		{"OPTIONS", "/ssf/stream", "", "", nil, 405},
+		{"GET", "/ssf/status?stream_id=" + id, "", "", nil, 200},
+		{"GET", "/ssf/status?stream_id=nope", "", "", nil, 404},
+		{"POST", "/ssf/status", j, `{"stream_id":"` + id + `","status":"paused","reason":"tour"}`, nil, 200},
+		{"POST", "/ssf/status", j, `{"stream_id":"` + id + `","status":"enabled"}`, nil, 200},
+		{"POST", "/ssf/status", j, `{"stream_id":"` + id + `","status":"asleep"}`, nil, 400},
+		{"PUT", "/ssf/status", j, `{}`, nil, 405},
+		{"POST", "/ssf/subjects:add", j, `{"stream_id":"` + id + `","subject":{"format":"opaque","id":"tu"},"verified":true}`, nil, 200},
+		{"POST", "/ssf/subjects:add", j, `{"stream_id":"` + id + `","subject":{"format":"email","email":"a@b.example"}}`, nil, 400},
+		{"GET", "/ssf/subjects:add", "", "", nil, 405},
+		{"POST", "/ssf/subjects:remove", j, `{"stream_id":"` + id + `","subject":{"format":"iss_sub","iss":"https://idp.example","sub":"tv"}}`, nil, 204},
+		{"POST", "/ssf/subjects:remove", j, `{"stream_id":"nope","subject":{"format":"opaque","id":"tu"}}`, nil, 404},
+		{"POST", "/ssf/verify", j, `{"stream_id":"` + id + `","state":"tour"}`, nil, 204},
+		{"POST", "/ssf/verify", j, `{"stream_id":"nope"}`, nil, 404},
+		{"GET", "/ssf/verify", "", "", nil, 405},
+		{"POST", "/ssf/poll/" + id, j, `{"returnImmediately":true}`, poll, 200},
+		{"POST", "/ssf/poll/" + id, "", "", poll, 200},
+		{"POST", "/ssf/poll/" + id, j, `{"ack":["none"],"setErrs":{"none":{"err":"jwtIss","description":"tour"}},"maxEvents":0}`, poll, 200},
+		{"POST", "/ssf/poll/" + id, j, `{"maxEvents":-1}`, poll, 400},
+		{"POST", "/ssf/poll/" + id, "text/plain", `{}`, poll, 415},
+		{"POST", "/ssf/poll/" + id, j, `{"returnImmediately":true}`, nil, 401},
+		{"POST", "/ssf/poll/nope", j, `{"returnImmediately":true}`, poll, 401},
+		{"GET", "/ssf/poll/" + id, "", "", poll, 405},
+		{"DELETE", "/ssf/stream", "", "", nil, 400},
+		{"DELETE", "/ssf/stream?stream_id=" + id, "", "", nil, 204},
+		{"DELETE", "/ssf/stream?stream_id=" + id, "", "", nil, 404},
+	})
+
+	// With keys: management needs an admin key of every tenant; discovery, the JWKS and polls need none.
+	keyed := startSSF(t, nil, func(c *server.Config) { c.Keys = testKeyring(t) })
+	keyed.tour([]step{
+		{"GET", "/.well-known/ssf-configuration", "", "", nil, 200},
+		{"GET", "/ssf/jwks.json", "", "", nil, 200},
+		{"GET", "/ssf/stream", "", "", nil, 401},
+		{"POST", "/ssf/poll/nope", j, `{}`, nil, 401},
+	})
+	keyed.bearer = secretIdP
+	keyed.tour([]step{{"POST", "/ssf/stream", j, create, nil, 403}})
+	keyed.bearer = secretBrandAd
+	keyed.tour([]step{{"GET", "/ssf/status?stream_id=x", "", "", nil, 403}})
+
+	// An RSA signing key, with the old EC key still published: the JWKS holds a key of each type.
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing, err := signals.ParseKey(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := signals.EphemeralKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := startSSF(t, func(c *signals.Config) { c.Key, c.OldKeys = signing, []*signals.Key{old} })
+	status, _, raw = rotated.send("GET", "/ssf/jwks.json", "", "", nil)
+	var jwks struct {
+		Keys []struct {
+			Kty string `json:"kty"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &jwks); status != 200 || err != nil || len(jwks.Keys) != 2 || jwks.Keys[0].Kty != "RSA" || jwks.Keys[1].Kty != "EC" {
+		t.Fatalf("JWKS after a rotation to RSA: %d %s", status, raw)
+	}
+
+	// With a separate admin listener, the main one serves no stream management.
+	startSSF(t, nil, func(c *server.Config) { c.SeparateAdmin = true }).tour([]step{
+		{"GET", "/ssf/stream", "", "", nil, 404},
+		{"GET", "/.well-known/ssf-configuration", "", "", nil, 200},
+	})
 }

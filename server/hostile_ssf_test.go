@@ -158,7 +158,8 @@ func TestSSFBadPolls(t *testing.T) {
 	} {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(c.body))
 		req.Header.Set("Authorization", "Bearer p")
-		resp, err := http.DefaultClient.Do(req)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := checked(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,5 +169,46 @@ func TestSSFBadPolls(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || errorField(m) != c.field {
 			t.Errorf("poll %s: %d %v, want 400 naming %s", c.body, resp.StatusCode, m, c.field)
 		}
+	}
+}
+
+// TestSSFBodiesMustBeJSON: a stream management body not declared application/json is refused with 415 and
+// changes nothing. Without keys riskd trusts whoever reaches its loopback listener, and a web page can make a
+// browser POST a text/plain body there without asking first (never a JSON one): it must not create a stream
+// pushing every user's risk events to a receiver of its choosing.
+func TestSSFBodiesMustBeJSON(t *testing.T) {
+	ts := startSSF(t, nil)
+	create := jsonOf(t, map[string]any{"events_requested": []string{signals.EventRiskLevelChange},
+		"delivery": map[string]any{"method": signals.DeliveryPush, "endpoint_url": "https://attacker.example/e", "authorization_header": "Bearer x"}})
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		if status, m := ts.do(http.MethodPost, "/ssf/stream", ct, create); status != http.StatusUnsupportedMediaType {
+			t.Errorf("create with Content-Type %q: %d %v, want 415", ct, status, m)
+		}
+	}
+	var list []any
+	getJSON(t, ts.base+"/ssf/stream", &list)
+	if len(list) != 0 {
+		t.Fatalf("a stream was created from a body that is not declared JSON: %v", list)
+	}
+	status, cfg := ts.post("/ssf/stream", map[string]any{"events_requested": []string{signals.EventSessionRevoked},
+		"delivery": map[string]any{"method": signals.DeliveryPoll, "authorization_header": "Bearer p"}})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, cfg)
+	}
+	id := cfg["stream_id"].(string)
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodPatch, "/ssf/stream", `{"stream_id":"` + id + `","description":"x"}`},
+		{http.MethodPost, "/ssf/status", `{"stream_id":"` + id + `","status":"disabled"}`},
+		{http.MethodPost, "/ssf/subjects:remove", `{"stream_id":"` + id + `","subject":{"format":"opaque","id":"u"}}`},
+		{http.MethodPost, "/ssf/verify", `{"stream_id":"` + id + `"}`},
+	} {
+		if status, m := ts.do(c.method, c.path, "text/plain", []byte(c.body)); status != http.StatusUnsupportedMediaType {
+			t.Errorf("%s %s as text/plain: %d %v, want 415", c.method, c.path, status, m)
+		}
+	}
+	var st signals.StreamStatus
+	getJSON(t, ts.base+"/ssf/status?stream_id="+id, &st)
+	if st.Status != signals.StatusEnabled {
+		t.Fatalf("a text/plain status change was applied: %+v", st)
 	}
 }

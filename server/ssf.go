@@ -75,8 +75,13 @@ func (s *Server) handleSSF(ctx *fasthttp.RequestCtx, p string, admin bool) {
 	}
 }
 
-// decodeSSF reads a JSON body into v, naming the field a value of the wrong type was given for.
+// decodeSSF reads a JSON body into v, naming the field a value of the wrong type was given for. The body must
+// be declared JSON (requireJSON): without keys, a web page could otherwise have a browser create a stream
+// pushing every user's risk events to a receiver of its choosing, with a text/plain POST.
 func decodeSSF(ctx *fasthttp.RequestCtx, v any) error {
+	if ae := requireJSON(ctx); ae != nil {
+		return ae
+	}
 	body := ctx.PostBody()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badField("invalid_json", "body", "the body must be a JSON object")

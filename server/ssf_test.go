@@ -17,6 +17,7 @@ import (
 
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/engine/enginetest"
+	"github.com/riskd/riskd/internal/contracttest"
 	"github.com/riskd/riskd/server"
 	"github.com/riskd/riskd/signals"
 )
@@ -63,7 +64,13 @@ func startSSF(t *testing.T, configure func(*signals.Config), serverOpts ...func(
 		<-done
 		tx.Close()
 	})
-	return &ssfRiskd{testServer: &testServer{t: t, srv: srv, base: cfg.Issuer, client: &http.Client{}}, tx: tx, reg: reg}
+	return &ssfRiskd{testServer: &testServer{t: t, srv: srv, base: cfg.Issuer, client: checked(t)}, tx: tx, reg: reg}
+}
+
+// checked returns a client that checks every exchange with riskd against api/openapi.yaml (contracttest), as
+// startWith's does. Push receivers are not riskd: what riskd sends them is checked by the receivers.
+func checked(t *testing.T) *http.Client {
+	return &http.Client{Transport: contracttest.Transport(t, nil)}
 }
 
 // receiver is a push receiver (RFC 8935) on loopback: it checks the request, answers 500 to the next
@@ -177,7 +184,7 @@ func discover(t *testing.T, base string) *discovered {
 		strings.Join(d.Methods, " ") != "urn:ietf:rfc:8935 urn:ietf:rfc:8936" {
 		t.Fatalf("configuration metadata: %+v", d)
 	}
-	resp, err := http.Get(d.JWKSURI)
+	resp, err := checked(t).Get(d.JWKSURI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +198,7 @@ func discover(t *testing.T, base string) *discovered {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := checked(t).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +402,7 @@ func poll(t *testing.T, url, token string, req map[string]any) (int, signals.Pol
 	if token != "" {
 		hr.Header.Set("Authorization", token)
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := checked(t).Do(hr)
 	if err != nil {
 		t.Fatal(err)
 	}
