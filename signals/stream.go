@@ -203,7 +203,11 @@ func (t *Transmitter) validate(cfg *StreamConfig) error {
 		return fieldError("aud", "at most 1024 bytes")
 	}
 	cfg.EventsSupported = SupportedEvents
-	cfg.EventsDelivered = nil
+	// SSF writes both lists as arrays, empty ones included: never null.
+	if cfg.EventsRequested == nil {
+		cfg.EventsRequested = []string{}
+	}
+	cfg.EventsDelivered = []string{}
 	for _, e := range SupportedEvents {
 		if slices.Contains(cfg.EventsRequested, e) {
 			cfg.EventsDelivered = append(cfg.EventsDelivered, e)
