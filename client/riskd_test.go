@@ -3,19 +3,16 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http/httptrace"
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/riskd/riskd/client"
 	"github.com/riskd/riskd/engine"
-	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/internal/contracttest"
 	"github.com/riskd/riskd/server"
+	"github.com/riskd/riskd/server/servertest"
 )
 
 // Addresses from MaxMind's test databases (see ../shared/README.md).
@@ -28,22 +25,7 @@ const (
 // returns its base URL.
 func startRiskd(t *testing.T) string {
 	t.Helper()
-	reg := metrics.NewSet()
-	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		<-done
-	})
-	return "http://" + ln.Addr().String()
+	return servertest.Start(t, server.Config{})
 }
 
 // newClient returns a client of riskd at base whose every exchange is checked against api/openapi.yaml. The

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,10 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
-	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/server"
+	"github.com/riskd/riskd/server/servertest"
 )
 
 // apiKey is the secret the templates send; riskd holds only its hash, with the decide scope, as an identity
@@ -35,22 +32,7 @@ func startRiskd(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := metrics.NewSet()
-	srv, err := server.New(server.Config{Engine: enginetest.New(t, reg), Metrics: reg, Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		<-done
-	})
-	return "http://" + ln.Addr().String()
+	return servertest.Start(t, server.Config{Keys: keys})
 }
 
 // lookPath finds a program the test needs, skipping without it (failing under CI=true, where .ci/run installs it).
