@@ -273,11 +273,12 @@ func (e *Embedded) readSnapshot(data []byte) (int, error) {
 	if body < len(snapshotMagic) {
 		return 0, ErrCorrupt
 	}
-	tables := e.snapshotTables()
+	var tables []snapshotter
 	switch magic := data[:len(snapshotMagic)]; {
 	case bytes.Equal(magic, snapshotMagic):
+		tables = e.snapshotTables()
 	case bytes.Equal(magic, snapshotMagicV1):
-		tables = tables[:3] // users, IPs, devices; the rest start empty
+		tables = e.snapshotTablesOf(1) // users, IPs, devices; the rest start empty
 	default:
 		return 0, fmt.Errorf("not a velocity snapshot this riskd reads (%q): %w", magic, ErrCorrupt)
 	}
@@ -299,17 +300,28 @@ func (e *Embedded) readSnapshot(data []byte) (int, error) {
 	return total, nil
 }
 
-// snapshotTables are the tables of a snapshot, in its order.
-func (m *Memory) snapshotTables() []snapshotter {
-	return []snapshotter{m.Users, m.IPs, m.Devices, m.Subnets, m.ASNs,
-		m.facts.users, m.facts.ips, m.facts.subnets, m.facts.devices}
-}
+// snapshotTables are the tables of a snapshot this riskd writes, in its order.
+func (m *Memory) snapshotTables() []snapshotter { return m.snapshotTablesOf(2) }
 
-// resetCounters empties the velocity and facts tables (a snapshot that failed to load part way).
-func (m *Memory) resetCounters(maxKeys int) {
-	m.Users, m.IPs, m.Devices = NewVelocity(maxKeys), NewVelocity(maxKeys), NewVelocity(maxKeys)
-	m.Subnets, m.ASNs = NewVelocity(maxKeys), NewVelocity(maxKeys)
-	m.facts = newFactTables(maxKeys)
+// snapshotTablesOf are the tables of a snapshot of version (1 or 2), in its order: the velocity tables in kind
+// order, then (version 2) the facts tables in their sections' order.
+func (m *Memory) snapshotTablesOf(version int) []snapshotter {
+	var ts []snapshotter
+	for k := range numKinds {
+		if kinds[k].sinceSnapshot <= version {
+			ts = append(ts, m.velocity[k])
+		}
+	}
+	if version < 2 {
+		return ts
+	}
+	var facts [numFactsKinds]snapshotter
+	for k := range numKinds {
+		if sec := kinds[k].factsSection; sec >= 0 {
+			facts[sec] = m.facts.of(k)
+		}
+	}
+	return append(ts, facts[:]...)
 }
 
 // syncDir makes a rename in dir durable.
