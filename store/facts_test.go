@@ -253,11 +253,11 @@ func factsBytesPerKey(maxKeys, keys int) map[string]float64 {
 	}
 }
 
-func tableBytesPerKey[R any, P factsRecord[R]](maxKeys, keys int) float64 {
+func tableBytesPerKey[R any, P record[R]](maxKeys, keys int) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	t := newTable[R, P](maxKeys)
+	t := newTable[R, P](maxKeys, "facts")
 	var ix [NumWindows]int32
 	for i := range uint64(keys) {
 		s, p, r, _ := t.lock(mix(i), true, int32(i>>10), ix)

@@ -31,11 +31,11 @@ func newFactTables(maxKeys int) factTables {
 	for k := range numKinds {
 		switch kinds[k].facts {
 		case userRecord:
-			f.users = newTable[userFacts](maxKeys)
+			f.users = newTable[userFacts](maxKeys, "facts")
 		case addrRecord:
-			f.addrs[k] = newTable[addrFacts](maxKeys)
+			f.addrs[k] = newTable[addrFacts](maxKeys, "facts")
 		case deviceRecord:
-			f.devices = newTable[deviceFacts](maxKeys)
+			f.devices = newTable[deviceFacts](maxKeys, "facts")
 		}
 	}
 	return f

@@ -176,7 +176,7 @@ func parseVelocity(res rueidis.RedisResult, ix *[NumWindows]int32, out *[NumMetr
 		return fmt.Errorf("redis velocity read: %d bytes: %w", len(b), ErrCorrupt)
 	}
 	var rec velocityRecord
-	rec.decodeRing(b)
+	rec.decodeBody(b)
 	rec.read(ix, out)
 	return nil
 }

@@ -42,47 +42,6 @@ const (
 	snapshotBlock = 1024 // records copied under one shard lock at most
 )
 
-// writeSnapshot writes every key's record to w. Records are copied out of a shard under its lock and written
-// after it is released.
-func (v *Velocity) writeSnapshot(w io.Writer) (int, error) {
-	recs := make([]velocityRecord, 0, snapshotBlock)
-	buf := make([]byte, 0, 4+snapshotBlock*recordSize)
-	total := 0
-	for i := range v.shards {
-		s := &v.shards[i]
-		for from := uint32(0); ; from += snapshotBlock {
-			recs = recs[:0]
-			s.mu.Lock()
-			for p := from; p < s.n && len(recs) < snapshotBlock; p++ {
-				recs = append(recs, *s.rec(p))
-			}
-			s.mu.Unlock()
-			if len(recs) == 0 {
-				break
-			}
-			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(len(recs)))
-			for j := range recs {
-				buf = recs[j].appendTo(buf)
-			}
-			if _, err := w.Write(buf); err != nil {
-				return total, fmt.Errorf("velocity snapshot: %w", err)
-			}
-			total += len(recs)
-		}
-	}
-	_, err := w.Write([]byte{0, 0, 0, 0})
-	return total, err
-}
-
-// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their counts.
-func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
-	return readBlocks(r, recordSize, "velocity snapshot", func(b []byte) {
-		var rec velocityRecord
-		rec.decode(b)
-		v.restore(&rec)
-	})
-}
-
 // readBlocks reads one table of a snapshot: blocks of a uint32 count and that many records of size bytes, up to
 // a zero count; add gets each record's bytes (valid during the call). It returns how many records it read.
 func readBlocks(r io.Reader, size int, what string, add func(rec []byte)) (int, error) {
@@ -111,17 +70,6 @@ func readBlocks(r io.Reader, size int, what string, add func(rec []byte)) (int, 
 	}
 }
 
-// restore inserts rec unless its key is held.
-func (v *Velocity) restore(rec *velocityRecord) {
-	s := v.shard(rec.key)
-	s.mu.Lock()
-	if _, ok := s.find(rec.key); !ok {
-		p := s.insertAt(rec.key, &rec.head)
-		*s.rec(p) = *rec
-	}
-	s.mu.Unlock()
-}
-
 // writeSnapshot writes every key's record (key, then body) to w, copying records out of a shard under its lock
 // and writing them after it is released.
 func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
@@ -144,11 +92,11 @@ func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
 			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(len(recs)))
 			for j := range recs {
 				r := P(&recs[j])
-				buf = binary.LittleEndian.AppendUint64(buf, r.header().key)
+				buf = binary.LittleEndian.AppendUint64(buf, r.recordKey())
 				buf = r.appendBody(buf)
 			}
 			if _, err := w.Write(buf); err != nil {
-				return total, fmt.Errorf("facts snapshot: %w", err)
+				return total, fmt.Errorf("%s snapshot: %w", t.name, err)
 			}
 			total += len(recs)
 		}
@@ -157,24 +105,24 @@ func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
 	return total, err
 }
 
-// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their facts.
+// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep theirs.
 func (t *table[R, P]) readSnapshot(r io.Reader) (int, error) {
-	return readBlocks(r, 8+bodyLen[R, P](), "facts snapshot", func(b []byte) {
+	return readBlocks(r, 8+bodyLen[R, P](), t.name+" snapshot", func(b []byte) {
 		var rec R
-		P(&rec).header().key = binary.LittleEndian.Uint64(b)
+		P(&rec).setKey(binary.LittleEndian.Uint64(b))
 		P(&rec).decodeBody(b[8:])
 		t.restore(&rec)
 	})
 }
 
 // bodyLen is the encoded size of an R without its key.
-func bodyLen[R any, P factsRecord[R]]() int {
+func bodyLen[R any, P record[R]]() int {
 	var zero R
 	return len(P(&zero).appendBody(nil))
 }
 
-func (r *velocityRecord) appendTo(b []byte) []byte {
-	b = binary.LittleEndian.AppendUint64(b, r.key)
+// appendBody appends the ring heads and counts, the layout shared by snapshots and Redis.
+func (r *velocityRecord) appendBody(b []byte) []byte {
 	for _, h := range r.head {
 		b = binary.LittleEndian.AppendUint32(b, uint32(h))
 	}
@@ -188,13 +136,8 @@ func (r *velocityRecord) appendTo(b []byte) []byte {
 	return b
 }
 
-func (r *velocityRecord) decode(b []byte) {
-	r.key = binary.LittleEndian.Uint64(b)
-	r.decodeRing(b[8:])
-}
-
-// decodeRing reads the ring heads and counts, the layout shared by snapshots and Redis.
-func (r *velocityRecord) decodeRing(b []byte) {
+// decodeBody reads what appendBody wrote.
+func (r *velocityRecord) decodeBody(b []byte) {
 	for w := range r.head {
 		r.head[w] = int32(binary.LittleEndian.Uint32(b))
 		b = b[4:]
