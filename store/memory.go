@@ -20,12 +20,6 @@ type factTables struct {
 	devices *table[deviceFacts, *deviceFacts]
 }
 
-// factsTable is what every facts table does, whatever its record.
-type factsTable interface {
-	prefetcher
-	snapshotter
-}
-
 func newFactTables(maxKeys int) factTables {
 	var f factTables
 	for k := range numKinds {
@@ -42,7 +36,7 @@ func newFactTables(maxKeys int) factTables {
 }
 
 // of is the facts table of kind k, nil for a kind without facts.
-func (f *factTables) of(k kind) factsTable {
+func (f *factTables) of(k kind) prefetcher {
 	switch kinds[k].facts {
 	case userRecord:
 		return f.users
@@ -56,6 +50,19 @@ func (f *factTables) of(k kind) factsTable {
 
 // NewMemory returns empty state; maxKeys bounds each velocity and facts table (DefaultVelocityKeys when <= 0),
 // and the profiles are bounded by DefaultProfiles.
+// snapshot is the facts table of kind k as a table of a snapshot, nil for a kind without facts.
+func (f *factTables) snapshot(k kind) snapshotter {
+	switch kinds[k].facts {
+	case userRecord:
+		return snapshotOf(f.users)
+	case addrRecord:
+		return snapshotOf(f.addrs[k])
+	case deviceRecord:
+		return snapshotOf(f.devices)
+	}
+	return nil
+}
+
 func NewMemory(maxKeys int) *Memory { return newMemory(maxKeys, 0) }
 
 // NewBoundedMemory is NewMemory holding at most maxProfiles profiles (DefaultProfiles when <= 0). Beyond, the

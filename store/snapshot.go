@@ -70,9 +70,25 @@ func readBlocks(r io.Reader, size int, what string, add func(rec []byte)) (int, 
 	}
 }
 
+// tableSnapshot is a table as one table of a snapshot.
+type tableSnapshot[R any, P snapshotRecord[R]] struct{ t *table[R, P] }
+
+func snapshotOf[R any, P snapshotRecord[R]](t *table[R, P]) snapshotter {
+	return tableSnapshot[R, P]{t}
+}
+
+// writeSnapshot and readSnapshot make a velocity table a table of a snapshot.
+func (v *Velocity) writeSnapshot(w io.Writer) (int, error) {
+	return snapshotOf(&v.table).writeSnapshot(w)
+}
+func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
+	return snapshotOf(&v.table).readSnapshot(r)
+}
+
 // writeSnapshot writes every key's record (key, then body) to w, copying records out of a shard under its lock
 // and writing them after it is released.
-func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
+func (ts tableSnapshot[R, P]) writeSnapshot(w io.Writer) (int, error) {
+	t := ts.t
 	size := 8 + bodyLen[R, P]()
 	recs := make([]R, 0, snapshotBlock)
 	buf := make([]byte, 0, 4+snapshotBlock*size)
@@ -106,7 +122,8 @@ func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
 }
 
 // readSnapshot adds the records of one table written by writeSnapshot; keys already held keep theirs.
-func (t *table[R, P]) readSnapshot(r io.Reader) (int, error) {
+func (ts tableSnapshot[R, P]) readSnapshot(r io.Reader) (int, error) {
+	t := ts.t
 	return readBlocks(r, 8+bodyLen[R, P](), t.name+" snapshot", func(b []byte) {
 		var rec R
 		P(&rec).setKey(binary.LittleEndian.Uint64(b))
@@ -116,7 +133,7 @@ func (t *table[R, P]) readSnapshot(r io.Reader) (int, error) {
 }
 
 // bodyLen is the encoded size of an R without its key.
-func bodyLen[R any, P record[R]]() int {
+func bodyLen[R any, P snapshotRecord[R]]() int {
 	var zero R
 	return len(P(&zero).appendBody(nil))
 }
@@ -261,7 +278,7 @@ func (m *Memory) snapshotTablesOf(version int) []snapshotter {
 	var facts [numFactsKinds]snapshotter
 	for k := range numKinds {
 		if sec := kinds[k].factsSection; sec >= 0 {
-			facts[sec] = m.facts.of(k)
+			facts[sec] = m.facts.snapshot(k)
 		}
 	}
 	return append(ts, facts[:]...)

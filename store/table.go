@@ -8,13 +8,18 @@ import (
 )
 
 // record is what a table needs of its record type R: its key, its last activity (in the unit its table
-// evicts by), its initial state, and its bytes in a snapshot after the key.
+// evicts by) and its initial state.
 type record[R any] interface {
 	keyedRecord[R]
 	setKey(key uint64)
 	lastActive() int32
 	// init sets up a new record for an event at minute mn, whose buckets are ix.
 	init(mn int32, ix [NumWindows]int32)
+}
+
+// snapshotRecord is a record of fixed size that a snapshot holds: its bytes after the key (snapshot.go).
+type snapshotRecord[R any] interface {
+	record[R]
 	appendBody(b []byte) []byte
 	decodeBody(b []byte)
 }
@@ -36,7 +41,7 @@ type table[R any, P record[R]] struct {
 
 type tableShard[R any, P record[R]] struct {
 	tableShardState[R, P]
-	_ [128 - 88]byte // keeps neighbouring shards' locks off one cache line pair
+	_ [128 - 96]byte // keeps neighbouring shards' locks off one cache line pair
 }
 
 type tableShardState[R any, P record[R]] struct {
@@ -45,28 +50,32 @@ type tableShardState[R any, P record[R]] struct {
 }
 
 // A shard's state must fit the padding above; it holds no R, so one instantiation checks them all.
-const _ = uint(88 - unsafe.Sizeof(tableShardState[addrFacts, *addrFacts]{}))
+const _ = uint(96 - unsafe.Sizeof(tableShardState[addrFacts, *addrFacts]{}))
 
-// makeTable returns an empty table for at most maxKeys keys (DefaultVelocityKeys when <= 0).
-func makeTable[R any, P record[R]](maxKeys int, name string) table[R, P] {
+// makeTable returns an empty table for at most maxKeys keys (DefaultVelocityKeys when <= 0); where records
+// refuse to leave (insertKeeping), it holds up to room times as many.
+func makeTable[R any, P record[R]](maxKeys int, room uint32, name string) table[R, P] {
 	bits, limit := shardLayout(maxKeys)
 	t := table[R, P]{shards: make([]tableShard[R, P], 1<<bits), shift: 64 - bits, name: name}
 	for i := range t.shards {
-		t.shards[i].shelf = newShelf[R, P](limit(i))
+		n := limit(i)
+		t.shards[i].shelf = newShelf[R, P](n, uint32(min(uint64(n)*uint64(max(room, 1)), math.MaxInt32)))
 	}
 	return t
 }
 
 func newTable[R any, P record[R]](maxKeys int, name string) *table[R, P] {
-	t := makeTable[R, P](maxKeys, name)
+	t := makeTable[R, P](maxKeys, 1, name)
 	return &t
 }
 
 // shard is key's shard. Keys are already hashes, but the multiply keeps a poorly mixed key from piling into
 // one shard.
 func (t *table[R, P]) shard(key uint64) *tableShard[R, P] {
-	return &t.shards[(key*0x9E3779B97F4A7C15)>>t.shift]
+	return &t.shards[t.shardIndex(key)]
 }
+
+func (t *table[R, P]) shardIndex(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> t.shift }
 
 // create gives key, not held by the locked shard s, a record initialised for minute mn (buckets ix), evicting
 // another key from a full shard, and returns its position.

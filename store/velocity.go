@@ -106,7 +106,7 @@ func (r *velocityRecord) init(_ int32, ix [NumWindows]int32) { r.head = ix }
 
 // NewVelocity returns empty counters that hold at most maxKeys keys (DefaultVelocityKeys when maxKeys <= 0).
 func NewVelocity(maxKeys int) *Velocity {
-	return &Velocity{makeTable[velocityRecord](maxKeys, "velocity")}
+	return &Velocity{makeTable[velocityRecord](maxKeys, 1, "velocity")}
 }
 
 // Add counts n events of metric m for key at event time at (unix seconds). An unknown metric or n == 0 does nothing.
