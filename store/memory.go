@@ -113,27 +113,31 @@ type prefetcher interface {
 // subjects' records, then the records they point at. The cache misses of a dozen records scattered over the
 // tables then overlap, in two rounds, and the reads that follow find them in the caches.
 func (m *Memory) prefetch(s *Subjects) {
+	// A velocity and a facts table per kind, and the profiles.
+	var tables [2*numKinds + 1]struct {
+		t   prefetcher
+		key uint64
+	}
+	n := 0
 	for k := range numKinds {
 		if key, has := s.subject(k); has {
-			m.velocity[k].prefetchIndex(key)
+			tables[n].t, tables[n].key = m.velocity[k], key
+			n++
 			if f := m.facts.of(k); f != nil {
-				f.prefetchIndex(key)
+				tables[n].t, tables[n].key = f, key
+				n++
 			}
 		}
 	}
 	if s.HasUser {
-		m.Profiles.prefetchIndex(s.User)
+		tables[n].t, tables[n].key = m.Profiles, s.User
+		n++
 	}
-	for k := range numKinds {
-		if key, has := s.subject(k); has {
-			m.velocity[k].prefetchRecord(key)
-			if f := m.facts.of(k); f != nil {
-				f.prefetchRecord(key)
-			}
-		}
+	for _, t := range tables[:n] {
+		t.t.prefetchIndex(t.key)
 	}
-	if s.HasUser {
-		m.Profiles.prefetchRecord(s.User)
+	for _, t := range tables[:n] {
+		t.t.prefetchRecord(t.key)
 	}
 }
 

@@ -208,7 +208,7 @@ func parseFacts(res rueidis.RedisResult, k kind, at int64, out *Facts) error {
 		want = addrFactsLen
 	}
 	if len(b) != want {
-		return fmt.Errorf("redis facts read: %d bytes: %w", len(b), ErrCorrupt)
+		return fmt.Errorf("redis facts read: %s record of %d bytes: %w", spec.name, len(b), ErrCorrupt)
 	}
 	switch spec.facts {
 	case userRecord:
