@@ -24,10 +24,14 @@ type snapshotRecord[R any] interface {
 	decodeBody(b []byte)
 }
 
-// table holds one fixed-size record per key, for velocity counters and facts alike: sharded shelves (shelf.go),
-// bounded, where a new key in a full shard evicts the least recently active of a few sampled keys; records
-// are found through a key index that a decision prefetches (keyindex.go), and copied out block by block for a
-// snapshot (snapshot.go). Safe for concurrent use through its shards' locks.
+// table holds one fixed-size record per key, for velocity counters, facts and profiles alike: sharded shelves
+// (shelf.go), bounded, where a new key in a full shard evicts the least recently active of a few sampled keys;
+// records are found through a key index that a decision prefetches (keyindex.go), and copied out block by
+// block for a snapshot (snapshot.go). Safe for concurrent use through its shards' locks.
+//
+// A record type with a lifecycle of its own says so through the shelf's insertKeeping: the records it pins
+// (profiles whose change the disk does not hold yet) are passed over by eviction. It keeps any state of its own
+// per shard beside the table, indexed by shardIndex and guarded by the same lock (Profiles).
 //
 // A record type's own operations (counting, reading facts) work on the record the shard holds, locked:
 // lock/unlock for those that go through the generic record interface, shard/find/create/touched for the hot
@@ -36,7 +40,7 @@ type snapshotRecord[R any] interface {
 type table[R any, P record[R]] struct {
 	shards []tableShard[R, P]
 	shift  uint
-	name   string // in errors: "velocity", "facts"
+	name   string // in errors: "velocity", "facts", "profiles"
 }
 
 type tableShard[R any, P record[R]] struct {
