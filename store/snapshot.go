@@ -15,8 +15,9 @@ import (
 // A velocity snapshot is written on a clean stop and read at the next start, so that a deploy or a restart does
 // not give an attacker fresh counters. It is not a log: after a crash the counters start empty (they describe at
 // most the last 24 hours). Format, little-endian: per table, blocks of [uint32 n][n records], ended by n = 0.
-// A velocity record is the key, the four ring heads and the bucket counts, as held in memory; a facts record is
-// the key and its body (facts_codec.go).
+// Every table is written and read by the same code (tableSnapshot): a record is its key and its body, which for
+// a velocity record is the four ring heads and the bucket counts, as held in memory, and for a facts record
+// the layout of facts_codec.go.
 //
 // Version 2 holds the velocity tables of users, IPs, devices, subnets and ASNs, then the facts of users, IPs,
 // subnets and devices. Version 1 (the first three velocity tables) still loads: the other tables start empty.
@@ -38,8 +39,8 @@ type snapshotter interface {
 var ErrCorrupt = errors.New("store: corrupt data")
 
 const (
-	recordSize    = 8 + 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen
-	snapshotBlock = 1024 // records copied under one shard lock at most
+	recordSize    = 8 + 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen // a velocity record's
+	snapshotBlock = 1024                                                              // records copied under one shard lock at most
 )
 
 // readBlocks reads one table of a snapshot: blocks of a uint32 count and that many records of size bytes, up to
