@@ -16,9 +16,9 @@ const DefaultProfiles = 1_000_000
 // profile in a full shard evicts the least recently used of evictSamples sampled profiles, so a spray of new
 // users evicts cold profiles, never the table. Without a store behind the table (SetLoader), an evicted user is
 // forgotten and looks new again. With one, only profiles that the store already holds are evicted (a profile
-// with a change not yet committed is pinned: the table's insertKeeping passes it over, and the shard goes over
-// its bound until the next commit), and a miss reads the store and puts the profile back. A shard's last
-// activities are its use clock: bumped at every use of a profile.
+// with a change not yet committed is kept: the table's insertKeeping passes it over, and the shard goes over
+// its bound until the next commit), and a miss reads the store and puts the profile back. A profile's last
+// activity is its shard's use clock, bumped at every use of a profile.
 //
 // With tracking on (Track), the table remembers which keys changed since the last Drain, so that a writer can
 // copy them out and persist them off the request path: marking a key costs a flag and, the first time, an append
@@ -30,16 +30,17 @@ type Profiles struct {
 	notify chan struct{} // non-blocking signal to the writer that something changed; nil = none
 	// load reads a profile from the store behind the table, reporting whether it holds one; nil = no store.
 	load func(key uint64, out *Profile) bool
-	// pinned reports whether a profile may not leave memory: with tracking on, one whose last change is not
-	// committed. Made once: a method value would be made at every eviction.
-	pinned func(r *profileRecord) bool
+	// keep is the table's eviction policy: a profile's last use, and whether it may leave memory (with
+	// tracking on, only once its last change is committed). Made once: a method value would be made at every
+	// eviction.
+	keep keeping[*profileRecord]
 	// spilled: some profile may be in the store and not in memory, so a miss must ask the store.
 	spilled   atomic.Bool
 	drained   atomic.Uint64 // generation of the last Drain; only the writer changes it
 	committed atomic.Uint64 // generation of the last Drain whose changes are durable
 }
 
-// profileRoom is how many times its bound a shard may hold while its profiles are pinned by changes the store
+// profileRoom is how many times its bound a shard may hold while its profiles are kept by changes the store
 // does not hold yet. Beyond, the disk has taken no commit for that long, and a new profile evicts as if
 // everything were committed: losing a change beats running out of memory.
 const profileRoom = 32
@@ -63,11 +64,15 @@ type profileShardState struct {
 	epoch uint64 // bumped whenever a profile leaves memory; a load that saw another epoch reads again
 }
 
-// profileRecord is a profile and its write-behind state.
+// profileRecord is a profile, its last use and its write-behind state.
 type profileRecord struct {
-	key   uint64
-	gen   uint64 // Drain generation that last took the profile; evictable once committed
-	dirty bool   // changed since it was last drained
+	key uint64
+	gen uint64 // Drain generation that last took the profile; evictable once committed
+	// used is the shard's use clock at the profile's last use. It is kept in the record, which a decision
+	// prefetches, rather than in the shelf's lasts, which it does not: eviction, which reads the record
+	// anyway (is it committed?), reads it there.
+	used  int32
+	dirty bool // changed since it was last drained
 	p     Profile
 }
 
@@ -99,7 +104,9 @@ func NewBoundedProfiles(maxProfiles int) *Profiles {
 	for i := range p.ext {
 		p.ext[i].gone = make(map[uint64]uint64)
 	}
-	p.pinned = func(r *profileRecord) bool { return p.track && (r.dirty || r.gen > p.committed.Load()) }
+	p.keep = func(r *profileRecord) (int32, bool) {
+		return r.used, !p.track || !r.dirty && r.gen <= p.committed.Load()
+	}
 	return p
 }
 
@@ -152,13 +159,13 @@ func (p *Profiles) markLocked(x *profileShard, key uint64, r *profileRecord) {
 // its end: the order of uses, which is all eviction reads, stays.
 func touch(s *tableShard[profileRecord, *profileRecord], x *profileShard, pos uint32) {
 	if x.tick == math.MaxInt32 {
-		for i := range s.lasts {
-			s.lasts[i] >>= 1
+		for i := range s.n {
+			s.rec(i).used >>= 1
 		}
 		x.tick >>= 1
 	}
 	x.tick++
-	s.lasts[pos] = x.tick
+	s.rec(pos).used = x.tick
 }
 
 // entryLocked returns the position of key's profile. On a miss, with a store behind the table that may hold the
@@ -201,7 +208,7 @@ func (p *Profiles) entryLocked(s *tableShard[profileRecord, *profileRecord], x *
 // position. When every sampled profile has a change the store does not hold yet, the shard goes over its bound
 // until the next commit (Committed trims it).
 func (p *Profiles) addLocked(s *tableShard[profileRecord, *profileRecord], x *profileShard, key uint64) uint32 {
-	pos, evicted := s.insertKeeping(key, p.pinned)
+	pos, evicted := s.insertKeeping(key, p.keep)
 	if evicted {
 		x.epoch++
 		if p.load != nil {
@@ -339,7 +346,7 @@ func (p *Profiles) expireKey(key uint64, cutoff int64) bool {
 		return false
 	}
 	if !held {
-		s.lasts[pos] = math.MinInt32
+		s.rec(pos).used = math.MinInt32
 	}
 	r := s.rec(pos)
 	ch, empty := r.p.Expire(cutoff)
@@ -397,7 +404,7 @@ func (p *Profiles) Committed() {
 			}
 		}
 		for s.n > s.max {
-			v, ok := s.victimKeeping(p.pinned)
+			v, ok := s.victimKeeping(p.keep, false)
 			if !ok {
 				break
 			}
@@ -428,10 +435,9 @@ func (p *Profiles) insert(key uint64, pr *Profile) bool {
 		p.spilled.Store(true)
 		return false
 	}
-	pos, _ := s.insertKeeping(key, p.pinned)
+	pos, _ := s.insertKeeping(key, p.keep)
 	r := s.rec(pos)
 	r.key, r.p = key, *pr
-	s.lasts[pos] = 0
 	return true
 }
 

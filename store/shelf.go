@@ -79,20 +79,29 @@ func (s *shelf[R, P]) insert(key uint64) uint32 {
 	return p
 }
 
-// insertKeeping is insert where the records for which pinned is true may not leave: the victim is the least
-// recently active of the sampled records that may, and when none of them may, the shelf goes over its bound,
-// up to its room (where it evicts as insert does: running out of memory would lose everything). It reports
-// whether a record was evicted.
-func (s *shelf[R, P]) insertKeeping(key uint64, pinned func(P) bool) (p uint32, evicted bool) {
-	switch v, ok := s.victimKeeping(pinned); {
+// keeping is the eviction policy of a record type with a lifecycle of its own (Profiles): it reads a record's
+// last activity from the record itself, and whether the record may leave memory now.
+type keeping[P any] func(r P) (last int32, evictable bool)
+
+// insertKeeping is insert under the policy keep: the victim is the least recently active (by keep, not lasts)
+// of the sampled records that may leave, and when none of them may, the shelf goes over its bound, up to its
+// room, where it evicts the least recently active sampled record anyway: running out of memory would lose
+// everything. It reports whether a record was evicted.
+func (s *shelf[R, P]) insertKeeping(key uint64, keep keeping[P]) (p uint32, evicted bool) {
+	switch {
 	case s.n < s.max:
 		p = s.extend()
-	case ok:
-		p, evicted = v, true
-	case s.n < s.room:
-		p = s.extend()
 	default:
-		p, evicted = victim(s.lasts[:s.n]), true
+		v, ok := s.victimKeeping(keep, false)
+		switch {
+		case ok:
+			p, evicted = v, true
+		case s.n < s.room:
+			p = s.extend()
+		default:
+			p, _ = s.victimKeeping(keep, true)
+			evicted = true
+		}
 	}
 	if evicted {
 		s.index.remove(s.keyAt(p), p)
@@ -101,19 +110,18 @@ func (s *shelf[R, P]) insertKeeping(key uint64, pinned func(P) bool) (p uint32, 
 	return p, evicted
 }
 
-// victimKeeping picks the least recently active of evictSamples random records for which pinned is false.
-func (s *shelf[R, P]) victimKeeping(pinned func(P) bool) (uint32, bool) {
-	if s.n < s.max || s.n == 0 {
+// victimKeeping picks the least recently active of evictSamples random records that keep lets leave (all of
+// them with force).
+func (s *shelf[R, P]) victimKeeping(keep keeping[P], force bool) (uint32, bool) {
+	if s.n == 0 {
 		return 0, false
 	}
-	best, found := uint32(0), false
+	best, oldest, found := uint32(0), int32(0), false
 	for range evictSamples {
 		p := rand.Uint32N(s.n)
-		if pinned(s.rec(p)) {
-			continue
-		}
-		if !found || s.lasts[p] < s.lasts[best] {
-			best, found = p, true
+		last, ok := keep(s.rec(p))
+		if (ok || force) && (!found || last < oldest) {
+			best, oldest, found = p, last, true
 		}
 	}
 	return best, found

@@ -29,8 +29,8 @@ type snapshotRecord[R any] interface {
 // records are found through a key index that a decision prefetches (keyindex.go), and copied out block by
 // block for a snapshot (snapshot.go). Safe for concurrent use through its shards' locks.
 //
-// A record type with a lifecycle of its own says so through the shelf's insertKeeping: the records it pins
-// (profiles whose change the disk does not hold yet) are passed over by eviction. It keeps any state of its own
+// A record type with a lifecycle of its own says so through the shelf's insertKeeping and its policy (keeping):
+// the records it keeps (profiles whose change the disk does not hold yet) are passed over by eviction. It keeps any state of its own
 // per shard beside the table, indexed by shardIndex and guarded by the same lock (Profiles).
 //
 // A record type's own operations (counting, reading facts) work on the record the shard holds, locked:

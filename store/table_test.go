@@ -105,12 +105,12 @@ func TestTableEvictsLeastRecentlyActive(t *testing.T) {
 	}
 }
 
-// TestShelfKeepsPinned: records for which pinned is true do not leave; the shelf goes over its bound up to its
-// room, and there evicts anyway.
-func TestShelfKeepsPinned(t *testing.T) {
+// TestShelfKeeps: records that the policy keeps do not leave; the shelf goes over its bound up to its room, and
+// there evicts anyway. Among the records that may leave, the least recently active (by the policy) goes.
+func TestShelfKeeps(t *testing.T) {
 	s := newShelf[testRecord](16, 48)
 	pin := true
-	pinned := func(*testRecord) bool { return pin }
+	pinned := keeping[*testRecord](func(r *testRecord) (int32, bool) { return r.last, !pin })
 	for k := range uint64(48) {
 		p, evicted := s.insertKeeping(mix(k), pinned)
 		s.rec(p).key = mix(k)
@@ -127,11 +127,20 @@ func TestShelfKeepsPinned(t *testing.T) {
 		t.Fatalf("at its room: evicted %v, %d records", evicted, s.n)
 	}
 	pin = false
-	if _, ok := s.victimKeeping(pinned); !ok {
+	if _, ok := s.victimKeeping(pinned, false); !ok {
 		t.Fatal("no victim among unpinned records")
 	}
+	for p := range s.n {
+		s.rec(p).last = int32(b2u(p < 4)) // four recent records, the rest older
+	}
+	for range 100 {
+		// All eight samples among the four most recent: probability (4/48)^8.
+		if v, _ := s.victimKeeping(pinned, false); s.rec(v).last == 1 {
+			t.Fatalf("evicted position %d, among the most recently active", v)
+		}
+	}
 	for s.n > s.max {
-		v, ok := s.victimKeeping(pinned)
+		v, ok := s.victimKeeping(pinned, false)
 		if !ok {
 			t.Fatal("no victim over the bound")
 		}
