@@ -119,7 +119,7 @@ func (v *Velocity) Add(key uint64, m Metric, at int64, n uint32) {
 	s.mu.Lock()
 	p, ok := s.find(key)
 	if !ok {
-		p = s.create(key, 0, &ix)
+		p = insertAt(s, key, &ix)
 	}
 	r := s.rec(p)
 	h := r.head[Minute]
@@ -157,7 +157,7 @@ func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms Met
 	}
 	if ms != 0 {
 		if !ok {
-			p = s.create(key, 0, &ix)
+			p = insertAt(s, key, &ix)
 		}
 		r := s.rec(p)
 		h := r.head[Minute]
@@ -171,6 +171,16 @@ func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms Met
 		}
 	}
 	s.mu.Unlock()
+}
+
+// insertAt is the table's create written out for velocity records, whose rings start at the buckets ix: the
+// generic one sets a record up through three calls by the instantiation's dictionary, on the path a spray of
+// new keys takes.
+func insertAt(s *tableShard[velocityRecord, *velocityRecord], key uint64, ix *[NumWindows]int32) uint32 {
+	p := s.insert(key)
+	*s.rec(p) = velocityRecord{key: key, head: *ix}
+	s.lasts[p] = ix[Minute]
+	return p
 }
 
 // Delete forgets key (used for GDPR erasure): its counters are zeroed in memory, not only unlinked.
