@@ -185,8 +185,8 @@ func (e *Embedded) init(keyCheck []byte) error {
 
 // loadProfiles reads the stored profiles into memory, in key order (that is, in no particular order of users),
 // until each shard is full; the rest stay in the file and are read when used. One goroutine per CPU (at most loadWorkers), each over its
-// share of the key space (keys are uniform hashes), each with its own read transaction. Entries are allocated in
-// slabs: a million separate allocations would cost more than the decoding.
+// share of the key space (keys are uniform hashes), each with its own read transaction. A profile is decoded
+// into one value per goroutine and copied into the table's record: records come in chunks, not one by one.
 func (e *Embedded) loadProfiles() (n, bad int, err error) {
 	// Counting the keys first (tens of ms for a million: it reads branch pages, not values) lets the maps be
 	// sized once; growing them on the way took a third of the load.
@@ -206,7 +206,7 @@ func (e *Embedded) loadProfiles() (n, bad int, err error) {
 			hi := uint64(w+1) * (math.MaxUint64 / uint64(workers))
 			last := w == workers-1
 			errs[w] = e.db.View(func(tx *bolt.Tx) error {
-				var slab []profileEntry
+				var pr Profile
 				c := tx.Bucket(bucketProfiles).Cursor()
 				for k, v := c.Seek(bigEndian(lo)); k != nil; k, v = c.Next() {
 					if len(k) != 8 {
@@ -217,20 +217,14 @@ func (e *Embedded) loadProfiles() (n, bad int, err error) {
 					if key >= hi && !last {
 						break
 					}
-					if len(slab) == 0 {
-						slab = make([]profileEntry, 1024)
-					}
-					ent := &slab[0]
-					if decodeProfile(v, &ent.p) != nil {
-						ent.p = Profile{}
+					pr = Profile{}
+					if decodeProfile(v, &pr) != nil {
 						damaged.Add(1)
 						continue
 					}
-					if !e.Profiles.insert(key, ent) {
-						*ent = profileEntry{}
+					if !e.Profiles.insert(key, &pr) {
 						continue
 					}
-					slab = slab[1:]
 					total.Add(1)
 				}
 				return nil

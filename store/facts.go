@@ -302,7 +302,9 @@ type factsHeader struct {
 	last int32 // the newest event minute written; evictions take the smallest first
 }
 
-func (h *factsHeader) header() *factsHeader { return h }
+func (h *factsHeader) recordKey() uint64 { return h.key }
+func (h *factsHeader) setKey(key uint64) { h.key = key }
+func (h *factsHeader) lastActive() int32 { return h.last }
 
 // touch prepares a record for a write at minute mn (stamp st): a record idle for a day is cleared, one whose
 // hour changed is swept (swept reports either). latest reports whether mn is not older than the record's

@@ -214,7 +214,7 @@ func TestFactsSprayBounded(t *testing.T) {
 	if h := heap(); h > first+first/8 {
 		t.Errorf("heap grew from %d to %d bytes under the spray", first, h)
 	}
-	for _, n := range []int{m.facts.ips.Len(), m.facts.users.Len()} {
+	for _, n := range []int{m.facts.addrs[kindIP].Len(), m.facts.users.Len()} {
 		if n != maxKeys {
 			t.Errorf("table holds %d keys, want its bound %d", n, maxKeys)
 		}
@@ -253,11 +253,11 @@ func factsBytesPerKey(maxKeys, keys int) map[string]float64 {
 	}
 }
 
-func tableBytesPerKey[R any, P factsRecord[R]](maxKeys, keys int) float64 {
+func tableBytesPerKey[R any, P record[R]](maxKeys, keys int) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	t := newTable[R, P](maxKeys)
+	t := newTable[R, P](maxKeys, "facts")
 	var ix [NumWindows]int32
 	for i := range uint64(keys) {
 		s, p, r, _ := t.lock(mix(i), true, int32(i>>10), ix)
@@ -307,7 +307,7 @@ func TestFactsSnapshotRoundTrip(t *testing.T) {
 		tb.writeSnapshot(&buf)
 	}
 	e = &Embedded{Memory: NewMemory(0)}
-	if n, err := e.readSnapshot(withCRC(buf.Bytes())); err != nil || n != m.Users.Len()+m.IPs.Len()+m.Devices.Len() {
+	if n, err := e.readSnapshot(withCRC(buf.Bytes())); err != nil || n != m.velocity[kindUser].Len()+m.velocity[kindIP].Len()+m.velocity[kindDevice].Len() {
 		t.Fatalf("v1 snapshot: %d keys, %v", n, err)
 	}
 	// Another version is refused, not misread.

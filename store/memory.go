@@ -2,38 +2,67 @@ package store
 
 import "context"
 
-// Memory is state held in this process only: five velocity tables, four facts tables and the profiles. It is
-// the state of tests and of `riskd serve` without a data directory, the core of Embedded, and Redis's fallback
-// when Redis is out of reach.
+// Memory is state held in this process only: a velocity table per kind of subject, the facts tables and the
+// profiles. It is the state of tests and of `riskd serve` without a data directory, the core of Embedded, and
+// Redis's fallback when Redis is out of reach.
 type Memory struct {
-	Users    *Velocity // per user id
-	IPs      *Velocity // per IP address
-	Devices  *Velocity // per device id
-	Subnets  *Velocity // per /24 (IPv4) or /64 (IPv6)
-	ASNs     *Velocity // per autonomous system
+	velocity [numKinds]*Velocity // per kind of subject, by its key
 	Profiles *Profiles
 	facts    factTables
 }
 
-// factTables are the facts of users, addresses, subnets and devices, each table bounded as a velocity table.
+// factTables are the facts of the kinds of subjects that keep some, each table bounded as a velocity table.
+// The records differ by what they hold: one kind keeps user records, one device records, and addrs holds
+// the address records of every kind keeping them (nil for the others).
 type factTables struct {
 	users   *table[userFacts, *userFacts]
-	ips     *table[addrFacts, *addrFacts]
-	subnets *table[addrFacts, *addrFacts]
+	addrs   [numKinds]*table[addrFacts, *addrFacts]
 	devices *table[deviceFacts, *deviceFacts]
 }
 
 func newFactTables(maxKeys int) factTables {
-	return factTables{
-		users:   newTable[userFacts](maxKeys),
-		ips:     newTable[addrFacts](maxKeys),
-		subnets: newTable[addrFacts](maxKeys),
-		devices: newTable[deviceFacts](maxKeys),
+	var f factTables
+	for k := range numKinds {
+		switch kinds[k].facts {
+		case userRecord:
+			f.users = newTable[userFacts](maxKeys, "facts")
+		case addrRecord:
+			f.addrs[k] = newTable[addrFacts](maxKeys, "facts")
+		case deviceRecord:
+			f.devices = newTable[deviceFacts](maxKeys, "facts")
+		}
 	}
+	return f
+}
+
+// of is the facts table of kind k, nil for a kind without facts.
+func (f *factTables) of(k kind) prefetcher {
+	switch kinds[k].facts {
+	case userRecord:
+		return f.users
+	case addrRecord:
+		return f.addrs[k]
+	case deviceRecord:
+		return f.devices
+	}
+	return nil
 }
 
 // NewMemory returns empty state; maxKeys bounds each velocity and facts table (DefaultVelocityKeys when <= 0),
 // and the profiles are bounded by DefaultProfiles.
+// snapshot is the facts table of kind k as a table of a snapshot, nil for a kind without facts.
+func (f *factTables) snapshot(k kind) snapshotter {
+	switch kinds[k].facts {
+	case userRecord:
+		return snapshotOf(f.users)
+	case addrRecord:
+		return snapshotOf(f.addrs[k])
+	case deviceRecord:
+		return snapshotOf(f.devices)
+	}
+	return nil
+}
+
 func NewMemory(maxKeys int) *Memory { return newMemory(maxKeys, 0) }
 
 // NewBoundedMemory is NewMemory holding at most maxProfiles profiles (DefaultProfiles when <= 0). Beyond, the
@@ -42,25 +71,30 @@ func NewMemory(maxKeys int) *Memory { return newMemory(maxKeys, 0) }
 func NewBoundedMemory(maxKeys, maxProfiles int) *Memory { return newMemory(maxKeys, maxProfiles) }
 
 func newMemory(maxKeys, maxProfiles int) *Memory {
-	return &Memory{
-		Users:    NewVelocity(maxKeys),
-		IPs:      NewVelocity(maxKeys),
-		Devices:  NewVelocity(maxKeys),
-		Subnets:  NewVelocity(maxKeys),
-		ASNs:     NewVelocity(maxKeys),
-		Profiles: NewBoundedProfiles(maxProfiles),
-		facts:    newFactTables(maxKeys),
+	m := &Memory{Profiles: NewBoundedProfiles(maxProfiles)}
+	m.resetCounters(maxKeys)
+	return m
+}
+
+// resetCounters empties the velocity and facts tables (at start, and after a snapshot failed to load part way).
+func (m *Memory) resetCounters(maxKeys int) {
+	for k := range numKinds {
+		m.velocity[k] = NewVelocity(maxKeys)
 	}
+	m.facts = newFactTables(maxKeys)
 }
 
 // Observe implements State.
 func (m *Memory) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	m.prefetch(&s)
-	readAdd(m.Users, s.HasUser, s.User, at, &out.User, count)
-	readAdd(m.IPs, s.HasIP, s.IP, at, &out.IP, count)
-	readAdd(m.Devices, s.HasDevice, s.Device, at, &out.Device, count)
-	readAdd(m.Subnets, s.HasSubnet, s.Subnet, at, &out.Subnet, count)
-	readAdd(m.ASNs, s.HasASN, s.ASN, at, &out.ASN, count)
+	for k := range numKinds {
+		c := out.counts(k)
+		if key, has := s.subject(k); has {
+			m.velocity[k].ReadAdd(key, at, c, count)
+		} else {
+			*c = [NumMetrics]Counts{}
+		}
+	}
 	m.facts.observe(&s, at, count != 0, &out.Facts)
 	out.HasProfile = s.HasUser && m.Profiles.Get(s.User, &out.Profile)
 	if !out.HasProfile {
@@ -79,35 +113,32 @@ type prefetcher interface {
 // subjects' records, then the records they point at. The cache misses of a dozen records scattered over the
 // tables then overlap, in two rounds, and the reads that follow find them in the caches.
 func (m *Memory) prefetch(s *Subjects) {
-	tables := [...]struct {
+	// A velocity and a facts table per kind, and the profiles.
+	var tables [2*numKinds + 1]struct {
 		t   prefetcher
-		has bool
 		key uint64
-	}{
-		{m.Users, s.HasUser, s.User}, {m.facts.users, s.HasUser, s.User}, {m.Profiles, s.HasUser, s.User},
-		{m.IPs, s.HasIP, s.IP}, {m.facts.ips, s.HasIP, s.IP},
-		{m.Subnets, s.HasSubnet, s.Subnet}, {m.facts.subnets, s.HasSubnet, s.Subnet},
-		{m.Devices, s.HasDevice, s.Device}, {m.facts.devices, s.HasDevice, s.Device},
-		{m.ASNs, s.HasASN, s.ASN},
 	}
-	for _, t := range tables {
-		if t.has {
-			t.t.prefetchIndex(t.key)
+	n := 0
+	for k := range numKinds {
+		if key, has := s.subject(k); has {
+			tables[n].t, tables[n].key = m.velocity[k], key
+			n++
+			if f := m.facts.of(k); f != nil {
+				tables[n].t, tables[n].key = f, key
+				n++
+			}
 		}
 	}
-	for _, t := range tables {
-		if t.has {
-			t.t.prefetchRecord(t.key)
-		}
+	if s.HasUser {
+		tables[n].t, tables[n].key = m.Profiles, s.User
+		n++
 	}
-}
-
-func readAdd(v *Velocity, has bool, key uint64, at int64, out *[NumMetrics]Counts, ms MetricSet) {
-	if !has {
-		*out = [NumMetrics]Counts{}
-		return
+	for _, t := range tables[:n] {
+		t.t.prefetchIndex(t.key)
 	}
-	v.ReadAdd(key, at, out, ms)
+	for _, t := range tables[:n] {
+		t.t.prefetchRecord(t.key)
+	}
 }
 
 // observe reads the subjects' facts into out and, with add, adds the attempt to them, each subject under one
@@ -120,66 +151,53 @@ func (f *factTables) observe(s *Subjects, at int64, add bool, out *Facts) {
 	if add {
 		ix = bucketIndices(at)
 	}
-	if s.HasUser {
-		sh, p, r, created := f.users.lock(s.User, add, mn, ix)
-		if r != nil {
-			if !created {
-				r.read(at, out)
-			}
-			if add {
-				u := userSighting(s)
-				r.add(at, &u)
-			}
-		}
-		f.users.unlock(sh, p, r)
-	}
-	addrs := [2]struct {
-		t      *table[addrFacts, *addrFacts]
-		has    bool
-		key    uint64
-		window []int
-		out    []*uint32
-	}{
-		{f.ips, s.HasIP, s.IP, ipUserWindows[:], []*uint32{&out.IPUsers10m, &out.IPUsers1h, &out.IPUsers24h}},
-		{f.subnets, s.HasSubnet, s.Subnet, subnetUserWindows[:], []*uint32{&out.SubnetUsers1h}},
-	}
-	for i := range addrs {
-		a := &addrs[i]
-		if !a.has {
+	for k := range numKinds {
+		key, has := s.subject(k)
+		if !has {
 			continue
 		}
-		write := add && s.HasUser
-		sh, p, r, created := a.t.lock(a.key, write, mn, ix)
-		if r != nil {
-			if !created {
-				r.read(at, a.window, a.out)
+		switch spec := &kinds[k]; spec.facts {
+		case userRecord:
+			sh, p, r, created := f.users.lock(key, add, mn, ix)
+			if r != nil {
+				if !created {
+					r.read(at, out)
+				}
+				if add {
+					u := userSighting(s)
+					r.add(at, &u)
+				}
 			}
-			if write {
-				r.add(at, s.User)
+			f.users.unlock(sh, p, r)
+		case addrRecord:
+			write := add && s.HasUser
+			t := f.addrs[k]
+			sh, p, r, created := t.lock(key, write, mn, ix)
+			if r != nil {
+				if !created {
+					outs := spec.userCounts(out)
+					r.read(at, spec.userWindows, outs[:len(spec.userWindows)])
+				}
+				if write {
+					r.add(at, s.User)
+				}
 			}
+			t.unlock(sh, p, r)
+		case deviceRecord:
+			sh, p, r, created := f.devices.lock(key, add, mn, ix)
+			if r != nil {
+				if !created { // a new device reads as none, not as first seen now
+					r.read(at, out)
+				}
+				if add {
+					d := deviceSighting(s)
+					r.add(at, &d)
+				}
+			}
+			f.devices.unlock(sh, p, r)
 		}
-		a.t.unlock(sh, p, r)
-	}
-	if s.HasDevice {
-		sh, p, r, created := f.devices.lock(s.Device, add, mn, ix)
-		if r != nil {
-			if !created { // a new device reads as none, not as first seen now
-				r.read(at, out)
-			}
-			if add {
-				d := deviceSighting(s)
-				r.add(at, &d)
-			}
-		}
-		f.devices.unlock(sh, p, r)
 	}
 }
-
-// Windows read of addresses and subnets, in minutes.
-var (
-	ipUserWindows     = [3]int{tenMinutes, hourMin, dayMin}
-	subnetUserWindows = [1]int{hourMin}
-)
 
 func userSighting(s *Subjects) UserSighting {
 	u := UserSighting{Country: s.Country, Amount: s.Amount, HasAmount: s.HasAmount}
@@ -202,18 +220,14 @@ func deviceSighting(s *Subjects) DeviceSighting {
 
 // Count implements State.
 func (m *Memory) Count(s Subjects, ms MetricSet, at int64) {
-	for metric := range NumMetrics {
-		if !ms.Has(metric) {
+	for k := range numKinds {
+		key, has := s.subject(k)
+		if !has {
 			continue
 		}
-		for _, t := range [...]struct {
-			v   *Velocity
-			has bool
-			key uint64
-		}{{m.Users, s.HasUser, s.User}, {m.IPs, s.HasIP, s.IP}, {m.Devices, s.HasDevice, s.Device},
-			{m.Subnets, s.HasSubnet, s.Subnet}, {m.ASNs, s.HasASN, s.ASN}} {
-			if t.has {
-				t.v.Add(t.key, metric, at, 1)
+		for metric := range NumMetrics {
+			if ms.Has(metric) {
+				m.velocity[k].Add(key, metric, at, 1)
 			}
 		}
 	}
@@ -228,7 +242,7 @@ func (m *Memory) Export(user uint64, at int64, out *UserData) (bool, error) {
 	if !out.HasProfile {
 		out.Profile = Profile{}
 	}
-	m.Users.Read(user, at, &out.Velocity)
+	m.velocity[kindUser].Read(user, at, &out.Velocity)
 	m.facts.exportFacts(user, at, &out.Facts)
 	return out.held(), nil
 }
@@ -237,7 +251,7 @@ func (m *Memory) Export(user uint64, at int64, out *UserData) (bool, error) {
 // with) and profile. Counters and facts of the user's IPs and devices are not personal to the user and age out
 // on their own.
 func (m *Memory) Erase(user uint64) (bool, error) {
-	m.Users.Delete(user)
+	m.velocity[kindUser].Delete(user)
 	m.facts.users.delete(user)
 	return m.Profiles.Delete(user), nil
 }

@@ -2,12 +2,8 @@ package store
 
 import (
 	"math"
-	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/riskd/riskd/internal/prefetch"
 )
 
 // DefaultProfiles is the bound on profiles held in memory that NewProfiles uses: about 780 MB at the ~780 bytes
@@ -16,66 +12,77 @@ const DefaultProfiles = 1_000_000
 
 // Profiles is the in-memory table of user profiles. Safe for concurrent use.
 //
-// The table is bounded: a new profile in a full shard evicts the least recently used of evictSamples random
-// profiles (as Velocity does), so a spray of new users evicts cold profiles, never the table. Without a store
-// behind the table (SetLoader), an evicted user is forgotten and looks new again. With one, only profiles that
-// the store already holds are evicted (a profile with a change not yet committed stays), and a miss reads the
-// store and puts the profile back.
+// It is a table (table.go) of profile records, as the velocity counters and facts are: bounded, where a new
+// profile in a full shard evicts the least recently used of evictSamples sampled profiles, so a spray of new
+// users evicts cold profiles, never the table. Without a store behind the table (SetLoader), an evicted user is
+// forgotten and looks new again. With one, only profiles that the store already holds are evicted (a profile
+// with a change not yet committed is kept: the table's insertKeeping passes it over, and the shard goes over
+// its bound until the next commit), and a miss reads the store and puts the profile back. A profile's last
+// activity is its shard's use clock, bumped at every use of a profile.
 //
 // With tracking on (Track), the table remembers which keys changed since the last Drain, so that a writer can
 // copy them out and persist them off the request path: marking a key costs a flag and, the first time, an append
 // to a slice the writer empties, never I/O.
 type Profiles struct {
-	shards [profileShards]profileShard
+	table[profileRecord, *profileRecord]
+	ext    []profileShard // per shard of the table, guarded by its lock
 	track  bool
 	notify chan struct{} // non-blocking signal to the writer that something changed; nil = none
 	// load reads a profile from the store behind the table, reporting whether it holds one; nil = no store.
 	load func(key uint64, out *Profile) bool
+	// keep is the table's eviction policy: a profile's last use, and whether it may leave memory (with
+	// tracking on, only once its last change is committed). Made once: a method value would be made at every
+	// eviction.
+	keep keeping[*profileRecord]
 	// spilled: some profile may be in the store and not in memory, so a miss must ask the store.
 	spilled   atomic.Bool
 	drained   atomic.Uint64 // generation of the last Drain; only the writer changes it
 	committed atomic.Uint64 // generation of the last Drain whose changes are durable
 }
 
-const profileShards = 64
+// profileRoom is how many times its bound a shard may hold while its profiles are kept by changes the store
+// does not hold yet. Beyond, the disk has taken no commit for that long, and a new profile evicts as if
+// everything were committed: losing a change beats running out of memory.
+const profileRoom = 32
 
 // pendingGen marks a tombstone whose deletion has not been drained yet.
 const pendingGen = math.MaxUint64
 
+// profileShard is the write-behind state of one shard of the table, guarded by the shard's lock.
 type profileShard struct {
 	profileShardState
-	_ [128 - unsafe.Sizeof(profileShardState{})%128]byte // keeps neighbouring shards' locks apart
+	_ [128 - unsafe.Sizeof(profileShardState{})%128]byte // keeps neighbouring shards' state apart
 }
 
 type profileShardState struct {
-	mu    sync.Mutex
-	index keyIndex      // key -> position in slots
-	slots []profileSlot // dense, for sampling: slots[e.pos] describes e
-	dirty []uint64      // keys changed or deleted since the last Drain; a key may appear more than once
+	dirty []uint64 // keys changed or deleted since the last Drain; a key may appear more than once
 	// gone holds, with tracking on, the keys deleted in memory whose deletion is not yet durable, with the
 	// generation of the Drain that took it (pendingGen: not yet drained): the store still has them, and a miss
 	// must not read them back.
 	gone  map[uint64]uint64
-	max   int    // bound on len(m)
-	tick  uint64 // use clock: bumped at every use of a profile
+	tick  int32  // use clock: bumped at every use of a profile
 	epoch uint64 // bumped whenever a profile leaves memory; a load that saw another epoch reads again
 }
 
-// profileSlot is what eviction samples, kept apart from the profile so that sampling reads one dense array.
-type profileSlot struct {
-	key  uint64
-	tick uint64 // last use
-	gen  uint64 // Drain generation that last took the profile; evictable once committed
-	e    *profileEntry
+// profileRecord is a profile, its last use and its write-behind state.
+type profileRecord struct {
+	key uint64
+	gen uint64 // Drain generation that last took the profile; evictable once committed
+	// used is the shard's use clock at the profile's last use. It is kept in the record, which a decision
+	// prefetches, rather than in the shelf's lasts, which it does not: eviction, which reads the record
+	// anyway (is it committed?), reads it there.
+	used  int32
+	dirty bool // changed since it was last drained
+	p     Profile
 }
 
-// profileEntry is a profile and whether it changed since it was last drained. A 680-byte entry fits the
-// 704-byte allocation size class.
-type profileEntry struct {
-	p     Profile
-	pos   uint32 // index in the shard's slots
-	dirty bool
-}
+func (r *profileRecord) recordKey() uint64 { return r.key }
+func (r *profileRecord) setKey(key uint64) { r.key = key }
+
+// lastActive and init complete the record interface; Profiles keep their shards' use clocks themselves (touch)
+// and a new profile is empty.
+func (r *profileRecord) lastActive() int32             { return 0 }
+func (r *profileRecord) init(int32, [NumWindows]int32) {}
 
 // Change is a profile to persist: its value when it was drained, or its deletion.
 type Change struct {
@@ -87,22 +94,18 @@ type Change struct {
 // NewProfiles returns an empty table holding at most DefaultProfiles profiles.
 func NewProfiles() *Profiles { return NewBoundedProfiles(DefaultProfiles) }
 
-// NewBoundedProfiles returns an empty table holding at most maxProfiles profiles (DefaultProfiles when <= 0;
-// at least evictSamples per shard).
+// NewBoundedProfiles returns an empty table holding at most maxProfiles profiles (DefaultProfiles when <= 0).
 func NewBoundedProfiles(maxProfiles int) *Profiles {
 	if maxProfiles <= 0 {
 		maxProfiles = DefaultProfiles
 	}
-	p := &Profiles{}
-	per, extra := maxProfiles/profileShards, maxProfiles%profileShards
-	for i := range p.shards {
-		s := &p.shards[i]
-		s.gone = make(map[uint64]uint64)
-		s.max = per
-		if i < extra {
-			s.max++ // the shard bounds add up to exactly maxProfiles
-		}
-		s.max = max(s.max, evictSamples)
+	p := &Profiles{table: makeTable[profileRecord](maxProfiles, profileRoom, "profiles")}
+	p.ext = make([]profileShard, len(p.shards))
+	for i := range p.ext {
+		p.ext[i].gone = make(map[uint64]uint64)
+	}
+	p.keep = func(r *profileRecord) (int32, bool) {
+		return r.used, !p.track || !r.dirty && r.gen <= p.committed.Load()
 	}
 	return p
 }
@@ -122,24 +125,28 @@ func (p *Profiles) SetLoader(load func(key uint64, out *Profile) bool) { p.load 
 // Spilled reports whether profiles may be held by the store and not in memory.
 func (p *Profiles) Spilled() bool { return p.spilled.Load() }
 
-func (p *Profiles) shard(key uint64) *profileShard {
-	return &p.shards[key%profileShards]
+// lockShard locks key's shard and returns it with its write-behind state.
+func (p *Profiles) lockShard(key uint64) (*tableShard[profileRecord, *profileRecord], *profileShard) {
+	i := p.shardIndex(key)
+	s := &p.shards[i]
+	s.mu.Lock()
+	return s, &p.ext[i]
 }
 
-// markLocked records that key changed; s is locked and e is key's entry, or nil when the key was deleted.
-func (p *Profiles) markLocked(s *profileShard, key uint64, e *profileEntry) {
+// markLocked records that key changed; r is key's record, or nil when the key was deleted.
+func (p *Profiles) markLocked(x *profileShard, key uint64, r *profileRecord) {
 	if !p.track {
 		return
 	}
-	if e != nil {
-		if e.dirty {
+	if r != nil {
+		if r.dirty {
 			return
 		}
-		e.dirty = true
+		r.dirty = true
 	} else {
-		s.gone[key] = pendingGen
+		x.gone[key] = pendingGen
 	}
-	s.dirty = append(s.dirty, key)
+	x.dirty = append(x.dirty, key)
 	if p.notify != nil {
 		select {
 		case p.notify <- struct{}{}:
@@ -148,191 +155,122 @@ func (p *Profiles) markLocked(s *profileShard, key uint64, e *profileEntry) {
 	}
 }
 
-// lookupLocked returns key's entry in memory, or nil.
-func (s *profileShard) lookupLocked(key uint64) *profileEntry {
-	if p, ok := s.index.find(key, s.slotKey); ok {
-		return s.slots[p].e
+// touch records a use of the profile at pos. The clock is halved, with every use it holds, when it reaches
+// its end: the order of uses, which is all eviction reads, stays.
+func touch(s *tableShard[profileRecord, *profileRecord], x *profileShard, pos uint32) {
+	if x.tick == math.MaxInt32 {
+		for i := range s.n {
+			s.rec(i).used >>= 1
+		}
+		x.tick >>= 1
 	}
-	return nil
+	x.tick++
+	s.rec(pos).used = x.tick
 }
 
-func (s *profileShard) slotKey(p uint32) uint64 { return s.slots[p].key }
-
-// touchLocked records a use of e.
-func (s *profileShard) touchLocked(e *profileEntry) {
-	s.tick++
-	s.slots[e.pos].tick = s.tick
-}
-
-// entryLocked returns key's entry, or nil. On a miss, with a store behind the table that may hold the key, it
-// reads the store with s unlocked and adds what it found; s is locked on entry and on return.
-func (p *Profiles) entryLocked(s *profileShard, key uint64) *profileEntry {
-	if e := s.lookupLocked(key); e != nil {
-		return e
+// entryLocked returns the position of key's profile. On a miss, with a store behind the table that may hold the
+// key, it reads the store with s unlocked and adds what it found; s is locked on entry and on return.
+func (p *Profiles) entryLocked(s *tableShard[profileRecord, *profileRecord], x *profileShard, key uint64) (uint32, bool) {
+	if pos, ok := s.find(key); ok {
+		return pos, true
 	}
 	if p.load == nil || !p.spilled.Load() {
-		return nil
+		return 0, false
 	}
-	if _, ok := s.gone[key]; ok {
-		return nil // deleted; the store may not know yet
+	if _, ok := x.gone[key]; ok {
+		return 0, false // deleted; the store may not know yet
 	}
 	for {
-		epoch := s.epoch
+		epoch := x.epoch
 		s.mu.Unlock()
-		ne := new(profileEntry)
-		found := p.load(key, &ne.p)
+		read := new(Profile)
+		found := p.load(key, read)
 		s.mu.Lock()
-		if e := s.lookupLocked(key); e != nil {
-			return e // added meanwhile
+		if pos, ok := s.find(key); ok {
+			return pos, true // added meanwhile
 		}
-		if _, ok := s.gone[key]; ok {
-			return nil
+		if _, ok := x.gone[key]; ok {
+			return 0, false
 		}
-		if s.epoch != epoch {
+		if x.epoch != epoch {
 			continue // a profile left memory meanwhile: what was read may predate its last commit
 		}
 		if !found {
-			return nil
+			return 0, false
 		}
-		return p.addLocked(s, key, ne)
+		pos := p.addLocked(s, x, key)
+		s.rec(pos).p = *read
+		return pos, true
 	}
 }
 
-// addLocked adds e (a new empty entry when nil) as key's profile, evicting another profile when the shard is
-// full, and returns it. When every sampled profile has a change the store does not hold yet, the shard goes
-// over its bound until the next commit (Committed trims it).
-func (p *Profiles) addLocked(s *profileShard, key uint64, e *profileEntry) *profileEntry {
-	s.tick++
-	slot := profileSlot{key: key, tick: s.tick}
-	if len(s.slots) >= s.max {
-		if v := p.victimLocked(s); v >= 0 {
-			old := s.slots[v]
-			s.index.remove(old.key, uint32(v))
-			s.epoch++
-			if p.load != nil {
-				p.spilled.Store(true)
-			}
-			if e == nil {
-				e = old.e // reuse the evicted entry: a spray of new users allocates nothing once the table is full
-				*e = profileEntry{}
-			} else {
-				old.e.p = Profile{}
-			}
-			e.pos = uint32(v)
-			slot.e = e
-			s.slots[v] = slot
-			s.index.insert(key, uint32(v))
-			delete(s.gone, key)
-			return e
+// addLocked adds an empty profile for key, evicting another profile when the shard is full, and returns its
+// position. When every sampled profile has a change the store does not hold yet, the shard goes over its bound
+// until the next commit (Committed trims it).
+func (p *Profiles) addLocked(s *tableShard[profileRecord, *profileRecord], x *profileShard, key uint64) uint32 {
+	pos, evicted := s.insertKeeping(key, p.keep)
+	if evicted {
+		x.epoch++
+		if p.load != nil {
+			p.spilled.Store(true)
 		}
 	}
-	if e == nil {
-		e = new(profileEntry)
-	}
-	e.pos = uint32(len(s.slots))
-	slot.e = e
-	s.slots = append(s.slots, slot)
-	s.index.insert(key, e.pos)
-	delete(s.gone, key) // re-created: its next commit overwrites the deletion, and it cannot leave before that
-	return e
+	s.rec(pos).key = key
+	touch(s, x, pos)
+	delete(x.gone, key) // re-created: its next commit overwrites the deletion, and it cannot leave before that
+	return pos
 }
 
-// victimLocked picks the profile to evict: the least recently used of evictSamples random ones among those
-// that may leave memory (with tracking on, those whose last change is committed), or -1 if none may.
-func (p *Profiles) victimLocked(s *profileShard) int {
-	n := uint32(len(s.slots))
-	if n == 0 {
-		return -1
-	}
-	committed := p.committed.Load()
-	best := -1
-	for range evictSamples {
-		i := rand.Uint32N(n)
-		sl := &s.slots[i]
-		if p.track && (sl.e.dirty || sl.gen > committed) {
-			continue
-		}
-		if best < 0 || sl.tick < s.slots[best].tick {
-			best = int(i)
-		}
-	}
-	return best
-}
-
-// removeLocked unlinks e, key's entry, and zeroes its value (erasure is a usual reason).
-func (s *profileShard) removeLocked(key uint64, e *profileEntry) {
-	s.index.remove(key, e.pos)
-	last := len(s.slots) - 1
-	if int(e.pos) != last {
-		moved := s.slots[last]
-		s.slots[e.pos] = moved
-		moved.e.pos = e.pos
-		s.index.move(moved.key, uint32(last), e.pos)
-	}
-	s.slots[last] = profileSlot{}
-	s.slots = s.slots[:last]
-	e.p = Profile{}
-	s.epoch++
+// removeLocked forgets the profile at pos; the record is zeroed, not only unlinked (erasure is a usual reason).
+func removeLocked(s *tableShard[profileRecord, *profileRecord], x *profileShard, pos uint32) {
+	s.deleteAt(pos)
+	x.epoch++
 }
 
 // Get copies the profile of key into out and reports whether one exists.
 func (p *Profiles) Get(key uint64, out *Profile) bool {
-	s := p.shard(key)
-	s.mu.Lock()
-	e := p.entryLocked(s, key)
-	if e != nil {
-		s.touchLocked(e)
-		*out = e.p
+	s, x := p.lockShard(key)
+	pos, ok := p.entryLocked(s, x, key)
+	if ok {
+		touch(s, x, pos)
+		*out = s.rec(pos).p
 	}
 	s.mu.Unlock()
-	return e != nil
-}
-
-// prefetchIndex and prefetchRecord implement prefetcher (see Memory.prefetch). The second takes the shard's
-// lock: a profile is found through its slot, which may move.
-func (p *Profiles) prefetchIndex(key uint64) { p.shard(key).index.prefetchBucket(key) }
-
-func (p *Profiles) prefetchRecord(key uint64) {
-	s := p.shard(key)
-	s.mu.Lock()
-	if e := s.lookupLocked(key); e != nil {
-		prefetch.Lines(unsafe.Pointer(e), unsafe.Sizeof(*e))
-	}
-	s.mu.Unlock()
+	return ok
 }
 
 // Update applies fn to the profile of key under the table's lock, creating an empty profile first when there is
 // none. fn must not block: it runs with the shard locked.
 func (p *Profiles) Update(key uint64, fn func(*Profile)) {
-	s := p.shard(key)
-	s.mu.Lock()
-	e := p.entryLocked(s, key)
-	if e == nil {
-		e = p.addLocked(s, key, nil)
+	s, x := p.lockShard(key)
+	pos, ok := p.entryLocked(s, x, key)
+	if !ok {
+		pos = p.addLocked(s, x, key)
 	} else {
-		s.touchLocked(e)
+		touch(s, x, pos)
 	}
-	fn(&e.p)
-	p.markLocked(s, key, e)
+	r := s.rec(pos)
+	fn(&r.p)
+	p.markLocked(x, key, r)
 	s.mu.Unlock()
 }
 
 // Apply applies op to the profile of key, creating the profile when op creates one.
 func (p *Profiles) Apply(key uint64, op ProfileOp) {
-	s := p.shard(key)
-	s.mu.Lock()
-	e := p.entryLocked(s, key)
-	if e == nil {
+	s, x := p.lockShard(key)
+	pos, ok := p.entryLocked(s, x, key)
+	if !ok {
 		if !op.Creates() {
 			s.mu.Unlock()
 			return
 		}
-		e = p.addLocked(s, key, nil)
+		pos = p.addLocked(s, x, key)
 	} else {
-		s.touchLocked(e)
+		touch(s, x, pos)
 	}
-	e.p.Apply(&op)
-	p.markLocked(s, key, e)
+	r := s.rec(pos)
+	r.p.Apply(&op)
+	p.markLocked(x, key, r)
 	s.mu.Unlock()
 }
 
@@ -340,19 +278,17 @@ func (p *Profiles) Apply(key uint64, op ProfileOp) {
 // is kept locally; it does not mark the key changed, since the other store already holds it. It is not for a
 // table with a loader.
 func (p *Profiles) Put(key uint64, pr *Profile) {
-	s := p.shard(key)
-	s.mu.Lock()
-	e := s.lookupLocked(key)
-	ok := e != nil
+	s, x := p.lockShard(key)
+	pos, ok := s.find(key)
 	switch {
 	case pr == nil && ok:
-		s.removeLocked(key, e)
+		removeLocked(s, x, pos)
 	case pr == nil:
 	case ok:
-		e.p = *pr
-		s.touchLocked(e)
+		s.rec(pos).p = *pr
+		touch(s, x, pos)
 	default:
-		p.addLocked(s, key, nil).p = *pr
+		s.rec(p.addLocked(s, x, key)).p = *pr
 	}
 	s.mu.Unlock()
 }
@@ -361,28 +297,14 @@ func (p *Profiles) Put(key uint64, pr *Profile) {
 // only unlinked, since erasure is its usual reason. With tracking on, the deletion is drained even when memory
 // held no profile, so that it reaches the store.
 func (p *Profiles) Delete(key uint64) bool {
-	s := p.shard(key)
-	s.mu.Lock()
-	e := s.lookupLocked(key)
-	ok := e != nil
+	s, x := p.lockShard(key)
+	pos, ok := s.find(key)
 	if ok {
-		s.removeLocked(key, e)
+		removeLocked(s, x, pos)
 	}
-	p.markLocked(s, key, nil)
+	p.markLocked(x, key, nil)
 	s.mu.Unlock()
 	return ok
-}
-
-// Len is the number of profiles held in memory.
-func (p *Profiles) Len() int {
-	n := 0
-	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		n += len(s.slots)
-		s.mu.Unlock()
-	}
-	return n
 }
 
 // Expire applies Profile.Expire(cutoff) to every profile in memory, deleting those left empty, and returns how
@@ -390,18 +312,19 @@ func (p *Profiles) Len() int {
 func (p *Profiles) Expire(cutoff int64) int {
 	changed := 0
 	for i := range p.shards {
-		s := &p.shards[i]
+		s, x := &p.shards[i], &p.ext[i]
 		s.mu.Lock()
-		// Backwards: removing moves the last slot into the hole, and the last has been seen.
-		for i := len(s.slots) - 1; i >= 0; i-- {
-			k, e := s.slots[i].key, s.slots[i].e
-			ch, empty := e.p.Expire(cutoff)
+		// Backwards: removing moves the last record into the hole, and the last has been seen.
+		for pos := int(s.n) - 1; pos >= 0; pos-- {
+			r := s.rec(uint32(pos))
+			ch, empty := r.p.Expire(cutoff)
 			switch {
 			case empty:
-				s.removeLocked(k, e)
-				p.markLocked(s, k, nil)
+				k := r.key
+				removeLocked(s, x, uint32(pos))
+				p.markLocked(x, k, nil)
 			case ch:
-				p.markLocked(s, k, e)
+				p.markLocked(x, r.key, r)
 			default:
 				continue
 			}
@@ -415,24 +338,24 @@ func (p *Profiles) Expire(cutoff int64) int {
 // expireKey is Expire for one key, loaded from the store if need be, and reports whether it changed. A profile
 // loaded only for this is marked least recently used, so that it is the first to leave again.
 func (p *Profiles) expireKey(key uint64, cutoff int64) bool {
-	s := p.shard(key)
-	s.mu.Lock()
+	s, x := p.lockShard(key)
 	defer s.mu.Unlock()
-	held := s.lookupLocked(key) != nil
-	e := p.entryLocked(s, key)
-	if e == nil {
+	_, held := s.find(key)
+	pos, ok := p.entryLocked(s, x, key)
+	if !ok {
 		return false
 	}
 	if !held {
-		s.slots[e.pos].tick = 0
+		s.rec(pos).used = math.MinInt32
 	}
-	ch, empty := e.p.Expire(cutoff)
+	r := s.rec(pos)
+	ch, empty := r.p.Expire(cutoff)
 	switch {
 	case empty:
-		s.removeLocked(key, e)
-		p.markLocked(s, key, nil)
+		removeLocked(s, x, pos)
+		p.markLocked(x, key, nil)
 	case ch:
-		p.markLocked(s, key, e)
+		p.markLocked(x, key, r)
 	}
 	return ch || empty
 }
@@ -444,24 +367,24 @@ func (p *Profiles) expireKey(key uint64, cutoff int64) bool {
 func (p *Profiles) Drain(dst []Change) []Change {
 	gen := p.drained.Add(1)
 	for i := range p.shards {
-		s := &p.shards[i]
+		s, x := &p.shards[i], &p.ext[i]
 		s.mu.Lock()
-		for _, k := range s.dirty {
-			e := s.lookupLocked(k)
+		for _, k := range x.dirty {
+			r := s.get(k)
 			switch {
-			case e == nil:
-				if _, t := s.gone[k]; t { // else evicted: the store holds it (a deletion is always a tombstone)
+			case r == nil:
+				if _, t := x.gone[k]; t { // else evicted: the store holds it (a deletion is always a tombstone)
 					dst = append(dst, Change{Key: k, Deleted: true})
-					s.gone[k] = gen
+					x.gone[k] = gen
 				}
-			case e.dirty:
-				e.dirty = false
-				s.slots[e.pos].gen = gen
-				dst = append(dst, Change{Key: k, Profile: e.p})
+			case r.dirty:
+				r.dirty = false
+				r.gen = gen
+				dst = append(dst, Change{Key: k, Profile: r.p})
 			}
 		}
-		clear(s.dirty)
-		s.dirty = s.dirty[:0]
+		clear(x.dirty)
+		x.dirty = x.dirty[:0]
 		s.mu.Unlock()
 	}
 	return dst
@@ -473,20 +396,19 @@ func (p *Profiles) Committed() {
 	gen := p.drained.Load()
 	p.committed.Store(gen)
 	for i := range p.shards {
-		s := &p.shards[i]
+		s, x := &p.shards[i], &p.ext[i]
 		s.mu.Lock()
-		for k, g := range s.gone {
+		for k, g := range x.gone {
 			if g <= gen {
-				delete(s.gone, k)
+				delete(x.gone, k)
 			}
 		}
-		for len(s.slots) > s.max {
-			v := p.victimLocked(s)
-			if v < 0 {
+		for s.n > s.max {
+			v, ok := s.victimKeeping(p.keep, false)
+			if !ok {
 				break
 			}
-			old := s.slots[v]
-			s.removeLocked(old.key, old.e)
+			removeLocked(s, x, v)
 			if p.load != nil {
 				p.spilled.Store(true)
 			}
@@ -498,38 +420,36 @@ func (p *Profiles) Committed() {
 // MarkChanged marks keys changed again, so that the next Drain returns them: for a writer whose write failed.
 func (p *Profiles) MarkChanged(keys []uint64) {
 	for _, k := range keys {
-		s := p.shard(k)
-		s.mu.Lock()
-		p.markLocked(s, k, s.lookupLocked(k))
+		s, x := p.lockShard(k)
+		p.markLocked(x, k, s.get(k))
 		s.mu.Unlock()
 	}
 }
 
-// insert adds an entry read at start-up, without marking it changed, unless its shard is full: then the profile
-// stays in the store only, and insert reports false.
-func (p *Profiles) insert(key uint64, e *profileEntry) bool {
-	s := p.shard(key)
-	s.mu.Lock()
+// insert adds a profile read at start-up, without marking it changed, unless its shard is full: then the
+// profile stays in the store only, and insert reports false.
+func (p *Profiles) insert(key uint64, pr *Profile) bool {
+	s, _ := p.lockShard(key)
 	defer s.mu.Unlock()
-	if len(s.slots) >= s.max {
+	if s.n >= s.max {
 		p.spilled.Store(true)
 		return false
 	}
-	e.pos = uint32(len(s.slots))
-	s.slots = append(s.slots, profileSlot{key: key, e: e})
-	s.index.insert(key, e.pos)
+	pos, _ := s.insertKeeping(key, p.keep)
+	r := s.rec(pos)
+	r.key, r.p = key, *pr
 	return true
 }
 
-// reserve sizes the shards' slots for n profiles (at most their bounds) before a load, so that they do not
+// reserve sizes the shards' use clocks for n profiles (at most their bounds) before a load, so that they do not
 // grow (and copy) on the way.
 func (p *Profiles) reserve(n int) {
 	for i := range p.shards {
 		s := &p.shards[i]
 		s.mu.Lock()
-		if len(s.slots) == 0 {
-			k := min(n/profileShards+n/profileShards/8, s.max)
-			s.slots = make([]profileSlot, 0, k)
+		if s.n == 0 {
+			k := min(n/len(p.shards)+n/len(p.shards)/8, int(s.max))
+			s.lasts = make([]int32, 0, k)
 		}
 		s.mu.Unlock()
 	}

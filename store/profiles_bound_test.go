@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// boundMax is the profile bound of these tests: 8 a shard, the least the table keeps.
-const boundMax = profileShards * evictSamples
+// boundMax is the profile bound of these tests: 32 shards of 16, the least a shard keeps.
+const boundMax = 512
 
 func openBounded(t *testing.T, dir string, maxProfiles int, interval time.Duration) *Embedded {
 	t.Helper()
@@ -29,7 +29,8 @@ func held(p *Profiles, key uint64) bool {
 	s := p.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lookupLocked(key) != nil
+	_, ok := s.find(key)
+	return ok
 }
 
 // TestProfilesBoundHolds sprays new users at a bounded table: it never holds more than its bound, and a user in

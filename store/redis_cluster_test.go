@@ -252,7 +252,7 @@ func TestRedisClusterErasureReachesOtherInstances(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if b.Local().Users.Len() != 0 {
+	if b.Local().velocity[kindUser].Len() != 0 {
 		t.Fatal("b still holds the erased users' counters")
 	}
 }

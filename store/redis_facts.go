@@ -123,11 +123,14 @@ return ret
 
 // factsCall is one facts script call of a decision or of the writer.
 type factsCall struct {
-	kind byte // kindUser, kindIP (also subnets), kindDevice: which record
+	kind kind // the subject's: kinds[kind].facts is its record
 	key  string
 	tomb string // the user's tombstone, for a user's record
 	args []string
 }
+
+// factsScriptKinds name a kind of record to factsScript (its ARGV[1]).
+var factsScriptKinds = [...]string{userRecord: "u", addrRecord: "i", deviceRecord: "d"}
 
 // factsCalls are the facts script calls of an attempt by s at time at: with add, the attempt is added; with
 // reply, the records are returned as they were. An address or subnet learns only of attempts with a user.
@@ -135,7 +138,7 @@ type factsCall struct {
 // made (ms, wall clock), which the user's tombstone is compared with.
 func factsCalls(s *Subjects, at int64, add, reply bool, deviceTTLms, stamp int64, dst []factsCall) []factsCall {
 	mn := minuteOf(at)
-	common := func(kind byte, ttl int64, write bool) []string {
+	common := func(rec factsKind, ttl int64, write bool) []string {
 		r, w := "0", "0"
 		if reply {
 			r = "1"
@@ -143,7 +146,7 @@ func factsCalls(s *Subjects, at int64, add, reply bool, deviceTTLms, stamp int64
 		if write {
 			w = "1"
 		}
-		return []string{string(kind), itoa(int64(mn)), itoa(int64(stampOf(mn))), itoa(ttl), r, w}
+		return []string{factsScriptKinds[rec], itoa(int64(mn)), itoa(int64(stampOf(mn))), itoa(ttl), r, w}
 	}
 	fp := func(has bool, item uint64) string {
 		if !has {
@@ -151,42 +154,44 @@ func factsCalls(s *Subjects, at int64, add, reply bool, deviceTTLms, stamp int64
 		}
 		return itoa(int64(Fingerprint(item)))
 	}
-	if s.HasUser {
-		ix := bucketIndices(at)
-		args := common('u', velocityTTLms, add)
-		country := ""
-		if s.Country != [2]byte{} {
-			country = itoa(int64(countryFP(s.Country)))
-		}
-		amount := ""
-		if s.HasAmount {
-			amount = strconv.FormatFloat(s.Amount, 'g', -1, 64)
-		}
-		args = append(args, fp(s.HasIP, s.IP), fp(s.HasDevice, s.Device), country, amount,
-			itoa(int64(ix[Hour])), itoa(int64(ix[Day])), itoa(stamp))
-		dst = append(dst, factsCall{kindUser, subjectKey(kindUser, s.User, 'x'), subjectKey(kindUser, s.User, 't'), args})
-	}
-	for _, a := range [2]struct {
-		has  bool
-		kind byte
-		key  uint64
-	}{{s.HasIP, kindIP, s.IP}, {s.HasSubnet, kindSubnet, s.Subnet}} {
-		if !a.has {
+	for k := range numKinds {
+		key, has := s.subject(k)
+		rec := kinds[k].facts
+		if !has || rec == noFacts {
 			continue
 		}
-		args := append(common('i', velocityTTLms, add && s.HasUser), fp(true, s.User), itoa(int64(s.User%regCount)))
-		dst = append(dst, factsCall{kindIP, subjectKey(a.kind, a.key, 'x'), "", args})
-	}
-	if s.HasDevice {
-		args := append(common('d', deviceTTLms, add), fp(s.HasUser, s.User), itoa(int64(s.UA)))
-		dst = append(dst, factsCall{kindDevice, subjectKey(kindDevice, s.Device, 'x'), "", args})
+		var args []string
+		switch rec {
+		case userRecord:
+			ix := bucketIndices(at)
+			args = common(rec, velocityTTLms, add)
+			country := ""
+			if s.Country != [2]byte{} {
+				country = itoa(int64(countryFP(s.Country)))
+			}
+			amount := ""
+			if s.HasAmount {
+				amount = strconv.FormatFloat(s.Amount, 'g', -1, 64)
+			}
+			args = append(args, fp(s.HasIP, s.IP), fp(s.HasDevice, s.Device), country, amount,
+				itoa(int64(ix[Hour])), itoa(int64(ix[Day])), itoa(stamp))
+		case addrRecord:
+			args = append(common(rec, velocityTTLms, add && s.HasUser), fp(true, s.User), itoa(int64(s.User%regCount)))
+		case deviceRecord:
+			args = append(common(rec, deviceTTLms, add), fp(s.HasUser, s.User), itoa(int64(s.UA)))
+		}
+		tomb := ""
+		if kinds[k].tombstoned {
+			tomb = subjectKey(kindUser, key, 't')
+		}
+		dst = append(dst, factsCall{k, subjectKey(k, key, 'x'), tomb, args})
 	}
 	return dst
 }
 
-// parseFacts reads the record a facts script returned (nil: none) into out, as the in-memory record reads.
-// windows and outs are an address's or subnet's windows (minutes) and where their counts go.
-func parseFacts(res rueidis.RedisResult, kind byte, at int64, out *Facts, windows []int, outs []*uint32) error {
+// parseFacts reads the record a facts script returned for a subject of kind k (nil: none) into out, as the
+// in-memory record reads.
+func parseFacts(res rueidis.RedisResult, k kind, at int64, out *Facts) error {
 	b, err := res.AsBytes()
 	if rueidis.IsRedisNil(err) {
 		return nil
@@ -194,26 +199,28 @@ func parseFacts(res rueidis.RedisResult, kind byte, at int64, out *Facts, window
 	if err != nil {
 		return fmt.Errorf("redis facts read: %w", err)
 	}
+	spec := &kinds[k]
 	want := deviceFactsLen
-	switch kind {
-	case kindUser:
+	switch spec.facts {
+	case userRecord:
 		want = userFactsLen
-	case kindIP:
+	case addrRecord:
 		want = addrFactsLen
 	}
 	if len(b) != want {
-		return fmt.Errorf("redis facts read: %d bytes: %w", len(b), ErrCorrupt)
+		return fmt.Errorf("redis facts read: %s record of %d bytes: %w", spec.name, len(b), ErrCorrupt)
 	}
-	switch kind {
-	case kindUser:
+	switch spec.facts {
+	case userRecord:
 		var r userFacts
 		r.decodeBody(b)
 		r.read(at, out)
-	case kindIP:
+	case addrRecord:
 		var r addrFacts
 		r.decodeBody(b)
-		r.read(at, windows, outs)
-	case kindDevice:
+		outs := spec.userCounts(out)
+		r.read(at, spec.userWindows, outs[:len(spec.userWindows)])
+	case deviceRecord:
 		var r deviceFacts
 		r.decodeBody(b)
 		r.read(at, out)

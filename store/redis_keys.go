@@ -41,20 +41,12 @@ const (
 	ringBytes     = 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen
 )
 
-// Subject kinds in keys.
-const (
-	kindUser   = 'u'
-	kindIP     = 'i'
-	kindDevice = 'd'
-	kindSubnet = 's'
-	kindASN    = 'a'
-)
-
-// subjectKey returns the key of a subject's velocity rings ('v'), facts ('x') or profile ('p').
-func subjectKey(kind byte, k uint64, suffix byte) string {
+// subjectKey returns the key of a subject's velocity rings ('v'), facts ('x') or profile ('p'); its kind's tag
+// (kinds) says which kind of subject it is.
+func subjectKey(kd kind, k uint64, suffix byte) string {
 	var b [32]byte
 	s := append(b[:0], keyPrefix...)
-	s = append(s, '{', kind, ':')
+	s = append(s, '{', kinds[kd].tag, ':')
 	const hexDigits = "0123456789abcdef"
 	for shift := 60; shift >= 0; shift -= 4 {
 		s = append(s, hexDigits[k>>uint(shift)&0xf])

@@ -23,9 +23,10 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	ix := bucketIndices(at)
 	stamp := time.Now().UnixMilli() // an erasure's tombstone refuses what was sent before it
 	args := velocityArgs(&ix, count, true, 1, stamp)
-	var cmds [11]rueidis.Completed
-	var calls [11]*call
-	var dst [5]*[NumMetrics]Counts
+	// A velocity ring per kind, a facts record per kind keeping facts, and the profile.
+	var cmds [numKinds + numFactsKinds + 1]rueidis.Completed
+	var calls [len(cmds)]*call
+	var dst [numKinds]*[NumMetrics]Counts
 	n := 0
 	for _, sub := range subjectsOf(&s) {
 		if !sub.has {
@@ -34,11 +35,11 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 		k, tomb := subjectKey(sub.kind, sub.key, 'v'), tombstoneOf(sub)
 		cmds[n] = r.vel.cmd(c, k, tomb, args...)
 		calls[n] = &call{s: r.vel, key: k, tomb: tomb, args: args}
-		dst[n] = velocityOut(out, sub.kind)
+		dst[n] = out.counts(sub.kind)
 		n++
 	}
 	nv := n
-	var fc [4]factsCall
+	var fc [numFactsKinds]factsCall
 	facts := factsCalls(&s, at, count != 0, true, r.cfg.Retention.Milliseconds(), stamp, fc[:0])
 	for _, f := range facts {
 		cmds[n] = r.facts.cmd(c, f.key, f.tomb, f.args...)
@@ -57,7 +58,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	cancel()
 
 	// Parse everything before changing out: a partial answer must not mix Redis and local readings.
-	var counts [5][NumMetrics]Counts
+	var counts [numKinds][NumMetrics]Counts
 	for i := range nv {
 		if err := parseVelocity(res[i], &ix, &counts[i]); err != nil {
 			r.readFailed(err, s, count, at, stamp)
@@ -66,8 +67,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	}
 	var fx Facts
 	for i, f := range facts {
-		windows, outs := addrWindows(&fx, f.key)
-		if err := parseFacts(res[nv+i], f.kind, at, &fx, windows, outs); err != nil {
+		if err := parseFacts(res[nv+i], f.kind, at, &fx); err != nil {
 			r.readFailed(err, s, count, at, stamp)
 			return
 		}
@@ -99,9 +99,9 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	}
 }
 
-// tombstoneOf is the key of the tombstone that guards sub's keys: a user's, none for the other subjects.
+// tombstoneOf is the key of the tombstone that guards sub's keys: the user's, none for the other subjects.
 func tombstoneOf(sub subject) string {
-	if sub.kind != kindUser {
+	if !kinds[sub.kind].tombstoned {
 		return ""
 	}
 	return subjectKey(kindUser, sub.key, 't')
@@ -110,37 +110,18 @@ func tombstoneOf(sub subject) string {
 // subject is one velocity subject of an event.
 type subject struct {
 	has  bool
-	kind byte
+	kind kind
 	key  uint64
 }
 
-// subjectsOf lists the velocity subjects of s, present or not, in a fixed order.
-func subjectsOf(s *Subjects) [5]subject {
-	return [5]subject{{s.HasUser, kindUser, s.User}, {s.HasIP, kindIP, s.IP}, {s.HasDevice, kindDevice, s.Device},
-		{s.HasSubnet, kindSubnet, s.Subnet}, {s.HasASN, kindASN, s.ASN}}
-}
-
-// velocityOut is where the counters of a subject of kind go in a reading.
-func velocityOut(out *Reading, kind byte) *[NumMetrics]Counts {
-	switch kind {
-	case kindUser:
-		return &out.User
-	case kindIP:
-		return &out.IP
-	case kindDevice:
-		return &out.Device
-	case kindSubnet:
-		return &out.Subnet
+// subjectsOf lists the velocity subjects of s, present or not, in kind order.
+func subjectsOf(s *Subjects) [numKinds]subject {
+	var subs [numKinds]subject
+	for k := range numKinds {
+		key, has := s.subject(k)
+		subs[k] = subject{has, k, key}
 	}
-	return &out.ASN
-}
-
-// addrWindows are the windows an address's or a subnet's facts key is read over, and where they go.
-func addrWindows(out *Facts, key string) ([]int, []*uint32) {
-	if key[len(keyPrefix)+1] == kindSubnet {
-		return subnetUserWindows[:], []*uint32{&out.SubnetUsers1h}
-	}
-	return ipUserWindows[:], []*uint32{&out.IPUsers10m, &out.IPUsers1h, &out.IPUsers24h}
+	return subs
 }
 
 // readFailed handles a decision's read that Redis did not answer: the local reading stands.
@@ -195,7 +176,7 @@ func parseVelocity(res rueidis.RedisResult, ix *[NumWindows]int32, out *[NumMetr
 		return fmt.Errorf("redis velocity read: %d bytes: %w", len(b), ErrCorrupt)
 	}
 	var rec velocityRecord
-	rec.decodeRing(b)
+	rec.decodeBody(b)
 	rec.read(ix, out)
 	return nil
 }

@@ -37,7 +37,7 @@ const writeBatch = 512
 
 // queue hands w to the writer without waiting; a full queue drops it (counted).
 func (r *Redis) queue(w redisWrite) {
-	if w.kind == writeCount && (w.ms == 0 || !(w.subj.HasUser || w.subj.HasIP || w.subj.HasDevice || w.subj.HasSubnet || w.subj.HasASN)) {
+	if w.kind == writeCount && (w.ms == 0 || !w.subj.any()) {
 		return
 	}
 	if w.stamp == 0 {
@@ -145,7 +145,7 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 	// device is counted many times a batch. A user's are merged only when made in the same millisecond, which its
 	// tombstone is compared with.
 	type countKey struct {
-		kind  byte
+		kind  kind
 		key   uint64
 		at    int64
 		ms    MetricSet
@@ -162,7 +162,7 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 			for _, sub := range subjectsOf(&w.subj) {
 				if sub.has {
 					k := countKey{sub.kind, sub.key, w.at, w.ms, 0}
-					if sub.kind == kindUser {
+					if kinds[sub.kind].tombstoned {
 						k.stamp = w.stamp
 					}
 					if _, ok := merged[k]; !ok {

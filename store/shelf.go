@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math/rand/v2"
 	"sync/atomic"
 	"unsafe"
 
@@ -29,6 +30,7 @@ type shelf[R any, P keyedRecord[R]] struct {
 	chunks   []atomic.Pointer[R]
 	lasts    []int32 // per position: last activity, in the unit the owner chooses
 	n, max   uint32  // records in use; bound on n
+	room     uint32  // bound on n when eviction is refused (insertKeeping); at least max
 	chunkLen uint32
 	used     uint32 // chunks allocated: [0, used)
 }
@@ -36,11 +38,13 @@ type shelf[R any, P keyedRecord[R]] struct {
 // shelfChunkBytes is the size a chunk of records aims at.
 const shelfChunkBytes = 16 << 10
 
-// newShelf returns an empty shelf for at most bound records.
-func newShelf[R any, P keyedRecord[R]](bound uint32) shelf[R, P] {
+// newShelf returns an empty shelf for at most bound records, or room (>= bound) when records refuse to leave
+// (insertKeeping).
+func newShelf[R any, P keyedRecord[R]](bound, room uint32) shelf[R, P] {
 	var zero R
 	cl := uint32(max(1, shelfChunkBytes/unsafe.Sizeof(zero)))
-	return shelf[R, P]{chunks: make([]atomic.Pointer[R], (uint64(bound)+uint64(cl)-1)/uint64(cl)), max: bound, chunkLen: cl}
+	room = max(room, bound)
+	return shelf[R, P]{chunks: make([]atomic.Pointer[R], (uint64(room)+uint64(cl)-1)/uint64(cl)), max: bound, room: room, chunkLen: cl}
 }
 
 // rec returns the record at position p < n.
@@ -66,31 +70,93 @@ func (s *shelf[R, P]) get(key uint64) P {
 func (s *shelf[R, P]) insert(key uint64) uint32 {
 	var p uint32
 	if s.n < s.max {
-		p = s.n
-		if c := p / s.chunkLen; c == s.used {
-			s.chunks[c].Store(&make([]R, s.chunkLen)[0])
-			s.used++
-		}
-		s.lasts = append(s.lasts, 0)
-		s.n++
+		p = s.extend()
 	} else {
 		p = victim(s.lasts[:s.n])
 		s.index.remove(s.keyAt(p), p)
 	}
+	s.place(key, p)
+	return p
+}
+
+// keeping is the eviction policy of a record type with a lifecycle of its own (Profiles): it reads a record's
+// last activity from the record itself, and whether the record may leave memory now.
+type keeping[P any] func(r P) (last int32, evictable bool)
+
+// insertKeeping is insert under the policy keep: the victim is the least recently active (by keep, not lasts)
+// of the sampled records that may leave, and when none of them may, the shelf goes over its bound, up to its
+// room, where it evicts the least recently active sampled record anyway: running out of memory would lose
+// everything. It reports whether a record was evicted.
+func (s *shelf[R, P]) insertKeeping(key uint64, keep keeping[P]) (p uint32, evicted bool) {
+	switch {
+	case s.n < s.max:
+		p = s.extend()
+	default:
+		v, ok := s.victimKeeping(keep, false)
+		switch {
+		case ok:
+			p, evicted = v, true
+		case s.n < s.room:
+			p = s.extend()
+		default:
+			p, _ = s.victimKeeping(keep, true)
+			evicted = true
+		}
+	}
+	if evicted {
+		s.index.remove(s.keyAt(p), p)
+	}
+	s.place(key, p)
+	return p, evicted
+}
+
+// victimKeeping picks the least recently active of evictSamples random records that keep lets leave (all of
+// them with force).
+func (s *shelf[R, P]) victimKeeping(keep keeping[P], force bool) (uint32, bool) {
+	if s.n == 0 {
+		return 0, false
+	}
+	best, oldest, found := uint32(0), int32(0), false
+	for range evictSamples {
+		p := rand.Uint32N(s.n)
+		last, ok := keep(s.rec(p))
+		if (ok || force) && (!found || last < oldest) {
+			best, oldest, found = p, last, true
+		}
+	}
+	return best, found
+}
+
+// extend adds a position at the end, allocating its chunk if need be.
+func (s *shelf[R, P]) extend() uint32 {
+	p := s.n
+	if c := p / s.chunkLen; c == s.used {
+		s.chunks[c].Store(&make([]R, s.chunkLen)[0])
+		s.used++
+	}
+	s.lasts = append(s.lasts, 0)
+	s.n++
+	return p
+}
+
+// place indexes key at p and zeroes p's record.
+func (s *shelf[R, P]) place(key uint64, p uint32) {
 	s.index.insert(key, p)
 	var zero R
 	*s.rec(p) = zero
-	return p
 }
 
 // delete forgets key by moving the last record into its place, so that positions stay dense for sampling. The
 // record left behind is zeroed, not only unlinked.
 func (s *shelf[R, P]) delete(key uint64) {
-	p, ok := s.find(key)
-	if !ok {
-		return
+	if p, ok := s.find(key); ok {
+		s.deleteAt(p)
 	}
-	s.index.remove(key, p)
+}
+
+// deleteAt forgets the record at position p < n, as delete does.
+func (s *shelf[R, P]) deleteAt(p uint32) {
+	s.index.remove(s.keyAt(p), p)
 	last := s.n - 1
 	if p != last {
 		moved := s.rec(last)

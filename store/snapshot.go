@@ -15,8 +15,9 @@ import (
 // A velocity snapshot is written on a clean stop and read at the next start, so that a deploy or a restart does
 // not give an attacker fresh counters. It is not a log: after a crash the counters start empty (they describe at
 // most the last 24 hours). Format, little-endian: per table, blocks of [uint32 n][n records], ended by n = 0.
-// A velocity record is the key, the four ring heads and the bucket counts, as held in memory; a facts record is
-// the key and its body (facts_codec.go).
+// Every table is written and read by the same code (tableSnapshot): a record is its key and its body, which for
+// a velocity record is the four ring heads and the bucket counts, as held in memory, and for a facts record
+// the layout of facts_codec.go.
 //
 // Version 2 holds the velocity tables of users, IPs, devices, subnets and ASNs, then the facts of users, IPs,
 // subnets and devices. Version 1 (the first three velocity tables) still loads: the other tables start empty.
@@ -38,50 +39,9 @@ type snapshotter interface {
 var ErrCorrupt = errors.New("store: corrupt data")
 
 const (
-	recordSize    = 8 + 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen
-	snapshotBlock = 1024 // records copied under one shard lock at most
+	recordSize    = 8 + 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen // a velocity record's
+	snapshotBlock = 1024                                                              // records copied under one shard lock at most
 )
-
-// writeSnapshot writes every key's record to w. Records are copied out of a shard under its lock and written
-// after it is released.
-func (v *Velocity) writeSnapshot(w io.Writer) (int, error) {
-	recs := make([]velocityRecord, 0, snapshotBlock)
-	buf := make([]byte, 0, 4+snapshotBlock*recordSize)
-	total := 0
-	for i := range v.shards {
-		s := &v.shards[i]
-		for from := uint32(0); ; from += snapshotBlock {
-			recs = recs[:0]
-			s.mu.Lock()
-			for p := from; p < s.n && len(recs) < snapshotBlock; p++ {
-				recs = append(recs, *s.rec(p))
-			}
-			s.mu.Unlock()
-			if len(recs) == 0 {
-				break
-			}
-			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(len(recs)))
-			for j := range recs {
-				buf = recs[j].appendTo(buf)
-			}
-			if _, err := w.Write(buf); err != nil {
-				return total, fmt.Errorf("velocity snapshot: %w", err)
-			}
-			total += len(recs)
-		}
-	}
-	_, err := w.Write([]byte{0, 0, 0, 0})
-	return total, err
-}
-
-// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their counts.
-func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
-	return readBlocks(r, recordSize, "velocity snapshot", func(b []byte) {
-		var rec velocityRecord
-		rec.decode(b)
-		v.restore(&rec)
-	})
-}
 
 // readBlocks reads one table of a snapshot: blocks of a uint32 count and that many records of size bytes, up to
 // a zero count; add gets each record's bytes (valid during the call). It returns how many records it read.
@@ -111,20 +71,25 @@ func readBlocks(r io.Reader, size int, what string, add func(rec []byte)) (int, 
 	}
 }
 
-// restore inserts rec unless its key is held.
-func (v *Velocity) restore(rec *velocityRecord) {
-	s := v.shard(rec.key)
-	s.mu.Lock()
-	if _, ok := s.find(rec.key); !ok {
-		p := s.insertAt(rec.key, &rec.head)
-		*s.rec(p) = *rec
-	}
-	s.mu.Unlock()
+// tableSnapshot is a table as one table of a snapshot.
+type tableSnapshot[R any, P snapshotRecord[R]] struct{ t *table[R, P] }
+
+func snapshotOf[R any, P snapshotRecord[R]](t *table[R, P]) snapshotter {
+	return tableSnapshot[R, P]{t}
+}
+
+// writeSnapshot and readSnapshot make a velocity table a table of a snapshot.
+func (v *Velocity) writeSnapshot(w io.Writer) (int, error) {
+	return snapshotOf(&v.table).writeSnapshot(w)
+}
+func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
+	return snapshotOf(&v.table).readSnapshot(r)
 }
 
 // writeSnapshot writes every key's record (key, then body) to w, copying records out of a shard under its lock
 // and writing them after it is released.
-func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
+func (ts tableSnapshot[R, P]) writeSnapshot(w io.Writer) (int, error) {
+	t := ts.t
 	size := 8 + bodyLen[R, P]()
 	recs := make([]R, 0, snapshotBlock)
 	buf := make([]byte, 0, 4+snapshotBlock*size)
@@ -144,11 +109,11 @@ func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
 			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(len(recs)))
 			for j := range recs {
 				r := P(&recs[j])
-				buf = binary.LittleEndian.AppendUint64(buf, r.header().key)
+				buf = binary.LittleEndian.AppendUint64(buf, r.recordKey())
 				buf = r.appendBody(buf)
 			}
 			if _, err := w.Write(buf); err != nil {
-				return total, fmt.Errorf("facts snapshot: %w", err)
+				return total, fmt.Errorf("%s snapshot: %w", t.name, err)
 			}
 			total += len(recs)
 		}
@@ -157,24 +122,25 @@ func (t *table[R, P]) writeSnapshot(w io.Writer) (int, error) {
 	return total, err
 }
 
-// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep their facts.
-func (t *table[R, P]) readSnapshot(r io.Reader) (int, error) {
-	return readBlocks(r, 8+bodyLen[R, P](), "facts snapshot", func(b []byte) {
+// readSnapshot adds the records of one table written by writeSnapshot; keys already held keep theirs.
+func (ts tableSnapshot[R, P]) readSnapshot(r io.Reader) (int, error) {
+	t := ts.t
+	return readBlocks(r, 8+bodyLen[R, P](), t.name+" snapshot", func(b []byte) {
 		var rec R
-		P(&rec).header().key = binary.LittleEndian.Uint64(b)
+		P(&rec).setKey(binary.LittleEndian.Uint64(b))
 		P(&rec).decodeBody(b[8:])
 		t.restore(&rec)
 	})
 }
 
 // bodyLen is the encoded size of an R without its key.
-func bodyLen[R any, P factsRecord[R]]() int {
+func bodyLen[R any, P snapshotRecord[R]]() int {
 	var zero R
 	return len(P(&zero).appendBody(nil))
 }
 
-func (r *velocityRecord) appendTo(b []byte) []byte {
-	b = binary.LittleEndian.AppendUint64(b, r.key)
+// appendBody appends the ring heads and counts, the layout shared by snapshots and Redis.
+func (r *velocityRecord) appendBody(b []byte) []byte {
 	for _, h := range r.head {
 		b = binary.LittleEndian.AppendUint32(b, uint32(h))
 	}
@@ -188,13 +154,8 @@ func (r *velocityRecord) appendTo(b []byte) []byte {
 	return b
 }
 
-func (r *velocityRecord) decode(b []byte) {
-	r.key = binary.LittleEndian.Uint64(b)
-	r.decodeRing(b[8:])
-}
-
-// decodeRing reads the ring heads and counts, the layout shared by snapshots and Redis.
-func (r *velocityRecord) decodeRing(b []byte) {
+// decodeBody reads what appendBody wrote.
+func (r *velocityRecord) decodeBody(b []byte) {
 	for w := range r.head {
 		r.head[w] = int32(binary.LittleEndian.Uint32(b))
 		b = b[4:]
@@ -273,11 +234,12 @@ func (e *Embedded) readSnapshot(data []byte) (int, error) {
 	if body < len(snapshotMagic) {
 		return 0, ErrCorrupt
 	}
-	tables := e.snapshotTables()
+	var tables []snapshotter
 	switch magic := data[:len(snapshotMagic)]; {
 	case bytes.Equal(magic, snapshotMagic):
+		tables = e.snapshotTables()
 	case bytes.Equal(magic, snapshotMagicV1):
-		tables = tables[:3] // users, IPs, devices; the rest start empty
+		tables = e.snapshotTablesOf(1) // users, IPs, devices; the rest start empty
 	default:
 		return 0, fmt.Errorf("not a velocity snapshot this riskd reads (%q): %w", magic, ErrCorrupt)
 	}
@@ -299,17 +261,28 @@ func (e *Embedded) readSnapshot(data []byte) (int, error) {
 	return total, nil
 }
 
-// snapshotTables are the tables of a snapshot, in its order.
-func (m *Memory) snapshotTables() []snapshotter {
-	return []snapshotter{m.Users, m.IPs, m.Devices, m.Subnets, m.ASNs,
-		m.facts.users, m.facts.ips, m.facts.subnets, m.facts.devices}
-}
+// snapshotTables are the tables of a snapshot this riskd writes, in its order.
+func (m *Memory) snapshotTables() []snapshotter { return m.snapshotTablesOf(2) }
 
-// resetCounters empties the velocity and facts tables (a snapshot that failed to load part way).
-func (m *Memory) resetCounters(maxKeys int) {
-	m.Users, m.IPs, m.Devices = NewVelocity(maxKeys), NewVelocity(maxKeys), NewVelocity(maxKeys)
-	m.Subnets, m.ASNs = NewVelocity(maxKeys), NewVelocity(maxKeys)
-	m.facts = newFactTables(maxKeys)
+// snapshotTablesOf are the tables of a snapshot of version (1 or 2), in its order: the velocity tables in kind
+// order, then (version 2) the facts tables in their sections' order.
+func (m *Memory) snapshotTablesOf(version int) []snapshotter {
+	var ts []snapshotter
+	for k := range numKinds {
+		if kinds[k].sinceSnapshot <= version {
+			ts = append(ts, m.velocity[k])
+		}
+	}
+	if version < 2 {
+		return ts
+	}
+	var facts [numFactsKinds]snapshotter
+	for k := range numKinds {
+		if sec := kinds[k].factsSection; sec >= 0 {
+			facts[sec] = m.facts.snapshot(k)
+		}
+	}
+	return append(ts, facts[:]...)
 }
 
 // syncDir makes a rename in dir durable.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"math"
-	"sync"
 	"unsafe"
 )
 
@@ -79,21 +78,11 @@ const _ = uint(velocityChunkLen - 97)
 // Time is event time, passed in by the caller: an event older than what a window's ring still holds is not counted
 // in that window (longer windows that still hold it count it), a newer one moves the ring forward. Memory is bounded
 // by maxKeys: inserting a new key into a full shard evicts the least recently updated of a few sampled keys.
+//
+// It is a table (table.go) of velocityRecords, whose last activity is head[Minute], the newest event time seen
+// at 10 s precision.
 type Velocity struct {
-	shards []velocityShard
-	shift  uint // 64 - log2(len(shards))
-}
-
-// velocityShard is one lock's worth of keys. Its shelf's lasts hold each record's head[Minute], the newest event
-// time seen at 10 s precision.
-type velocityShard struct {
-	velocityShardState
-	_ [128 - unsafe.Sizeof(velocityShardState{})%128]byte // keeps neighbouring shards' locks off one cache line pair
-}
-
-type velocityShardState struct {
-	mu sync.Mutex
-	shelf[velocityRecord, *velocityRecord]
+	table[velocityRecord, *velocityRecord]
 }
 
 // velocityRecord is everything kept for one key.
@@ -109,16 +98,15 @@ type velocityRecord struct {
 }
 
 func (r *velocityRecord) recordKey() uint64 { return r.key }
+func (r *velocityRecord) setKey(key uint64) { r.key = key }
+func (r *velocityRecord) lastActive() int32 { return r.head[Minute] }
+
+// init starts the rings of a new record at the buckets ix.
+func (r *velocityRecord) init(_ int32, ix [NumWindows]int32) { r.head = ix }
 
 // NewVelocity returns empty counters that hold at most maxKeys keys (DefaultVelocityKeys when maxKeys <= 0).
 func NewVelocity(maxKeys int) *Velocity {
-	bits, limit := shardLayout(maxKeys)
-	v := &Velocity{shards: make([]velocityShard, 1<<bits), shift: 64 - bits}
-	for i := range v.shards {
-		s := &v.shards[i]
-		s.shelf = newShelf[velocityRecord](limit(i))
-	}
-	return v
+	return &Velocity{makeTable[velocityRecord](maxKeys, 1, "velocity")}
 }
 
 // Add counts n events of metric m for key at event time at (unix seconds). An unknown metric or n == 0 does nothing.
@@ -131,13 +119,13 @@ func (v *Velocity) Add(key uint64, m Metric, at int64, n uint32) {
 	s.mu.Lock()
 	p, ok := s.find(key)
 	if !ok {
-		p = s.insertAt(key, &ix)
+		p = insertAt(s, key, &ix)
 	}
 	r := s.rec(p)
 	h := r.head[Minute]
 	r.add(m, &ix, n)
 	if r.head[Minute] != h {
-		s.lasts[p] = r.head[Minute] // at most once per 10 s per key, so Add rarely touches lasts
+		s.touched(p, r.head[Minute]) // at most once per 10 s per key, so Add rarely touches lasts
 	}
 	s.mu.Unlock()
 }
@@ -169,7 +157,7 @@ func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms Met
 	}
 	if ms != 0 {
 		if !ok {
-			p = s.insertAt(key, &ix)
+			p = insertAt(s, key, &ix)
 		}
 		r := s.rec(p)
 		h := r.head[Minute]
@@ -179,49 +167,24 @@ func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms Met
 			}
 		}
 		if r.head[Minute] != h {
-			s.lasts[p] = r.head[Minute]
+			s.touched(p, r.head[Minute])
 		}
 	}
 	s.mu.Unlock()
 }
 
-// prefetchIndex and prefetchRecord implement prefetcher (see Memory.prefetch), without a lock.
-func (v *Velocity) prefetchIndex(key uint64)  { v.shard(key).prefetchIndex(key) }
-func (v *Velocity) prefetchRecord(key uint64) { v.shard(key).prefetchRecord(key) }
-
-// Delete forgets key (used for GDPR erasure): its counters are zeroed in memory, not only unlinked.
-func (v *Velocity) Delete(key uint64) {
-	s := v.shard(key)
-	s.mu.Lock()
-	s.delete(key)
-	s.mu.Unlock()
-}
-
-// Len is the number of keys held.
-func (v *Velocity) Len() int {
-	total := 0
-	for i := range v.shards {
-		s := &v.shards[i]
-		s.mu.Lock()
-		total += int(s.n)
-		s.mu.Unlock()
-	}
-	return total
-}
-
-func (v *Velocity) shard(key uint64) *velocityShard {
-	// Keys are already hashes, but the multiply keeps a poorly mixed key from piling into one shard.
-	return &v.shards[(key*0x9E3779B97F4A7C15)>>v.shift]
-}
-
-// insertAt adds a zeroed record for key whose rings start at the buckets ix, evicting another key if the shard
-// is full, and returns its position.
-func (s *velocityShard) insertAt(key uint64, ix *[NumWindows]int32) uint32 {
+// insertAt is the table's create written out for velocity records, whose rings start at the buckets ix: the
+// generic one sets a record up through three calls by the instantiation's dictionary, on the path a spray of
+// new keys takes.
+func insertAt(s *tableShard[velocityRecord, *velocityRecord], key uint64, ix *[NumWindows]int32) uint32 {
 	p := s.insert(key)
 	*s.rec(p) = velocityRecord{key: key, head: *ix}
 	s.lasts[p] = ix[Minute]
 	return p
 }
+
+// Delete forgets key (used for GDPR erasure): its counters are zeroed in memory, not only unlinked.
+func (v *Velocity) Delete(key uint64) { v.delete(key) }
 
 // add counts n events of metric m in the buckets ix, one per window.
 func (r *velocityRecord) add(m Metric, ix *[NumWindows]int32, n uint32) {

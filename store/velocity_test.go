@@ -299,7 +299,7 @@ func TestVelocityDelete(t *testing.T) {
 func TestVelocityDeleteMovesRecords(t *testing.T) {
 	v := NewVelocity(20) // one shard
 	const n = 5 * int(velocityChunkLen)
-	v.shards[0].shelf = newShelf[velocityRecord](uint32(n))
+	v.shards[0].shelf = newShelf[velocityRecord](uint32(n), uint32(n))
 	for i := range uint64(n) {
 		v.Add(mix(i), Attempts, t0, uint32(i+1))
 	}
