@@ -1,26 +1,17 @@
 package server_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/riskd/riskd/engine/enginetest"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/server"
 )
 
@@ -89,7 +80,7 @@ func TestServeTLS(t *testing.T) {
 // startTLS starts a server of cfg (with a test engine) on a loopback listener through serve (ServeTLS or
 // ServeAdminTLS) with a self-signed certificate, and returns its address and a client that trusts it.
 func startTLS(t *testing.T, cfg server.Config, serve func(*server.Server, net.Listener, string, string) error) (string, *http.Client) {
-	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	certs := testenv.NewCerts(t)
 	cfg.Metrics = metrics.NewSet()
 	cfg.Engine = enginetest.New(t, cfg.Metrics)
 	srv, err := server.New(cfg)
@@ -101,36 +92,7 @@ func startTLS(t *testing.T, cfg server.Config, serve func(*server.Server, net.Li
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- serve(srv, ln, certFile, keyFile) }()
+	go func() { done <- serve(srv, ln, certs.ServerCert, certs.ServerKey) }()
 	t.Cleanup(func() { srv.Shutdown(t.Context()); <-done })
-	return ln.Addr().String(), &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-}
-
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "riskd test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	return ln.Addr().String(), &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.Pool}}}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/store/storetest"
 )
 
@@ -167,7 +168,7 @@ func TestRedisMinimalACL(t *testing.T) {
 // TestRedisTLS: over TLS, riskd verifies Redis's certificate against the CA and presents its client certificate
 // when Redis requires one (tls-auth-clients yes); an untrusted server certificate fails OpenRedis with ErrAuth.
 func TestRedisTLS(t *testing.T) {
-	certs := storetest.NewCerts(t)
+	certs := testenv.NewCerts(t)
 	t.Run("server certificate only", func(t *testing.T) {
 		srv := storetest.StartRedisWith(t, storetest.Options{TLS: certs, AuthClients: "no"})
 		a, err := openRedisWith(t, RedisConfig{Addrs: []string{srv.Addr}, TLS: certs.ClientConfig(false)})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/store"
 	"github.com/riskd/riskd/store/storetest"
 )
@@ -63,7 +64,7 @@ func TestRedisPasswordNeverOnArgv(t *testing.T) {
 // TestRedisAccessFlags: riskd reaches a Redis that requires a password, TLS and a client certificate, with the
 // password from a file or from the environment; without the password it refuses to start (store.ErrAuth).
 func TestRedisAccessFlags(t *testing.T) {
-	certs := storetest.NewCerts(t)
+	certs := testenv.NewCerts(t)
 	srv := storetest.StartRedisWith(t, storetest.Options{TLS: certs, AuthClients: "yes",
 		Args: []string{"--requirepass", "s3cret"}, Password: "s3cret"})
 	pw := filepath.Join(t.TempDir(), "redis.pw")

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/riskd/riskd/internal/testenv"
 )
 
 // Redis is a redis-server process owned by one test.
@@ -40,7 +42,7 @@ type Options struct {
 	User, Password string
 	// TLS serves TLS only (--port 0 --tls-port) with the certificates of Certs; AuthClients is tls-auth-clients
 	// (yes, no, optional; default yes). The probe and Client present the client certificate.
-	TLS         *Certs
+	TLS         *testenv.Certs
 	AuthClients string
 }
 
