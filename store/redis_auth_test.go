@@ -77,15 +77,7 @@ func roundTrip(t *testing.T, a, b *Redis) {
 func TestRedisRequirePass(t *testing.T) {
 	srv := storetest.StartRedisWith(t, storetest.Options{Args: []string{"--requirepass", "s3cret"}, Password: "s3cret"})
 	cfg := RedisConfig{Addrs: []string{srv.Addr}, Password: "s3cret"}
-	a, err := openRedisWith(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := openRedisWith(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roundTrip(t, a, b)
+	roundTripAs(t, cfg)
 	for _, pw := range []string{"", "wrong"} {
 		_, err := openRedisWith(t, RedisConfig{Addrs: []string{srv.Addr}, Password: pw})
 		if !errors.Is(err, ErrAuth) {
@@ -129,15 +121,7 @@ func TestRedisMinimalACL(t *testing.T) {
 	}
 	srv := storetest.StartRedisWith(t, storetest.Options{Args: []string{"--aclfile", acl}})
 	cfg := RedisConfig{Addrs: []string{srv.Addr}, Username: "riskd", Password: "riskd-pw"}
-	a, err := openRedisWith(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := openRedisWith(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roundTrip(t, a, b)
+	a := roundTripAs(t, cfg)
 	admin := srv.Client(t)
 	ctx := context.Background()
 	denied, err := admin.Do(ctx, admin.B().AclLog().Count(10).Build()).ToArray()
@@ -171,15 +155,7 @@ func TestRedisTLS(t *testing.T) {
 	certs := testenv.NewCerts(t)
 	t.Run("server certificate only", func(t *testing.T) {
 		srv := storetest.StartRedisWith(t, storetest.Options{TLS: certs, AuthClients: "no"})
-		a, err := openRedisWith(t, RedisConfig{Addrs: []string{srv.Addr}, TLS: certs.ClientConfig(false)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := openRedisWith(t, RedisConfig{Addrs: []string{srv.Addr}, TLS: certs.ClientConfig(false)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		roundTrip(t, a, b)
+		roundTripAs(t, RedisConfig{Addrs: []string{srv.Addr}, TLS: certs.ClientConfig(false)})
 		// Plain TCP to a TLS port, or a CA that did not sign the server's certificate: refused at start.
 		if r, err := openRedisWith(t, RedisConfig{Addrs: []string{srv.Addr}}); err == nil && r.Health() == nil {
 			t.Fatal("plain TCP to the TLS port connected")
@@ -193,15 +169,7 @@ func TestRedisTLS(t *testing.T) {
 		srv := storetest.StartRedisWith(t, storetest.Options{TLS: certs, AuthClients: "yes",
 			Args: []string{"--requirepass", "pw"}, Password: "pw"})
 		cfg := RedisConfig{Addrs: []string{srv.Addr}, Password: "pw", TLS: certs.ClientConfig(true)}
-		a, err := openRedisWith(t, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := openRedisWith(t, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		roundTrip(t, a, b)
+		roundTripAs(t, cfg)
 		// Redis resets the connection of a client without a certificate, which cannot be told from a network
 		// failure: riskd keeps trying, and its health says what to check.
 		r, err := openRedisWith(t, RedisConfig{Addrs: []string{srv.Addr}, Password: "pw", TLS: certs.ClientConfig(false)})
@@ -212,4 +180,19 @@ func TestRedisTLS(t *testing.T) {
 			t.Fatalf("no client certificate: health %v, want a hint at the client certificate", h)
 		}
 	})
+}
+
+// roundTripAs opens two instances on Redis with cfg, runs roundTrip between them and returns the first.
+func roundTripAs(t *testing.T, cfg RedisConfig) *Redis {
+	t.Helper()
+	a, err := openRedisWith(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openRedisWith(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, a, b)
+	return a
 }
