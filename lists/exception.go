@@ -76,11 +76,16 @@ func normalizeException(e *Exception, h Hashers, now time.Time) error {
 		e.Country = v
 	}
 	e.Rules = slices.Compact(slices.Sorted(slices.Values(e.Rules)))
+	e.summarize()
+	return nil
+}
+
+// summarize writes e's Summary.
+func (e *Exception) summarize() {
 	e.summary = fmt.Sprintf("Exception %s suppresses %s until %s", e.ID, strings.Join(e.Rules, ", "), e.Expires.UTC().Format(time.RFC3339))
 	if e.Note != "" {
 		e.summary += ": " + e.Note
 	}
-	return nil
 }
 
 // Subject is what an exception is matched against.

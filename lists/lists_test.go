@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,51 @@ func TestExceptions(t *testing.T) {
 	}
 	if ok, _ := r.DeleteException("INC-7"); !ok || len(r.ExceptionList()) != 1 {
 		t.Fatal("delete")
+	}
+}
+
+// TestReplaceRoundTrip: what List and ExceptionList give, ReplaceLists and ReplaceExceptions take back unchanged
+// (user and device keys are not hashed again), and a state with one bad entry changes nothing.
+func TestReplaceRoundTrip(t *testing.T) {
+	h := Hashers{User: func(s string) uint64 { return uint64(len(s)) + 0xabc }, Device: func(s string) uint64 { return 7 }}
+	a := NewRegistry(h, nil)
+	if err := a.Put("vips", User, []Entry{{Value: "alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Put("bad", IP, []Entry{{Value: "192.0.2.7"}, {Value: "2001:db8::/32"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PutException(Exception{ID: "x1", Rules: []string{"r"}, User: "bob", Network: "198.51.100.0/24",
+		Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	b := a.Fresh()
+	if err := b.ReplaceLists(a.List(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReplaceExceptions(a.ExceptionList()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.List(true), b.List(true)) {
+		t.Fatalf("lists differ:\n%+v\n%+v", a.List(true), b.List(true))
+	}
+	q := Subject{Query: Query{UserKey: h.User("bob"), IP: netip.MustParseAddr("198.51.100.9")}}
+	if got := b.Snapshot().Exceptions(&q, nil); len(got) != 1 || got[0].Summary() != a.Snapshot().Exceptions(&q, nil)[0].Summary() {
+		t.Fatalf("restored exception does not match as the original: %+v", got)
+	}
+	if m := b.Snapshot().Match(&Query{UserKey: h.User("alice")}); m == 0 {
+		t.Fatal("restored user list does not match its user")
+	}
+	before := b.List(true)
+	broken := a.List(true)
+	broken[0].Entries = append(broken[0].Entries, Entry{Value: "not-an-ip"})
+	if err := b.ReplaceLists(broken); err == nil {
+		t.Fatal("a state with an invalid entry was taken")
+	}
+	if !reflect.DeepEqual(before, b.List(true)) {
+		t.Fatal("a refused state changed the lists")
+	}
+	if err := b.ReplaceExceptions([]Exception{{ID: "x2", Rules: []string{"r"}, User: "carol", Expires: time.Now().Add(time.Hour)}}); err == nil {
+		t.Fatal("an exception with a user id in clear was taken as stored")
 	}
 }
