@@ -317,7 +317,7 @@ func (p *Plane) Rollback(ctx context.Context, doc string, n uint64, author, note
 	}
 	prepared, label, err := ds.doc.Prepare(old.Files)
 	if err != nil {
-		return Version{}, fmt.Errorf("version %d: %w", n, err)
+		return Version{}, fmt.Errorf("%w: version %d: %w", ErrRefused, n, err)
 	}
 	return p.Change(ctx, doc, func(*Version) (Change, error) {
 		return Change{Author: author, Note: note, Action: ActionRollback, RollbackOf: n, Files: old.Files,
@@ -405,4 +405,14 @@ func (p *Plane) Status() (docs []Status, storeErr string) {
 		storeErr = *e
 	}
 	return docs, storeErr
+}
+
+// Prepare runs doc's Prepare over files: what a caller does before committing files it did not check itself
+// (a rule file read from disk).
+func (p *Plane) Prepare(doc string, files []File) (prepared any, label string, err error) {
+	ds, err := p.doc(doc)
+	if err != nil {
+		return nil, "", err
+	}
+	return ds.doc.Prepare(files)
 }

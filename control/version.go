@@ -54,6 +54,7 @@ var (
 	ErrNoDocument  = errors.New("no such document")
 	ErrConflict    = errors.New("another change was committed first")
 	ErrUnavailable = errors.New("the control store is unavailable")
+	ErrRefused     = errors.New("the version does not pass its document's gate")
 )
 
 // Store keeps the versions of documents. Every method may be called concurrently.

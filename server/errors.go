@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/signals"
@@ -79,6 +80,14 @@ func toAPIError(err error) *apiError {
 		return errBodyTooLarge
 	case errors.Is(err, rules.ErrBusy):
 		return errRulesBusy
+	case errors.Is(err, control.ErrUnavailable):
+		return &apiError{status: fasthttp.StatusServiceUnavailable, code: "control_unavailable", message: "the control store cannot be reached; nothing was changed: " + err.Error()}
+	case errors.Is(err, control.ErrConflict):
+		return &apiError{status: fasthttp.StatusConflict, code: "version_conflict", message: "other changes kept being committed first; nothing was changed, retry"}
+	case errors.Is(err, control.ErrNoVersion):
+		return &apiError{status: fasthttp.StatusNotFound, code: "no_such_version", field: "version", message: "no such version (the history keeps the newest 100)"}
+	case errors.Is(err, control.ErrRefused):
+		return &apiError{status: fasthttp.StatusUnprocessableEntity, code: "rollback_refused", field: "version", message: err.Error()}
 	}
 	return errInternal
 }

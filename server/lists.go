@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/lists"
 )
 
@@ -106,19 +107,22 @@ func (s *Server) handleList(ctx *fasthttp.RequestCtx, who caller, name string) {
 			writeError(ctx, badField("invalid_kind", "kind", "kind must be ip, asn, country, device or user"))
 			return
 		}
-		if err := reg.Put(name, kind, body.Entries); err != nil {
-			writeError(ctx, listsError(err))
+		v, err := s.changeLists(ctx, who, control.Lists, func(r *lists.Registry) error { return r.Put(name, kind, body.Entries) })
+		if err != nil {
+			writeError(ctx, err)
 			return
 		}
 		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "list.put", Target: "list:" + name, Result: "ok",
-			Detail: fmt.Sprintf("%d entries", len(body.Entries))})
-		writeJSON(ctx, map[string]any{"name": name, "kind": kind.String(), "entries_put": len(body.Entries)})
+			Detail: fmt.Sprintf("%d entries (control version %d)", len(body.Entries), v.Number)})
+		writeJSON(ctx, map[string]any{"name": name, "kind": kind.String(), "entries_put": len(body.Entries), "control_version": v.Number})
 	case ctx.IsDelete():
-		if err := reg.Delete(name); err != nil {
-			writeError(ctx, listsError(err))
+		v, err := s.changeLists(ctx, who, control.Lists, func(r *lists.Registry) error { return r.Delete(name) })
+		if err != nil {
+			writeError(ctx, err)
 			return
 		}
-		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "list.delete", Target: "list:" + name, Result: "ok"})
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "list.delete", Target: "list:" + name, Result: "ok",
+			Detail: fmt.Sprintf("control version %d", v.Number)})
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	default:
 		writeError(ctx, methodNotAllowed("GET, PUT, DELETE"))
@@ -138,23 +142,29 @@ func (s *Server) removeFromList(ctx *fasthttp.RequestCtx, who caller, name strin
 		return
 	}
 	removed := 0
-	for _, v := range body.Values {
-		had, err := s.cfg.Lists.Remove(name, v)
-		if err != nil {
-			writeError(ctx, listsError(err))
-			return
+	v, err := s.changeLists(ctx, who, control.Lists, func(r *lists.Registry) error {
+		removed = 0 // the change may run again over a newer version
+		for _, v := range body.Values {
+			had, err := r.Remove(name, v)
+			if err != nil {
+				return err
+			}
+			if had {
+				removed++
+			}
 		}
-		if had {
-			removed++
-		}
+		return nil
+	})
+	if err != nil {
+		writeError(ctx, err)
+		return
 	}
 	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "list.remove", Target: "list:" + name, Result: "ok",
-		Detail: fmt.Sprintf("%d of %d values removed", removed, len(body.Values))})
-	writeJSON(ctx, map[string]any{"removed": removed})
+		Detail: fmt.Sprintf("%d of %d values removed (control version %d)", removed, len(body.Values), v.Number)})
+	writeJSON(ctx, map[string]any{"removed": removed, "control_version": v.Number})
 }
 
 func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string) {
-	reg := s.cfg.Lists
 	switch {
 	case ctx.IsPut():
 		var x lists.Exception
@@ -163,21 +173,29 @@ func (s *Server) handleException(ctx *fasthttp.RequestCtx, who caller, id string
 			return
 		}
 		x.ID = id
-		stored, err := reg.PutException(x)
+		var stored lists.Exception
+		_, err := s.changeLists(ctx, who, control.Exceptions, func(r *lists.Registry) error {
+			var err error
+			stored, err = r.PutException(x)
+			return err
+		})
 		if err != nil {
-			writeError(ctx, listsError(err))
+			writeError(ctx, err)
 			return
 		}
 		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "exception.put", Target: "exception:" + id, Result: "ok", Detail: stored.Summary()})
 		writeJSON(ctx, stored)
 	case ctx.IsDelete():
-		had, err := reg.DeleteException(id)
+		errNoException := &apiError{status: fasthttp.StatusNotFound, code: "no_such_exception", message: "no exception " + id}
+		_, err := s.changeLists(ctx, who, control.Exceptions, func(r *lists.Registry) error {
+			had, err := r.DeleteException(id)
+			if err == nil && !had {
+				return errNoException // nothing to change: no version is committed
+			}
+			return err
+		})
 		if err != nil {
-			writeError(ctx, listsError(err))
-			return
-		}
-		if !had {
-			writeError(ctx, &apiError{status: fasthttp.StatusNotFound, code: "no_such_exception", message: "no exception " + id})
+			writeError(ctx, err)
 			return
 		}
 		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "exception.delete", Target: "exception:" + id, Result: "ok"})

@@ -8,6 +8,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/internal/jsonenc"
 )
@@ -29,6 +30,8 @@ type readiness struct {
 	Geo          []geoStatus `json:"geo"`
 	Warnings     []string    `json:"warnings,omitempty"`
 	UptimeS      int64       `json:"uptime_s"`
+	// Control is the version of each document this instance serves, and why not the newest when it cannot.
+	Control []control.Status `json:"control"`
 }
 
 type geoStatus struct {
@@ -67,6 +70,18 @@ func (s *Server) readiness() readiness {
 	// state, and taking every instance out of the load balancer at once would turn an outage into a total one.
 	if err := s.engine.Extractor().StateHealth(); err != nil {
 		r.Warnings = append(r.Warnings, "state degraded: "+err.Error())
+	}
+	// A version this instance cannot apply is a warning too: it keeps serving the one before, and the others
+	// may apply it (the usual cause is GeoIP data under which the rule set's tests fail).
+	docs, storeErr := s.control.Status()
+	r.Control = docs
+	for _, d := range docs {
+		if d.Error != "" {
+			r.Warnings = append(r.Warnings, "control: "+d.Document+" serves version "+strconv.FormatUint(d.Serving, 10)+": "+d.Error)
+		}
+	}
+	if storeErr != "" {
+		r.Warnings = append(r.Warnings, "control store unreachable; new versions wait: "+storeErr)
 	}
 	if s.draining.Load() {
 		r.Status = "draining"

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/riskd/riskd/backtest"
+	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/rules"
@@ -75,9 +76,15 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 		case ctx.IsPut():
 			s.ruleWork(ctx, who, func() {
 				if set := s.candidate(ctx, who); set != nil {
-					s.engine.SetShadow(set)
-					s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow", Result: "ok", Detail: "version " + set.Version})
-					writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules)})
+					v, err := s.commit(ctx, who, control.Shadow, control.ActionPut, requestFiles(ctx), set)
+					if err != nil {
+						s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow", Result: "refused", Detail: err.Error()})
+						writeError(ctx, err)
+						return
+					}
+					s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow", Result: "ok",
+						Detail: fmt.Sprintf("version %s (control version %d)", set.Version, v.Number)})
+					writeJSON(ctx, map[string]any{"shadow": set.Version, "rules": len(set.Rules), "control_version": v.Number})
 				}
 			})
 		case ctx.IsDelete():
@@ -85,8 +92,13 @@ func (s *Server) handleRules(ctx *fasthttp.RequestCtx, sub []string) {
 				writeError(ctx, errForbiddenGlobal)
 				return
 			}
-			s.engine.SetShadow(nil)
-			s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow.delete", Result: "ok"})
+			v, err := s.commit(ctx, who, control.Shadow, control.ActionDelete, nil, nil)
+			if err != nil {
+				writeError(ctx, err)
+				return
+			}
+			s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.shadow.delete", Result: "ok",
+				Detail: fmt.Sprintf("control version %d", v.Number)})
 			ctx.SetStatusCode(fasthttp.StatusNoContent)
 		default:
 			writeError(ctx, methodNotAllowed("PUT, DELETE"))
@@ -255,6 +267,11 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 	return set
 }
 
+// requestFiles is the request's rule file as the files of a rule document version.
+func requestFiles(ctx *fasthttp.RequestCtx) []control.File {
+	return []control.File{{Name: "request", Data: string(ctx.PostBody())}}
+}
+
 // isRuleFileType accepts the media types of YAML, and JSON (which YAML reads): never a missing Content-Type,
 // nor a type a browser may send cross-site without asking (a form, text/plain).
 func isRuleFileType(ct []byte) bool {
@@ -277,9 +294,9 @@ func (s *Server) testedCandidate(ctx *fasthttp.RequestCtx, who caller) (*rules.S
 	return set, rep
 }
 
-// putRules swaps in the rule file of the request body. A set that does not compile, or whose tests fail, is
-// refused and the live one keeps serving. The new set lives until the next reload from --rules (SIGHUP) or
-// restart: write the file too to keep it.
+// putRules makes the rule file of the request body the new version of the rules document (see control.go):
+// it serves here at once and on every instance sharing the control store within seconds, and survives
+// restarts. A set that does not compile, or whose tests fail, is refused and the live one keeps serving.
 func (s *Server) putRules(ctx *fasthttp.RequestCtx, who caller) {
 	set, tests := s.testedCandidate(ctx, who)
 	if set == nil {
@@ -290,11 +307,19 @@ func (s *Server) putRules(ctx *fasthttp.RequestCtx, who caller) {
 		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.put", Result: "refused", Detail: detail})
 		return
 	}
-	old := s.engine.SwapRules(set)
-	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.put", Result: "ok", Detail: "version " + set.Version + " replaces " + old.Version})
+	old := s.engine.Rules()
+	v, err := s.commit(ctx, who, control.Rules, control.ActionPut, requestFiles(ctx), set)
+	if err != nil {
+		s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.put", Result: "refused", Detail: err.Error()})
+		writeError(ctx, err)
+		return
+	}
+	s.recordAudit(AuditRecord{Who: who.name(), Source: who.source(), Action: "rules.put", Result: "ok",
+		Detail: fmt.Sprintf("version %s replaces %s (control version %d)", set.Version, old.Version, v.Number)})
 	s.log.Info("rules replaced through the API", "version", set.Version, "previous", old.Version, "by", who.name(),
-		"tests", tests.Passed)
-	writeJSON(ctx, map[string]any{"version": set.Version, "previous": old.Version, "rules": len(set.Rules), "tests": tests.Passed})
+		"tests", tests.Passed, "control_version", v.Number)
+	writeJSON(ctx, map[string]any{"version": set.Version, "previous": old.Version, "rules": len(set.Rules), "tests": tests.Passed,
+		"control_version": v.Number})
 }
 
 // maxBacktestBytes bounds how much of the decision log one API backtest replays (newest files first), so an

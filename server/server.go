@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 	"github.com/valyala/fastjson"
 
+	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/internal/jsonenc"
@@ -59,6 +60,9 @@ type Config struct {
 	Signals *signals.Transmitter
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
+	// Control keeps the rule sets, lists and exceptions the admin API changes as versioned documents (see
+	// control.go); nil = a plane of the server's own over a memory store, which forgets on exit.
+	Control *control.Plane
 
 	MaxBodyBytes int           // largest request body accepted on decide, events and other non-admin routes (16 KiB)
 	Concurrency  int           // requests served at once; more are refused by fasthttp with 503 (4096)
@@ -88,6 +92,7 @@ type Server struct {
 	pool     sync.Pool        // *requestState
 	admin    *fasthttp.Server // the admin listener's server, when SeparateAdmin
 	vectors  *jsonenc.VectorEncoder
+	control  *control.Plane
 
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
@@ -137,6 +142,14 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
 		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}
 	s.keys.Store(cfg.Keys)
+	if s.control = cfg.Control; s.control == nil {
+		var err error
+		s.control, err = control.New(control.Config{Store: control.NewMemory(), Metrics: cfg.Metrics, Logger: cfg.Logger,
+			Documents: ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, ruleWorkWait)})
+		if err != nil {
+			return nil, err
+		}
+	}
 	s.pool.New = func() any { return &requestState{out: make([]byte, 0, 1024)} }
 	for c := 1; c <= 5; c++ {
 		s.requests[c] = cfg.Metrics.NewCounter(fmt.Sprintf(`riskd_http_requests_total{code="%dxx"}`, c))
@@ -315,6 +328,8 @@ func (s *Server) routeAdmin(ctx *fasthttp.RequestCtx, path []byte) {
 		s.handleLists(ctx, segs[1:])
 	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "users":
 		s.handleUser(ctx, segs[2:])
+	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "control":
+		s.handleControl(ctx, segs[2:])
 	default:
 		writeError(ctx, errNotFound)
 	}

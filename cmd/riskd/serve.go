@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
@@ -73,6 +74,7 @@ type serveConfig struct {
 	shutdownTimeout   time.Duration
 	logLevel          string
 	watch             time.Duration
+	controlPoll       time.Duration
 	pprof             bool
 	ssf               ssfConfig
 }
@@ -124,6 +126,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listener closes")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests get to finish on shutdown")
 	fs.DurationVar(&c.watch, "watch", 5*time.Second, "how often to check the rule, list and GeoIP files for changes and reload them (0 = only on SIGHUP)")
+	fs.DurationVar(&c.controlPoll, "control-poll", 500*time.Millisecond, "how often each instance reads the newest versions of the rule sets, lists and exceptions from the control store (docs/CONTROL.md)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ with the admin endpoints (admin scope)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	ssfFlags(fs, &c.ssf)
@@ -258,7 +261,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
+	gate := rules.NewGate()
+	plane, controlStore, err := openControl(c, eng, listReg, gate, reg, log)
+	if err != nil {
+		return err
+	}
+	defer plane.Close()
+	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys, RuleGate: gate, Control: plane,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
 		MaxConnsPerClient: connsBound(c.maxConnsPerIP), IdleTimeout: c.idleTimeout,
@@ -274,6 +283,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		eng.SetShadow(shadow)
 	}
+	if err := startControl(plane, c, listReg, log); err != nil {
+		return err
+	}
 	_, warnings := srv.Readiness()
 	for _, w := range warnings {
 		log.Warn(w)
@@ -288,7 +300,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("riskd serving", "addr", ln.Addr().String(), "admin_addr", addrOf(adminLn), "tls", c.tlsCert != "",
 		"admin_tls", adminLn != nil && adminCert != "",
 		"version", version(), "rules_version", set.Version, "rules_source", set.Source, "rules", len(set.Rules),
-		"api_keys", keys.Len(), "fail_policy", policy.String())
+		"api_keys", keys.Len(), "fail_policy", policy.String(), "control_store", controlStore)
 
 	errc := make(chan error, 2)
 	go func() {
@@ -330,10 +342,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return shutdown(srv, db, dlog, st, c, log)
 		case <-filesChanged:
 			log.Info("files changed on disk: reloading")
-			reload(srv, eng, listReg, c, log, "file-change")
+			reload(srv, eng, plane, listReg, c, log, "file-change")
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				reload(srv, eng, listReg, c, log, "SIGHUP")
+				reload(srv, eng, plane, listReg, c, log, "SIGHUP")
 				continue
 			}
 			log.Info("shutting down", "signal", s.String())
@@ -426,52 +438,27 @@ func shutdown(srv *server.Server, db *geo.DB, dlog *decisionlog.Log, st store.St
 // reloadGateWait is how long a reload waits for rule work of the admin API to finish before it is refused.
 const reloadGateWait = time.Minute
 
-// reload re-reads what can change without a restart: the rule file, the GeoIP databases and the keyring.
-// Each is built off the request path and swapped atomically; one that fails to load is refused, logged and
-// audited, and the live one keeps serving.
+// reload re-reads what can change without a restart: the rule and list files (each one changed since it was
+// last imported becomes a new version of its document in the control plane; an unchanged one is left alone,
+// so a reload never reverts a change made through the API), the GeoIP databases and the keyring. Each is built
+// off the request path and swapped atomically; one that fails to load is refused, logged and audited, and the
+// live one keeps serving.
 // who names the trigger in the audit log: "SIGHUP" or "file-change".
-func reload(srv *server.Server, eng *engine.Engine, listReg *lists.Registry, c serveConfig, log *slog.Logger, who string) {
+func reload(srv *server.Server, eng *engine.Engine, plane *control.Plane, listReg *lists.Registry, c serveConfig, log *slog.Logger, who string) {
 	audit := func(action, result, detail string) {
 		srv.Audit(server.AuditRecord{Who: who, Action: action, Result: result, Detail: detail})
 	}
-	var set *rules.Set
-	// Through the server's rule gate: a reload never compiles and tests beside an API submission.
-	err := srv.RuleGate().Do(reloadGateWait, func() error {
-		var err error
-		if set, err = loadRules(c.rules); err == nil {
-			err = testRules(set, eng.Extractor().Geo()) // a set whose own tests fail never goes live
-		}
-		return err
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), reloadGateWait)
+	done, err := seedFiles(ctx, plane, c, listReg, "changed on disk ("+who+")")
+	cancel()
+	for _, d := range done {
+		log.Info("a changed file is a new version", "document", d.doc, "version", d.version.Number, "label", d.version.Label,
+			"author", d.version.Author)
+		audit("control."+d.doc+".file", "ok", fmt.Sprintf("version %d (%s) from %s", d.version.Number, d.version.Label, d.version.Author))
+	}
 	if err != nil {
-		log.Error("rules reload refused; the live rule set keeps serving", "error", err.Error())
-		audit("rules.reload", "refused", err.Error())
-	} else {
-		old := eng.SwapRules(set)
-		log.Info("rules reloaded", "version", set.Version, "previous", old.Version, "rules", len(set.Rules))
-		audit("rules.reload", "ok", "version "+set.Version)
-	}
-	if c.shadowRules != "" {
-		var set *rules.Set
-		err := srv.RuleGate().Do(reloadGateWait, func() error {
-			var err error
-			set, err = loadRules(c.shadowRules)
-			return err
-		})
-		if err != nil {
-			log.Error("shadow rules reload refused; the shadow set stays", "error", err.Error())
-			audit("rules.shadow.reload", "refused", err.Error())
-		} else {
-			eng.SetShadow(set)
-			audit("rules.shadow.reload", "ok", "version "+set.Version)
-		}
-	}
-	if n, err := loadLists(listReg, c.lists); err != nil {
-		log.Error("lists reload refused; the live lists stay", "error", err.Error())
-		audit("lists.reload", "refused", err.Error())
-	} else if n > 0 {
-		log.Info("lists reloaded", "files", n)
-		audit("lists.reload", "ok", fmt.Sprintf("%d files", n))
+		log.Error("a changed file was refused; the live version keeps serving", "error", err.Error())
+		audit("control.file", "refused", err.Error())
 	}
 	if db, err := openGeo(c); err != nil {
 		log.Error("GeoIP reload refused; the live databases keep serving", "error", err.Error())
@@ -481,6 +468,7 @@ func reload(srv *server.Server, eng *engine.Engine, listReg *lists.Registry, c s
 		eng.Extractor().SwapGeo(db).Close()
 		log.Info("GeoIP databases reloaded")
 		audit("geoip.reload", "ok", "")
+		plane.Retry() // a version whose tests failed over the old databases may pass over the new ones
 	}
 	if c.keys != "" {
 		keys, err := server.LoadKeyring(c.keys)
