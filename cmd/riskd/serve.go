@@ -449,16 +449,27 @@ func reload(srv *server.Server, eng *engine.Engine, plane *control.Plane, listRe
 		srv.Audit(server.AuditRecord{Who: who, Action: action, Result: result, Detail: detail})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), reloadGateWait)
-	done, err := seedFiles(ctx, plane, c, listReg, "changed on disk ("+who+")")
-	cancel()
-	for _, d := range done {
-		log.Info("a changed file is a new version", "document", d.doc, "version", d.version.Number, "label", d.version.Label,
-			"author", d.version.Author)
-		audit("control."+d.doc+".file", "ok", fmt.Sprintf("version %d (%s) from %s", d.version.Number, d.version.Label, d.version.Author))
-	}
-	if err != nil {
-		log.Error("a changed file was refused; the live version keeps serving", "error", err.Error())
-		audit("control.file", "refused", err.Error())
+	defer cancel()
+	why := "changed on disk (" + who + ")"
+	for _, d := range []struct {
+		action, what string
+		seed         func() (*control.Version, error)
+	}{
+		{"rules.reload", "rules", func() (*control.Version, error) { return seedRules(ctx, plane, control.Rules, c.rules, why) }},
+		{"rules.shadow.reload", "shadow rules", func() (*control.Version, error) {
+			return seedRules(ctx, plane, control.Shadow, c.shadowRules, why)
+		}},
+		{"lists.reload", "lists", func() (*control.Version, error) { return seedLists(ctx, plane, c.lists, listReg, why) }},
+	} {
+		v, err := d.seed()
+		switch {
+		case err != nil:
+			log.Error(d.what+" reload refused; the live version keeps serving", "error", err.Error())
+			audit(d.action, "refused", err.Error())
+		case v != nil:
+			log.Info(d.what+" reloaded: a changed file is a new version", "version", v.Number, "label", v.Label, "author", v.Author)
+			audit(d.action, "ok", fmt.Sprintf("version %d (%s)", v.Number, v.Label))
+		}
 	}
 	if db, err := openGeo(c); err != nil {
 		log.Error("GeoIP reload refused; the live databases keep serving", "error", err.Error())
