@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -302,8 +303,19 @@ func (s *Server) rollback(ctx *fasthttp.RequestCtx, c context.Context, who calle
 	var body struct {
 		Version *uint64 `json:"version"`
 	}
-	if err := decodeStrictJSON(ctx, &body); err != nil {
-		writeError(ctx, err)
+	if ae := requireJSON(ctx); ae != nil {
+		writeError(ctx, ae)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "version" {
+			writeError(ctx, badField("invalid_version", "version", "version must be a whole number from 1"))
+			return
+		}
+		writeError(ctx, badField("invalid_json", "body", "the body must be {\"version\": n}: %v", err))
 		return
 	}
 	if body.Version == nil || *body.Version == 0 {
