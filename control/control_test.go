@@ -237,3 +237,31 @@ func TestStoreOutageKeepsServing(t *testing.T) {
 		t.Fatalf("status store error %q, serving %q", storeErr, a.get())
 	}
 }
+
+// TestBusyIsRetried: a Prepare that reports ErrBusy is tried again at the next Sync, not marked failed.
+func TestBusyIsRetried(t *testing.T) {
+	st := control.NewMemory()
+	var a served
+	busy := true
+	doc := testDoc(&a)
+	prepare := doc.Prepare
+	doc.Prepare = func(files []control.File) (any, string, error) {
+		if busy {
+			return nil, "", fmt.Errorf("gate: %w", control.ErrBusy)
+		}
+		return prepare(files)
+	}
+	writer, _ := control.New(control.Config{Store: st, Documents: []control.Document{testDoc(&served{})}})
+	put(t, writer, "one", "alice")
+	p, _ := control.New(control.Config{Store: st, Documents: []control.Document{doc}})
+	if err := p.Sync(context.Background()); !errors.Is(err, control.ErrBusy) {
+		t.Fatalf("Sync while busy: %v", err)
+	}
+	if st, _ := p.Status(); st[0].Error != "" {
+		t.Fatalf("a busy gate was taken as a bad version: %+v", st[0])
+	}
+	busy = false
+	if err := p.Sync(context.Background()); err != nil || a.get() != "one" {
+		t.Fatalf("Sync once free: %v, serving %q", err, a.get())
+	}
+}

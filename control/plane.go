@@ -210,6 +210,9 @@ func (p *Plane) apply(ctx context.Context, ds *docState, head uint64) error {
 	if ds.served != served {
 		return nil // a change made here installed a version meanwhile; the next pass looks again
 	}
+	if errors.Is(err, ErrBusy) {
+		return err // not a verdict on the version: the next pass tries it again
+	}
 	if err != nil {
 		ds.failedAt, ds.failure = head, err.Error()
 		ds.failures.Inc()

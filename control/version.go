@@ -55,6 +55,9 @@ var (
 	ErrConflict    = errors.New("another change was committed first")
 	ErrUnavailable = errors.New("the control store is unavailable")
 	ErrRefused     = errors.New("the version does not pass its document's gate")
+	// ErrBusy, wrapped in a Prepare's error, says the version could not be prepared for now (the rule gate was
+	// busy), not that it is bad: the next poll tries it again.
+	ErrBusy = errors.New("busy; the version is tried again")
 )
 
 // Store keeps the versions of documents. Every method may be called concurrently.

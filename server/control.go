@@ -42,6 +42,9 @@ func ControlDocuments(eng *engine.Engine, reg *lists.Registry, gate *rules.Gate,
 					}
 					return ruletest.Run(set, ruletest.Options{Geo: eng.Extractor().Geo()}).Err()
 				})
+				if errors.Is(err, rules.ErrBusy) {
+					err = fmt.Errorf("%w: %w", control.ErrBusy, err)
+				}
 				if err != nil || set == nil {
 					return set, "", err
 				}
