@@ -1,0 +1,49 @@
+package control_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/riskd/riskd/control"
+	"github.com/riskd/riskd/store/storetest"
+)
+
+// readmeACL is the ACL rule the README gives riskd's Redis user (store's MinimalACL).
+const readmeACL = "resetkeys ~riskd:* resetchannels -@all +ping +get +set +del +evalsha +eval +xadd +xread +xrevrange +scan +cluster|slots"
+
+// TestRedisStoreWithinMinimalACL: the control store works as the ACL user the README defines, and Redis logs
+// no command it denied.
+func TestRedisStoreWithinMinimalACL(t *testing.T) {
+	acl := filepath.Join(t.TempDir(), "users.acl")
+	if err := os.WriteFile(acl, []byte("user default on nopass ~* &* +@all\nuser riskd on >riskd-pw "+readmeACL+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := storetest.StartRedisWith(t, storetest.Options{Args: []string{"--aclfile", acl}})
+	st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{r.Addr}, Username: "riskd", Password: "riskd-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for n := uint64(0); n < control.KeepVersions+2; n++ {
+		if err := st.Append(ctx, n, control.Version{Document: "rules", Author: "a"}); err != nil {
+			t.Fatalf("append %d: %v", n+1, err)
+		}
+	}
+	if _, err := st.Heads(ctx, []string{"rules", "shadow", "lists", "exceptions"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "rules", control.KeepVersions+2); err != nil {
+		t.Fatal(err)
+	}
+	admin := r.Client(t)
+	denied, err := admin.Do(ctx, admin.B().AclLog().Count(10).Build()).ToArray()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied) != 0 {
+		t.Fatalf("the ACL denied the control store %d commands", len(denied))
+	}
+}
