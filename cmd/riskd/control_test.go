@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/internal/testenv"
+	"github.com/riskd/riskd/store/storetest"
 )
 
 // adminDo sends an admin request to p and returns its status and body.
@@ -146,4 +147,55 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestTwoProcessesShareRulesThroughRedis runs two riskd processes on one redis-server: a rule set put on one
+// serves on the other within 2 s, a rollback through the other reaches both, and a restarted instance
+// serves the last promoted version.
+func TestTwoProcessesShareRulesThroughRedis(t *testing.T) {
+	r := storetest.StartRedis(t)
+	flags := []string{"--redis", r.Addr, "--hash-key-file", hashKeyFileFor(t, sharedHashKey), "--redis-timeout", "1s"}
+	a, b := startProcess(t, flags...), startProcess(t, flags...)
+	set := func(v string) string {
+		return "version: " + v + "\nthresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: tor, when: is_tor, score: 60}\n"
+	}
+	if status, body := a.adminDo(t, "PUT", "/v1/rules?note=shared", "application/yaml", set("shared-1")); status != 200 {
+		t.Fatalf("PUT /v1/rules: %d %s", status, body)
+	}
+	waitVersion := func(p *process, want string) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for p.rulesVersion(t) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not served within 2 s:\n%s", want, p.logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitVersion(b, "shared-1")
+	status, body := b.adminDo(t, "GET", "/v1/control/rules/versions", "", "")
+	if status != 200 || !strings.Contains(body, `"label":"shared-1"`) || !strings.Contains(body, `"note":"shared"`) {
+		t.Fatalf("history on the second instance: %d %s", status, body)
+	}
+	// Version 1 is the built-in set the first instance found the store without.
+	if status, body := b.adminDo(t, "POST", "/v1/control/rules/rollback?note=back", "application/json", `{"version":1}`); status != 200 {
+		t.Fatalf("rollback: %d %s", status, body)
+	}
+	builtin := "builtin-2"
+	if v := b.rulesVersion(t); !strings.HasPrefix(v, "builtin") {
+		t.Fatalf("after the rollback the second instance serves %q", v)
+	} else {
+		builtin = v
+	}
+	waitVersion(a, builtin)
+	if status, body := a.adminDo(t, "PUT", "/v1/rules", "application/yaml", set("shared-2")); status != 200 {
+		t.Fatalf("PUT /v1/rules: %d %s", status, body)
+	}
+	b.stop(t)
+	b = startProcess(t, flags...)
+	if v := b.rulesVersion(t); v != "shared-2" {
+		t.Fatalf("a restarted instance serves %q, want the last promoted shared-2", v)
+	}
+	a.stop(t)
+	b.stop(t)
 }
