@@ -200,3 +200,35 @@ func (ts *testServer) metricsText() string {
 	_, raw := exchange(ts.t, req, nil)
 	return string(raw)
 }
+
+// TestControlStoreDown: with Redis gone, a change is refused with 503 control_unavailable and nothing changes;
+// the instance keeps serving, and /readyz says the store is unreachable.
+func TestControlStoreDown(t *testing.T) {
+	r := storetest.StartRedis(t)
+	a := startInstance(t, r.Addr)
+	if status, m := a.do("PUT", "/v1/rules", "application/yaml", ruleSet("before-outage")); status != 200 {
+		t.Fatalf("PUT: %d %v", status, m)
+	}
+	r.Kill()
+	status, m := a.do("PUT", "/v1/rules", "application/yaml", ruleSet("during-outage"))
+	if status != 503 || errorCode(m) != "control_unavailable" {
+		t.Fatalf("PUT with Redis down: %d %v", status, m)
+	}
+	if status, m := a.do("PUT", "/v1/lists/blocklist", "application/json", []byte(`{"kind":"ip","entries":[{"value":"192.0.2.7"}]}`)); status != 503 {
+		t.Fatalf("list PUT with Redis down: %d %v", status, m)
+	}
+	if v := a.rulesVersion(); v != "before-outage" {
+		t.Fatalf("a refused change changed the rules: %q", v)
+	}
+	if status, _ := a.do("GET", "/v1/lists/blocklist", "", nil); status != 404 {
+		t.Fatalf("a refused change made a list: %d", status)
+	}
+	eventually(t, "/readyz reports the store", 3*time.Second, func() bool {
+		status, m := a.do("GET", "/readyz", "", nil)
+		return status == 200 && strings.Contains(fmt.Sprint(m["warnings"]), "control store unreachable")
+	})
+	a.bearer = secretIdP
+	if status, m := a.do("POST", "/v1/decide", "application/json", []byte(`{"type":"login","user_id":"u","ip":"81.2.69.142"}`)); status != 200 || m["rules_version"] != "before-outage" {
+		t.Fatalf("decide with the control store down: %d %v", status, m)
+	}
+}
