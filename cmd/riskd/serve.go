@@ -299,7 +299,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("riskd serving", "addr", ln.Addr().String(), "admin_addr", addrOf(adminLn), "tls", c.tlsCert != "",
 		"admin_tls", adminLn != nil && adminCert != "",
-		"version", version(), "rules_version", set.Version, "rules_source", set.Source, "rules", len(set.Rules),
+		"version", version(), "rules_version", eng.Rules().Version, "rules_source", eng.Rules().Source, "rules", len(eng.Rules().Rules),
 		"api_keys", keys.Len(), "fail_policy", policy.String(), "control_store", controlStore)
 
 	errc := make(chan error, 2)
