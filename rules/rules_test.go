@@ -53,12 +53,13 @@ rules:
 		t.Fatalf("err = %v, want ErrCompile", err)
 	}
 	for _, want := range []string{
-		`test.yaml:7: rule "typo_field": when:`,
-		`test.yaml:10: rule "not_bool": when:`,
-		`test.yaml:13: rule "both": has both score and action`,
+		// Each at the line of the key at fault; a duplicate id at the rule.
+		`test.yaml:8: rule "typo_field": when:`,
+		`test.yaml:11: rule "not_bool": when:`,
+		`test.yaml:16: rule "both": has both score and action`,
 		`test.yaml:17: rule "ok_rule": duplicate id (first at line 4)`,
-		`test.yaml:20: rule "bad_event": events: unknown event type "logon"`,
-		`test.yaml:24: rule "wall_clock": when:`,
+		`test.yaml:23: rule "bad_event": events: unknown event type "logon"`,
+		`test.yaml:25: rule "wall_clock": when:`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
@@ -68,11 +69,11 @@ rules:
 
 func TestParseIsStrict(t *testing.T) {
 	for name, src := range map[string]string{
-		"unknown rule key": "thresholds: {step_up: 40, deny: 80}\nrules:\n  - id: a\n    when: is_tor\n    scor: 5\n",
-		"unknown top key":  "thresholds: {step_up: 40, deny: 80}\nrule: []\n",
-		"two documents":    "thresholds: {step_up: 40, deny: 80}\n---\nrules: []\n",
-		"empty":            "",
-		"bad thresholds":   "thresholds: {step_up: 80, deny: 40}\nrules: []\n",
+		"unknown rule key":            "thresholds: {step_up: 40, deny: 80}\nrules:\n  - id: a\n    when: is_tor\n    scor: 5\n",
+		"unknown top key":             "thresholds: {step_up: 40, deny: 80}\nrule: []\n",
+		"two documents, one misspelt": "thresholds: {step_up: 40, deny: 80}\n---\nrule: []\n",
+		"empty":                       "",
+		"bad thresholds":              "thresholds: {step_up: 80, deny: 40}\nrules: []\n",
 	} {
 		if _, err := rules.Compile("x.yaml", []byte(src)); err == nil {
 			t.Errorf("%s: compiled", name)
