@@ -413,6 +413,10 @@ func (c *compiler) compileFiles(source string, files []namedFile) (*Set, error) 
 			}
 		}
 	}
+	if len(files) > 0 && versionLayer < files[len(files)-1].layer {
+		// The base's version does not name the extended set: a digest of both does (CompileSourcesWith).
+		set.Version = ""
+	}
 	removed := c.removedRules(files)
 
 	// Global rules, then each tenant's own in tenant order, so that a tenant's rules sit together.
