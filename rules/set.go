@@ -125,6 +125,7 @@ const maxScannedTenants = 8
 
 // view is what applies to the events of one tenant, resolved once at compile time.
 type view struct {
+	index      int                                // position among Set.Tenants(); -1 for the global view
 	thresholds [features.NumEventTypes]Thresholds // by event type; [0] for an unknown type
 	byEvent    [features.NumEventTypes][]int32    // indexes of the rules that apply, ascending
 	status     []Applicability                    // per rule, before event type and expiry
@@ -193,6 +194,11 @@ func (s *Set) Applies(i int, in Input) Applicability {
 	}
 	return Applies
 }
+
+// TenantIndex returns the position of tenant among Tenants(), or -1 when it has no overlay (it sees the
+// global view). It allocates nothing, so the request path may use it, e.g. to find a per-tenant counter
+// prepared when the set went live.
+func (s *Set) TenantIndex(tenant string) int { return s.view(tenant).index }
 
 // ThresholdsFor returns the thresholds for events of type t of tenant.
 func (s *Set) ThresholdsFor(tenant string, t features.EventType) Thresholds {
@@ -463,6 +469,7 @@ func (c *compiler) compileFiles(source string, files []namedFile) (*Set, error) 
 	c.checkThresholds(thFile, globalTh, "thresholds")
 	set.Thresholds = resolveThresholds(globalTh, nil, 0)
 	set.global = c.buildView(set, "", nil, globalTh, nil, thFile)
+	set.global.index = -1
 	if len(overlays) > maxScannedTenants {
 		set.byName = make(map[string]*view, len(overlays))
 	}
@@ -472,6 +479,7 @@ func (c *compiler) compileFiles(source string, files []namedFile) (*Set, error) 
 			c.checkThresholds(ov.thresholdsFile, ov.thresholds, fmt.Sprintf("tenant %q: thresholds", ov.name))
 		}
 		v := c.buildView(set, ov.name, disabled, globalTh, ov, thFile)
+		v.index = len(set.tenants)
 		set.tenants = append(set.tenants, tenantView{ov.name, &v})
 		if set.byName != nil {
 			set.byName[ov.name] = &v
