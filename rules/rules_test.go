@@ -176,6 +176,19 @@ tests:
     when: {type: checkout, user_id: u, ip: 1.2.3.4, tenant: t1, amount: 5, currency: EUR, timestamp: now}
     expect: {decision: allow, reasons: [c], not_reasons: [a], score_at_least: 0, score_at_most: 50}
 `))
+	f.Add([]byte(`extends: builtin
+version: x
+thresholds: {deny: 90, events: {checkout: {step_up: 30}}}
+disable: [hosting_network]
+disable_tests: [a login from Tor is not allowed]
+rules: [{id: new_device, when: new_device, score: 5}]
+tenants: {b: {disable: [tor_exit], rules: [{id: z, when: is_vpn, score: 1}]}}
+addresses:
+  192.0.2.1: {country: FR, city: Paris, lat: 48.85, lon: 2.35, asn: 3215, is_vpn: true}
+---
+tests: [{name: y, when: {type: login, user_id: u, ip: 192.0.2.1, timestamp: now}, expect: {decision: allow}}]
+---
+`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := rules.Compile("fuzz.yaml", data)
 		if err != nil {

@@ -343,7 +343,11 @@ func (c *compiler) errorf(file string, line int, format string, args ...any) {
 	}
 }
 
-// err returns every error, in file and line order, as one error wrapping ErrCompile.
+// maxReportedErrors bounds the errors one compile reports; the first ones, in file and line order, are what
+// an analyst fixes first.
+const maxReportedErrors = 200
+
+// err returns every error (up to maxReportedErrors), in file and line order, as one error wrapping ErrCompile.
 func (c *compiler) err() error {
 	slices.SortStableFunc(c.errs, func(a, b compileError) int {
 		if a.file != b.file {
@@ -352,7 +356,12 @@ func (c *compiler) err() error {
 		return a.line - b.line
 	})
 	var b strings.Builder
-	for _, e := range c.errs {
+	for i, e := range c.errs {
+		if i == maxReportedErrors {
+			// A body of nothing but misspelt keys would otherwise answer with an error many times its size.
+			fmt.Fprintf(&b, "\n… and %d more errors", len(c.errs)-i)
+			break
+		}
 		b.WriteByte('\n')
 		b.WriteString(e.file)
 		if e.line > 0 {
