@@ -48,7 +48,7 @@ func (c *compiler) layered(srcs []Source, bases Bases, chain []string) ([]namedF
 		fs, problems, err := parseStream(src.Data)
 		if err != nil {
 			line, msg := yamlErrorLine(err)
-			c.errorf(src.Name, line, "%s", msg)
+			c.errorf(src.Name, line, "%s: %s", ErrSyntax, strings.TrimPrefix(msg, ErrSyntax.Error()+": "))
 			ok = false
 			continue
 		}

@@ -246,3 +246,24 @@ rules:
 		}
 	}
 }
+
+// TestDuplicateKeysHideNothing: a key given twice is an error at its second line, and the rest of the mapping
+// is still checked (yaml.v3 alone gives up on the whole mapping, hiding the errors after it).
+func TestDuplicateKeysHideNothing(t *testing.T) {
+	_, err := rules.Compile("d.yaml", []byte(`thresholds: {step_up: 40, deny: 80}
+rules:
+  - id: a
+    when: is_tor
+    score: 1
+    score: 2
+  - {id: b, when: is_torr, score: 1}
+`))
+	for _, want := range []string{`d.yaml:6: rule file syntax: rule "a": key "score" already given at line 5`, `d.yaml:7: rule "b": when: unknown name is_torr`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "thresholds: missing") {
+		t.Errorf("the duplicate hid the thresholds: %v", err)
+	}
+}

@@ -650,7 +650,7 @@ func (c *compiler) removedRules(files []namedFile) map[string]int {
 			switch {
 			case !below:
 				c.errorf(nf.name, ref.Line, "disable: no rule %q in the set this one extends", ref.ID)
-			case top[ref.ID] >= nf.layer:
+			case definedIn(files, nf.layer, ref.ID):
 				c.errorf(nf.name, ref.Line, "disable: %q is also a rule of this set; remove it or the disable", ref.ID)
 			default:
 				removed[ref.ID] = max(removed[ref.ID], nf.layer+1) // above every layer up to this one's
@@ -658,6 +658,16 @@ func (c *compiler) removedRules(files []namedFile) map[string]int {
 		}
 	}
 	return removed
+}
+
+// definedIn reports whether a file of layer defines the global rule id.
+func definedIn(files []namedFile, layer int, id string) bool {
+	for _, nf := range files {
+		if nf.layer == layer && slices.ContainsFunc(nf.f.Rules, func(s Spec) bool { return s.ID == id }) {
+			return true
+		}
+	}
+	return false
 }
 
 // droppedTests returns, by name, the layer above which a test is not run: replaced by a test of the same name

@@ -187,12 +187,27 @@ func decodeStrict(n *yaml.Node, what string, out any) []lineMsg {
 			problems = append(problems, lineMsg{k.Line, fmt.Sprintf("%sunknown key %q (known: %s)", prefix, k.Value, strings.Join(known, ", "))})
 			continue
 		}
+		// yaml.v3 gives up on a whole mapping with a duplicate key, which would hide every other error in it.
+		if prev := keyNode(&kept, k.Value); prev != nil {
+			problems = append(problems, lineMsg{k.Line, fmt.Sprintf("%skey %q already given at line %d", prefix, k.Value, prev.Line)})
+			continue
+		}
 		kept.Content = append(kept.Content, k, n.Content[i+1])
 	}
 	if err := kept.Decode(out); err != nil {
 		problems = append(problems, typeProblems(err, prefix)...)
 	}
 	return problems
+}
+
+// keyNode returns the key node named key of the mapping n, or nil.
+func keyNode(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return nil
 }
 
 // typeProblems turns a decoding error into problems at their lines. yaml.v3 formats each of a TypeError's
