@@ -68,8 +68,9 @@ type Engine struct {
 
 // liveRules is a rule set with what the engine derives from it, published together.
 type liveRules struct {
-	set   *rules.Set
-	fired []counter // per rule
+	set       *rules.Set
+	fired     []counter         // per rule
+	decisions *decisionCounters // nil without metrics
 }
 
 type scratch struct {
@@ -131,7 +132,7 @@ func cmp(d, def time.Duration) time.Duration {
 
 // SwapRules makes s the live rule set for every decision that starts after it, and returns the previous set.
 func (e *Engine) SwapRules(s *rules.Set) *rules.Set {
-	l := &liveRules{set: s, fired: e.metrics.ruleCounters(s)}
+	l := &liveRules{set: s, fired: e.metrics.ruleCounters(s), decisions: e.metrics.decisionCounters(s)}
 	if old := e.live.Swap(l); old != nil {
 		return old.set
 	}
@@ -287,7 +288,7 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		e.signalDecision(ev, d, live.set, s.res.Fired)
 	}
 	d.Took = time.Since(start)
-	e.metrics.decided(d)
+	e.metrics.decided(d, live, ev.Tenant, ev.Type)
 	return nil
 }
 

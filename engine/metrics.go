@@ -17,7 +17,6 @@ import (
 // server exposes. A nil *Metrics records nothing, so tools such as backtests pay nothing for it.
 type Metrics struct {
 	set       *metrics.Set
-	decisions [rules.Deny + 1]*metrics.Counter
 	mfa       [2]*metrics.Counter
 	outcomes  [8]*metrics.Counter
 	latency   *Histogram
@@ -28,9 +27,6 @@ type Metrics struct {
 // NewMetrics registers the engine's metrics in set.
 func NewMetrics(set *metrics.Set) *Metrics {
 	m := &Metrics{set: set}
-	for a := rules.Allow; a <= rules.Deny; a++ {
-		m.decisions[a] = set.NewCounter(fmt.Sprintf(`riskd_decisions_total{decision=%q}`, a.String()))
-	}
 	m.mfa[0] = set.NewCounter(fmt.Sprintf(`riskd_reasons_total{code=%q}`, CodeMFAAlways))
 	m.mfa[1] = set.NewCounter(fmt.Sprintf(`riskd_reasons_total{code=%q}`, CodeMFASensitive))
 	for t := features.LoginSucceeded; t <= features.LegitConfirmed; t++ {
@@ -78,11 +74,83 @@ func (m *Metrics) ruleCounters(s *rules.Set) []counter {
 	return cs
 }
 
-func (m *Metrics) decided(d *Decision) {
+// Tenant labels of riskd_decisions_total besides the tenants a rule set has overlays for.
+const (
+	defaultTenantLabel = "default" // events that name no tenant, and the tenant named default
+	otherTenantLabel   = "other"   // every tenant the live set does not name: the label set stays bounded
+	// maxLabelledTenants bounds the tenants a set's counters name (the first by name; the rest count as other),
+	// so that a set with thousands of overlays cannot make thousands of series per event type and decision.
+	maxLabelledTenants = 256
+)
+
+// decisionCounters are the riskd_decisions_total counters of one live rule set, by tenant, event type and
+// decision, made when the set goes live: a decision only indexes them (no label formatting, no map). Counters
+// are shared by labels across sets, so a reload keeps counting where the previous set left off.
+type decisionCounters struct {
+	byKey         []*metrics.Counter // [tenant][event type][decision]
+	labelled      int                // the set's tenants (by TenantIndex) below this have a label of their own
+	defaultTenant int                // the tenant index of "default"
+	otherTenant   int                // the tenant index of every tenant without a label
+}
+
+const decisionsPerTenant = int(features.NumEventTypes) * int(rules.Deny+1)
+
+// decisionCounters prepares the decision counters of s; nil when m is nil.
+func (m *Metrics) decisionCounters(s *rules.Set) *decisionCounters {
+	if m == nil {
+		return nil
+	}
+	tenants := s.Tenants()
+	if len(tenants) > maxLabelledTenants {
+		tenants = tenants[:maxLabelledTenants]
+	}
+	dc := &decisionCounters{labelled: len(tenants), defaultTenant: len(tenants), otherTenant: len(tenants) + 1}
+	if i := s.TenantIndex(defaultTenantLabel); i >= 0 && i < len(tenants) {
+		dc.defaultTenant = i // an overlay for "default" is the default tenant's label
+	}
+	labels := append(tenants, defaultTenantLabel, otherTenantLabel)
+	dc.byKey = make([]*metrics.Counter, len(labels)*decisionsPerTenant)
+	for ti, tenant := range labels {
+		if ti == len(tenants) && dc.defaultTenant != len(tenants) {
+			continue // "default" has its overlay's label already
+		}
+		for t := features.EventType(0); t < features.NumEventTypes; t++ {
+			event := t.String()
+			if event == "" {
+				event = "other"
+			}
+			for a := rules.Allow; a <= rules.Deny; a++ {
+				dc.byKey[ti*decisionsPerTenant+int(t)*int(rules.Deny+1)+int(a)] = m.set.GetOrCreateCounter(
+					fmt.Sprintf(`riskd_decisions_total{decision=%q,event=%q,tenant=%q}`, a.String(), event, tenant))
+			}
+		}
+	}
+	return dc
+}
+
+// counter returns the counter of a decision a on an event of type t of tenant, judged by set.
+func (dc *decisionCounters) counter(set *rules.Set, tenant string, t features.EventType, a rules.Action) *metrics.Counter {
+	ti := set.TenantIndex(tenant)
+	if ti < 0 || ti >= dc.labelled {
+		ti = dc.otherTenant
+		if tenant == defaultTenantLabel || tenant == "" {
+			ti = dc.defaultTenant
+		}
+	}
+	if t >= features.NumEventTypes {
+		t = 0
+	}
+	return dc.byKey[ti*decisionsPerTenant+int(t)*int(rules.Deny+1)+int(a)]
+}
+
+// decided counts d, an answer to an event of type t of tenant under the live set l.
+func (m *Metrics) decided(d *Decision, l *liveRules, tenant string, t features.EventType) {
 	if m == nil {
 		return
 	}
-	m.decisions[d.Action].Inc()
+	if c := l.decisions.counter(l.set, tenant, t, d.Action); c != nil {
+		c.Inc()
+	}
 	m.latency.Observe(d.Took.Seconds())
 	for i := range d.Reasons {
 		switch d.Reasons[i].Code {

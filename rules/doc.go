@@ -28,4 +28,10 @@
 //   - expiry: a rule's end, by event time: events at or after it no longer see the rule.
 //   - native: a rule evaluated by its compiled closures rather than by the VM (Rule.Native, Set.NativeRules).
 //   - steps: the unit of a rule's cost bound: one per operation, plus one per byte or element read or built.
+//   - extends, layer: a set that extends another (extends: builtin) is compiled on top of the base's files;
+//     each file has a layer (0 the deepest base), and a higher layer replaces, removes or merges into a lower
+//     one's rules, thresholds, overlays and tests (extends.go).
+//   - document: one YAML document of a source; a source of several (separated by ---) is that many files.
+//   - test addresses: the geography a set declares for its tests' addresses (addresses.go), which tests see
+//     whatever GeoIP databases they run with.
 package rules

@@ -17,6 +17,29 @@ func Load(path string) (*Set, error) {
 	if path == "" {
 		return Default()
 	}
+	return LoadPaths([]string{path})
+}
+
+// LoadPaths compiles the files at paths as one set: each path a rule file, or a directory whose *.yaml files
+// (directly in it, sorted by name) are taken in its place. Files keep the order given. The set is named by
+// its one path, or by the paths joined with commas.
+func LoadPaths(paths []string) (*Set, error) {
+	var srcs []Source
+	for _, path := range paths {
+		more, err := sourcesAt(path)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, more...)
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("rules: no rule files given")
+	}
+	return CompileSources(strings.Join(paths, ","), srcs)
+}
+
+// sourcesAt reads the rule file at path, or the *.yaml files of the directory at path, sorted by name.
+func sourcesAt(path string) ([]Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
@@ -26,7 +49,7 @@ func Load(path string) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Compile(path, data)
+		return []Source{{Name: path, Data: data}}, nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
@@ -48,7 +71,7 @@ func Load(path string) (*Set, error) {
 		return nil, fmt.Errorf("rules: %s: no *.yaml rule files in the directory", path)
 	}
 	slices.SortFunc(srcs, func(a, b Source) int { return strings.Compare(a.Name, b.Name) })
-	return CompileSources(path, srcs)
+	return srcs, nil
 }
 
 func readFile(path string) ([]byte, error) {

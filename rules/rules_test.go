@@ -53,12 +53,13 @@ rules:
 		t.Fatalf("err = %v, want ErrCompile", err)
 	}
 	for _, want := range []string{
-		`test.yaml:7: rule "typo_field": when:`,
-		`test.yaml:10: rule "not_bool": when:`,
-		`test.yaml:13: rule "both": has both score and action`,
+		// Each at the line of the key at fault; a duplicate id at the rule.
+		`test.yaml:8: rule "typo_field": when:`,
+		`test.yaml:11: rule "not_bool": when:`,
+		`test.yaml:16: rule "both": has both score and action`,
 		`test.yaml:17: rule "ok_rule": duplicate id (first at line 4)`,
-		`test.yaml:20: rule "bad_event": events: unknown event type "logon"`,
-		`test.yaml:24: rule "wall_clock": when:`,
+		`test.yaml:23: rule "bad_event": events: unknown event type "logon"`,
+		`test.yaml:25: rule "wall_clock": when:`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
@@ -68,11 +69,11 @@ rules:
 
 func TestParseIsStrict(t *testing.T) {
 	for name, src := range map[string]string{
-		"unknown rule key": "thresholds: {step_up: 40, deny: 80}\nrules:\n  - id: a\n    when: is_tor\n    scor: 5\n",
-		"unknown top key":  "thresholds: {step_up: 40, deny: 80}\nrule: []\n",
-		"two documents":    "thresholds: {step_up: 40, deny: 80}\n---\nrules: []\n",
-		"empty":            "",
-		"bad thresholds":   "thresholds: {step_up: 80, deny: 40}\nrules: []\n",
+		"unknown rule key":            "thresholds: {step_up: 40, deny: 80}\nrules:\n  - id: a\n    when: is_tor\n    scor: 5\n",
+		"unknown top key":             "thresholds: {step_up: 40, deny: 80}\nrule: []\n",
+		"two documents, one misspelt": "thresholds: {step_up: 40, deny: 80}\n---\nrule: []\n",
+		"empty":                       "",
+		"bad thresholds":              "thresholds: {step_up: 80, deny: 40}\nrules: []\n",
 	} {
 		if _, err := rules.Compile("x.yaml", []byte(src)); err == nil {
 			t.Errorf("%s: compiled", name)
@@ -175,6 +176,19 @@ tests:
     when: {type: checkout, user_id: u, ip: 1.2.3.4, tenant: t1, amount: 5, currency: EUR, timestamp: now}
     expect: {decision: allow, reasons: [c], not_reasons: [a], score_at_least: 0, score_at_most: 50}
 `))
+	f.Add([]byte(`extends: builtin
+version: x
+thresholds: {deny: 90, events: {checkout: {step_up: 30}}}
+disable: [hosting_network]
+disable_tests: [a login from Tor is not allowed]
+rules: [{id: new_device, when: new_device, score: 5}]
+tenants: {b: {disable: [tor_exit], rules: [{id: z, when: is_vpn, score: 1}]}}
+addresses:
+  192.0.2.1: {country: FR, city: Paris, lat: 48.85, lon: 2.35, asn: 3215, is_vpn: true}
+---
+tests: [{name: y, when: {type: login, user_id: u, ip: 192.0.2.1, timestamp: now}, expect: {decision: allow}}]
+---
+`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := rules.Compile("fuzz.yaml", data)
 		if err != nil {
@@ -230,5 +244,26 @@ rules:
 		if _, err := rules.Compile("bad.yaml", []byte("thresholds: {step_up: 40, deny: 80}\nrules:\n  - {id: x, when: is_tor, reason: \""+bad+"\", score: 1}\n")); err == nil {
 			t.Errorf("reason %q compiled", bad)
 		}
+	}
+}
+
+// TestDuplicateKeysHideNothing: a key given twice is an error at its second line, and the rest of the mapping
+// is still checked (yaml.v3 alone gives up on the whole mapping, hiding the errors after it).
+func TestDuplicateKeysHideNothing(t *testing.T) {
+	_, err := rules.Compile("d.yaml", []byte(`thresholds: {step_up: 40, deny: 80}
+rules:
+  - id: a
+    when: is_tor
+    score: 1
+    score: 2
+  - {id: b, when: is_torr, score: 1}
+`))
+	for _, want := range []string{`d.yaml:6: rule file syntax: rule "a": key "score" already given at line 5`, `d.yaml:7: rule "b": when: unknown name is_torr`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "thresholds: missing") {
+		t.Errorf("the duplicate hid the thresholds: %v", err)
 	}
 }

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/features/geo"
 )
 
 // Action is a rule's verdict, or the verdict of a whole evaluation.
@@ -98,6 +101,10 @@ type Set struct {
 	Warnings   []string   // what compiled but deserves a look (rules already expired), "file:line: rule …"
 	Lists      []string   // the lists its rules refer to with in_list; bit i of list_mask is Lists[i]
 	Signals    RiskModel  // when riskd's view of a user's risk level changes (signals.go)
+	Extends    string     // the set it builds on ("builtin"), "" for none
+	// TestAddresses is the geography the tests declare for their addresses (addresses.go): the tests see it
+	// whatever GeoIP databases they run with. nil when none is declared. Read-only.
+	TestAddresses map[netip.Addr]*geo.Info
 
 	global  view
 	tenants []tenantView     // by name; read-only after Compile
@@ -118,6 +125,7 @@ const maxScannedTenants = 8
 
 // view is what applies to the events of one tenant, resolved once at compile time.
 type view struct {
+	index      int                                // position among Set.Tenants(); -1 for the global view
 	thresholds [features.NumEventTypes]Thresholds // by event type; [0] for an unknown type
 	byEvent    [features.NumEventTypes][]int32    // indexes of the rules that apply, ascending
 	status     []Applicability                    // per rule, before event type and expiry
@@ -187,6 +195,11 @@ func (s *Set) Applies(i int, in Input) Applicability {
 	return Applies
 }
 
+// TenantIndex returns the position of tenant among Tenants(), or -1 when it has no overlay (it sees the
+// global view). It allocates nothing, so the request path may use it, e.g. to find a per-tenant counter
+// prepared when the set went live.
+func (s *Set) TenantIndex(tenant string) int { return s.view(tenant).index }
+
 // ThresholdsFor returns the thresholds for events of type t of tenant.
 func (s *Set) ThresholdsFor(tenant string, t features.EventType) Thresholds {
 	return s.view(tenant).thresholds[eventIndex(t)]
@@ -245,35 +258,42 @@ type Source struct {
 	Data []byte
 }
 
-// Compile parses and compiles a rule file. source names it in errors (a path, "built-in"). All errors are
-// reported together, each as "source:line: rule "id": what is wrong".
+// Compile parses and compiles a rule file. source names it in errors (a path, "built-in"). The file may be a
+// YAML stream of several documents (separated by ---): each is one file of the set, as if loaded from a
+// directory. All errors are reported together, each as "source:line: rule "id": what is wrong".
 func Compile(source string, data []byte) (*Set, error) {
 	return CompileSources(source, []Source{{Name: source, Data: data}})
 }
 
 // CompileSources parses the files srcs and compiles them as one set named name: global rules concatenated in
 // order, tenant overlays merged per tenant, tests concatenated. At most one file may give version and the
-// global thresholds, and a tenant's disable, thresholds and rules may each come from one file only.
+// global thresholds, and a tenant's disable, thresholds and rules may each come from one file only. A file
+// that extends the built-in set builds on it (extends.go).
 func CompileSources(name string, srcs []Source) (*Set, error) {
-	var errs []error
-	files := make([]namedFile, 0, len(srcs))
-	for _, src := range srcs {
-		f, err := parseNamed(src.Name, src.Data)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		files = append(files, namedFile{src.Name, f})
+	return CompileSourcesWith(name, srcs, nil)
+}
+
+// CompileSourcesWith is CompileSources resolving `extends:` with bases (nil: only the built-in set).
+func CompileSourcesWith(name string, srcs []Source, bases Bases) (*Set, error) {
+	c := newCompiler(time.Now())
+	files, ok := c.layered(srcs, bases, nil)
+	if !ok {
+		return nil, c.err()
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	s, err := compileFiles(name, files, time.Now())
+	s, err := c.compileFiles(name, files)
 	if err != nil {
 		return nil, err
 	}
 	if s.Version == "" {
 		h := sha256.New()
+		if s.Extends != "" {
+			// The digest of an extension changes with its base.
+			for _, nf := range files {
+				if nf.f.Version != "" && nf.layer < files[len(files)-1].layer {
+					h.Write([]byte(nf.f.Version + "\x00"))
+				}
+			}
+		}
 		for _, src := range srcs {
 			if len(srcs) > 1 {
 				h.Write([]byte(src.Name + "\x00"))
@@ -286,8 +306,9 @@ func CompileSources(name string, srcs []Source) (*Set, error) {
 }
 
 type namedFile struct {
-	name string
-	f    *File
+	name  string
+	f     *File
+	layer int // 0: the deepest base; one more per extends (extends.go)
 }
 
 // compiler collects everything wrong with a set, so an analyst sees all of it at once.
@@ -322,7 +343,11 @@ func (c *compiler) errorf(file string, line int, format string, args ...any) {
 	}
 }
 
-// err returns every error, in file and line order, as one error wrapping ErrCompile.
+// maxReportedErrors bounds the errors one compile reports; the first ones, in file and line order, are what
+// an analyst fixes first.
+const maxReportedErrors = 200
+
+// err returns every error (up to maxReportedErrors), in file and line order, as one error wrapping ErrCompile.
 func (c *compiler) err() error {
 	slices.SortStableFunc(c.errs, func(a, b compileError) int {
 		if a.file != b.file {
@@ -331,7 +356,12 @@ func (c *compiler) err() error {
 		return a.line - b.line
 	})
 	var b strings.Builder
-	for _, e := range c.errs {
+	for i, e := range c.errs {
+		if i == maxReportedErrors {
+			// A body of nothing but misspelt keys would otherwise answer with an error many times its size.
+			fmt.Fprintf(&b, "\n… and %d more errors", len(c.errs)-i)
+			break
+		}
 		b.WriteByte('\n')
 		b.WriteString(e.file)
 		if e.line > 0 {
@@ -345,36 +375,64 @@ func (c *compiler) err() error {
 
 // overlay is one tenant's overlay merged from every file that names the tenant.
 type overlay struct {
-	name                                   string
-	disable                                []Ref
-	thresholds                             *ThresholdsSpec
-	rules                                  []Spec
-	disableFile, thresholdsFile, rulesFile string // where each part comes from
+	name                        string
+	disable                     []fileRef
+	thresholds                  *ThresholdsSpec
+	rules                       []fileSpec
+	disableFile, thresholdsFile string // where each part comes from (the highest layer's)
+	rulesFile                   string
+	disableLayer, thLayer       int
+	rulesLayer                  int
 }
 
-func compileFiles(source string, files []namedFile, now time.Time) (*Set, error) {
-	c := &compiler{nc: newNativeCompiler(), seen: map[string]ruleRef{}, now: now}
+// fileRef is a rule id and the file it is written in.
+type fileRef struct {
+	Ref
+	file string
+}
+
+// fileSpec is a rule spec and the file it is written in.
+type fileSpec struct {
+	file string
+	spec *Spec
+}
+
+func newCompiler(now time.Time) *compiler {
+	return &compiler{nc: newNativeCompiler(), seen: map[string]ruleRef{}, now: now}
+}
+
+func (c *compiler) compileFiles(source string, files []namedFile) (*Set, error) {
 	set := &Set{Source: source}
 
-	// The set-wide keys: one file gives them.
+	// The set-wide keys: one file of a layer gives them; a higher layer replaces (thresholds: merges into) a
+	// lower one's.
 	var versionFile, thFile string
+	versionLayer, thLayer := -1, -1
 	var globalTh *ThresholdsSpec
 	for _, nf := range files {
+		if nf.f.Extends != "" {
+			set.Extends = nf.f.Extends
+		}
 		if nf.f.Version != "" {
-			if versionFile != "" {
-				c.errorf(nf.name, 0, "version: also given in %s; give it in one file", versionFile)
+			if versionLayer == nf.layer {
+				c.errorf(nf.name, nf.f.keys.line("version", 0), "version: also given in %s; give it in one file", versionFile)
 			} else {
-				set.Version, versionFile = nf.f.Version, nf.name
+				set.Version, versionFile, versionLayer = nf.f.Version, nf.name, nf.layer
 			}
 		}
 		if nf.f.Thresholds != nil {
-			if thFile != "" {
+			if thLayer == nf.layer {
 				c.errorf(nf.name, nf.f.Thresholds.Line, "thresholds: also given in %s; give the global thresholds in one file", thFile)
 			} else {
-				globalTh, thFile = nf.f.Thresholds, nf.name
+				globalTh, thFile, thLayer = mergeThresholds(globalTh, nf.f.Thresholds), nf.name, nf.layer
 			}
 		}
 	}
+	if len(files) > 0 && versionLayer < files[len(files)-1].layer {
+		// The base's version does not name the extended set: a digest of both does (CompileSourcesWith).
+		set.Version = ""
+	}
+	removed := c.removedRules(files)
 
 	// Global rules, then each tenant's own in tenant order, so that a tenant's rules sit together.
 	total := 0
@@ -393,13 +451,16 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 	set.Rules = make([]Rule, 0, total)
 	for _, nf := range files {
 		for i := range nf.f.Rules {
+			if removed[nf.f.Rules[i].ID] > nf.layer {
+				continue // replaced or removed by a set extending this one
+			}
 			c.rule(set, nf.name, &nf.f.Rules[i], "")
 		}
 	}
-	overlays := c.mergeOverlays(files)
+	overlays := c.mergeOverlays(files, removed)
 	for _, ov := range overlays {
-		for i := range ov.rules {
-			c.rule(set, ov.rulesFile, &ov.rules[i], ov.name)
+		for _, r := range ov.rules {
+			c.rule(set, r.file, r.spec, ov.name)
 		}
 	}
 
@@ -417,6 +478,7 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 	c.checkThresholds(thFile, globalTh, "thresholds")
 	set.Thresholds = resolveThresholds(globalTh, nil, 0)
 	set.global = c.buildView(set, "", nil, globalTh, nil, thFile)
+	set.global.index = -1
 	if len(overlays) > maxScannedTenants {
 		set.byName = make(map[string]*view, len(overlays))
 	}
@@ -426,6 +488,7 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 			c.checkThresholds(ov.thresholdsFile, ov.thresholds, fmt.Sprintf("tenant %q: thresholds", ov.name))
 		}
 		v := c.buildView(set, ov.name, disabled, globalTh, ov, thFile)
+		v.index = len(set.tenants)
 		set.tenants = append(set.tenants, tenantView{ov.name, &v})
 		if set.byName != nil {
 			set.byName[ov.name] = &v
@@ -438,9 +501,13 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 	// Tests. They run on every reload, so their total size is bounded like the rules'.
 	names := map[string]string{}
 	steps := 0
+	dropped := c.droppedTests(files)
 	for _, nf := range files {
 		for i := range nf.f.Tests {
 			sp := &nf.f.Tests[i]
+			if dropped[sp.Name] > nf.layer {
+				continue // replaced or dropped by a set extending this one
+			}
 			if len(set.Tests) >= maxTests {
 				c.errorf(nf.name, sp.Line, "more than %d tests", maxTests)
 				break
@@ -461,6 +528,7 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 		}
 	}
 
+	set.TestAddresses = c.compileAddresses(files)
 	if steps > maxTestSteps {
 		c.errorf(source, 0, "tests: %d events and outcomes to replay in all, at most %d", steps, maxTestSteps)
 	}
@@ -483,9 +551,11 @@ func compileFiles(source string, files []namedFile, now time.Time) (*Set, error)
 }
 
 // mergeOverlays merges the tenants of every file into one overlay per tenant, sorted by name. A part (disable,
-// thresholds, rules) given for the same tenant in two files is an error: which one wins would be an accident
-// of file names.
-func (c *compiler) mergeOverlays(files []namedFile) []*overlay {
+// thresholds, rules) given for the same tenant in two files of one layer is an error: which one wins would be
+// an accident of file names. A higher layer (a set extending another) adds to the lower one's disable list,
+// merges into its thresholds, and replaces its rules by id or adds to them. removed are the global rules a
+// higher layer removed or replaced (removedRules): a base tenant's disable of a removed rule goes with it.
+func (c *compiler) mergeOverlays(files []namedFile, removed map[string]int) []*overlay {
 	byName := map[string]*overlay{}
 	var out []*overlay
 	for _, nf := range files {
@@ -496,7 +566,7 @@ func (c *compiler) mergeOverlays(files []namedFile) []*overlay {
 		slices.Sort(names)
 		for _, name := range names {
 			ov := nf.f.Tenants[name]
-			line := 0
+			line := nf.f.keys.line("tenants", 0)
 			if ov != nil {
 				line = ov.Line
 			}
@@ -506,37 +576,132 @@ func (c *compiler) mergeOverlays(files []namedFile) []*overlay {
 			}
 			m := byName[name]
 			if m == nil {
-				m = &overlay{name: name}
+				m = &overlay{name: name, disableLayer: -1, thLayer: -1, rulesLayer: -1}
 				byName[name] = m
 				out = append(out, m)
 			}
 			if ov == nil {
 				continue
 			}
-			part := func(what string, given bool, prev *string) bool {
+			// part says whether a part given in nf may be taken, and whether it layers over a lower one's.
+			part := func(what string, given bool, prev *string, prevLayer *int, partLine int) (ok, over bool) {
 				if !given {
-					return false
+					return false, false
 				}
-				if *prev != "" {
-					c.errorf(nf.name, line, "tenant %q: %s: also given in %s; give each part of a tenant's overlay in one file", name, what, *prev)
-					return false
+				if *prev != "" && *prevLayer == nf.layer {
+					c.errorf(nf.name, partLine, "tenant %q: %s: also given in %s; give each part of a tenant's overlay in one file", name, what, *prev)
+					return false, false
 				}
-				*prev = nf.name
-				return true
+				over = *prev != ""
+				*prev, *prevLayer = nf.name, nf.layer
+				return true, over
 			}
-			if part("disable", len(ov.Disable) > 0, &m.disableFile) {
-				m.disable = ov.Disable
+			if ok, _ := part("disable", len(ov.Disable) > 0, &m.disableFile, &m.disableLayer, ov.keys.line("disable", line)); ok {
+				for _, ref := range ov.Disable {
+					if removed[ref.ID] > nf.layer {
+						continue // the rule is gone from the set, and so is its disabling
+					}
+					m.disable = append(m.disable, fileRef{ref, nf.name})
+				}
 			}
-			if part("thresholds", ov.Thresholds != nil, &m.thresholdsFile) {
-				m.thresholds = ov.Thresholds
+			if ok, _ := part("thresholds", ov.Thresholds != nil, &m.thresholdsFile, &m.thLayer, ov.keys.line("thresholds", line)); ok {
+				m.thresholds = mergeThresholds(m.thresholds, ov.Thresholds)
 			}
-			if part("rules", len(ov.Rules) > 0, &m.rulesFile) {
-				m.rules = ov.Rules
+			if ok, over := part("rules", len(ov.Rules) > 0, &m.rulesFile, &m.rulesLayer, ov.keys.line("rules", line)); ok {
+				if over {
+					m.rules = slices.DeleteFunc(m.rules, func(r fileSpec) bool {
+						return slices.ContainsFunc(ov.Rules, func(s Spec) bool { return s.ID == r.spec.ID })
+					})
+				}
+				for i := range ov.Rules {
+					m.rules = append(m.rules, fileSpec{nf.name, &ov.Rules[i]})
+				}
 			}
 		}
 	}
 	slices.SortFunc(out, func(a, b *overlay) int { return strings.Compare(a.name, b.name) })
 	return out
+}
+
+// removedRules returns, by id, the layer above which a global rule is removed: the highest layer that
+// replaces it (a rule of the same id) or removes it (disable:). A rule of a lower layer than that is not
+// compiled. A disable that names no global rule of a lower layer is an error.
+func (c *compiler) removedRules(files []namedFile) map[string]int {
+	top := map[string]int{} // id → highest layer defining it
+	for _, nf := range files {
+		for i := range nf.f.Rules {
+			top[nf.f.Rules[i].ID] = max(top[nf.f.Rules[i].ID], nf.layer)
+		}
+	}
+	removed := map[string]int{}
+	for id, layer := range top {
+		if layer > 0 {
+			removed[id] = layer
+		}
+	}
+	for _, nf := range files {
+		for _, ref := range nf.f.Disable {
+			below := false
+			for _, b := range files {
+				if b.layer < nf.layer && slices.ContainsFunc(b.f.Rules, func(s Spec) bool { return s.ID == ref.ID }) {
+					below = true
+				}
+			}
+			switch {
+			case !below:
+				c.errorf(nf.name, ref.Line, "disable: no rule %q in the set this one extends", ref.ID)
+			case definedIn(files, nf.layer, ref.ID):
+				c.errorf(nf.name, ref.Line, "disable: %q is also a rule of this set; remove it or the disable", ref.ID)
+			default:
+				removed[ref.ID] = max(removed[ref.ID], nf.layer+1) // above every layer up to this one's
+			}
+		}
+	}
+	return removed
+}
+
+// definedIn reports whether a file of layer defines the global rule id.
+func definedIn(files []namedFile, layer int, id string) bool {
+	for _, nf := range files {
+		if nf.layer == layer && slices.ContainsFunc(nf.f.Rules, func(s Spec) bool { return s.ID == id }) {
+			return true
+		}
+	}
+	return false
+}
+
+// droppedTests returns, by name, the layer above which a test is not run: replaced by a test of the same name
+// in a higher layer, or dropped by its disable_tests. A name disable_tests gives that no test of a lower
+// layer has is an error (a misspelt name would otherwise leave the test running).
+func (c *compiler) droppedTests(files []namedFile) map[string]int {
+	top := map[string]int{}
+	for _, nf := range files {
+		for i := range nf.f.Tests {
+			top[nf.f.Tests[i].Name] = max(top[nf.f.Tests[i].Name], nf.layer)
+		}
+	}
+	dropped := map[string]int{}
+	for name, layer := range top {
+		if layer > 0 {
+			dropped[name] = layer
+		}
+	}
+	for _, nf := range files {
+		for _, ref := range nf.f.DropTests {
+			below := false
+			for _, b := range files {
+				if b.layer < nf.layer && slices.ContainsFunc(b.f.Tests, func(t TestSpec) bool { return t.Name == ref.ID }) {
+					below = true
+				}
+			}
+			if !below {
+				c.errorf(nf.name, ref.Line, "disable_tests: no test %q in the set this one extends", ref.ID)
+				continue
+			}
+			dropped[ref.ID] = max(dropped[ref.ID], nf.layer+1)
+		}
+	}
+	return dropped
 }
 
 // rule compiles one rule spec of file into set; tenant is "" for a global rule.
@@ -562,7 +727,11 @@ func (c *compiler) rule(set *Set, file string, sp *Spec, tenant string) {
 	c.seen[sp.ID] = ruleRef{file: file, tenant: tenant, line: sp.Line}
 	r, err := c.compileRule(sp)
 	if err != nil {
-		c.errorf(file, sp.Line, "rule %q: %v", sp.ID, err)
+		line := sp.Line
+		if ke, ok := err.(*keyError); ok {
+			line = ke.line(sp)
+		}
+		c.errorf(file, line, "rule %q: %v", sp.ID, err)
 		return
 	}
 	r.Tenant, r.File, r.Line = tenant, file, sp.Line
@@ -583,21 +752,25 @@ func (c *compiler) compileRule(sp *Spec) (Rule, error) {
 	}
 	t, err := parseTemplate(r.Message)
 	if err != nil {
-		return r, err
+		key := "reason"
+		if sp.Reason == "" {
+			key = "description"
+		}
+		return r, &keyError{key, err}
 	}
 	r.Template = t
 	switch {
 	case sp.Score != nil && sp.Action != "":
-		return r, errors.New("has both score and action; give one")
+		return r, &keyError{"action", errors.New("has both score and action; give one")}
 	case sp.Score != nil:
 		if *sp.Score < -100 || *sp.Score > 100 {
-			return r, fmt.Errorf("score %d out of range -100..100", *sp.Score)
+			return r, &keyError{"score", fmt.Errorf("score %d out of range -100..100", *sp.Score)}
 		}
 		r.Score = *sp.Score
 	case sp.Action != "":
 		a, ok := ParseAction(sp.Action)
 		if !ok {
-			return r, fmt.Errorf("action %q: want allow, step_up or deny", sp.Action)
+			return r, &keyError{"action", fmt.Errorf("action %q: want allow, step_up or deny", sp.Action)}
 		}
 		r.Action = a
 	default:
@@ -608,36 +781,55 @@ func (c *compiler) compileRule(sp *Spec) (Rule, error) {
 	case "shadow":
 		r.Shadow = true
 	default:
-		return r, fmt.Errorf("mode %q: want enforce or shadow", sp.Mode)
+		return r, &keyError{"mode", fmt.Errorf("mode %q: want enforce or shadow", sp.Mode)}
 	}
 	for _, e := range sp.Events {
 		t, ok := features.ParseEventType(e)
 		if !ok {
-			return r, fmt.Errorf("events: unknown event type %q", e)
+			return r, &keyError{"events", fmt.Errorf("events: unknown event type %q", e)}
 		}
 		r.events |= 1 << t
 	}
 	if sp.Expires != "" {
 		t, err := parseExpiry(sp.Expires)
 		if err != nil {
-			return r, err
+			return r, &keyError{"expires", err}
 		}
 		r.Expires, r.expires = t, expiryNanos(t)
 	}
 	if strings.TrimSpace(sp.When) == "" {
-		return r, errors.New("when: empty expression")
+		return r, &keyError{"when", errors.New("when: empty expression")}
 	}
 	if len(sp.When) > maxWhenBytes {
-		return r, fmt.Errorf("when: %d bytes, at most %d: a rule is a predicate over one event", len(sp.When), maxWhenBytes)
+		return r, &keyError{"when", fmt.Errorf("when: %d bytes, at most %d: a rule is a predicate over one event", len(sp.When), maxWhenBytes)}
 	}
 	p, cost, err := compileWhen(sp.When, &c.lists)
 	if err != nil {
-		return r, fmt.Errorf("when: %v", err)
+		return r, &keyError{"when", fmt.Errorf("when: %w", err)}
 	}
 	c.cost = satAdd(c.cost, cost)
 	r.program = p
 	r.native = c.nc.compile(p.Node())
 	return r, nil
+}
+
+// keyError is an error about the value of one key of a rule, reported at that key's line.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+// line returns the line of the file the error is about: the key's, or, for an expression error in a literal
+// block, the line of the expression it points at.
+func (e *keyError) line(sp *Spec) int {
+	var fe *file.Error
+	if e.key == "when" && errors.As(e.err, &fe) && fe.Line > 0 {
+		return sp.keys.valueLine("when", fe.Line, sp.Line)
+	}
+	return sp.keys.line(e.key, sp.Line)
 }
 
 // expiryNanos is t in unix nanoseconds for comparing with event times, saturated where UnixNano would
@@ -748,9 +940,9 @@ func (c *compiler) checkDisable(ov *overlay) map[string]bool {
 		r, ok := c.seen[ref.ID]
 		switch {
 		case !ok:
-			c.errorf(ov.disableFile, ref.Line, "tenant %q: disable: no rule %q in the set", ov.name, ref.ID)
+			c.errorf(ref.file, ref.Line, "tenant %q: disable: no rule %q in the set", ov.name, ref.ID)
 		case r.tenant != "":
-			c.errorf(ov.disableFile, ref.Line, "tenant %q: disable: %q is tenant %q's rule, not a global one", ov.name, ref.ID, r.tenant)
+			c.errorf(ref.file, ref.Line, "tenant %q: disable: %q is tenant %q's rule, not a global one", ov.name, ref.ID, r.tenant)
 		default:
 			disabled[ref.ID] = true
 		}

@@ -3,6 +3,8 @@ package rules
 import (
 	"fmt"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // SignalsSpec is the signals block of a rule file as written: when riskd's view of a user's risk level
@@ -20,6 +22,18 @@ type SignalsSpec struct {
 	MFAWindow     string   `yaml:"mfa_window"`     // a Go duration (1h)
 	// Decay is how long a level holds without a new raising signal before it falls one step (24h; "0" never).
 	Decay string `yaml:"decay"`
+
+	problems []lineMsg
+}
+
+// UnmarshalYAML decodes the signals block strictly.
+func (sp *SignalsSpec) UnmarshalYAML(n *yaml.Node) error {
+	type plain SignalsSpec
+	if n.Kind != yaml.MappingNode {
+		return shapeError(n.Line, "signals must be a mapping")
+	}
+	sp.problems = decodeStrict(n, "signals", (*plain)(sp))
+	return nil
 }
 
 // RiskLevel is a user's risk level as CAEP names it.
@@ -92,15 +106,17 @@ func (c *compiler) signals(set *Set, files []namedFile) {
 	m := DefaultRiskModel()
 	var spec *SignalsSpec
 	var file string
+	layer := -1
 	for _, nf := range files {
 		if nf.f.Signals == nil {
 			continue
 		}
-		if spec != nil {
-			c.errorf(nf.name, 0, "signals: also given in %s; give it in one file", file)
+		if spec != nil && layer == nf.layer {
+			c.errorf(nf.name, nf.f.keys.line("signals", 0), "signals: also given in %s; give it in one file", file)
 			continue
 		}
-		spec, file = nf.f.Signals, nf.name
+		// A set that extends another replaces the base's signals block whole.
+		spec, file, layer = nf.f.Signals, nf.name, nf.layer
 	}
 	explicit := spec != nil && spec.StuffingRules != nil
 	if spec != nil {

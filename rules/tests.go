@@ -29,13 +29,27 @@ type TestSpec struct {
 	When       *EventSpec          `yaml:"when"`
 	Expect     *ExpectSpec         `yaml:"expect"`
 
-	Line int `yaml:"-"`
+	Line     int `yaml:"-"`
+	problems []lineMsg
+	keys     keyLines
 }
 
 // ListSpec is a list a test case sets up: its kind (ip, asn, country, device, user) and entries.
 type ListSpec struct {
 	Kind    string   `yaml:"kind"`
 	Entries []string `yaml:"entries"`
+
+	problems []lineMsg
+}
+
+// UnmarshalYAML decodes a test's list strictly.
+func (l *ListSpec) UnmarshalYAML(n *yaml.Node) error {
+	type plain ListSpec
+	if n.Kind != yaml.MappingNode {
+		return shapeError(n.Line, "list must be a mapping")
+	}
+	l.problems = decodeStrict(n, "list", (*plain)(l))
+	return nil
 }
 
 // ExceptionSpec is an exception a test case sets up, in the shape of PUT /v1/exceptions/{id}; expires may be
@@ -51,6 +65,18 @@ type ExceptionSpec struct {
 	Tenant  string   `yaml:"tenant"`
 	Expires string   `yaml:"expires"`
 	Note    string   `yaml:"note"`
+
+	problems []lineMsg
+}
+
+// UnmarshalYAML decodes a test's exception strictly.
+func (x *ExceptionSpec) UnmarshalYAML(n *yaml.Node) error {
+	type plain ExceptionSpec
+	if n.Kind != yaml.MappingNode {
+		return shapeError(n.Line, "exception must be a mapping")
+	}
+	x.problems = decodeStrict(n, "exception", (*plain)(x))
+	return nil
 }
 
 // TestException is a compiled ExceptionSpec.
@@ -79,7 +105,9 @@ type EventSpec struct {
 	Attributes       map[string]string `yaml:"attributes"`
 	Repeat           int               `yaml:"repeat"` // replay this many times; {i} in ids becomes 1..repeat
 
-	Line int `yaml:"-"`
+	Line     int `yaml:"-"`
+	problems []lineMsg
+	keys     keyLines
 }
 
 // ExpectSpec is what a case's decision must be.
@@ -91,7 +119,9 @@ type ExpectSpec struct {
 	ScoreAtLeast *int     `yaml:"score_at_least"`
 	ScoreAtMost  *int     `yaml:"score_at_most"`
 
-	Line int `yaml:"-"`
+	Line     int `yaml:"-"`
+	problems []lineMsg
+	keys     keyLines
 }
 
 // UnmarshalYAML decodes a test case strictly.
@@ -101,30 +131,33 @@ func (t *TestSpec) UnmarshalYAML(n *yaml.Node) error {
 	if name := mappingValue(n, "name"); name != "" {
 		what = fmt.Sprintf("test %q", name)
 	}
-	if err := decodeStrict(n, what, (*plain)(t)); err != nil {
-		return err
+	if n.Kind != yaml.MappingNode {
+		return shapeError(n.Line, what+" must be a mapping")
 	}
-	t.Line = n.Line
+	t.problems = decodeStrict(n, what, (*plain)(t))
+	t.Line, t.keys = n.Line, collectKeyLines(n)
 	return nil
 }
 
 // UnmarshalYAML decodes an event or outcome strictly.
 func (e *EventSpec) UnmarshalYAML(n *yaml.Node) error {
 	type plain EventSpec
-	if err := decodeStrict(n, "event", (*plain)(e)); err != nil {
-		return err
+	if n.Kind != yaml.MappingNode {
+		return shapeError(n.Line, "event"+" must be a mapping")
 	}
-	e.Line = n.Line
+	e.problems = decodeStrict(n, "event", (*plain)(e))
+	e.Line, e.keys = n.Line, collectKeyLines(n)
 	return nil
 }
 
 // UnmarshalYAML decodes an expectation strictly.
 func (x *ExpectSpec) UnmarshalYAML(n *yaml.Node) error {
 	type plain ExpectSpec
-	if err := decodeStrict(n, "expect", (*plain)(x)); err != nil {
-		return err
+	if n.Kind != yaml.MappingNode {
+		return shapeError(n.Line, "expect"+" must be a mapping")
 	}
-	x.Line = n.Line
+	x.problems = decodeStrict(n, "expect", (*plain)(x))
+	x.Line, x.keys = n.Line, collectKeyLines(n)
 	return nil
 }
 

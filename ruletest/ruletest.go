@@ -121,6 +121,10 @@ func Run(set *rules.Set, opt Options) *Report {
 	}
 	rep := &Report{Source: set.Source, Cases: make([]CaseResult, 0, len(set.Tests))}
 	known := knownReasons(set)
+	if set.TestAddresses != nil {
+		// The addresses the set declares are where it says, whatever the databases say; the rest are looked up.
+		opt.Geo = opt.Geo.WithFixed(set.TestAddresses)
+	}
 	for i := range set.Tests {
 		c := runCase(set, &set.Tests[i], known, opt)
 		if c.Passed {

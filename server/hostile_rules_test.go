@@ -145,7 +145,7 @@ func TestServerSurvivesHostileRuleSubmissions(t *testing.T) {
 		h := hostileWhens[i%len(hostileWhens)]
 		ep := ruleEndpoints[i%len(ruleEndpoints)]
 		status, m := ts.do(ep.method, ep.path, "application/yaml", hostileSet(h.when))
-		if msg := errorMessage(m); status != 422 || errorCode(m) != "invalid_rules" || !strings.Contains(msg, `request:3: rule "hostile": when: `) {
+		if msg := errorMessage(m); status != 422 || errorCode(m) != "invalid_rules" || !strings.Contains(msg, `request:5: rule "hostile": when: `) {
 			t.Errorf("submission %d (%s) to %s %s: %d %.300v", i, h.kind, ep.method, ep.path, status, m)
 		}
 	}

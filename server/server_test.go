@@ -478,7 +478,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`riskd_decisions_total{decision="allow"} 1`, `riskd_decision_duration_seconds_count 1`, `riskd_http_requests_total{code="2xx"}`} {
+	for _, want := range []string{`riskd_decisions_total{decision="allow",event="login",tenant="default"} 1`, `riskd_decision_duration_seconds_count 1`, `riskd_http_requests_total{code="2xx"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
