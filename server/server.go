@@ -129,7 +129,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
 	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
 	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 120*time.Second)
-	cfg.MaxConnsPerClient = defaultInt(cfg.MaxConnsPerClient, 512)
+	if cfg.MaxConnsPerClient == 0 { // negative is no bound, and stays so
+		cfg.MaxConnsPerClient = 512
+	}
 	if cfg.RuleGate == nil {
 		cfg.RuleGate = rules.NewGate()
 	}
