@@ -55,3 +55,10 @@ func checkDecideAllocations(t *testing.T, s *Server, body, requestStart string, 
 		t.Fatalf("%d answers allocate %.1f times per request, want 0", status, n)
 	}
 }
+
+// TestShedFallbackAllocations guards --shed fallback's refusal: the fail policy's decision allocates nothing.
+func TestShedFallbackAllocations(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.ShedWithFallback = 5*time.Millisecond, true })
+	stale := fmt.Sprint(time.Now().Add(-time.Second).UnixMicro())
+	checkDecideAllocations(t, s, `{"type":"login","user_id":"kim","ip":"216.160.83.56","tenant":"brand-a"}`, stale, fasthttp.StatusOK)
+}

@@ -76,18 +76,19 @@ type Config struct {
 
 // Server serves riskd's HTTP API.
 type Server struct {
-	cfg      Config
-	engine   *engine.Engine
-	log      *slog.Logger
-	srv      *fasthttp.Server
-	metrics  *metrics.Set
-	keys     atomic.Pointer[Keyring]
-	audit    *Auditor
-	draining atomic.Bool
-	inflight atomic.Int64
-	pool     sync.Pool        // *requestState
-	admin    *fasthttp.Server // the admin listener's server, when SeparateAdmin
-	vectors  *jsonenc.VectorEncoder
+	cfg        Config
+	engine     *engine.Engine
+	log        *slog.Logger
+	srv        *fasthttp.Server
+	metrics    *metrics.Set
+	keys       atomic.Pointer[Keyring]
+	audit      *Auditor
+	draining   atomic.Bool
+	inflight   atomic.Int64
+	pool       sync.Pool        // *requestState
+	admin      *fasthttp.Server // the admin listener's server, when SeparateAdmin
+	vectors    *jsonenc.VectorEncoder
+	shedAnswer shedAnswer
 
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
@@ -137,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
-		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}
+		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder(), shedAnswer: newShedAnswer()}
 	s.keys.Store(cfg.Keys)
 	s.pool.New = func() any { return &requestState{out: make([]byte, 0, 1024)} }
 	for c := 1; c <= 5; c++ {
@@ -266,6 +267,9 @@ func (s *Server) HandleAdmin(ctx *fasthttp.RequestCtx) { s.route(ctx, false, tru
 
 func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 	defer s.recoverPanic(ctx)
+	if decide && s.shedFirst(ctx) { // see shed.go: past capacity, a refusal must cost as little as it can
+		return
+	}
 	if ae := s.checkHost(ctx); ae != nil {
 		writeError(ctx, ae)
 		s.count(ae.status)
@@ -419,6 +423,10 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 	}
 	st := s.acquire()
 	defer s.release(st)
+	if overloaded {
+		s.decideFallback(ctx, who, st, start)
+		return
+	}
 	if ae := decodeDecide(&st.parser, ctx.PostBody(), &st.event); ae != nil {
 		writeError(ctx, ae)
 		return
@@ -428,19 +436,12 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	st.event.Received = start
-	switch {
-	case overloaded:
-		s.shed.Inc()
-		s.engine.Fallback(&st.event, &st.decision, "riskd is overloaded; this is the configured fail-policy decision")
-		explain = false
-	default:
-		if explain {
-			st.decision.Explain = new(engine.Explanation)
-		}
-		if err := s.engine.Decide(&st.event, &st.decision); err != nil {
-			writeError(ctx, err)
-			return
-		}
+	if explain {
+		st.decision.Explain = new(engine.Explanation)
+	}
+	if err := s.engine.Decide(&st.event, &st.decision); err != nil {
+		writeError(ctx, err)
+		return
 	}
 	b, msg := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds(), st.msg)
 	st.msg = msg
@@ -514,13 +515,6 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, now time.Time) (who caller, ove
 		}
 	}
 	return who, overloaded, true
-}
-
-// writeShed refuses a request because riskd is overloaded: fast, with a hint of when to come back.
-func (s *Server) writeShed(ctx *fasthttp.RequestCtx) {
-	s.shed.Inc()
-	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
-	writeError(ctx, errOverloaded)
 }
 
 func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error) {
