@@ -62,3 +62,10 @@ func TestShedFallbackAllocations(t *testing.T) {
 	stale := fmt.Sprint(time.Now().Add(-time.Second).UnixMicro())
 	checkDecideAllocations(t, s, `{"type":"login","user_id":"kim","ip":"216.160.83.56","tenant":"brand-a"}`, stale, fasthttp.StatusOK)
 }
+
+// TestQueueTargetAllocations guards the queue controller on the refusal path: it sees every stamped age.
+func TestQueueTargetAllocations(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2*time.Millisecond })
+	stale := fmt.Sprint(time.Now().Add(-time.Second).UnixMicro())
+	checkDecideAllocations(t, s, `{"type":"login","user_id":"kim","ip":"216.160.83.56"}`, stale, fasthttp.StatusServiceUnavailable)
+}

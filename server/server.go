@@ -57,6 +57,10 @@ type Config struct {
 	QueueBudget time.Duration
 	// Signals is the Shared Signals transmitter whose endpoints the server serves (ssf.go); nil = none.
 	Signals *signals.Transmitter
+	// QueueTarget, with QueueBudget, sheds stamped requests at random while the delay they waited before
+	// reaching riskd is above this target, as much as holds it there (queuectl.go): accepted requests then wait
+	// about the target, and refusals arrive before answers. 0 = off: only the budget sheds.
+	QueueTarget time.Duration
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
@@ -94,6 +98,8 @@ type Server struct {
 	panics    *metrics.Counter
 	shed      *metrics.Counter
 	shedLate  *metrics.Counter // shed for waiting longer than QueueBudget (also counted in shed)
+	shedEarly *metrics.Counter // shed by the queue controller, within the budget (also counted in shed)
+	queue     *queueControl    // nil without QueueTarget
 	authFails *metrics.Counter
 	refused   *metrics.Counter // connections closed for the per-client bound
 	// auditFails counts audit records that could not be written.
@@ -147,6 +153,11 @@ func New(cfg Config) (*Server, error) {
 	s.panics = cfg.Metrics.NewCounter("riskd_http_panics_total")
 	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
+	s.shedEarly = cfg.Metrics.NewCounter("riskd_shed_early_requests_total")
+	if cfg.QueueTarget > 0 && cfg.QueueBudget > 0 {
+		s.queue = newQueueControl(cfg.QueueTarget)
+		cfg.Metrics.NewGauge("riskd_shed_probability", s.queue.probability)
+	}
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
 	s.refused = cfg.Metrics.NewCounter("riskd_connections_refused_total")
 	s.auditFails = cfg.Metrics.NewCounter("riskd_audit_write_failures_total")
@@ -508,11 +519,8 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, now time.Time) (who caller, ove
 		return who, false, false
 	}
 	overloaded = s.inflight.Add(1) > int64(s.cfg.MaxInflight)
-	if !overloaded && s.cfg.QueueBudget > 0 {
-		if age, ok := queueAge(ctx, now); ok && age > s.cfg.QueueBudget {
-			s.shedLate.Inc()
-			overloaded = true
-		}
+	if !overloaded && !s.shedsFirst(ctx) { // shedFirst has judged its age already
+		overloaded = s.stale(ctx, now)
 	}
 	return who, overloaded, true
 }

@@ -42,42 +42,47 @@ func newShedAnswer() shedAnswer {
 		jsonType: []byte(contentTypeJSON)}
 }
 
-// overloaded reports whether a decide or events request arrived at now should be shed: as many requests are
-// being evaluated as Config.MaxInflight allows (full), or it waited longer than Config.QueueBudget before
-// reaching riskd (late). It changes nothing.
-func (s *Server) overloaded(ctx *fasthttp.RequestCtx, now time.Time) (full, late bool) {
-	if s.inflight.Load() >= int64(s.cfg.MaxInflight) {
-		return true, false
+// stale reports whether a decide or events request arrived at now waited too long before reaching riskd to be
+// answered, by its X-Request-Start age: past Config.QueueBudget, or picked by the queue controller
+// (Config.QueueTarget) while the delay is above its target. It counts the request in the shed-for-age metrics:
+// a stale request is shed. Each request must be asked once: the controller counts its age.
+func (s *Server) stale(ctx *fasthttp.RequestCtx, now time.Time) bool {
+	if s.cfg.QueueBudget <= 0 {
+		return false
 	}
-	if s.cfg.QueueBudget > 0 {
-		if age, ok := queueAge(ctx, now); ok && age > s.cfg.QueueBudget {
-			return false, true
-		}
+	age, ok := queueAge(ctx, now)
+	if !ok {
+		return false
 	}
-	return false, false
+	early := s.queue != nil && s.queue.shed(age, now) // the controller sees every age, those past the budget too
+	switch {
+	case age > s.cfg.QueueBudget:
+		s.shedLate.Inc()
+		return true
+	case early:
+		s.shedEarly.Inc()
+		return true
+	}
+	return false
+}
+
+// full reports whether as many decide and events requests are being evaluated as Config.MaxInflight allows.
+func (s *Server) full() bool { return s.inflight.Load() >= int64(s.cfg.MaxInflight) }
+
+// shedsFirst reports whether shedFirst decides on a request: one whose target is origin-form /v1/events, or
+// /v1/decide unless --shed fallback leaves that to handleDecide.
+func (s *Server) shedsFirst(ctx *fasthttp.RequestCtx) bool {
+	target := ctx.Request.Header.RequestURI()
+	return ctx.IsPost() && (isPathTarget(target, "/v1/events") || !s.cfg.ShedWithFallback && isPathTarget(target, "/v1/decide"))
 }
 
 // shedFirst refuses an overloaded decide or events request before anything else is done with it, and reports
-// whether it did. Only requests with the origin-form targets clients send are refused here (others are
+// whether it did. Only requests with the origin-form targets clients send are decided on here (others are
 // refused, when overloaded, after routing), and with --shed fallback a decide request is left to
 // handleDecide, which answers it with the fail policy's decision.
 func (s *Server) shedFirst(ctx *fasthttp.RequestCtx) bool {
-	target := ctx.Request.Header.RequestURI()
-	switch {
-	case isPathTarget(target, "/v1/events"):
-	case isPathTarget(target, "/v1/decide") && !s.cfg.ShedWithFallback:
-	default:
+	if !s.shedsFirst(ctx) || !s.full() && !s.stale(ctx, time.Now()) {
 		return false
-	}
-	if !ctx.IsPost() {
-		return false
-	}
-	full, late := s.overloaded(ctx, time.Now())
-	if !full && !late {
-		return false
-	}
-	if late {
-		s.shedLate.Inc()
 	}
 	s.writeShed(ctx)
 	s.count(fasthttp.StatusServiceUnavailable)
