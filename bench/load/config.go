@@ -61,7 +61,7 @@ func parseConfig(args []string, stderr io.Writer) (c config, err error) {
 	fs.BoolVar(&c.compare, "compare", false, "the full comparison: capacity of bare and riskd, a spike under capacity and one over it")
 	fs.StringVar(&c.root, "root", ".", "a `directory` inside the riskd repository (for -start and -compare)")
 	fs.BoolVar(&c.redisOutage, "redis-outage", false, "with -start riskd -profile soak: riskd shares state through a redis-server started for the run, killed a third of the way in and started again two thirds in")
-	fs.StringVar(&c.riskdFlags, "riskd-flags", "", "with -start riskd: more `flags` for riskd serve, space-separated (e.g. \"--velocity-keys 65536 --max-profiles 65536\")")
+	fs.StringVar(&c.riskdFlags, "riskd-flags", "", "with -start riskd and -compare: more `flags` for riskd serve, space-separated, after the usual ones (e.g. \"--queue-target 0\")")
 	fs.StringVar(&c.riskdBin, "riskd-bin", "", "start this riskd `binary` instead of building ./cmd/riskd (another version, or a tree that does not build)")
 	fs.StringVar(&c.out, "out", "", "`directory` to write per-second CSV and PNG plots to (-compare: default var/bench)")
 	fs.StringVar(&c.name, "name", "", "file name stem of the CSV and PNG (default: target-profile)")
