@@ -69,3 +69,15 @@ func TestQueueTargetAllocations(t *testing.T) {
 	stale := fmt.Sprint(time.Now().Add(-time.Second).UnixMicro())
 	checkDecideAllocations(t, s, `{"type":"login","user_id":"kim","ip":"216.160.83.56"}`, stale, fasthttp.StatusServiceUnavailable)
 }
+
+// TestQueueTargetObservingAllocations guards the controller on the answering path: an admitted request's wait
+// is observed without allocating.
+func TestQueueTargetObservingAllocations(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 10*time.Second, 5*time.Second })
+	ts := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	body := fmt.Sprintf(`{"type":"login","user_id":"kim","ip":"216.160.83.56","device_id":"kim-laptop","credentials_valid":true,"timestamp":%q}`, ts)
+	checkDecideAllocations(t, s, body, fmt.Sprint(time.Now().UnixMicro()), fasthttp.StatusOK)
+	if s.queue.probability() != 0 {
+		t.Fatal("waits under the target raised the shed probability")
+	}
+}

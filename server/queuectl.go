@@ -9,7 +9,13 @@ import (
 
 // queueControl sheds a share of the stamped requests, at random, so as to hold the delay requests wait before
 // reaching riskd (their X-Request-Start age) near a target: a PI controller in the manner of PIE (RFC 8033),
-// fed the ages riskd reads.
+// fed the ages of the requests riskd admits.
+//
+// Only authenticated callers' ages are observed (Server.admit): the stamp is the caller's word, and the
+// controller sheds across callers, so an anonymous flood of requests stamped an hour ago must not be able to
+// make riskd shed the identity server's logins. A request the controller or the budget shed is not observed;
+// the ages observed are then those under the budget, enough to keep the probability up while the wait is
+// above the target.
 //
 // Why not only the queue budget: riskd reads requests in about the order they arrived, so a budget alone sheds
 // exactly the requests that waited longest, and an accepted request is one that waited just under it. Shed
@@ -44,8 +50,8 @@ const (
 
 func newQueueControl(target time.Duration) *queueControl { return &queueControl{target: target} }
 
-// shed records that a request waited age, as of now, and reports whether to shed it.
-func (q *queueControl) shed(age time.Duration, now time.Time) bool {
+// observe records that a request waited age, as of now.
+func (q *queueControl) observe(age time.Duration, now time.Time) {
 	d := q.delay.Load()
 	d += (int64(age) - d) / queueControlSmoothing // a lost update under contention is one sample less
 	q.delay.Store(d)
@@ -54,6 +60,10 @@ func (q *queueControl) shed(age time.Duration, now time.Time) bool {
 			q.update(d)
 		}
 	}
+}
+
+// pick reports whether to shed a request, with the current probability.
+func (q *queueControl) pick() bool {
 	p := math.Float64frombits(q.p.Load())
 	return p > 0 && rand.Float64() < p
 }

@@ -16,7 +16,8 @@ func TestQueueControlHoldsTheDelay(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	feed := func(age time.Duration, d time.Duration) (shed int) {
 		for end := now.Add(d); now.Before(end); now = now.Add(50 * time.Microsecond) { // 20 requests a millisecond
-			if q.shed(age, now) {
+			q.observe(age, now)
+			if q.pick() {
 				shed++
 			}
 		}
@@ -77,5 +78,38 @@ func TestQueueTargetShedsWithinTheBudget(t *testing.T) {
 	}
 	if got := s.requests[5].Get(); got != uint64(shed) {
 		t.Fatalf("5xx answers %d, want the %d shed", got, shed)
+	}
+}
+
+// TestQueueTargetIgnoresUnauthenticatedStamps: the stamp is the caller's word and the controller sheds across
+// callers, so requests that fail authentication, however old their stamps, do not move it; an authenticated
+// caller's do.
+func TestQueueTargetIgnoresUnauthenticatedStamps(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = time.Second, time.Millisecond })
+	kr, err := ParseKeyring([]byte("keys:\n  - {name: idp, sha256: " + HashSecret("rk_idp") + ", scopes: [decide]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.keys.Store(kr)
+	send := func(secret string) int {
+		ctx := decideCtx(`{"type":"login","user_id":"cy","ip":"216.160.83.56","credentials_valid":true}`)
+		ctx.Request.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+secret)
+		ctx.Request.Header.Set(HeaderRequestStart, strconv.FormatInt(time.Now().Add(-500*time.Millisecond).UnixMicro(), 10))
+		s.Handle(ctx)
+		return ctx.Response.StatusCode()
+	}
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+		if code := send("rk_forged"); code != fasthttp.StatusUnauthorized {
+			t.Fatalf("an unauthenticated request: %d, want 401", code)
+		}
+	}
+	if p := s.queue.probability(); p != 0 {
+		t.Fatalf("unauthenticated stamps moved the shed probability to %.2f", p)
+	}
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+		send("rk_idp")
+	}
+	if p := s.queue.probability(); p == 0 {
+		t.Fatal("an authenticated caller's waits, 500 times the target, left the shed probability at 0")
 	}
 }

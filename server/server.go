@@ -518,6 +518,7 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, now time.Time) (who caller, ove
 		writeError(ctx, ae)
 		return who, false, false
 	}
+	s.observeWait(ctx, now)
 	overloaded = s.inflight.Add(1) > int64(s.cfg.MaxInflight)
 	if !overloaded && !s.shedsFirst(ctx) { // shedFirst has judged its age already
 		overloaded = s.stale(ctx, now)

@@ -44,26 +44,34 @@ func newShedAnswer() shedAnswer {
 
 // stale reports whether a decide or events request arrived at now waited too long before reaching riskd to be
 // answered, by its X-Request-Start age: past Config.QueueBudget, or picked by the queue controller
-// (Config.QueueTarget) while the delay is above its target. It counts the request in the shed-for-age metrics:
-// a stale request is shed. Each request must be asked once: the controller counts its age.
+// (Config.QueueTarget) while the wait is above its target. It counts the request in the shed-for-age metrics:
+// a stale request is shed.
 func (s *Server) stale(ctx *fasthttp.RequestCtx, now time.Time) bool {
 	if s.cfg.QueueBudget <= 0 {
 		return false
 	}
 	age, ok := queueAge(ctx, now)
-	if !ok {
-		return false
-	}
-	early := s.queue != nil && s.queue.shed(age, now) // the controller sees every age, those past the budget too
 	switch {
+	case !ok:
+		return false
 	case age > s.cfg.QueueBudget:
 		s.shedLate.Inc()
 		return true
-	case early:
+	case s.queue != nil && s.queue.pick():
 		s.shedEarly.Inc()
 		return true
 	}
 	return false
+}
+
+// observeWait feeds the queue controller an authenticated request's wait (see queueControl).
+func (s *Server) observeWait(ctx *fasthttp.RequestCtx, now time.Time) {
+	if s.queue == nil {
+		return
+	}
+	if age, ok := queueAge(ctx, now); ok {
+		s.queue.observe(age, now)
+	}
 }
 
 // full reports whether as many decide and events requests are being evaluated as Config.MaxInflight allows.
