@@ -148,7 +148,7 @@ func (c config) compareOnce(ctx context.Context, bins map[string]string, geo str
 		return cmp, err
 	}
 	defer bare.stop()
-	base, extra := riskdArgs(geo), strings.Fields(c.riskdFlags)
+	base, extra := riskdArgs(geo, c.queueTarget), strings.Fields(c.riskdFlags)
 	args := func(addr string) []string { return append(base(addr), extra...) }
 	riskd, err := startServer(ctx, "riskd", bins["riskd"], args, "/readyz", pin.server)
 	if err != nil {

@@ -91,8 +91,12 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 			cmp.hogs, rate(t.Throughput()), ms(t.P99), pct(t.Usage.serverCPU, t.Usage.serverOK))
 	}
 	for _, o := range cmp.overloads {
-		fmt.Fprintf(w, "**Overload spike %.3g×**: %s/s → %s/s (%.3g × %s/s), stamped with X-Request-Start; riskd sheds what waited past its queue budget (%s).\n\n",
-			o.factor, rate(o.res.Profile.Phases[0].From), rate(o.res.Profile.Peak()), o.factor, rate(o.base), queueBudget)
+		control := "no queue target"
+		if c.queueTarget > 0 {
+			control = fmt.Sprintf("at random while the wait is above %v (--queue-target)", c.queueTarget)
+		}
+		fmt.Fprintf(w, "**Overload spike %.3g×**: %s/s → %s/s (%.3g × %s/s), stamped with X-Request-Start; riskd sheds what waited past its queue budget (%s), and %s.\n\n",
+			o.factor, rate(o.res.Profile.Phases[0].From), rate(o.res.Profile.Peak()), o.factor, rate(o.base), queueBudget, control)
 		writeMarkdown(w, o.res)
 		writePerSecond(w, o.res)
 	}

@@ -23,20 +23,21 @@ type config struct {
 	out         string // directory for the CSV and PNG files
 	name        string // their name stem
 
-	profile    string
-	rate       float64
-	duration   time.Duration
-	warmup     time.Duration
-	capacity   time.Duration // -compare: capacity's measurement
-	rounds     int           // -compare: capacity measurements of each server, alternating
-	quietFor   time.Duration // -compare: longest wait for other processes to quieten down
-	quietPct   float64       // -compare: what counts as quiet, % of a core used by other processes
-	spike      spikeShape
-	under      float64       // -compare: spike peak as a fraction of riskd's sustainable rate
-	overs      []float64     // -compare: overload peaks as multiples of riskd's sustainable rate
-	overHogs   int           // -compare: busy loops sharing riskd's core during the overload
-	sustainP99 time.Duration // -compare: the p99 within which a rate counts as sustained
-	runs       int           // -compare: whole comparisons to run, for the distribution of their figures
+	profile     string
+	rate        float64
+	duration    time.Duration
+	warmup      time.Duration
+	capacity    time.Duration // -compare: capacity's measurement
+	rounds      int           // -compare: capacity measurements of each server, alternating
+	quietFor    time.Duration // -compare: longest wait for other processes to quieten down
+	quietPct    float64       // -compare: what counts as quiet, % of a core used by other processes
+	spike       spikeShape
+	under       float64       // -compare: spike peak as a fraction of riskd's sustainable rate
+	overs       []float64     // -compare: overload peaks as multiples of riskd's sustainable rate
+	overHogs    int           // -compare: busy loops sharing riskd's core during the overload
+	sustainP99  time.Duration // -compare: the p99 within which a rate counts as sustained
+	queueTarget time.Duration // riskd's --queue-target in the servers the generator starts (0: not passed)
+	runs        int           // -compare: whole comparisons to run, for the distribution of their figures
 
 	conns         int // open loop: connections, so requests in flight at most
 	capacityConns int // closed loop: connections sending back to back
@@ -61,7 +62,7 @@ func parseConfig(args []string, stderr io.Writer) (c config, err error) {
 	fs.BoolVar(&c.compare, "compare", false, "the full comparison: capacity of bare and riskd, a spike under capacity and one over it")
 	fs.StringVar(&c.root, "root", ".", "a `directory` inside the riskd repository (for -start and -compare)")
 	fs.BoolVar(&c.redisOutage, "redis-outage", false, "with -start riskd -profile soak: riskd shares state through a redis-server started for the run, killed a third of the way in and started again two thirds in")
-	fs.StringVar(&c.riskdFlags, "riskd-flags", "", "with -start riskd and -compare: more `flags` for riskd serve, space-separated, after the usual ones (e.g. \"--queue-target 0\")")
+	fs.StringVar(&c.riskdFlags, "riskd-flags", "", "with -start riskd and -compare: more `flags` for riskd serve, space-separated, after the usual ones (e.g. \"--max-conns-per-ip 100000\")")
 	fs.StringVar(&c.riskdBin, "riskd-bin", "", "start this riskd `binary` instead of building ./cmd/riskd (another version, or a tree that does not build)")
 	fs.StringVar(&c.out, "out", "", "`directory` to write per-second CSV and PNG plots to (-compare: default var/bench)")
 	fs.StringVar(&c.name, "name", "", "file name stem of the CSV and PNG (default: target-profile)")
@@ -83,6 +84,9 @@ func parseConfig(args []string, stderr io.Writer) (c config, err error) {
 	over := fs.String("over", "1.1,2", "-compare: overload spike peaks, comma-separated `factors` of riskd's sustainable (open-loop) rate")
 	fs.IntVar(&c.overHogs, "over-hogs", 0, "-compare: share riskd's core with `n` busy loops during the overload (a noisy neighbour), whose peak is then -over × riskd's capacity measured with them")
 	fs.DurationVar(&c.sustainP99, "sustain-p99", 3*time.Millisecond, "-compare: a rate counts as sustained when its p99 stays within this")
+	// Half the queue budget: the wait the controller holds the queue at, so that the budget sheds only what a
+	// sudden burst puts past it (docs/OVERLOAD.md).
+	fs.DurationVar(&c.queueTarget, "queue-target", 2500*time.Microsecond, "-start riskd and -compare: riskd's --queue-target (0: the flag is not passed, for a riskd built before it)")
 	fs.IntVar(&c.runs, "runs", 1, "-compare: run the whole comparison `n` times and print the distribution of its figures over the runs")
 
 	fs.IntVar(&c.conns, "conns", 1024, "open loop: keep-alive connections, so requests in flight at most")
