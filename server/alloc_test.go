@@ -55,3 +55,29 @@ func checkDecideAllocations(t *testing.T, s *Server, body, requestStart string, 
 		t.Fatalf("%d answers allocate %.1f times per request, want 0", status, n)
 	}
 }
+
+// TestShedFallbackAllocations guards --shed fallback's refusal: the fail policy's decision allocates nothing.
+func TestShedFallbackAllocations(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.ShedWithFallback = 5*time.Millisecond, true })
+	stale := fmt.Sprint(time.Now().Add(-time.Second).UnixMicro())
+	checkDecideAllocations(t, s, `{"type":"login","user_id":"kim","ip":"216.160.83.56","tenant":"brand-a"}`, stale, fasthttp.StatusOK)
+}
+
+// TestQueueTargetAllocations guards the queue controller on the refusal path: it sees every stamped age.
+func TestQueueTargetAllocations(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2*time.Millisecond })
+	stale := fmt.Sprint(time.Now().Add(-time.Second).UnixMicro())
+	checkDecideAllocations(t, s, `{"type":"login","user_id":"kim","ip":"216.160.83.56"}`, stale, fasthttp.StatusServiceUnavailable)
+}
+
+// TestQueueTargetObservingAllocations guards the controller on the answering path: an admitted request's wait
+// is observed without allocating.
+func TestQueueTargetObservingAllocations(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 10*time.Second, 5*time.Second })
+	ts := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	body := fmt.Sprintf(`{"type":"login","user_id":"kim","ip":"216.160.83.56","device_id":"kim-laptop","credentials_valid":true,"timestamp":%q}`, ts)
+	checkDecideAllocations(t, s, body, fmt.Sprint(time.Now().UnixMicro()), fasthttp.StatusOK)
+	if s.queue.probability() != 0 {
+		t.Fatal("waits under the target raised the shed probability")
+	}
+}

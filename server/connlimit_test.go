@@ -35,3 +35,19 @@ func TestClientOfGroupsIPv6By64(t *testing.T) {
 		t.Error("a Unix socket peer should not be limited")
 	}
 }
+
+// TestNegativeConnsBoundMeansNone: MaxConnsPerClient below zero is documented as no bound (serve's
+// --max-conns-per-ip 0 maps to it), and must not fall back to the default bound of 512: a load balancer or a
+// benchmark holding more connections from one address would see its connections closed at accept, and
+// reconnect over and over.
+func TestNegativeConnsBoundMeansNone(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.MaxConnsPerClient = -1 })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if got := s.limitConns(ln); got != ln {
+		t.Fatalf("MaxConnsPerClient -1 wraps the listener in %T (bound %d), want it unbounded", got, s.cfg.MaxConnsPerClient)
+	}
+}

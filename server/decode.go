@@ -195,8 +195,7 @@ func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError
 		}
 		switch string(key) {
 		case "type":
-			ev.Type, hasType, ae = fieldType(v, features.ParseEventType,
-				"type must be one of login, registration, password_reset, checkout, payment_method_change, profile_change")
+			ev.Type, hasType, ae = fieldType(v, features.ParseEventType, wantEventType)
 		case "session_id":
 			ev.SessionID, ae = fieldString(v, "session_id", maxIDLen)
 		case "event_id":
@@ -247,6 +246,9 @@ func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError
 }
 
 const defaultTenant = "default"
+
+// wantEventType is what an invalid decide type is told.
+const wantEventType = "type must be one of login, registration, password_reset, checkout, payment_method_change, profile_change"
 
 func decodeAmount(v *fastjson.Value, ev *features.Event) *apiError {
 	if v.Type() == fastjson.TypeNull {

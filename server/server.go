@@ -58,6 +58,10 @@ type Config struct {
 	QueueBudget time.Duration
 	// Signals is the Shared Signals transmitter whose endpoints the server serves (ssf.go); nil = none.
 	Signals *signals.Transmitter
+	// QueueTarget, with QueueBudget, sheds stamped requests at random while the delay they waited before
+	// reaching riskd is above this target, as much as holds it there (queuectl.go): accepted requests then wait
+	// about the target, and refusals arrive before answers. 0 = off: only the budget sheds.
+	QueueTarget time.Duration
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 	// Control keeps the rule sets, lists and exceptions the admin API changes as versioned documents (see
@@ -80,24 +84,27 @@ type Config struct {
 
 // Server serves riskd's HTTP API.
 type Server struct {
-	cfg      Config
-	engine   *engine.Engine
-	log      *slog.Logger
-	srv      *fasthttp.Server
-	metrics  *metrics.Set
-	keys     atomic.Pointer[Keyring]
-	audit    *Auditor
-	draining atomic.Bool
-	inflight atomic.Int64
-	pool     sync.Pool        // *requestState
-	admin    *fasthttp.Server // the admin listener's server, when SeparateAdmin
-	vectors  *jsonenc.VectorEncoder
-	control  *control.Plane
+	cfg        Config
+	engine     *engine.Engine
+	log        *slog.Logger
+	srv        *fasthttp.Server
+	metrics    *metrics.Set
+	keys       atomic.Pointer[Keyring]
+	audit      *Auditor
+	draining   atomic.Bool
+	inflight   atomic.Int64
+	pool       sync.Pool        // *requestState
+	admin      *fasthttp.Server // the admin listener's server, when SeparateAdmin
+	vectors    *jsonenc.VectorEncoder
+	shedAnswer shedAnswer
+	control    *control.Plane
 
 	requests  [6]*metrics.Counter // by status class: 1xx..5xx, index 0 unused
 	panics    *metrics.Counter
 	shed      *metrics.Counter
 	shedLate  *metrics.Counter // shed for waiting longer than QueueBudget (also counted in shed)
+	shedEarly *metrics.Counter // shed by the queue controller, within the budget (also counted in shed)
+	queue     *queueControl    // nil without QueueTarget
 	authFails *metrics.Counter
 	refused   *metrics.Counter // connections closed for the per-client bound
 	// auditFails counts audit records that could not be written.
@@ -134,13 +141,15 @@ func New(cfg Config) (*Server, error) {
 	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
 	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
 	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 120*time.Second)
-	cfg.MaxConnsPerClient = defaultInt(cfg.MaxConnsPerClient, 512)
+	if cfg.MaxConnsPerClient == 0 { // negative is no bound, and stays so
+		cfg.MaxConnsPerClient = 512
+	}
 	if cfg.RuleGate == nil {
 		cfg.RuleGate = rules.NewGate()
 	}
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
-		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}
+		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder(), shedAnswer: newShedAnswer()}
 	s.keys.Store(cfg.Keys)
 	if s.control = cfg.Control; s.control == nil {
 		var err error
@@ -157,6 +166,11 @@ func New(cfg Config) (*Server, error) {
 	s.panics = cfg.Metrics.NewCounter("riskd_http_panics_total")
 	s.shed = cfg.Metrics.NewCounter("riskd_shed_requests_total")
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
+	s.shedEarly = cfg.Metrics.NewCounter("riskd_shed_early_requests_total")
+	if cfg.QueueTarget > 0 && cfg.QueueBudget > 0 {
+		s.queue = newQueueControl(cfg.QueueTarget)
+		cfg.Metrics.NewGauge("riskd_shed_probability", s.queue.probability)
+	}
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")
 	s.refused = cfg.Metrics.NewCounter("riskd_connections_refused_total")
 	s.auditFails = cfg.Metrics.NewCounter("riskd_audit_write_failures_total")
@@ -277,6 +291,9 @@ func (s *Server) HandleAdmin(ctx *fasthttp.RequestCtx) { s.route(ctx, false, tru
 
 func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 	defer s.recoverPanic(ctx)
+	if decide && s.shedFirst(ctx) { // see shed.go: past capacity, a refusal must cost as little as it can
+		return
+	}
 	if ae := s.checkHost(ctx); ae != nil {
 		writeError(ctx, ae)
 		s.count(ae.status)
@@ -432,6 +449,10 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 	}
 	st := s.acquire()
 	defer s.release(st)
+	if overloaded {
+		s.decideFallback(ctx, who, st, start)
+		return
+	}
 	if ae := decodeDecide(&st.parser, ctx.PostBody(), &st.event); ae != nil {
 		writeError(ctx, ae)
 		return
@@ -441,19 +462,12 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	st.event.Received = start
-	switch {
-	case overloaded:
-		s.shed.Inc()
-		s.engine.Fallback(&st.event, &st.decision, "riskd is overloaded; this is the configured fail-policy decision")
-		explain = false
-	default:
-		if explain {
-			st.decision.Explain = new(engine.Explanation)
-		}
-		if err := s.engine.Decide(&st.event, &st.decision); err != nil {
-			writeError(ctx, err)
-			return
-		}
+	if explain {
+		st.decision.Explain = new(engine.Explanation)
+	}
+	if err := s.engine.Decide(&st.event, &st.decision); err != nil {
+		writeError(ctx, err)
+		return
 	}
 	b, msg := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds(), st.msg)
 	st.msg = msg
@@ -519,21 +533,12 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, now time.Time) (who caller, ove
 		writeError(ctx, ae)
 		return who, false, false
 	}
+	s.observeWait(ctx, now)
 	overloaded = s.inflight.Add(1) > int64(s.cfg.MaxInflight)
-	if !overloaded && s.cfg.QueueBudget > 0 {
-		if age, ok := queueAge(ctx, now); ok && age > s.cfg.QueueBudget {
-			s.shedLate.Inc()
-			overloaded = true
-		}
+	if !overloaded && !s.shedsFirst(ctx) { // shedFirst has judged its age already
+		overloaded = s.stale(ctx, now)
 	}
 	return who, overloaded, true
-}
-
-// writeShed refuses a request because riskd is overloaded: fast, with a hint of when to come back.
-func (s *Server) writeShed(ctx *fasthttp.RequestCtx) {
-	s.shed.Inc()
-	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
-	writeError(ctx, errOverloaded)
 }
 
 func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error) {

@@ -220,9 +220,10 @@ func ensureGeoIP(ctx context.Context, root string, stderr io.Writer) (dir string
 // that an accepted request has the other half for its evaluation and the trip back.
 const queueBudget = "5ms"
 
-func riskdArgs(geo string) func(string) []string {
+// queueTarget is riskd's --queue-target (-queue-target; 0 leaves the flag out, for a riskd that predates it).
+func riskdArgs(geo string, queueTarget time.Duration) func(string) []string {
 	return func(addr string) []string {
-		return []string{"serve", "--listen", addr,
+		args := []string{"serve", "--listen", addr,
 			"--geoip-city", filepath.Join(geo, "city.mmdb"), "--geoip-asn", filepath.Join(geo, "asn.mmdb"),
 			"--geoip-anonymous", filepath.Join(geo, "anonymous.mmdb"), "--shutdown-timeout", "2s",
 			// Where the generator stamps a request (X-Request-Start, the time it left the generator), what
@@ -231,6 +232,10 @@ func riskdArgs(geo string) func(string) []string {
 			// The generator is one client holding -conns connections from one address, more than riskd's
 			// default bound per client address allows.
 			"--max-conns-per-ip", "0"}
+		if queueTarget > 0 {
+			args = append(args, "--queue-target", queueTarget.String())
+		}
+		return args
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,18 +23,21 @@ type config struct {
 	out         string // directory for the CSV and PNG files
 	name        string // their name stem
 
-	profile  string
-	rate     float64
-	duration time.Duration
-	warmup   time.Duration
-	capacity time.Duration // -compare: capacity's measurement
-	rounds   int           // -compare: capacity measurements of each server, alternating
-	quietFor time.Duration // -compare: longest wait for other processes to quieten down
-	quietPct float64       // -compare: what counts as quiet, % of a core used by other processes
-	spike    spikeShape
-	under    float64 // -compare: spike peak as a fraction of riskd's capacity
-	over     float64 // -compare: overload peak as a multiple of riskd's capacity
-	overHogs int     // -compare: busy loops sharing riskd's core during the overload
+	profile     string
+	rate        float64
+	duration    time.Duration
+	warmup      time.Duration
+	capacity    time.Duration // -compare: capacity's measurement
+	rounds      int           // -compare: capacity measurements of each server, alternating
+	quietFor    time.Duration // -compare: longest wait for other processes to quieten down
+	quietPct    float64       // -compare: what counts as quiet, % of a core used by other processes
+	spike       spikeShape
+	under       float64       // -compare: spike peak as a fraction of riskd's sustainable rate
+	overs       []float64     // -compare: overload peaks as multiples of riskd's sustainable rate
+	overHogs    int           // -compare: busy loops sharing riskd's core during the overload
+	sustainP99  time.Duration // -compare: the p99 within which a rate counts as sustained
+	queueTarget time.Duration // riskd's --queue-target in the servers the generator starts (0: not passed)
+	runs        int           // -compare: whole comparisons to run, for the distribution of their figures
 
 	conns         int // open loop: connections, so requests in flight at most
 	capacityConns int // closed loop: connections sending back to back
@@ -48,8 +53,7 @@ type config struct {
 	client        string
 }
 
-func parseConfig(args []string, stderr io.Writer) (config, error) {
-	var c config
+func parseConfig(args []string, stderr io.Writer) (c config, err error) {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.target, "url", "http://127.0.0.1:8080/v1/decide", "target `URL` (loopback only)")
@@ -58,7 +62,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.compare, "compare", false, "the full comparison: capacity of bare and riskd, a spike under capacity and one over it")
 	fs.StringVar(&c.root, "root", ".", "a `directory` inside the riskd repository (for -start and -compare)")
 	fs.BoolVar(&c.redisOutage, "redis-outage", false, "with -start riskd -profile soak: riskd shares state through a redis-server started for the run, killed a third of the way in and started again two thirds in")
-	fs.StringVar(&c.riskdFlags, "riskd-flags", "", "with -start riskd: more `flags` for riskd serve, space-separated (e.g. \"--velocity-keys 65536 --max-profiles 65536\")")
+	fs.StringVar(&c.riskdFlags, "riskd-flags", "", "with -start riskd and -compare: more `flags` for riskd serve, space-separated, after the usual ones (e.g. \"--max-conns-per-ip 100000\")")
 	fs.StringVar(&c.riskdBin, "riskd-bin", "", "start this riskd `binary` instead of building ./cmd/riskd (another version, or a tree that does not build)")
 	fs.StringVar(&c.out, "out", "", "`directory` to write per-second CSV and PNG plots to (-compare: default var/bench)")
 	fs.StringVar(&c.name, "name", "", "file name stem of the CSV and PNG (default: target-profile)")
@@ -76,12 +80,14 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.spike.Hold, "spike-hold", 20*time.Second, "spike: time at the peak")
 	fs.DurationVar(&c.spike.Back, "spike-back", 10*time.Second, "spike: time back at the baseline")
 	fs.Float64Var(&c.spike.Factor, "spike-factor", 10, "spike: peak as a multiple of the baseline")
-	fs.Float64Var(&c.under, "under", 0.65, "-compare: spike peak as a fraction of riskd's measured capacity")
-	// 1.1: riskd's capacity is measured closed loop, which costs less a request than the open loop's 1,024
-	// connections, so that rate already exceeds what riskd answers open loop (the hold sheds); 1.75 of it is more
-	// than one generator core sends on schedule.
-	fs.Float64Var(&c.over, "over", 1.1, "-compare: overload spike peak as a multiple of riskd's measured (closed-loop) capacity")
+	fs.Float64Var(&c.under, "under", 0.65, "-compare: spike peak as a fraction of riskd's sustainable (open-loop) rate")
+	over := fs.String("over", "1.1,2", "-compare: overload spike peaks, comma-separated `factors` of riskd's sustainable (open-loop) rate")
 	fs.IntVar(&c.overHogs, "over-hogs", 0, "-compare: share riskd's core with `n` busy loops during the overload (a noisy neighbour), whose peak is then -over × riskd's capacity measured with them")
+	fs.DurationVar(&c.sustainP99, "sustain-p99", 3*time.Millisecond, "-compare: a rate counts as sustained when its p99 stays within this")
+	// Half the queue budget: the wait the controller holds the queue at, so that the budget sheds only what a
+	// sudden burst puts past it (docs/OVERLOAD.md).
+	fs.DurationVar(&c.queueTarget, "queue-target", 2500*time.Microsecond, "-start riskd and -compare: riskd's --queue-target (0: the flag is not passed, for a riskd built before it)")
+	fs.IntVar(&c.runs, "runs", 1, "-compare: run the whole comparison `n` times and print the distribution of its figures over the runs")
 
 	fs.IntVar(&c.conns, "conns", 1024, "open loop: keep-alive connections, so requests in flight at most")
 	fs.IntVar(&c.capacityConns, "capacity-conns", 256, "capacity: connections sending back to back")
@@ -102,13 +108,16 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.quiet, "quiet", false, "no per-second progress on stderr")
 	fs.StringVar(&c.client, "client", "loop", "the generator's HTTP client: `loop` (one goroutine, epoll; Linux only) or fasthttp (a goroutine a connection)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to `file` (is the generator the bottleneck?)")
-	if err := fs.Parse(args); err != nil {
+	if err = fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	c.mix.Spray = *spray
+	if c.overs, err = parseFactors(*over); err != nil {
+		return c, fmt.Errorf("-over: %w", err)
+	}
 	switch {
 	case c.client == "loop" && !loopClientAvailable:
 		c.client = "fasthttp"
@@ -131,8 +140,12 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-arrivals %q: want poisson or uniform", c.arrivals)
 	case c.start != "" && c.start != "riskd" && c.start != "bare":
 		return c, fmt.Errorf("-start %q: want riskd or bare", c.start)
-	case c.under <= 0 || c.over <= 0:
-		return c, errors.New("-under and -over must be above 0")
+	case c.under <= 0:
+		return c, errors.New("-under must be above 0")
+	case c.runs < 1 || c.runs > 100:
+		return c, errors.New("-runs must be 1..100")
+	case c.sustainP99 <= 0:
+		return c, errors.New("-sustain-p99 must be above 0")
 	case c.redisOutage && (c.start != "riskd" || c.profile != "soak"):
 		return c, errors.New("-redis-outage goes with -start riskd -profile soak")
 	case c.rounds < 1 || c.rounds > 10:
@@ -160,4 +173,17 @@ func (c config) buildProfile() (Profile, error) {
 		return p, fmt.Errorf("-profile %q: want capacity, steady, spike or soak", c.profile)
 	}
 	return p, p.validate()
+}
+
+// parseFactors reads a comma-separated list of positive multiples, such as "1.1,2".
+func parseFactors(s string) ([]float64, error) {
+	var fs []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(v > 0) || v > 100 {
+			return nil, fmt.Errorf("%q: want factors above 0, such as 1.1,2", s)
+		}
+		fs = append(fs, v)
+	}
+	return fs, nil
 }

@@ -13,7 +13,7 @@ import (
 // network processing; other: every process but the server and the generator).
 var csvHeader = []string{"t_s", "phase", "offered", "throughput", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
 	"errors", "shed", "late", "dropped", "server_cpu_pct", "server_rss_mib", "generator_cpu_pct", "generator_stall_ms",
-	"softirq_cpu_pct", "other_cpu_pct"}
+	"softirq_cpu_pct", "other_cpu_pct", "shed_p99_ms"}
 
 // writeCSV writes one row per second of the run.
 func writeCSV(path string, r runResult) error {
@@ -45,7 +45,7 @@ func writeCSV(path string, r runResult) error {
 			msCSV(s.P50), msCSV(s.P90), msCSV(s.P99), msCSV(s.P999), msCSV(s.Max),
 			strconv.FormatUint(s.Errors, 10), strconv.FormatUint(s.Shed, 10),
 			strconv.FormatUint(s.Late, 10), strconv.FormatUint(s.Dropped, 10),
-			server, rss, gen, msCSV(s.Stall), softirq, other,
+			server, rss, gen, msCSV(s.Stall), softirq, other, msCSV(s.ShedP99),
 		})
 	}
 	if err == nil {

@@ -135,7 +135,7 @@ func buildAndStart(ctx context.Context, c config, root, which string, riskdExtra
 		if err != nil {
 			return nil, pinning{}, err
 		}
-		base := riskdArgs(geo)
+		base := riskdArgs(geo, c.queueTarget)
 		args = func(addr string) []string { return append(base(addr), riskdExtra...) }
 		ready = "/readyz"
 	}

@@ -40,6 +40,7 @@ func writePlot(path string, r runResult, title string, refs []refLine) error {
 		{"p99", func(s secondResult) time.Duration { return s.P99 }, color.RGBA{0xff, 0x7f, 0x0e, 255}, 1.5},
 		{"p99.9", func(s secondResult) time.Duration { return s.P999 }, color.RGBA{0xd6, 0x27, 0x28, 255}, 1.5},
 		{"max", func(s secondResult) time.Duration { return s.Max }, color.RGBA{0x99, 0x99, 0x99, 255}, 0.75},
+		{"shed p99", func(s secondResult) time.Duration { return s.ShedP99 }, color.RGBA{0x94, 0x67, 0xbd, 255}, 1},
 	}
 	for _, sr := range series {
 		var xy plotter.XYs
@@ -115,13 +116,38 @@ func writePlot(path string, r runResult, title string, refs []refLine) error {
 	lat.X.Min, lat.X.Max = 0, max(end, float64(len(r.Seconds)))
 	tput.X.Min, tput.X.Max = lat.X.Min, lat.X.Max
 
-	img := vgimg.NewWith(vgimg.UseWH(10*vg.Inch, 7*vg.Inch), vgimg.UseDPI(96))
+	// The server's memory, when known: under overload it must stay flat.
+	panels := [][]*plot.Plot{{lat}, {tput}}
+	var rss plotter.XYs
+	for _, s := range r.Seconds {
+		if s.Usage.serverOK && s.Usage.serverRSS > 0 {
+			rss = append(rss, plotter.XY{X: mid(s.At), Y: float64(s.Usage.serverRSS) / (1 << 20)})
+		}
+	}
+	height := 7 * vg.Inch
+	if len(rss) > 0 {
+		mem := plot.New()
+		mem.X.Label.Text = "time (s)"
+		mem.Y.Label.Text = "server RSS (MiB)"
+		mem.Y.Min = 0
+		mem.Add(plotter.NewGrid())
+		if err := addLine(mem, "server RSS", rss, color.RGBA{0x2c, 0xa0, 0x2c, 255}, 1.5, nil); err != nil {
+			return err
+		}
+		mem.Legend.Top, mem.Legend.Left = true, true
+		mem.X.Min, mem.X.Max = lat.X.Min, lat.X.Max
+		panels = append(panels, []*plot.Plot{mem})
+		height = 9 * vg.Inch
+	}
+
+	img := vgimg.NewWith(vgimg.UseWH(10*vg.Inch, height), vgimg.UseDPI(96))
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4),
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4),
 		PadRight: vg.Points(8), PadY: vg.Points(8)}
-	canvases := plot.Align([][]*plot.Plot{{lat}, {tput}}, tiles, dc)
-	lat.Draw(canvases[0][0])
-	tput.Draw(canvases[1][0])
+	canvases := plot.Align(panels, tiles, dc)
+	for i, row := range panels {
+		row[0].Draw(canvases[i][0])
+	}
 
 	f, err := os.Create(path)
 	if err != nil {

@@ -65,6 +65,7 @@ type phaseStats struct {
 type second struct {
 	counters
 	latency Histogram    // accepted answers that arrived in this second, from their scheduled send time
+	shedLat Histogram    // shed answers that arrived in this second, from their scheduled send time
 	stall   atomic.Int64 // the longest stall of the generator's process that ended in this second, ns
 }
 
@@ -144,6 +145,7 @@ func (r *Recorder) Done(at, sent, done time.Duration, o outcome) {
 		r.phase(done).throughput.Add(1)
 	case shed:
 		p.shedWait.Record(done - at)
+		s.shedLat.Record(done - at)
 	}
 }
 

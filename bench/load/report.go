@@ -45,6 +45,7 @@ type secondResult struct {
 	Offered, Accepted, Errors, Shed, Late uint64
 	Dropped                               uint64
 	P50, P90, P99, P999, Max              time.Duration
+	ShedP99                               time.Duration // of the shed answers that arrived in this second
 	Stall                                 time.Duration // the longest stall of the generator's process
 	Usage                                 usage
 }
@@ -97,7 +98,8 @@ func summarize(label string, p Profile, rec *Recorder, samples []sample, end tim
 			Offered: s.offered.Load(), Accepted: s.accepted.Load(), Errors: s.errors(), Shed: s.shed.Load(),
 			Late: s.late.Load(), Dropped: s.dropped.Load(),
 			P50: s.latency.Quantile(0.5), P90: s.latency.Quantile(0.9), P99: s.latency.Quantile(0.99),
-			P999: s.latency.Quantile(0.999), Max: s.latency.Max(), Stall: time.Duration(s.stall.Load()),
+			P999: s.latency.Quantile(0.999), Max: s.latency.Max(), ShedP99: s.shedLat.Quantile(0.99),
+			Stall: time.Duration(s.stall.Load()),
 			Usage: usageBetween(samples, at, at+time.Second),
 		})
 	}

@@ -38,6 +38,7 @@ type serveConfig struct {
 	adminTLSKey       string
 	maxInflight       int
 	queueBudget       time.Duration
+	queueTarget       time.Duration
 	decisionLog       string
 	logMaxBytes       int64
 	logRetention      time.Duration
@@ -91,6 +92,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.adminTLSKey, "admin-tls-key", "", "TLS private key file (PEM) for --admin-listen (default: --tls-key)")
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
 	fs.DurationVar(&c.queueBudget, "queue-budget", 0, "shed decide/events requests that waited longer than this before reaching riskd, by the caller's X-Request-Start header; 0 = off")
+	fs.DurationVar(&c.queueTarget, "queue-target", 0, "with --queue-budget: shed stamped requests at random while the delay before riskd is above this, as much as holds it there (docs/OVERLOAD.md); 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
 	fs.StringVar(&c.decisionLog, "decision-log", "", "directory for the decision log (decisions.ndjson, rotated by size); empty = no log")
@@ -167,6 +169,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if c.queueBudget < 0 {
 		return fmt.Errorf("queue-budget %v: want 0 (off) or a positive duration", c.queueBudget)
+	}
+	if c.queueTarget < 0 || c.queueTarget > 0 && (c.queueBudget == 0 || c.queueTarget >= c.queueBudget) {
+		return fmt.Errorf("queue-target %v: want 0 (off), or a positive duration below --queue-budget (%v)", c.queueTarget, c.queueBudget)
 	}
 	if c.shed != "reject" && c.shed != "fallback" {
 		return fmt.Errorf("shed %q: want reject or fallback", c.shed)
@@ -272,7 +277,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
 		MaxConnsPerClient: connsBound(c.maxConnsPerIP), IdleTimeout: c.idleTimeout,
 		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
-		QueueBudget: c.queueBudget, Signals: ssf})
+		QueueBudget: c.queueBudget, QueueTarget: c.queueTarget, Signals: ssf})
 	if err != nil {
 		return err
 	}
