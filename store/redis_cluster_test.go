@@ -78,8 +78,8 @@ func TestRedisClusterCountsAcrossInstancesAsOne(t *testing.T) {
 	}
 	used := map[int]bool{}
 	for _, s := range ss {
-		used[nodeOf(t, cl, subjectKey(kindIP, s.IP, 'v'))] = true
-		used[nodeOf(t, cl, subjectKey(kindUser, s.User, 'v'))] = true
+		used[nodeOf(t, cl, subjectKey(kindIP, s.IP, 'r'))] = true
+		used[nodeOf(t, cl, subjectKey(kindUser, s.User, 'r'))] = true
 	}
 	if len(used) != 3 {
 		t.Fatalf("the subjects landed on %d nodes only: the test does not exercise the cluster", len(used))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -108,5 +107,4 @@ func TestWriteUpgradeFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("fixture at %d: %d redis keys", at, len(fx.Keys))
-	_ = strconv.Itoa
 }
