@@ -86,6 +86,14 @@ func TestRedisClusterCountsAcrossInstancesAsOne(t *testing.T) {
 	}
 }
 
+// TestRedisClusterFactsMatchMemory runs TestRedisFactsMatchMemory's workload on the cluster, where each subject
+// of an event is its own script call on its own node: every reading must still agree with memory's.
+func TestRedisClusterFactsMatchMemory(t *testing.T) {
+	t.Parallel()
+	cl := storetest.StartCluster(t)
+	replayMatchesMemory(t, openCluster(t, cl, "k"), openCluster(t, cl, "k"))
+}
+
 func TestRedisClusterProfilesShared(t *testing.T) {
 	t.Parallel() // mostly waiting for the cluster to form
 	cl := storetest.StartCluster(t)
