@@ -99,4 +99,18 @@ func TestUpgradeKeepsRedis(t *testing.T) {
 	if err := r.Health(); err != nil {
 		t.Fatalf("the readings were not Redis's: %v", err)
 	}
+	// The next event of a subject moves its old keys into its record: nothing is lost, nothing is left.
+	u, dev := fixtureUser(0), fixtureTrusted(0)
+	var rd Reading
+	r.Observe(Subjects{User: u, HasUser: true, Device: dev, HasDevice: true}, fx.At+120, SetOf(Attempts), &rd)
+	r.Observe(Subjects{User: u, HasUser: true, Device: dev, HasDevice: true}, fx.At+120, 0, &rd)
+	if rd.User[Attempts][Day] != 3 || rd.Facts.DeviceFirstSeen == 0 || rd.Facts.UserDevices24h != 2 {
+		t.Fatalf("after the first event since the upgrade: %d attempts, device first seen %d, %d devices",
+			rd.User[Attempts][Day], rd.Facts.DeviceFirstSeen, rd.Facts.UserDevices24h)
+	}
+	for _, k := range []string{subjectKey(kindUser, u, 'v'), subjectKey(kindUser, u, 'x'), subjectKey(kindDevice, dev, 'v'), subjectKey(kindDevice, dev, 'x')} {
+		if n, _ := c.Do(ctx, c.B().Exists().Key(k).Build()).AsInt64(); n != 0 {
+			t.Fatalf("%s still held after its subject's record was written", k)
+		}
+	}
 }
