@@ -94,6 +94,12 @@ var recordScript = func() string {
 		"DAY_MIN": dayMin, "STAMP_MOD": stampMod, "STAMP_HALF": stampHalf,
 	}, map[string]string{}
 	luaRuns(ringRuns, "RING", names, formats)
+	names["RING_COUNTS_POS"] = 1 + runsLen(ringRuns[:1])
+	names["ADDR_USERS_POS"] = 1 + runsLen(factsRuns[addrRecord][:1])
+	names["ADDR_REGS_POS"] = 1 + runsLen(factsRuns[addrRecord][:2])
+	names["ADDR_SLOTS"] = addrUserSlots
+	formats["RING_HEADS_FMT"] = "'<" + strings.Repeat(ringRuns[0].typ, ringRuns[0].n) + "'"
+	formats["ADDR_USERS_FMT"] = "'<" + strings.Repeat(factsRuns[addrRecord][1].typ, factsRuns[addrRecord][1].n) + "'"
 	luaRuns(factsRuns[userRecord], "USER", names, formats)
 	luaRuns(factsRuns[addrRecord], "ADDR", names, formats)
 	luaRuns(factsRuns[deviceRecord], "DEVICE", names, formats)
@@ -172,6 +178,67 @@ local function count(v, mask)
   end
 end
 
+-- setAdd records fingerprint fp seen now in the stamped set v[lo..hi] (facts.go).
+local function setAdd(v, lo, hi, fp)
+  local victim, oldest, empty = lo, nil, false
+  for j = lo, hi do
+    local x = v[j]
+    if x == 0 then
+      if not empty then victim, empty = j, true end
+    else
+      local s = x % 65536
+      if math.floor(x / 65536) == fp then
+        if age(st, s) > 0 then v[j] = fp * 65536 + st end
+        return
+      end
+      if not empty then
+        local g = age(st, s)
+        if oldest == nil or g > oldest then victim, oldest = j, g end
+      end
+    end
+  end
+  v[victim] = fp * 65536 + st
+end
+
+-- countHot is count for a ring src whose every window is at the event's bucket (a busy subject): the counts
+-- are read and spliced in one by one, without decoding the ring into a table, which costs more than the rest
+-- of the call. It returns nil for any other ring.
+local function countHot(src, mask)
+  local h1, h2, h3, h4 = struct.unpack(RING_HEADS_FMT, src)
+  if h1 ~= ix[1] or h2 ~= ix[2] or h3 ~= ix[3] or h4 ~= ix[4] then return nil end
+  local out, last = {}, 1
+  for w = 0, NUM_WINDOWS - 1 do
+    local s, bits = ix[w + 1] % RING_LEN, mask
+    for m = 0, NUM_METRICS - 1 do
+      if bits % 2 == 1 then
+        local p = RING_COUNTS_POS + 2 * ((w * NUM_METRICS + m) * RING_LEN + s)
+        local x = struct.unpack('<H', src, p)
+        out[#out + 1] = string.sub(src, last, p - 1)
+        out[#out + 1] = struct.pack('<H', math.min(x + n, 65535))
+        last = p + 2
+      end
+      bits = math.floor(bits / 2)
+    end
+  end
+  out[#out + 1] = string.sub(src, last, RING_BYTES)
+  return table.concat(out)
+end
+
+-- addrHot is addFacts for an address's facts f (bytes) that need no sweep (seen this hour, not new): only its
+-- set of users is decoded, and the one register the user maps to spliced in. It returns nil otherwise.
+local function addrHot(f, a)
+  local last = struct.unpack('<i4', f, 1)
+  if last == 0 or mn - last >= DAY_MIN or math.floor(mn / 60) > math.floor(last / 60) then return nil end
+  local users = {struct.unpack(ADDR_USERS_FMT, f, ADDR_USERS_POS)}
+  setAdd(users, 1, ADDR_SLOTS, tonumber(ARGV[a]))
+  local rp = ADDR_REGS_POS + 2 * tonumber(ARGV[a + 1])
+  local g = struct.unpack('<H', f, rp)
+  if g == 0 or age(st, g) > 0 then g = st end
+  local ue = ADDR_USERS_POS + 4 * ADDR_SLOTS
+  return struct.pack('<i4', math.max(last, mn)) .. struct.pack(ADDR_USERS_FMT, unpack(users, 1, ADDR_SLOTS)) ..
+    string.sub(f, ue, rp - 1) .. struct.pack('<H', g) .. string.sub(f, rp + 2)
+end
+
 -- addFacts adds the attempt to the facts v of a record of kind kind; a is the index of its first item.
 local function addFacts(v, kind, a)
   local s0, s1, r0, r1
@@ -204,30 +271,10 @@ local function addFacts(v, kind, a)
   end
   local latest = false
   if mn >= last then v[1] = mn; latest = true end
-  local function setAdd(lo, hi, fp)
-    local victim, oldest, empty = lo, nil, false
-    for j = lo, hi do
-      local x = v[j]
-      if x == 0 then
-        if not empty then victim, empty = j, true end
-      else
-        local s = x % 65536
-        if math.floor(x / 65536) == fp then
-          if age(st, s) > 0 then v[j] = fp * 65536 + st end
-          return
-        end
-        if not empty then
-          local g = age(st, s)
-          if oldest == nil or g > oldest then victim, oldest = j, g end
-        end
-      end
-    end
-    v[victim] = fp * 65536 + st
-  end
   if kind == 'u' then
-    if ARGV[a] ~= '' then setAdd(USER_IPS, USER_DEVICES - 1, tonumber(ARGV[a])) end
-    if ARGV[a + 1] ~= '' then setAdd(USER_DEVICES, USER_COUNTRIES - 1, tonumber(ARGV[a + 1])) end
-    if ARGV[a + 2] ~= '' then setAdd(USER_COUNTRIES, USER_AMOUNTS - 1, tonumber(ARGV[a + 2])) end
+    if ARGV[a] ~= '' then setAdd(v, USER_IPS, USER_DEVICES - 1, tonumber(ARGV[a])) end
+    if ARGV[a + 1] ~= '' then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, tonumber(ARGV[a + 1])) end
+    if ARGV[a + 2] ~= '' then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, tonumber(ARGV[a + 2])) end
     if ARGV[a + 3] ~= '' then
       local amt = tonumber(ARGV[a + 3])
       for j = 0, 1 do
@@ -246,12 +293,12 @@ local function addFacts(v, kind, a)
       end
     end
   elseif kind == 'i' then
-    setAdd(s0, s1, tonumber(ARGV[a]))
+    setAdd(v, s0, s1, tonumber(ARGV[a]))
     local g = r0 + tonumber(ARGV[a + 1])
     if v[g] == 0 or age(st, v[g]) > 0 then v[g] = st end
   else
     if mn < v[DEVICE_FIRST] then v[DEVICE_FIRST] = mn end
-    if ARGV[a] ~= '' then setAdd(s0, s1, tonumber(ARGV[a])) end
+    if ARGV[a] ~= '' then setAdd(v, s0, s1, tonumber(ARGV[a])) end
     local ua = tonumber(ARGV[a + 1])
     if ua ~= 0 and latest then v[DEVICE_UA] = ua end
   end
@@ -289,7 +336,10 @@ local function subject(key, tomb, kind, mask, withFacts, a)
   if mask == 0 and not withFacts then return ret end
   local src = cur or nil
   local body
-  if mask ~= 0 or not src then
+  local hot = src and mask ~= 0 and countHot(src, mask)
+  if hot then
+    body = hot
+  elseif mask ~= 0 or not src then
     local ring = decode(RING_FMT, RING_FIELDS, src, 1)
     if ring[RING_HEADS] == 0 and ring[RING_HEADS + 1] == 0 then
       for w = 0, NUM_WINDOWS - 1 do ring[RING_HEADS + w] = ix[w + 1] end -- a new ring starts at the event's buckets
@@ -300,7 +350,10 @@ local function subject(key, tomb, kind, mask, withFacts, a)
     body = string.sub(src, 1, RING_BYTES)
   end
   if fsize > 0 then
-    if withFacts then
+    local fhot = withFacts and src and kind == 'i' and addrHot(string.sub(src, RING_BYTES + 1), a)
+    if fhot then
+      body = body .. fhot
+    elseif withFacts then
       local facts = decode(factsFmt[kind], factsFields[kind], src, RING_BYTES + 1)
       addFacts(facts, kind, a)
       body = body .. struct.pack(factsFmt[kind], unpack(facts, 1, factsFields[kind]))
