@@ -49,8 +49,9 @@ type RedisConfig struct {
 // Redis is the shared backend: several riskd instances keep velocity and profiles in one Redis (or Redis
 // Cluster), so an attack spread across instances is counted as one.
 //
-// A decision makes one pipelined round trip: for each subject a script that reads its counters and counts the
-// event and one that reads its facts and adds the attempt, and a GET of the profile. Everything else (successes, profile changes) is queued and written by one
+// A decision makes one pipelined round trip: one script call that reads every subject's record (its counters
+// and facts) and counts the event and adds the attempt to it (one call per subject on Redis Cluster, where
+// the subjects live in different slots), and a GET of the profile. Everything else (successes, profile changes) is queued and written by one
 // goroutine in pipelined batches. Every change is also applied to a local Memory, which answers whenever Redis
 // is out of reach: decisions then go on with this instance's own view, queued writes wait (bounded) and are
 // replayed once a probe finds Redis again.
@@ -59,8 +60,7 @@ type Redis struct {
 	cfg     RedisConfig
 	log     *slog.Logger
 	metrics *Metrics
-	vel     *script
-	facts   *script
+	rec     *script
 	cas     *script
 
 	client  atomic.Pointer[rueidis.Client] // nil until the first successful connection
@@ -112,8 +112,7 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
-		vel:     newScript(velocityScript),
-		facts:   newScript(factsScript),
+		rec:     newScript(recordScript),
 		cas:     newScript(casScript),
 		writes:  make(chan redisWrite, cfg.QueueLen),
 		quit:    make(chan struct{}),

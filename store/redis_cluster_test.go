@@ -78,12 +78,20 @@ func TestRedisClusterCountsAcrossInstancesAsOne(t *testing.T) {
 	}
 	used := map[int]bool{}
 	for _, s := range ss {
-		used[nodeOf(t, cl, subjectKey(kindIP, s.IP, 'v'))] = true
-		used[nodeOf(t, cl, subjectKey(kindUser, s.User, 'v'))] = true
+		used[nodeOf(t, cl, subjectKey(kindIP, s.IP, 'r'))] = true
+		used[nodeOf(t, cl, subjectKey(kindUser, s.User, 'r'))] = true
 	}
 	if len(used) != 3 {
 		t.Fatalf("the subjects landed on %d nodes only: the test does not exercise the cluster", len(used))
 	}
+}
+
+// TestRedisClusterFactsMatchMemory runs TestRedisFactsMatchMemory's workload on the cluster, where each subject
+// of an event is its own script call on its own node: every reading must still agree with memory's.
+func TestRedisClusterFactsMatchMemory(t *testing.T) {
+	t.Parallel()
+	cl := storetest.StartCluster(t)
+	replayMatchesMemory(t, openCluster(t, cl, "k"), openCluster(t, cl, "k"))
 }
 
 func TestRedisClusterProfilesShared(t *testing.T) {

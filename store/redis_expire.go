@@ -89,8 +89,8 @@ func (r *Redis) expireKeys(ctx context.Context, c rueidis.Client, keys []string,
 			val = string(AppendProfile(nil, &p))
 		}
 		args := []string{string(old), val, ttl}
-		cmds = append(cmds, r.cas.cmd(c, keys[i], "", args...)) // rewrites existing profiles only: an erasure makes it miss
-		calls = append(calls, &call{s: r.cas, key: keys[i], args: args})
+		cmds = append(cmds, r.cas.cmd(c, []string{keys[i]}, args...)) // rewrites existing profiles only: an erasure makes it miss
+		calls = append(calls, &call{s: r.cas, keys: []string{keys[i]}, args: args})
 	}
 	if len(cmds) == 0 {
 		return 0, nil

@@ -20,54 +20,37 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0})
 		return
 	}
-	ix := bucketIndices(at)
 	stamp := time.Now().UnixMilli() // an erasure's tombstone refuses what was sent before it
-	args := velocityArgs(&ix, count, true, 1, stamp)
-	// A velocity ring per kind, a facts record per kind keeping facts, and the profile.
-	var cmds [numKinds + numFactsKinds + 1]rueidis.Completed
-	var calls [len(cmds)]*call
-	var dst [numKinds]*[NumMetrics]Counts
-	n := 0
-	for _, sub := range subjectsOf(&s) {
-		if !sub.has {
-			continue
-		}
-		k, tomb := subjectKey(sub.kind, sub.key, 'v'), tombstoneOf(sub)
-		cmds[n] = r.vel.cmd(c, k, tomb, args...)
-		calls[n] = &call{s: r.vel, key: k, tomb: tomb, args: args}
-		dst[n] = out.counts(sub.kind)
-		n++
-	}
-	nv := n
-	var fc [numFactsKinds]factsCall
-	facts := factsCalls(&s, at, count != 0, true, r.cfg.Retention.Milliseconds(), stamp, fc[:0])
-	for _, f := range facts {
-		cmds[n] = r.facts.cmd(c, f.key, f.tomb, f.args...)
-		calls[n] = &call{s: r.facts, key: f.key, tomb: f.tomb, args: f.args}
-		n++
+	rcs := r.recordCalls(&s, at, count, count != 0, true, 1, stamp, c.Mode() == rueidis.ClientModeCluster)
+	cmds := make([]rueidis.Completed, 0, len(rcs)+1)
+	calls := make([]*call, 0, len(rcs)+1)
+	for i := range rcs {
+		cmd, cl := rcs[i].cmd(c, r.rec)
+		cmds, calls = append(cmds, cmd), append(calls, cl)
 	}
 	if s.HasUser {
-		cmds[n] = c.B().Get().Key(subjectKey(kindUser, s.User, 'p')).Build()
-		n++
+		cmds, calls = append(cmds, c.B().Get().Key(subjectKey(kindUser, s.User, 'p')).Build()), append(calls, nil)
 	}
-	if n == 0 {
+	if len(cmds) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
-	res := doMulti(ctx, c, cmds[:n], calls[:n])
+	res := doMulti(ctx, c, cmds, calls)
 	cancel()
 
 	// Parse everything before changing out: a partial answer must not mix Redis and local readings.
 	var counts [numKinds][NumMetrics]Counts
-	for i := range nv {
-		if err := parseVelocity(res[i], &ix, &counts[i]); err != nil {
-			r.readFailed(err, s, count, at, stamp)
-			return
-		}
-	}
 	var fx Facts
-	for i, f := range facts {
-		if err := parseFacts(res[nv+i], f.kind, at, &fx); err != nil {
+	for i := range rcs {
+		ms, err := subjectAnswers(res[i], len(rcs[i].kinds))
+		if err == nil {
+			for j, k := range rcs[i].kinds {
+				if err = parseRecord(&ms[j], k, at, &counts[k], &fx); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
 			r.readFailed(err, s, count, at, stamp)
 			return
 		}
@@ -76,7 +59,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	has := false
 	if s.HasUser {
 		var err error
-		if has, err = parseProfile(res[nv+len(facts)], &p); err != nil {
+		if has, err = parseProfile(res[len(rcs)], &p); err != nil {
 			r.readFailed(err, s, count, at, stamp)
 			return
 		}
@@ -84,8 +67,10 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	if r.late.Load() != 0 {
 		r.late.Store(0)
 	}
-	for i := range nv {
-		*dst[i] = counts[i]
+	for i := range rcs {
+		for _, k := range rcs[i].kinds {
+			*out.counts(k) = counts[k]
+		}
 	}
 	out.Facts = fx
 	if s.HasUser {
@@ -97,31 +82,6 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 			r.local.Profiles.Put(s.User, nil)
 		}
 	}
-}
-
-// tombstoneOf is the key of the tombstone that guards sub's keys: the user's, none for the other subjects.
-func tombstoneOf(sub subject) string {
-	if !kinds[sub.kind].tombstoned {
-		return ""
-	}
-	return subjectKey(kindUser, sub.key, 't')
-}
-
-// subject is one velocity subject of an event.
-type subject struct {
-	has  bool
-	kind kind
-	key  uint64
-}
-
-// subjectsOf lists the velocity subjects of s, present or not, in kind order.
-func subjectsOf(s *Subjects) [numKinds]subject {
-	var subs [numKinds]subject
-	for k := range numKinds {
-		key, has := s.subject(k)
-		subs[k] = subject{has, k, key}
-	}
-	return subs
 }
 
 // readFailed handles a decision's read that Redis did not answer: the local reading stands.
@@ -142,43 +102,6 @@ func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at, stamp int
 		r.fail(err)
 		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0, stamp: stamp})
 	}
-}
-
-// velocityArgs are the velocity script's arguments for n events in buckets ix, changed at stamp (ms).
-func velocityArgs(ix *[NumWindows]int32, count MetricSet, reply bool, n int, stamp int64) []string {
-	args := make([]string, 9)
-	for w := range NumWindows {
-		args[w] = itoa(int64(ix[w]))
-	}
-	args[4] = itoa(velocityTTLms)
-	args[5] = itoa(int64(count))
-	args[6] = "0"
-	if reply {
-		args[6] = "1"
-	}
-	args[7] = itoa(int64(n))
-	args[8] = itoa(stamp)
-	return args
-}
-
-// parseVelocity turns the velocity script's answer into counts as of buckets ix, with the same reading rule
-// as the in-memory ring.
-func parseVelocity(res rueidis.RedisResult, ix *[NumWindows]int32, out *[NumMetrics]Counts) error {
-	*out = [NumMetrics]Counts{}
-	b, err := res.AsBytes()
-	if rueidis.IsRedisNil(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("redis velocity read: %w", err)
-	}
-	if len(b) != ringBytes {
-		return fmt.Errorf("redis velocity read: %d bytes: %w", len(b), ErrCorrupt)
-	}
-	var rec velocityRecord
-	rec.decodeBody(b)
-	rec.read(ix, out)
-	return nil
 }
 
 // parseProfile decodes a GET of a profile; a missing key is no profile.
@@ -215,43 +138,41 @@ func (r *Redis) Export(user uint64, at int64, out *UserData) (bool, error) {
 	if cl == nil {
 		return false, r.unavailable()
 	}
-	ix := bucketIndices(at)
-	k, tomb := subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 't')
-	args := velocityArgs(&ix, 0, true, 1, time.Now().UnixMilli())
+	rcs := r.recordCalls(&Subjects{User: user, HasUser: true}, at, 0, false, true, 1, time.Now().UnixMilli(), true)
+	cmd, sc := rcs[0].cmd(cl, r.rec)
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	res := doMulti(ctx, cl, []rueidis.Completed{r.vel.cmd(cl, k, tomb, args...), cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build(),
-		cl.B().Get().Key(subjectKey(kindUser, user, 'x')).Build()},
-		[]*call{{s: r.vel, key: k, tomb: tomb, args: args}, nil, nil})
-	if err := parseVelocity(res[0], &ix, &out.Velocity); err != nil {
+	res := doMulti(ctx, cl, []rueidis.Completed{cmd, cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build()}, []*call{sc, nil})
+	if err := exportRecord(res[0], at, &out.Velocity, &out.Facts); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var err error
 	if out.HasProfile, err = parseProfile(res[1], &out.Profile); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if err := exportFacts(res[2], at, &out.Facts); err != nil {
-		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
 	return out.held(), nil
 }
 
-// exportFacts spells out a GET of a user's facts record; a missing key is none.
-func exportFacts(res rueidis.RedisResult, at int64, out *UserFacts) error {
-	*out = UserFacts{}
-	b, err := res.AsBytes()
-	if rueidis.IsRedisNil(err) {
+// exportRecord spells out a user's record, as recordScript returned it; none is all zeros.
+func exportRecord(res rueidis.RedisResult, at int64, counts *[NumMetrics]Counts, out *UserFacts) error {
+	*counts, *out = [NumMetrics]Counts{}, UserFacts{}
+	ms, err := subjectAnswers(res, 1)
+	if err != nil {
+		return err
+	}
+	if ms[0].IsNil() {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("redis facts read: %w", err)
+	var fx Facts
+	if err := parseRecord(&ms[0], kindUser, at, counts, &fx); err != nil {
+		return err
 	}
-	if len(b) != userFactsLen {
-		return fmt.Errorf("redis facts read: %d bytes: %w", len(b), ErrCorrupt)
+	b, _ := ms[0].AsBytes()
+	if f := b[ringBytes:]; le.Uint32(f) != 0 {
+		var rec userFacts
+		rec.decodeBody(f)
+		rec.export(at, out)
 	}
-	var rec userFacts
-	rec.decodeBody(b)
-	rec.export(at, out)
 	return nil
 }
 

@@ -299,7 +299,7 @@ func TestRedisPoisonedKeyStaysLocal(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	a := openRedis(t, srv.Addr, "k")
 	c := srv.Client(t)
-	if err := c.Do(context.Background(), c.B().Hset().Key(subjectKey(kindIP, 66, 'v')).FieldValue().FieldValue("x", "y").Build()).Error(); err != nil {
+	if err := c.Do(context.Background(), c.B().Hset().Key(subjectKey(kindIP, 66, 'r')).FieldValue().FieldValue("x", "y").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().Unix()

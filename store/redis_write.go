@@ -141,35 +141,19 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 			r.metrics.droppedWrite()
 		}
 	}
-	// Counts of one subject at one second with the same metrics are merged into one call: a busy address or
-	// device is counted many times a batch. A user's are merged only when made in the same millisecond, which its
-	// tombstone is compared with.
-	type countKey struct {
-		kind  kind
-		key   uint64
-		at    int64
-		ms    MetricSet
-		stamp int64
-	}
-	var order []countKey
-	merged := map[countKey][]int{} // batch entries of each merged count
 	ops := map[uint64]*userOps{}
 	var users []uint64
+	var cmds []rueidis.Completed
+	var calls []*call
+	var owners []int // the batch entry of each command
+	cluster := c.Mode() == rueidis.ClientModeCluster
 	for i := range batch {
 		w := &batch[i]
 		switch w.kind {
 		case writeCount:
-			for _, sub := range subjectsOf(&w.subj) {
-				if sub.has {
-					k := countKey{sub.kind, sub.key, w.at, w.ms, 0}
-					if kinds[sub.kind].tombstoned {
-						k.stamp = w.stamp
-					}
-					if _, ok := merged[k]; !ok {
-						order = append(order, k)
-					}
-					merged[k] = append(merged[k], i)
-				}
+			for _, rc := range r.recordCalls(&w.subj, w.at, w.ms, w.facts, false, 1, w.stamp, cluster) {
+				cmd, cl := rc.cmd(c, r.rec)
+				cmds, calls, owners = append(cmds, cmd), append(calls, cl), append(owners, i)
 			}
 		case writeProfile:
 			u := w.subj.User
@@ -184,51 +168,28 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 			uo.writes = append(uo.writes, i)
 		}
 	}
-	if len(order) > 0 {
-		cmds := make([]rueidis.Completed, 0, len(order))
-		calls := make([]*call, 0, len(order))
-		owners := make([][]int, 0, len(order)) // the batch entries of each command
-		for _, k := range order {
-			ix := bucketIndices(k.at)
-			key, tomb := subjectKey(k.kind, k.key, 'v'), tombstoneOf(subject{true, k.kind, k.key})
-			args := velocityArgs(&ix, k.ms, false, len(merged[k]), k.stamp)
-			cmds = append(cmds, r.vel.cmd(c, key, tomb, args...))
-			calls = append(calls, &call{s: r.vel, key: key, tomb: tomb, args: args})
-			owners = append(owners, merged[k])
-		}
-		// Facts are not merged: each attempt adds its own items.
-		var fc []factsCall
-		for i := range batch {
-			if w := &batch[i]; w.kind == writeCount && w.facts {
-				fc = factsCalls(&w.subj, w.at, true, false, r.cfg.Retention.Milliseconds(), w.stamp, fc[:0])
-				for _, f := range fc {
-					cmds = append(cmds, r.facts.cmd(c, f.key, f.tomb, f.args...))
-					calls = append(calls, &call{s: r.facts, key: f.key, tomb: f.tomb, args: f.args})
-					owners = append(owners, []int{i})
-				}
-			}
-		}
+	if len(cmds) > 0 {
 		failed := map[int]bool{}
 		var err error
 		for j, rs := range doMulti(ctx, c, cmds, calls) {
-			switch e := rs.Error(); {
-			case e == nil && refusedByTombstone(rs):
-				r.metrics.erasedWrites(len(owners[j]))
-			case e == nil || rueidis.IsRedisNil(e): // the scripts answer nil when asked for nothing
+			ms, e := rs.ToArray()
+			switch {
+			case e == nil:
+				for _, m := range ms {
+					if v, err := m.AsInt64(); err == nil && v == -1 {
+						r.metrics.erasedWrites(1)
+					}
+				}
 			case replied(e): // a poisoned key: retrying would hold the queue forever
 				r.metrics.droppedWrite()
 			default:
-				for _, i := range owners[j] {
-					failed[i] = true
-				}
+				failed[owners[j]] = true
 				err = e
 			}
 		}
-		for _, own := range owners {
-			for _, i := range own {
-				if !failed[i] {
-					batch[i].kind = writeDone
-				}
+		for _, i := range owners {
+			if !failed[i] {
+				batch[i].kind = writeDone
 			}
 		}
 		if err != nil {
@@ -371,8 +332,8 @@ func (r *Redis) applyProfiles(ctx context.Context, c rueidis.Client, batch []red
 		}
 		k, t := subjectKey(kindUser, u, 'p'), subjectKey(kindUser, u, 't')
 		args := []string{string(old), val, ttl, tomb}
-		cmds = append(cmds, r.cas.cmd(c, k, t, args...))
-		calls = append(calls, &call{s: r.cas, key: k, tomb: t, args: args})
+		cmds = append(cmds, r.cas.cmd(c, []string{k, t}, args...))
+		calls = append(calls, &call{s: r.cas, keys: []string{k, t}, args: args})
 		who = append(who, u)
 	}
 	if len(cmds) == 0 {
@@ -436,8 +397,8 @@ func (r *Redis) Erase(user uint64) (bool, error) {
 	erasedAt := time.Now().Add(erasureSkew).UnixMilli()
 	res := c.DoMulti(ctx,
 		c.B().Set().Key(subjectKey(kindUser, user, 't')).Value(itoa(erasedAt)).Px(tombstoneTTL).Build(),
-		c.B().Del().Key(subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'x'),
-			subjectKey(kindUser, user, 'p')).Build(),
+		c.B().Del().Key(subjectKey(kindUser, user, 'r'), subjectKey(kindUser, user, 'p'),
+			subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'x')).Build(), // and the layout before's keys
 		erasureCmd(c, user))
 	err := res[0].Error()
 	n, derr := res[1].AsInt64()

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Redis CPU per decision, and decisions per second with Redis and in memory, in one run on this machine.
+#
+#	bench/rediscost/run.sh [RISKD_BINARY]   # default: builds ./cmd/riskd
+#
+# It starts a redis-server (no persistence) and riskd pinned to CPU 1, the load generator (bench/load) on
+# CPU 0: a closed loop of 32 connections over a population of 50k users (the default mix: logins, failed
+# logins, checkouts, travel, credential stuffing). Each mode gets a warm-up run (the population's state comes
+# to exist), then a measured one. For Redis it resets INFO commandstats after the warm-up and divides the
+# usec of every command by the decisions riskd made in the measured run (riskd_decisions_total).
+# Figures on a shared machine move by tens of percent from run to run: compare modes within one run.
+set -eu
+cd "$(dirname "$0")/../.."
+OUT=$(mktemp -d); echo "work dir $OUT" >&2
+trap 'kill $(cat $OUT/*.pid 2>/dev/null) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$OUT"' EXIT
+BIN=${1:-}
+if [ -z "$BIN" ]; then BIN=$OUT/riskd; go build -o "$BIN" ./cmd/riskd; fi
+go build -o "$OUT/load" ./bench/load
+[ -f var/geoip/city.mmdb ] || go run ./bench/geogen -out var/geoip >/dev/null
+: "${RISKD_HASH_KEY:=rediscost-0123456789abcdef0123456789}"
+export RISKD_HASH_KEY
+RPORT=${REDIS_PORT:-16391}
+HPORT=${HTTP_PORT:-18391}
+WARM=${WARM:-6s}
+DUR=${DUR:-10s}
+redis-server --port "$RPORT" --save "" --appendonly no --daemonize yes --pidfile "$OUT/redis.pid" --logfile "$OUT/redis.log"
+sleep 0.3
+
+decisions() { curl -s "http://127.0.0.1:$HPORT/metrics" | awk '/^riskd_decisions_total/ {s += $2} END {printf "%d", s}'; }
+
+cpu() { redis-cli -p "$RPORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.3f", s}'; }
+
+# measure MODE FLAGS...: prints the decisions riskd made in the measured run, its answered/s (the load's
+# capacity row) and the CPU seconds Redis used in it.
+measure() {
+	mode=$1; shift
+	taskset -c 1 "$BIN" serve --listen "127.0.0.1:$HPORT" --geoip-city var/geoip/city.mmdb --geoip-asn var/geoip/asn.mmdb \
+		--geoip-anonymous var/geoip/anonymous.mmdb --max-conns-per-ip 0 "$@" >"$OUT/riskd-$mode.log" 2>&1 &
+	echo $! >"$OUT/riskd.pid"
+	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$HPORT/readyz" >/dev/null && break; sleep 0.1; done
+	load() { taskset -c 0 "$OUT/load" -url "http://127.0.0.1:$HPORT/v1/decide" -server-pid "$(cat "$OUT/riskd.pid")" \
+		-profile capacity -capacity-conns 32 -users 50000 -warmup 1s -quiet "$@" >>"$OUT/load-$mode.txt" 2>&1; }
+	load -duration "$WARM"
+	redis-cli -p "$RPORT" config resetstat >/dev/null
+	: >"$OUT/load-$mode.txt"
+	d0=$(decisions); c0=$(cpu)
+	load -duration "$DUR"
+	d1=$(decisions); c1=$(cpu)
+	kill "$(cat "$OUT/riskd.pid")"; wait "$(cat "$OUT/riskd.pid")" 2>/dev/null || true; rm -f "$OUT/riskd.pid"
+	rate=$(awk -F'|' '$2 ~ /^ capacity / {gsub(/[ ,]/, "", $6); print $6}' "$OUT/load-$mode.txt")
+	echo "$((d1 - d0)) $rate $(echo "$c1 - $c0" | bc)"
+}
+
+set -- $(measure redis --redis "127.0.0.1:$RPORT"); rdec=$1; rrate=$2; rcpu=$3
+redis-cli -p "$RPORT" info commandstats | tr -d '\r' | grep -v resetstat >"$OUT/commandstats"
+set -- $(measure memory); mrate=$2
+
+echo "redis commandstats over the measured redis run ($rdec decisions):"
+grep '^cmdstat_' "$OUT/commandstats" | sed 's/,rejected_calls.*//' | sort -t= -k3 -rn
+# Commands a script calls are counted on their own too, and inside the script's usec: the scripts' usec plus
+# the commands riskd sends itself is the cost; the sum of every line counts the scripts' commands twice.
+awk -F'[:=,]' -v d="$rdec" -v cpu="$rcpu" -v rr="$rrate" -v mr="$mrate" '
+/^cmdstat_/ { all += $5; if ($1 ~ /^cmdstat_(evalsha|eval|fcall)$/) scripts += $5 }
+END {
+	printf "redis CPU per decision: scripts %.1f us; every command line summed %.1f us; redis process (INFO cpu) %.1f us\n", scripts / d, all / d, cpu * 1e6 / d
+	printf "decisions/s: redis %d, memory %d, redis / memory = %.2f\n", rr, mr, rr / mr
+}' "$OUT/commandstats"
