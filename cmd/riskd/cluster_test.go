@@ -34,7 +34,7 @@ func TestRedisClusterCountsAttackAsOne(t *testing.T) {
 	}
 	used := map[int]bool{}
 	for i := range cl.Nodes {
-		if len(cl.NodeKeys(t, i, "riskd:{u:*}:v")) > 0 {
+		if len(cl.NodeKeys(t, i, "riskd:{u:*}:r")) > 0 {
 			used[i] = true
 		}
 	}
@@ -45,8 +45,8 @@ func TestRedisClusterCountsAttackAsOne(t *testing.T) {
 	// Erasure through one instance, of a user taught through another.
 	userKey := features.NewHasher([]byte(secret)).User("ana")
 	teach(t, nodes[1], "ana", "bo")
-	if keys := eventuallyKeys(func() []string { return cl.Keys(t, "*"+store.UserKeyHex(userKey)+"*") }, 3); len(keys) != 3 {
-		t.Fatalf("before erasure the cluster holds %v for the user, want its velocity, facts and profile", keys)
+	if keys := eventuallyKeys(func() []string { return cl.Keys(t, "*"+store.UserKeyHex(userKey)+"*") }, 2); len(keys) != 2 {
+		t.Fatalf("before erasure the cluster holds %v for the user, want its record and its profile", keys)
 	}
 	waitDevices(t, nodes[0], "ana", 2)
 	erase(t, nodes[0])

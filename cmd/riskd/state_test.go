@@ -257,8 +257,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 		p := startProcess(t, "--redis", srv.Addr, "--hash-key-file", hashKeyFileFor(t, secret), "--redis-timeout", "1s")
 		teach(t, p, "ana", "bo")
 		userKeys := func() []string { return srv.Keys(t, "*"+store.UserKeyHex(userKey)+"*") }
-		if keys := eventuallyKeys(userKeys, 3); len(keys) != 3 {
-			t.Fatalf("before erasure redis holds %v for the user, want its velocity, facts and profile", keys)
+		if keys := eventuallyKeys(userKeys, 2); len(keys) != 2 {
+			t.Fatalf("before erasure redis holds %v for the user, want its record and its profile", keys)
 		}
 		waitDevices(t, p, "ana", 2)
 		erase(t, p)
