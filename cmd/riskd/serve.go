@@ -140,8 +140,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var c serveConfig
 	fs := serveFlags(&c)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseServeFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if err := refuseSecretArguments(fs); err != nil {
