@@ -41,19 +41,21 @@ const (
 	ipDenied = "203.0.113.66"
 )
 
-// kratosRules: a deny list, and Tor exits stepped up, as an operator's rules would.
+// kratosRules: a deny list, Tor exits stepped up, and a device where a second factor was passed trusted, as an
+// operator's rules would.
 const kratosRules = `version: kratos-e2e
 thresholds: {step_up: 40, deny: 80}
 rules:
   - {id: denylisted, when: 'in_list("denylist")', action: deny}
   - {id: tor_exit, when: is_tor, score: 60}
+  - {id: trusted_device, when: trusted_device, score: -30}
 `
 
 // TestKratosEndToEnd runs a real Ory Kratos (built from the module proxy by the tool module in
 // kratos/e2e/tool, cached under var/) with in-memory SQLite and integrations/kratos's configuration fragment and
 // Jsonnet body against riskd on loopback, and drives its API flows as a native app would: a registration, a
 // clean login that gets a session, a login from a deny-listed address refused with riskd's message, and a risky
-// login that the application sends to aal2, where a TOTP code settles it.
+// login that the application sends to aal2, where a TOTP code settles it and teaches riskd the device.
 func TestKratosEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the Kratos end-to-end test builds Ory Kratos once (minutes) and runs it; it runs in make test")
@@ -121,6 +123,16 @@ func TestKratosEndToEnd(t *testing.T) {
 	}
 	if aal := riskd.requiredAAL(t, session); aal != "aal1" {
 		t.Fatalf("after the second factor riskd still requires %s", aal)
+	}
+
+	// The login at aal2 reported mfa_passed for the device the application's cookie names: riskd now trusts it,
+	// and the next login through Tor from it is not stepped up.
+	again := k.submit(t, "login", ipTor, "", map[string]any{"method": "password", "identifier": email, "password": password})
+	if again.status != http.StatusOK || again.token() == "" {
+		t.Fatalf("login from the trusted device: %d %s", again.status, again.raw)
+	}
+	if aal := riskd.requiredAAL(t, k.whoami(t, again.token())); aal != "aal1" {
+		t.Fatalf("a login through Tor from the device that passed a second factor: riskd requires %s", aal)
 	}
 }
 
@@ -319,7 +331,9 @@ func (k *kratos) submit(t *testing.T, kind, ip, token string, body map[string]an
 // submitFrom is submit with the flow created from one address and submitted from another.
 func (k *kratos) submitFrom(t *testing.T, kind, ipStart, ipSubmit, token string, body map[string]any) flowResult {
 	t.Helper()
-	hdr := map[string]string{"True-Client-Ip": ipStart, "Accept": "application/json", "User-Agent": "riskd-e2e/1 (Kratos API flow)"}
+	// The application's first-party device cookie, which riskd.jsonnet sends as device_id.
+	hdr := map[string]string{"True-Client-Ip": ipStart, "Accept": "application/json", "User-Agent": "riskd-e2e/1 (Kratos API flow)",
+		"Cookie": "riskd_device=e2e-device-5f0c2a9b"}
 	if token != "" {
 		hdr["X-Session-Token"] = token
 	}

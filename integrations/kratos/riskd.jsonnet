@@ -19,6 +19,9 @@ function(ctx)
     [if has(ctx, 'session') then 'session']: {
       authenticator_assurance_level: ctx.session.authenticator_assurance_level,
     },
-    [if has(ctx, 'request_cookies') && has(ctx.request_cookies, 'riskd_device') then 'device_id']:
+    // A cookie is the browser's to send: one longer than riskd takes (256 bytes) is left out rather than let
+    // riskd refuse the hook, which would fail the login.
+    [if has(ctx, 'request_cookies') && has(ctx.request_cookies, 'riskd_device') &&
+        std.length(ctx.request_cookies.riskd_device) <= 256 then 'device_id']:
       ctx.request_cookies.riskd_device,
   }
