@@ -496,8 +496,9 @@ func (s *Server) handleKratosSession(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errForbiddenTenant)
 		return
 	}
-	var p fastjson.Parser
-	o, ae := decodeObject(&p, ctx.PostBody())
+	st := s.acquire()
+	defer s.release(st)
+	o, ae := decodeObject(&st.parser, ctx.PostBody())
 	if ae != nil {
 		writeError(ctx, ae)
 		return
