@@ -56,6 +56,19 @@ const (
 // kratosMaxMarks bounds the identities that owe a second factor at once (about 100 bytes each).
 const kratosMaxMarks = 1 << 16
 
+// newKratosAdapter applies the adapter's defaults to s.cfg and sets up its marks and metrics.
+func (s *Server) newKratosAdapter() {
+	if s.cfg.KratosIPHeader == "" {
+		s.cfg.KratosIPHeader = "True-Client-Ip"
+	}
+	s.cfg.KratosDeadline = defaultDuration(s.cfg.KratosDeadline, 250*time.Millisecond)
+	s.cfg.KratosStepUpTTL = defaultDuration(s.cfg.KratosStepUpTTL, 24*time.Hour)
+	s.kratosMarks = newStepUpMarks(s.cfg.KratosStepUpTTL, kratosMaxMarks)
+	s.kratosLate = s.metrics.NewCounter("riskd_kratos_deadline_fallbacks_total")
+	s.kratosNoAddress = s.metrics.NewCounter("riskd_kratos_no_address_total")
+	s.decideKratos = s.engine.Decide
+}
+
 // kratosHook is one of the adapter's hook endpoints.
 type kratosHook struct {
 	event features.EventType

@@ -61,14 +61,6 @@ type Config struct {
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
 
-	// The Ory Kratos adapter (kratos.go): the request header its hooks take the client's address from
-	// (True-Client-Ip), how long a hook waits for a decision before answering with the fail policy (250 ms;
-	// a warm decision takes microseconds, but one that parses the process's first user agent compiles the
-	// parser's regexes, which riskd serve does at start-up, and tests do not), and how long a stepped-up identity is asked for aal2 (24 h, Kratos's default session lifespan).
-	KratosIPHeader  string
-	KratosDeadline  time.Duration
-	KratosStepUpTTL time.Duration
-
 	MaxBodyBytes int           // largest request body accepted on decide, events and other non-admin routes (16 KiB)
 	Concurrency  int           // requests served at once; more are refused by fasthttp with 503 (4096)
 	ReadTimeout  time.Duration // to read a whole request (5 s)
@@ -81,6 +73,15 @@ type Config struct {
 	// MaxConnsPerClient bounds the connections one client (an IPv4 address, an IPv6 /64) holds open on each
 	// listener; more are closed as they arrive (512; negative = no bound). See connLimiter.
 	MaxConnsPerClient int
+
+	// The Ory Kratos adapter (kratos.go): the request header its hooks take the client's address from
+	// (True-Client-Ip), how long a hook waits for a decision before answering with the fail policy (250 ms;
+	// a warm decision takes microseconds, but one that parses the process's first user agent compiles the
+	// parser's regexes, which riskd serve does at start-up, and tests do not), and how long a stepped-up identity
+	// is asked for aal2 (24 h, Kratos's default session lifespan).
+	KratosIPHeader  string
+	KratosDeadline  time.Duration
+	KratosStepUpTTL time.Duration
 }
 
 // Server serves riskd's HTTP API.
@@ -148,11 +149,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RuleGate == nil {
 		cfg.RuleGate = rules.NewGate()
 	}
-	if cfg.KratosIPHeader == "" {
-		cfg.KratosIPHeader = "True-Client-Ip"
-	}
-	cfg.KratosDeadline = defaultDuration(cfg.KratosDeadline, 250*time.Millisecond)
-	cfg.KratosStepUpTTL = defaultDuration(cfg.KratosStepUpTTL, 24*time.Hour)
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
 		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder()}
@@ -168,10 +164,6 @@ func New(cfg Config) (*Server, error) {
 	s.refused = cfg.Metrics.NewCounter("riskd_connections_refused_total")
 	s.auditFails = cfg.Metrics.NewCounter("riskd_audit_write_failures_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
-	s.kratosMarks = newStepUpMarks(cfg.KratosStepUpTTL, kratosMaxMarks)
-	s.kratosLate = cfg.Metrics.NewCounter("riskd_kratos_deadline_fallbacks_total")
-	s.kratosNoAddress = cfg.Metrics.NewCounter("riskd_kratos_no_address_total")
-	s.decideKratos = s.engine.Decide
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
 		s.admin = s.newHTTPServer(s.HandleAdmin)
@@ -179,6 +171,7 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		s.srv.HeaderReceived = s.bodyLimit
 	}
+	s.newKratosAdapter()
 	return s, nil
 }
 
