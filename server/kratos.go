@@ -111,7 +111,15 @@ func (s *Server) handleKratos(ctx *fasthttp.RequestCtx, name string) {
 	if !ok {
 		return
 	}
-	defer s.inflight.Add(-1)
+	// The request counts in flight until its evaluation ends, which may be after the answer (kratosDecide):
+	// evaluations a stalled backend holds keep counting against MaxInflight, and past it hooks get the fail
+	// policy at once instead of piling up goroutines.
+	inflight := true
+	defer func() {
+		if inflight {
+			s.inflight.Add(-1)
+		}
+	}()
 	tenant, ae := kratosTenant(ctx)
 	if ae != nil {
 		writeError(ctx, ae)
@@ -152,6 +160,7 @@ func (s *Server) handleKratos(ctx *fasthttp.RequestCtx, name string) {
 		s.release(st)
 	default:
 		var err error
+		inflight = false // kratosDecide takes it over
 		if d, err = s.kratosDecide(st); err != nil {
 			writeError(ctx, err)
 			return
@@ -161,8 +170,9 @@ func (s *Server) handleKratos(ctx *fasthttp.RequestCtx, name string) {
 }
 
 // kratosDecide decides on st.event within the adapter's deadline, and past it returns the fail policy's
-// decision. It takes st over and releases it once the decision is made, which may be after it returned: the
-// evaluation goes on (it updates state as any decision does), only its answer is no longer awaited.
+// decision. It takes st and the request's count in flight over, and releases both once the decision is made,
+// which may be after it returned: the evaluation goes on (it updates state as any decision does), only its
+// answer is no longer awaited.
 func (s *Server) kratosDecide(st *requestState) (engine.Decision, error) {
 	// What the fail policy reads, copied before the evaluation starts writing the event (its time) and while
 	// st is certainly ours: the event's strings live in st, released by whoever finishes last.
@@ -176,12 +186,14 @@ func (s *Server) kratosDecide(st *requestState) (engine.Decision, error) {
 		d := st.decision
 		d.Reasons = append([]engine.Reason(nil), st.decision.Reasons...) // st's are reused once released
 		s.release(st)
+		s.inflight.Add(-1)
 		return d, err
 	case <-timer.C:
 		s.kratosLate.Inc()
 		go func() {
 			<-done
 			s.release(st)
+			s.inflight.Add(-1)
 		}()
 		var d engine.Decision
 		s.engine.Fallback(&ev, &d, "riskd did not decide within the Kratos adapter's deadline; this is the configured fail-policy decision")
