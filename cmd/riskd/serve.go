@@ -264,9 +264,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys,
-		KratosIPHeader: c.kratosIPHeader, KratosDeadline: c.kratosDeadline, KratosStepUpTTL: c.kratosStepUpTTL,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
+		KratosIPHeader: c.kratosIPHeader, KratosDeadline: c.kratosDeadline, KratosStepUpTTL: c.kratosStepUpTTL,
 		MaxConnsPerClient: connsBound(c.maxConnsPerIP), IdleTimeout: c.idleTimeout,
 		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
 		QueueBudget: c.queueBudget, Signals: ssf})
