@@ -72,6 +72,7 @@ $(VULNDB_DIR)/index/db.json:
 fuzz:
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeDecide$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeOutcome$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeKratosHook$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzSplitPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzIsLoopbackHost$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsonenc -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME)

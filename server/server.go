@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,15 @@ type Config struct {
 	// MaxConnsPerClient bounds the connections one client (an IPv4 address, an IPv6 /64) holds open on each
 	// listener; more are closed as they arrive (512; negative = no bound). See connLimiter.
 	MaxConnsPerClient int
+
+	// The Ory Kratos adapter (kratos.go): the request header its hooks take the client's address from
+	// (True-Client-Ip), how long a hook waits for a decision before answering with the fail policy (250 ms;
+	// a warm decision takes microseconds, but one that parses the process's first user agent compiles the
+	// parser's regexes, which riskd serve does at start-up, and tests do not), and how long a stepped-up identity
+	// is asked for aal2 (24 h, Kratos's default session lifespan).
+	KratosIPHeader  string
+	KratosDeadline  time.Duration
+	KratosStepUpTTL time.Duration
 }
 
 // Server serves riskd's HTTP API.
@@ -110,6 +120,12 @@ type Server struct {
 	// auditFails counts audit records that could not be written.
 	auditFails *metrics.Counter
 	startedAt  time.Time
+
+	kratosMarks     *stepUpMarks
+	kratosLate      *metrics.Counter // hooks answered with the fail policy for the deadline
+	kratosNoAddress *metrics.Counter // hooks without the client's address header
+	// decideKratos is the adapter's decision: the engine's, which tests slow down to pass the deadline.
+	decideKratos func(*features.Event, *engine.Decision) error
 }
 
 // requestState is the per-request scratch of the decide and events paths: acquired at the start of a request,
@@ -182,6 +198,7 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		s.srv.HeaderReceived = s.bodyLimit
 	}
+	s.newKratosAdapter()
 	return s, nil
 }
 
@@ -311,6 +328,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleDecide(ctx)
 	case decide && p == "/v1/events":
 		s.handleEvents(ctx)
+	case decide && strings.HasPrefix(p, kratosPrefix):
+		s.handleKratos(ctx, string(path[len(kratosPrefix):])) // p itself must not escape, as below
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
 	case s.cfg.Signals != nil && isSSFPath(p):

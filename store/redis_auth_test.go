@@ -20,7 +20,7 @@ import (
 // the key check and the retention lock), no Pub/Sub channels, and exactly the commands riskd sends: PING (start-up
 // and probes), GET, SET, DEL (key check, retention lock, profile reads, erasure; and inside the scripts), EVALSHA
 // and EVAL (the scripts, EVAL when Redis lost them), XADD, XREAD, XREVRANGE (the erasure stream), SCAN (the
-// retention sweep) and CLUSTER SLOTS (how the client finds a Redis Cluster's nodes). README.md quotes it.
+// retention sweep) and CLUSTER SLOTS (how the client finds a Redis Cluster's nodes). docs/OPERATIONS.md quotes it.
 const MinimalACL = "resetkeys ~riskd:* resetchannels -@all +ping +get +set +del +evalsha +eval +xadd +xread +xrevrange +scan +cluster|slots"
 
 func openRedisWith(t *testing.T, cfg RedisConfig) (*Redis, error) {

@@ -55,7 +55,7 @@ func writeHistory(w io.Writer, format string, rows int, now time.Time) error {
 }
 
 // BenchmarkImport imports generated history into a fresh --data-dir (bbolt) per op, with the test GeoIP
-// databases, and reports rows/s. IMPORT_ROWS sets the rows (default 100 000; the README quotes 1 000 000:
+// databases, and reports rows/s. IMPORT_ROWS sets the rows (default 100 000; docs/OPERATIONS.md quotes 1 000 000:
 // IMPORT_ROWS=1000000 go test ./cmd/riskd -run '^$' -bench Import -benchtime 1x).
 func BenchmarkImport(b *testing.B) {
 	rows := 100_000

@@ -44,6 +44,9 @@ type serveConfig struct {
 	logRetention      time.Duration
 	shed              string
 	failPolicy        string
+	kratosIPHeader    string
+	kratosDeadline    time.Duration
+	kratosStepUpTTL   time.Duration
 	config            string
 	geoCity           string
 	geoASN            string
@@ -95,6 +98,9 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.queueTarget, "queue-target", 0, "with --queue-budget: shed stamped requests at random while the delay before riskd is above this, as much as holds it there (docs/OVERLOAD.md); 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
+	fs.StringVar(&c.kratosIPHeader, "kratos-ip-header", "True-Client-Ip", "request header the Ory Kratos hooks read the client's address from (one that Kratos forwards and your proxy sets)")
+	fs.DurationVar(&c.kratosDeadline, "kratos-deadline", 250*time.Millisecond, "how long a Kratos hook waits for a decision before answering with the fail policy")
+	fs.DurationVar(&c.kratosStepUpTTL, "kratos-step-up-ttl", 24*time.Hour, "how long an identity a Kratos login stepped up is asked for aal2 (keep it at Kratos's session lifespan)")
 	fs.StringVar(&c.decisionLog, "decision-log", "", "directory for the decision log (decisions.ndjson, rotated by size); empty = no log")
 	fs.Int64Var(&c.logMaxBytes, "decision-log-max-bytes", 64<<20, "rotate the decision log beyond this size")
 	fs.DurationVar(&c.logRetention, "decision-log-retention", 30*24*time.Hour, "delete decision log records this old (whole files; the current file rotates daily); 0 = keep the newest files only")
@@ -139,8 +145,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var c serveConfig
 	fs := serveFlags(&c)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseServeFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if err := refuseSecretArguments(fs); err != nil {
@@ -275,6 +280,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Engine: eng, Metrics: reg, Logger: log, Keys: keys, RuleGate: gate, Control: plane,
 		Auditor: server.NewAuditor(auditOut), SeparateAdmin: adminLn != nil, MaxInflight: c.maxInflight,
 		ShedWithFallback: c.shed == "fallback", MaxBodyBytes: c.maxBody, MaxAdminBodyBytes: c.maxAdminBody, Concurrency: c.concurrency,
+		KratosIPHeader: c.kratosIPHeader, KratosDeadline: c.kratosDeadline, KratosStepUpTTL: c.kratosStepUpTTL,
 		MaxConnsPerClient: connsBound(c.maxConnsPerIP), IdleTimeout: c.idleTimeout,
 		DecisionLogDir: c.decisionLog, Lists: listReg, Pprof: c.pprof,
 		QueueBudget: c.queueBudget, QueueTarget: c.queueTarget, Signals: ssf})
