@@ -29,7 +29,7 @@ import (
 // their difference modulo 65535, which is right while ages stay within ±22 days; a record whose hour changes
 // clears the stamps older than a day, and one untouched for a day is cleared whole, so they always do.
 //
-// Everything written here is also written by factsScript (redis_facts.go) on the same layout; reads decode
+// Everything written here is also written by the record script (redis_record.go) on the same layout; reads decode
 // the bytes and read them with this code, so both backends read alike.
 
 // Distinct windows, in minutes.

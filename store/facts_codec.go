@@ -5,15 +5,9 @@ import (
 	"math"
 )
 
-// Facts records as bytes, in snapshots (after the 8-byte key) and as Redis values: the fields in declaration
-// order, little-endian, the same layout factsScript packs. An address's kept register counts are not written:
-// they are derived, and a decoded record counts afresh.
-const (
-	userFactsLen   = 4 + 8 + 4*(userIPSlots+userDeviceSlots+userCountrySlots) + 4*2*ringLen // 188
-	addrFactsLen   = 4 + 4*addrUserSlots + 2*regCount                                       // 164
-	deviceFactsLen = 4 + 4 + 4 + 4*deviceUserSlots                                          // 44
-)
-
+// Facts records as bytes, in snapshots (after the 8-byte key) and in a Redis record after its rings: the
+// fields in declaration order, little-endian, the layout the record script (redis_record.go) is generated from.
+// An address's kept register counts are not written: they are derived, and a decoded record counts afresh.
 var le = binary.LittleEndian
 
 func (r *userFacts) appendBody(b []byte) []byte {

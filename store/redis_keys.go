@@ -59,18 +59,6 @@ func UserKeyHex(k uint64) string {
 	return s[len(keyPrefix)+3 : len(keyPrefix)+3+16]
 }
 
-// tombstoneCheck is the Lua that refuses a change to an erased user's key: when KEYS[2] (the user's tombstone) is
-// given and holds a time later than the change's (the script's local stamp, ms), the script ends with nil when a
-// reply was asked for (its local reply is "1": the user is erased, there is nothing to read) and -1 otherwise,
-// which the writer counts as dropped. One GET more per call, in the same script: no round trip is added.
-const tombstoneCheck = `if KEYS[2] then
-  local t = redis.call('GET', KEYS[2])
-  if t and tonumber(stamp) < tonumber(t) then
-    if reply == '1' then return false end
-    return -1
-  end
-end`
-
 // casScript replaces a profile only if it still holds what the writer read (compare and set): two instances
 // learning about one user at once never lose each other's changes; the loser reads again and reapplies its op.
 // ARGV: the value read ("" = none), the new value ("" = delete), the TTL in ms, and with the user's tombstone as

@@ -72,8 +72,9 @@ var recordScriptKinds = [...]string{noFacts: "a", userRecord: "u", addrRecord: "
 // recordScript updates the records of one or more subjects (one on Redis Cluster, where each subject has its
 // own slot; every subject of an event on a standalone Redis) and returns what each held before, nil when none.
 //
-// KEYS: per subject, its record key ('r'), and for a user the user's tombstone (tombstoneCheck's rule: a
-// change made before the erasure is refused, the subject's answer -1, or nil when a reply was asked for).
+// KEYS: per subject, its record key ('r'), and for a user the user's tombstone (when it holds a time later
+// than the change's, the change was made before the erasure and is refused: the subject's answer is -1, or nil
+// when a reply was asked for).
 // ARGV[1..recordCommonArgs]: the event's bucket index in each window, its minute and minute stamp, "1" to
 // reply, the events to count (1 unless the writer merged some), when the change was made (ms), the TTL of a
 // record and of a device's record (ms), and the number of subjects. Then recordSubjectArgs per subject: the

@@ -254,16 +254,6 @@ func (uo *userOps) dropErased(tomb string, batch []redisWrite, m *Metrics) {
 	uo.ops, uo.stamps, uo.writes = uo.ops[:n], uo.stamps[:n], uo.writes[:n]
 }
 
-// refusedByTombstone reports whether a script answered -1: a change to an erased user, made before the erasure.
-func refusedByTombstone(rs rueidis.RedisResult) bool {
-	m, err := rs.ToMessage()
-	if err != nil || !m.IsInt64() {
-		return false
-	}
-	v, _ := m.AsInt64()
-	return v == -1
-}
-
 // applyProfiles reads the users' profiles and tombstones, drops the ops made before an erasure, applies the
 // others (and the retention cutoff) and writes the profiles back with compare-and-set, marking the batch entries
 // of each user written done. It returns the users whose profile (or tombstone) changed in between, to be tried

@@ -15,23 +15,6 @@ func fixtureKnown(i uint64) uint64   { return mix(2_000 + i) }
 func fixtureTrusted(i uint64) uint64 { return mix(3_000 + i) }
 func fixtureIP(i uint64) uint64      { return mix(4_000 + i) }
 
-// fixtureWrite writes the events of the fixture into s at time at.
-func fixtureWrite(s State, at int64) {
-	for i := range uint64(fixtureUsers) {
-		u, known, trusted := fixtureUser(i), fixtureKnown(i), fixtureTrusted(i)
-		place := Place{Country: [2]byte{'S', 'E'}, Lat: 59.3, Lon: 18, HasLocation: true, At: at - 3600}
-		var r Reading
-		for _, dev := range []uint64{known, trusted} {
-			s.Observe(Subjects{User: u, HasUser: true, IP: fixtureIP(i), HasIP: true, Device: dev, HasDevice: true,
-				Subnet: fixtureIP(i) >> 8, HasSubnet: true, ASN: 3301, HasASN: true, Country: [2]byte{'S', 'E'}, UA: 0x5eed},
-				at-3600, SetOf(Attempts), &r)
-		}
-		s.Apply(u, ProfileOp{Kind: OpLogin, At: at - 3600, Device: known, HasDevice: true, Place: place, Network: 7, Agent: 0x5eed, Class: 1})
-		s.Apply(u, ProfileOp{Kind: OpTrust, At: at - 1800, Device: trusted, HasDevice: true, Place: place, Network: 7, Agent: 0x5eed, Class: 1})
-		s.Count(Subjects{User: u, HasUser: true, IP: fixtureIP(i), HasIP: true}, SetOf(Successes), at-1800)
-	}
-}
-
 // redisFixtureKey is one Redis key of the fixture: its name and its value (base64).
 type redisFixtureKey struct {
 	Key   string `json:"key"`
