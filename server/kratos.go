@@ -120,13 +120,9 @@ func (s *Server) handleKratos(ctx *fasthttp.RequestCtx, name string) {
 			s.inflight.Add(-1)
 		}
 	}()
-	tenant, ae := kratosTenant(ctx)
+	tenant, ae := kratosTenant(ctx, who)
 	if ae != nil {
 		writeError(ctx, ae)
-		return
-	}
-	if !who.tenantAllowed(tenant) {
-		writeError(ctx, errForbiddenTenant)
 		return
 	}
 	st := s.acquire()
@@ -273,16 +269,20 @@ func writeKratosRefusal(ctx *fasthttp.RequestCtx, id int, text string, evaluatio
 	ctx.SetBody(b)
 }
 
-// kratosTenant reads the tenant from the hook URL's query (?tenant=brand-a): Kratos's body carries none.
-func kratosTenant(ctx *fasthttp.RequestCtx) (string, *apiError) {
-	t := ctx.QueryArgs().Peek("tenant")
-	if len(t) == 0 {
-		return defaultTenant, nil
+// kratosTenant reads the tenant from the hook URL's query (?tenant=brand-a), since Kratos's body carries none,
+// and refuses one the caller's key may not act for.
+func kratosTenant(ctx *fasthttp.RequestCtx, who caller) (string, *apiError) {
+	tenant := defaultTenant
+	if t := ctx.QueryArgs().Peek("tenant"); len(t) > 0 {
+		if len(t) > maxTenantLen || !validTenant(string(t)) {
+			return "", badField("invalid_tenant", "tenant", "tenant (in the query) may hold only letters, digits, '_', '-' and '.', up to %d bytes", maxTenantLen)
+		}
+		tenant = string(t)
 	}
-	if len(t) > maxTenantLen || !validTenant(string(t)) {
-		return "", badField("invalid_tenant", "tenant", "tenant (in the query) may hold only letters, digits, '_', '-' and '.', up to %d bytes", maxTenantLen)
+	if !who.tenantAllowed(tenant) {
+		return "", errForbiddenTenant
 	}
-	return string(t), nil
+	return tenant, nil
 }
 
 // decodeKratosHook decodes a hook's body, as the Jsonnet templates of integrations/kratos write it:
@@ -512,13 +512,9 @@ func (s *Server) handleKratosSession(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, ae)
 		return
 	}
-	tenant, ae := kratosTenant(ctx)
+	tenant, ae := kratosTenant(ctx, who)
 	if ae != nil {
 		writeError(ctx, ae)
-		return
-	}
-	if !who.tenantAllowed(tenant) {
-		writeError(ctx, errForbiddenTenant)
 		return
 	}
 	st := s.acquire()
