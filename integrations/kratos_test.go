@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/server"
@@ -267,7 +267,7 @@ func startKratos(t *testing.T, bin string, riskd riskdForKratos) *kratos {
 	cmd := exec.CommandContext(ctx, bin, "serve", "--dev", "-c", basePath, "-c", riskdPath)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SQA_OPT_OUT=true", "DEV_DISABLE_API_FLOW_ENFORCEMENT=true")
-	var logs lockedBuffer
+	var logs testenv.Output
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -465,22 +465,4 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// lockedBuffer collects a process's output, written from os/exec's copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -83,7 +83,7 @@ func BenchmarkImport(b *testing.B) {
 			var total, secs float64
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				var out, errb syncBuffer
+				var out, errb testenv.Output
 				err := runImport(context.Background(), []string{"--json", "--log-level", "warn",
 					"--data-dir", filepath.Join(dir, fmt.Sprintf("state-%d", i)),
 					"--geoip-city", city, "--geoip-asn", asn, "--geoip-anonymous", anon, path}, nil, &out, &errb)

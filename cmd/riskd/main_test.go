@@ -137,7 +137,7 @@ func TestConfigLayers(t *testing.T) {
 type process struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
+	logs *testenv.Output
 }
 
 // startProcess builds riskd and serves with the test GeoIP databases and the extra flags, waiting until ready.
@@ -157,7 +157,7 @@ func startProcess(t *testing.T, extra ...string) *process {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := &process{addr: addr, logs: &syncBuffer{}}
+	p := &process{addr: addr, logs: &testenv.Output{}}
 	args := append([]string{"serve", "--listen", addr, "--geoip-city", city, "--geoip-asn", asn, "--geoip-anonymous", anon}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stderr = p.logs
@@ -233,24 +233,6 @@ func (p *process) rulesVersion(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return v.Version
-}
-
-// syncBuffer is a bytes.Buffer safe for the process writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestServeProcessDrainsOnSIGTERM runs the real binary: it serves a decision over loopback, then exits 0 on

@@ -1,7 +1,7 @@
 // Package testenv builds what tests share: it locates the shared test material (MaxMind's test GeoIP databases, user agents, IP lists)
 // that lives in ../shared beside the repository. Tests call it so that all of them agree on one rule: skip
 // with a clear message when the folder is absent, except under CI=true, where its absence fails the test. It also
-// makes the certificates of the TLS tests (NewCerts).
+// makes the certificates of the TLS tests (NewCerts), and collects child processes' output (Output).
 package testenv
 
 import (
