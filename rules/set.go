@@ -625,39 +625,85 @@ func (c *compiler) mergeOverlays(files []namedFile, removed map[string]int) []*o
 
 // removedRules returns, by id, the layer above which a global rule is removed: the highest layer that
 // replaces it (a rule of the same id) or removes it (disable:). A rule of a lower layer than that is not
-// compiled. A disable that names no global rule of a lower layer is an error.
+// compiled. A disable that names no global rule of a lower layer is an error, and so is one that names a rule
+// of its own layer.
 func (c *compiler) removedRules(files []namedFile) map[string]int {
-	top := map[string]int{} // id → highest layer defining it
+	return c.removals(files, removal{
+		clause: "disable", noun: "rule",
+		names: func(f *File) []string { return ruleIDs(f.Rules) },
+		refs:  func(f *File) []Ref { return f.Disable },
+		// A rule cannot be both defined and removed by one layer: which one wins would be a guess.
+		ownLayer: definedIn,
+	})
+}
+
+// droppedTests returns, by name, the layer above which a test is not run: replaced by a test of the same name
+// in a higher layer, or dropped by its disable_tests. A name disable_tests gives that no test of a lower
+// layer has is an error (a misspelt name would otherwise leave the test running).
+func (c *compiler) droppedTests(files []namedFile) map[string]int {
+	return c.removals(files, removal{
+		clause: "disable_tests", noun: "test",
+		names: func(f *File) []string { return testNames(f.Tests) },
+		refs:  func(f *File) []Ref { return f.DropTests },
+	})
+}
+
+// removal is one kind of item a layer of a set can replace (by defining one of the same name) or remove (by
+// naming it in a clause).
+type removal struct {
+	clause, noun string
+	names        func(f *File) []string
+	refs         func(f *File) []Ref
+	// ownLayer, when set, reports a removal of an item its own layer defines, which is an error.
+	ownLayer func(files []namedFile, layer int, name string) bool
+}
+
+// removals returns, by name, the layer above which an item of kind r is gone, and reports each clause entry
+// that names no item of a lower layer.
+func (c *compiler) removals(files []namedFile, r removal) map[string]int {
+	gone := map[string]int{}
 	for _, nf := range files {
-		for i := range nf.f.Rules {
-			top[nf.f.Rules[i].ID] = max(top[nf.f.Rules[i].ID], nf.layer)
+		if nf.layer == 0 {
+			continue
+		}
+		for _, name := range r.names(nf.f) {
+			gone[name] = max(gone[name], nf.layer) // replaced: the higher layer's item wins
 		}
 	}
-	removed := map[string]int{}
-	for id, layer := range top {
-		if layer > 0 {
-			removed[id] = layer
-		}
-	}
 	for _, nf := range files {
-		for _, ref := range nf.f.Disable {
-			below := false
-			for _, b := range files {
-				if b.layer < nf.layer && slices.ContainsFunc(b.f.Rules, func(s Spec) bool { return s.ID == ref.ID }) {
-					below = true
-				}
-			}
+		for _, ref := range r.refs(nf.f) {
+			below := slices.ContainsFunc(files, func(b namedFile) bool {
+				return b.layer < nf.layer && slices.Contains(r.names(b.f), ref.ID)
+			})
 			switch {
 			case !below:
-				c.errorf(nf.name, ref.Line, "disable: no rule %q in the set this one extends", ref.ID)
-			case definedIn(files, nf.layer, ref.ID):
-				c.errorf(nf.name, ref.Line, "disable: %q is also a rule of this set; remove it or the disable", ref.ID)
+				c.errorf(nf.name, ref.Line, "%s: no %s %q in the set this one extends", r.clause, r.noun, ref.ID)
+			case r.ownLayer != nil && r.ownLayer(files, nf.layer, ref.ID):
+				c.errorf(nf.name, ref.Line, "%s: %q is also a %s of this set; remove it or the %s", r.clause, ref.ID, r.noun, r.clause)
 			default:
-				removed[ref.ID] = max(removed[ref.ID], nf.layer+1) // above every layer up to this one's
+				gone[ref.ID] = max(gone[ref.ID], nf.layer+1) // above every layer up to this one's
 			}
 		}
 	}
-	return removed
+	return gone
+}
+
+// ruleIDs returns the ids of rules.
+func ruleIDs(rules []Spec) []string {
+	ids := make([]string, len(rules))
+	for i := range rules {
+		ids[i] = rules[i].ID
+	}
+	return ids
+}
+
+// testNames returns the names of tests.
+func testNames(tests []TestSpec) []string {
+	names := make([]string, len(tests))
+	for i := range tests {
+		names[i] = tests[i].Name
+	}
+	return names
 }
 
 // definedIn reports whether a file of layer defines the global rule id.
@@ -668,40 +714,6 @@ func definedIn(files []namedFile, layer int, id string) bool {
 		}
 	}
 	return false
-}
-
-// droppedTests returns, by name, the layer above which a test is not run: replaced by a test of the same name
-// in a higher layer, or dropped by its disable_tests. A name disable_tests gives that no test of a lower
-// layer has is an error (a misspelt name would otherwise leave the test running).
-func (c *compiler) droppedTests(files []namedFile) map[string]int {
-	top := map[string]int{}
-	for _, nf := range files {
-		for i := range nf.f.Tests {
-			top[nf.f.Tests[i].Name] = max(top[nf.f.Tests[i].Name], nf.layer)
-		}
-	}
-	dropped := map[string]int{}
-	for name, layer := range top {
-		if layer > 0 {
-			dropped[name] = layer
-		}
-	}
-	for _, nf := range files {
-		for _, ref := range nf.f.DropTests {
-			below := false
-			for _, b := range files {
-				if b.layer < nf.layer && slices.ContainsFunc(b.f.Tests, func(t TestSpec) bool { return t.Name == ref.ID }) {
-					below = true
-				}
-			}
-			if !below {
-				c.errorf(nf.name, ref.Line, "disable_tests: no test %q in the set this one extends", ref.ID)
-				continue
-			}
-			dropped[ref.ID] = max(dropped[ref.ID], nf.layer+1)
-		}
-	}
-	return dropped
 }
 
 // rule compiles one rule spec of file into set; tenant is "" for a global rule.
