@@ -34,6 +34,15 @@ type Config struct {
 	Metrics      *metrics.Set // nil: a set of its own
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	// InstanceID names this instance in the heartbeats the instances sharing a store list (DefaultInstanceID).
+	InstanceID string
+	// RulesVersion returns the version of the rule set this instance serves, for its heartbeat; nil = the
+	// label of the rules document's served version.
+	RulesVersion func() string
+	// HeartbeatInterval is how often a started plane publishes its heartbeat besides after applying a version
+	// (5 s); a heartbeat expires after HeartbeatTTL (3 intervals).
+	HeartbeatInterval, HeartbeatTTL time.Duration
 }
 
 // Plane commits and applies the versions of documents for one instance. Safe for concurrent use. The request
@@ -98,6 +107,15 @@ func New(cfg Config) (*Plane, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = DefaultInstanceID()
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = 3 * cfg.HeartbeatInterval
+	}
 	p := &Plane{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
 	p.storeErrs = cfg.Metrics.NewCounter("riskd_control_store_errors_total")
 	for _, d := range cfg.Documents {
@@ -134,24 +152,48 @@ func (p *Plane) doc(name string) (*docState, error) {
 	return nil, fmt.Errorf("%w: %q", ErrNoDocument, name)
 }
 
-// Start polls the store every PollInterval and applies new versions, until Close.
+// Start polls the store every PollInterval and applies new versions, and publishes this instance's heartbeat
+// every HeartbeatInterval and after applying a version, until Close.
 func (p *Plane) Start() {
 	p.started.Store(true)
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(p.cfg.PollInterval)
 		defer t.Stop()
+		timeout := 10*p.cfg.PollInterval + 5*time.Second
+		beat := func() (served []uint64) {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			p.Beat(ctx)
+			return p.servedVersions()
+		}
+		beaten, served := time.Now(), beat()
 		for {
 			select {
 			case <-p.stop:
+				p.leave()
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), 10*p.cfg.PollInterval+5*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				p.Sync(ctx)
 				cancel()
+				if time.Since(beaten) >= p.cfg.HeartbeatInterval || !slices.Equal(served, p.servedVersions()) {
+					beaten, served = time.Now(), beat()
+				}
 			}
 		}
 	}()
+}
+
+// servedVersions are the versions this instance serves, by document.
+func (p *Plane) servedVersions() []uint64 {
+	out := make([]uint64, len(p.docs))
+	for i, ds := range p.docs {
+		ds.mu.Lock()
+		out[i] = ds.served
+		ds.mu.Unlock()
+	}
+	return out
 }
 
 // Close stops polling (when started) and closes the store.
