@@ -22,7 +22,7 @@ var (
 // Config configures a Hub. Zero values take the defaults in parentheses.
 type Config struct {
 	// RingSize is the number of decisions the ring holds between two passes of the fan-out (2048, rounded up
-	// to a power of two). Allocated when the first viewer connects: about 2.5 KiB a slot.
+	// to a power of two). Allocated when the first viewer connects: about 1.9 KiB a slot.
 	RingSize int
 	// MaxViewers bounds the viewers connected at once (8).
 	MaxViewers int
@@ -309,6 +309,11 @@ func (h *Hub) drain(next uint64, viewers []*Viewer, matched []bool, entry *Entry
 		want := false
 		for i, v := range viewers {
 			matched[i] = v.filter.Match(&s.e)
+			if matched[i] && (v.tokens < 1 || len(v.queue) == cap(v.queue)) {
+				// Lost for this viewer: decided here, so that an entry no one has room for is not even copied.
+				matched[i] = false
+				v.drop(h, 1)
+			}
 			want = want || matched[i]
 		}
 		if want {
@@ -318,21 +323,13 @@ func (h *Hub) drain(next uint64, viewers []*Viewer, matched []bool, entry *Entry
 		if !want {
 			continue
 		}
-		var data []byte // rendered once, for the first viewer that takes it
+		data := AppendJSON(make([]byte, 0, 8<<10), entry, enc) // rendered once, shared by the viewers
 		for i, v := range viewers {
-			if !matched[i] {
-				continue
+			if matched[i] {
+				v.tokens--
+				// The fan-out is the queue's only sender, so the room seen above is still there.
+				v.queue <- Message{Data: data, Dropped: v.pending.Swap(0)}
 			}
-			if v.tokens < 1 || len(v.queue) == cap(v.queue) {
-				v.drop(h, 1)
-				continue
-			}
-			if data == nil {
-				data = AppendJSON(make([]byte, 0, 8<<10), entry, enc)
-			}
-			v.tokens--
-			// The fan-out is the queue's only sender, so the room seen above is still there.
-			v.queue <- Message{Data: data, Dropped: v.pending.Swap(0)}
 		}
 	}
 	return next
