@@ -153,36 +153,61 @@ func (p *Plane) doc(name string) (*docState, error) {
 }
 
 // Start polls the store every PollInterval and applies new versions, and publishes this instance's heartbeat
-// every HeartbeatInterval and after applying a version, until Close.
+// every HeartbeatInterval and as soon as it serves a new version, until Close. The heartbeat has a goroutine
+// of its own: preparing a version (compiling, testing a rule set) must not let it expire.
 func (p *Plane) Start() {
 	p.started.Store(true)
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(p.done)
+		defer wg.Done()
 		t := time.NewTicker(p.cfg.PollInterval)
 		defer t.Stop()
-		timeout := 10*p.cfg.PollInterval + 5*time.Second
-		beat := func() (served []uint64) {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			p.Beat(ctx)
-			return p.servedVersions()
-		}
-		beaten, served := time.Now(), beat()
 		for {
 			select {
 			case <-p.stop:
-				p.leave()
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*p.cfg.PollInterval+5*time.Second)
 				p.Sync(ctx)
 				cancel()
-				if time.Since(beaten) >= p.cfg.HeartbeatInterval || !slices.Equal(served, p.servedVersions()) {
-					beaten, served = time.Now(), beat()
-				}
 			}
 		}
 	}()
+	go func() {
+		defer wg.Done()
+		p.heartbeat()
+	}()
+	go func() {
+		wg.Wait()
+		close(p.done)
+	}()
+}
+
+// heartbeat publishes this instance's heartbeat at once, then every HeartbeatInterval and whenever the
+// versions it serves change (looked at every PollInterval), until Close, when it removes it.
+func (p *Plane) heartbeat() {
+	t := time.NewTicker(p.cfg.PollInterval)
+	defer t.Stop()
+	beat := func() (time.Time, []uint64) {
+		served := p.servedVersions()
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HeartbeatInterval)
+		defer cancel()
+		p.Beat(ctx)
+		return time.Now(), served
+	}
+	beaten, served := beat()
+	for {
+		select {
+		case <-p.stop:
+			p.leave()
+			return
+		case <-t.C:
+			if time.Since(beaten) >= p.cfg.HeartbeatInterval || !slices.Equal(served, p.servedVersions()) {
+				beaten, served = beat()
+			}
+		}
+	}
 }
 
 // servedVersions are the versions this instance serves, by document.

@@ -41,7 +41,8 @@ func startNamedInstance(t *testing.T, redisAddr, id string) *testServer {
 }
 
 // TestStatsListEveryInstance: two instances sharing a real redis-server each list both in /v1/stats, and a
-// rule set promoted on one shows as the version both serve within 2 s.
+// rule set promoted on one shows as the version both serve. (That versions apply within 2 s is
+// TestControlTwoInstancesShareRedis'; here the deadline is loose, for a loaded machine running the race detector.)
 func TestStatsListEveryInstance(t *testing.T) {
 	r := storetest.StartRedis(t)
 	a, b := startNamedInstance(t, r.Addr, "riskd-a:1"), startNamedInstance(t, r.Addr, "riskd-b:2")
@@ -50,7 +51,7 @@ func TestStatsListEveryInstance(t *testing.T) {
 		t.Fatalf("PUT /v1/rules: %d %v", status, m)
 	}
 	a.bearer = secretReader
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		status, m := b.do("GET", "/v1/stats", "", nil)
 		if status != 200 {
@@ -70,7 +71,7 @@ func TestStatsListEveryInstance(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("within 2 s, the second instance lists %v", list)
+			t.Fatalf("within 10 s, the second instance lists %v", list)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -55,7 +55,7 @@ func openControl(c serveConfig, eng *engine.Engine, listReg *lists.Registry, gat
 	}
 	p, err := control.New(control.Config{Store: st, Metrics: reg, Logger: log, PollInterval: c.controlPoll,
 		Documents:    server.ControlDocuments(eng, listReg, gate, reloadGateWait),
-		RulesVersion: func() string { return eng.Rules().Version }})
+		RulesVersion: func() string { return eng.Rules().Version }, InstanceID: c.instanceName})
 	if err != nil {
 		st.Close()
 		return nil, "", err
