@@ -11,6 +11,8 @@ type Memory struct {
 	mu   sync.Mutex
 	docs map[string]map[uint64]Version
 	head map[string]uint64
+
+	beats memoryBeats // the heartbeats of the instances sharing it (instances.go)
 }
 
 // NewMemory returns an empty Memory store.

@@ -34,6 +34,15 @@ type Config struct {
 	Metrics      *metrics.Set // nil: a set of its own
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	// InstanceID names this instance in the heartbeats the instances sharing a store list (DefaultInstanceID).
+	InstanceID string
+	// RulesVersion returns the version of the rule set this instance serves, for its heartbeat; nil = the
+	// label of the rules document's served version.
+	RulesVersion func() string
+	// HeartbeatInterval is how often a started plane publishes its heartbeat besides after applying a version
+	// (5 s); a heartbeat expires after HeartbeatTTL (3 intervals).
+	HeartbeatInterval, HeartbeatTTL time.Duration
 }
 
 // Plane commits and applies the versions of documents for one instance. Safe for concurrent use. The request
@@ -98,6 +107,15 @@ func New(cfg Config) (*Plane, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = DefaultInstanceID()
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = 3 * cfg.HeartbeatInterval
+	}
 	p := &Plane{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
 	p.storeErrs = cfg.Metrics.NewCounter("riskd_control_store_errors_total")
 	for _, d := range cfg.Documents {
@@ -134,11 +152,15 @@ func (p *Plane) doc(name string) (*docState, error) {
 	return nil, fmt.Errorf("%w: %q", ErrNoDocument, name)
 }
 
-// Start polls the store every PollInterval and applies new versions, until Close.
+// Start polls the store every PollInterval and applies new versions, and publishes this instance's heartbeat
+// every HeartbeatInterval and as soon as it serves a new version, until Close. The heartbeat has a goroutine
+// of its own: preparing a version (compiling, testing a rule set) must not let it expire.
 func (p *Plane) Start() {
 	p.started.Store(true)
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(p.done)
+		defer wg.Done()
 		t := time.NewTicker(p.cfg.PollInterval)
 		defer t.Stop()
 		for {
@@ -152,6 +174,51 @@ func (p *Plane) Start() {
 			}
 		}
 	}()
+	go func() {
+		defer wg.Done()
+		p.heartbeat()
+	}()
+	go func() {
+		wg.Wait()
+		close(p.done)
+	}()
+}
+
+// heartbeat publishes this instance's heartbeat at once, then every HeartbeatInterval and whenever the
+// versions it serves change (looked at every PollInterval), until Close, when it removes it.
+func (p *Plane) heartbeat() {
+	t := time.NewTicker(p.cfg.PollInterval)
+	defer t.Stop()
+	beat := func() (time.Time, []uint64) {
+		served := p.servedVersions()
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HeartbeatInterval)
+		defer cancel()
+		p.Beat(ctx)
+		return time.Now(), served
+	}
+	beaten, served := beat()
+	for {
+		select {
+		case <-p.stop:
+			p.leave()
+			return
+		case <-t.C:
+			if time.Since(beaten) >= p.cfg.HeartbeatInterval || !slices.Equal(served, p.servedVersions()) {
+				beaten, served = beat()
+			}
+		}
+	}
+}
+
+// servedVersions are the versions this instance serves, by document.
+func (p *Plane) servedVersions() []uint64 {
+	out := make([]uint64, len(p.docs))
+	for i, ds := range p.docs {
+		ds.mu.Lock()
+		out[i] = ds.served
+		ds.mu.Unlock()
+	}
+	return out
 }
 
 // Close stops polling (when started) and closes the store.

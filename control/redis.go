@@ -18,6 +18,7 @@ import (
 //
 //	riskd:{control}:head:<document>       string the newest version number
 //	riskd:{control}:v:<document>:<n>      string version n (JSON)
+//	riskd:{control}:instances             string the instances' heartbeats (instances.go)
 //
 // The commands are GET, SET, DEL, EVALSHA and EVAL: within the ACL the README gives riskd's user.
 const redisPrefix = "riskd:{control}:"

@@ -66,6 +66,20 @@ func (r *Record) Fill(at int64, evalID, userKey uint64, a rules.Action, score in
 	r.Vector.Tenant, r.Vector.Channel, r.Vector.Currency = "", "", ""
 }
 
+// Tenant returns the event's tenant. It allocates: for readers off the request path.
+func (r *Record) Tenant() string { return r.tenant.String() }
+
+// TenantIs reports whether the event's tenant is t, without allocating.
+func (r *Record) TenantIs(t string) bool { return string(r.tenant.b[:r.tenant.n]) == t }
+
+// FullVector returns the recorded feature vector with the request-owned strings Fill copied out of it put
+// back. It allocates: for readers off the request path.
+func (r *Record) FullVector() features.Vector {
+	v := r.Vector
+	v.Tenant, v.Channel, v.Currency = r.tenant.String(), r.channel.String(), r.currency.String()
+	return v
+}
+
 // SetShadow records what a shadow candidate decided for the same event.
 func (r *Record) SetShadow(set *rules.Set, a rules.Action, fired []int) {
 	r.ShadowSet, r.ShadowAction, r.NumShadowFired = set, a, 0
@@ -144,8 +158,7 @@ func (r *Record) AppendJSON(b []byte, enc *jsonenc.VectorEncoder) []byte {
 		b = append(b, ']')
 	}
 	b = append(b, `,"features":`...)
-	v := r.Vector
-	v.Tenant, v.Channel, v.Currency = r.tenant.String(), r.channel.String(), r.currency.String()
+	v := r.FullVector()
 	b = enc.Append(b, &v)
 	return append(b, "}\n"...)
 }

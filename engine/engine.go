@@ -12,6 +12,7 @@ import (
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/lists"
+	"github.com/riskd/riskd/livestream"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -43,6 +44,8 @@ type Config struct {
 	FailPolicy *FailPolicy
 	// Signals receives the decisions and outcomes worth reporting to the security stack; nil = none.
 	Signals SignalSink
+	// Stream configures the hub that hands decisions to live viewers (Engine.Stream); zero = its defaults.
+	Stream livestream.Config
 }
 
 // Engine decides on events. Safe for concurrent use.
@@ -64,6 +67,7 @@ type Engine struct {
 	failPolicy FailPolicy
 	log        *decisionlog.Log
 	signals    SignalSink
+	stream     *livestream.Hub // always set; costs a decision one atomic load while no viewer is connected
 }
 
 // liveRules is a rule set with what the engine derives from it, published together.
@@ -79,6 +83,7 @@ type scratch struct {
 	res    rules.Result
 	shadow rules.Result
 	rec    decisionlog.Record
+	extra  livestream.Extra // what the live stream shows beside rec; Reasons is reused
 
 	liveFired []int
 
@@ -105,6 +110,7 @@ func New(cfg Config) (*Engine, error) {
 		lists:     cfg.Lists,
 		taught:    newLessonTable(lessonSlots),
 		signals:   cfg.Signals,
+		stream:    livestream.New(cfg.Stream),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -149,6 +155,9 @@ func (e *Engine) Shadow() *rules.Set { return e.shadow.Load() }
 
 // Rules returns the live rule set.
 func (e *Engine) Rules() *rules.Set { return e.live.Load().set }
+
+// Stream returns the hub through which live viewers see decisions as they are made.
+func (e *Engine) Stream() *livestream.Hub { return e.stream }
 
 // Extractor returns the engine's feature extractor.
 func (e *Engine) Extractor() *features.Extractor { return e.x }
@@ -277,19 +286,45 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	}
 
 	d.EvaluationID = markTaught(d.EvaluationID, e.x.Record(ev, &s.obs, verdict(d.Action)))
-	if e.log != nil {
+	streaming := e.stream.Active()
+	if e.log != nil || streaming {
 		s.rec.Fill(ev.Time, d.EvaluationID, s.obs.UserKey, d.Action, d.Score, live.set, s.res.Fired, &s.eval.Vector)
 		if shadow != nil {
 			s.rec.SetShadow(shadow, shadowAction, s.shadow.Fired)
 		}
-		e.log.Append(&s.rec)
+		if e.log != nil {
+			e.log.Append(&s.rec)
+		}
 	}
 	if e.signals != nil && ev.UserID != "" {
 		e.signalDecision(ev, d, live.set, s.res.Fired)
 	}
 	d.Took = time.Since(start)
+	if streaming {
+		e.publish(s, ev, d, shadow != nil)
+	}
 	e.metrics.decided(d, live, ev.Tenant, ev.Type)
 	return nil
+}
+
+// publish hands the decision in s.rec to the live viewers, with what they see beside it. Only while a viewer
+// is connected; it copies into the stream's ring and allocates nothing once s.extra.Reasons has grown.
+func (e *Engine) publish(s *scratch, ev *features.Event, d *Decision, shadowed bool) {
+	x := &s.extra
+	x.IP, x.Took, x.ShadowScore = ev.IP, d.Took, 0
+	if shadowed {
+		x.ShadowScore = s.shadow.Score
+	}
+	x.Reasons = x.Reasons[:0]
+	for i := range d.Reasons {
+		if len(x.Reasons) == livestream.MaxReasons {
+			break
+		}
+		r := &d.Reasons[i]
+		x.Reasons = append(x.Reasons, livestream.Reason{Code: r.Code, Rule: r.Rule, Score: r.Score})
+	}
+	e.stream.Publish(&s.rec, x)
+	clear(x.Reasons) // the pooled scratch must not hold on to rule sets' strings
 }
 
 // eventTime returns the time an event with timestamp t (0: none) that arrived at now is taken to have happened,

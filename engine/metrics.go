@@ -22,6 +22,9 @@ type Metrics struct {
 	latency   *Histogram
 	fallbacks [rules.Deny + 1]*metrics.Counter
 	shadow    [rules.Deny + 1][rules.Deny + 1]*metrics.Counter // [live][shadow], only where they differ
+	// byAction counts decisions by action over every tenant and event type, for the console's overview,
+	// which would otherwise sum counters that come and go with rule sets.
+	byAction [rules.Deny + 1]atomic.Uint64
 }
 
 // NewMetrics registers the engine's metrics in set.
@@ -151,6 +154,7 @@ func (m *Metrics) decided(d *Decision, l *liveRules, tenant string, t features.E
 	if c := l.decisions.counter(l.set, tenant, t, d.Action); c != nil {
 		c.Inc()
 	}
+	m.byAction[d.Action].Add(1)
 	m.latency.Observe(d.Took.Seconds())
 	for i := range d.Reasons {
 		switch d.Reasons[i].Code {
@@ -181,6 +185,43 @@ func (m *Metrics) outcome(t features.OutcomeType) {
 		return
 	}
 	m.outcomes[t].Inc()
+}
+
+// Totals are the engine's counts since it started, read by the console's overview every few seconds.
+type Totals struct {
+	Decisions [rules.Deny + 1]uint64 // by action
+	// Latency counts decisions per bucket of LatencyBounds (not cumulative); the last bucket is +Inf.
+	Latency []uint64
+}
+
+// LatencyBounds are the upper bounds (seconds) of Totals.Latency's buckets.
+func (e *Engine) LatencyBounds() []float64 { return DefaultLatencyBounds }
+
+// Totals fills t with the counts so far (zeros without metrics), reusing t.Latency.
+func (e *Engine) Totals(t *Totals) {
+	m := e.metrics
+	t.Latency = t.Latency[:0]
+	if m == nil {
+		*t = Totals{Latency: append(t.Latency, make([]uint64, len(DefaultLatencyBounds)+1)...)}
+		return
+	}
+	for a := range t.Decisions {
+		t.Decisions[a] = m.byAction[a].Load()
+	}
+	for i := range m.latency.counts {
+		t.Latency = append(t.Latency, m.latency.counts[i].Load())
+	}
+}
+
+// RulesFired calls fn with each rule of the live set and how often it fired since riskd started (its
+// riskd_rule_fired_total, which outlives rule sets); nothing without metrics.
+func (e *Engine) RulesFired(fn func(rule string, fired uint64)) {
+	live := e.live.Load()
+	for i := range live.fired {
+		if c := live.fired[i].c; c != nil {
+			fn(live.set.Rules[i].ID, c.Get())
+		}
+	}
 }
 
 // DefaultLatencyBounds are the upper bounds (seconds) of the decision latency buckets: fine-grained around

@@ -216,7 +216,8 @@ func TestContractHasEveryErrorCode(t *testing.T) {
 	}
 	statusOf := map[string]string{"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
 		"MethodNotAllowed": "405", "Conflict": "409", "RequestEntityTooLarge": "413", "UnsupportedMediaType": "415",
-		"MisdirectedRequest": "421", "UnprocessableEntity": "422", "InternalServerError": "500", "ServiceUnavailable": "503"}
+		"MisdirectedRequest": "421", "UnprocessableEntity": "422", "TooManyRequests": "429", "InternalServerError": "500",
+		"ServiceUnavailable": "503"}
 	withStatus := regexp.MustCompile(`status: fasthttp\.Status(\w+), code: "(\w+)"`)
 	badField := regexp.MustCompile(`badField\("(\w+)"`)
 	pathID := regexp.MustCompile(`"(invalid_\w+_(?:name|id))"`)

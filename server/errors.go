@@ -8,6 +8,7 @@ import (
 
 	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/livestream"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/signals"
 )
@@ -86,6 +87,10 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: fasthttp.StatusConflict, code: "version_conflict", message: "other changes kept being committed first; nothing was changed, retry"}
 	case errors.Is(err, control.ErrNoVersion):
 		return &apiError{status: fasthttp.StatusNotFound, code: "no_such_version", field: "version", message: "no such version (the history keeps the newest 100)"}
+	case errors.Is(err, livestream.ErrTooManyViewers):
+		return errTooManyViewers
+	case errors.Is(err, livestream.ErrClosed):
+		return errStreamClosed
 	case errors.Is(err, control.ErrRefused):
 		return &apiError{status: fasthttp.StatusUnprocessableEntity, code: "rollback_refused", field: "version", message: err.Error()}
 	}
@@ -95,8 +100,11 @@ func toAPIError(err error) *apiError {
 // writeError answers with err in the JSON error shape.
 func writeError(ctx *fasthttp.RequestCtx, err error) {
 	ae := toAPIError(err)
-	if ae == errRulesBusy {
+	switch ae {
+	case errRulesBusy:
 		ctx.Response.Header.Set("Retry-After", "1")
+	case errTooManyViewers:
+		ctx.Response.Header.Set("Retry-After", "5")
 	}
 	if ae.status == fasthttp.StatusMethodNotAllowed {
 		// The Allow header is the part of the message a client library can read.

@@ -90,6 +90,9 @@ type Config struct {
 	KratosIPHeader  string
 	KratosDeadline  time.Duration
 	KratosStepUpTTL time.Duration
+
+	// StreamKeepAlive is how often an idle decision stream sends a comment (15 s; see stream.go).
+	StreamKeepAlive time.Duration
 }
 
 // Server serves riskd's HTTP API.
@@ -126,6 +129,8 @@ type Server struct {
 	kratosNoAddress *metrics.Counter // hooks without the client's address header
 	// decideKratos is the adapter's decision: the engine's, which tests slow down to pass the deadline.
 	decideKratos func(*features.Event, *engine.Decision) error
+
+	overview *overview // the console's overview series (stats.go)
 }
 
 // requestState is the per-request scratch of the decide and events paths: acquired at the start of a request,
@@ -157,6 +162,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.ReadTimeout = defaultDuration(cfg.ReadTimeout, 5*time.Second)
 	cfg.WriteTimeout = defaultDuration(cfg.WriteTimeout, 5*time.Second)
 	cfg.IdleTimeout = defaultDuration(cfg.IdleTimeout, 120*time.Second)
+	cfg.StreamKeepAlive = defaultDuration(cfg.StreamKeepAlive, defaultStreamKeepAlive)
 	if cfg.MaxConnsPerClient == 0 { // negative is no bound, and stays so
 		cfg.MaxConnsPerClient = 512
 	}
@@ -170,7 +176,8 @@ func New(cfg Config) (*Server, error) {
 	if s.control = cfg.Control; s.control == nil {
 		var err error
 		s.control, err = control.New(control.Config{Store: control.NewMemory(), Metrics: cfg.Metrics, Logger: cfg.Logger,
-			Documents: ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, ruleWorkWait)})
+			Documents:    ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, ruleWorkWait),
+			RulesVersion: func() string { return cfg.Engine.Rules().Version }})
 		if err != nil {
 			return nil, err
 		}
@@ -191,6 +198,8 @@ func New(cfg Config) (*Server, error) {
 	s.refused = cfg.Metrics.NewCounter("riskd_connections_refused_total")
 	s.auditFails = cfg.Metrics.NewCounter("riskd_audit_write_failures_total")
 	cfg.Metrics.NewGauge("riskd_inflight_requests", func() float64 { return float64(s.inflight.Load()) })
+	s.registerStreamMetrics()
+	s.startOverview()
 	s.srv = s.newHTTPServer(s.Handle)
 	if cfg.SeparateAdmin {
 		s.admin = s.newHTTPServer(s.HandleAdmin)
@@ -293,6 +302,8 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Shutdown stops accepting connections and waits for in-flight requests to finish or ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Drain()
+	s.stopOverview()
+	s.engine.Stream().Close() // streams end only when told: the connections they hold would keep Shutdown waiting
 	err := s.srv.ShutdownWithContext(ctx)
 	if s.admin != nil {
 		err = errors.Join(err, s.admin.ShutdownWithContext(ctx))
@@ -366,6 +377,10 @@ func (s *Server) routeAdmin(ctx *fasthttp.RequestCtx, path []byte) {
 		s.handleUser(ctx, segs[2:])
 	case len(segs) >= 2 && segs[0] == "v1" && segs[1] == "control":
 		s.handleControl(ctx, segs[2:])
+	case len(segs) == 3 && segs[0] == "v1" && segs[1] == "decisions" && segs[2] == "stream":
+		s.handleStream(ctx)
+	case len(segs) == 2 && segs[0] == "v1" && segs[1] == "stats":
+		s.handleStats(ctx)
 	default:
 		writeError(ctx, errNotFound)
 	}

@@ -79,6 +79,7 @@ type serveConfig struct {
 	logLevel          string
 	watch             time.Duration
 	controlPoll       time.Duration
+	instanceName      string
 	pprof             bool
 	ssf               ssfConfig
 }
@@ -135,6 +136,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests get to finish on shutdown")
 	fs.DurationVar(&c.watch, "watch", 5*time.Second, "how often to check the rule, list and GeoIP files for changes and reload them (0 = only on SIGHUP)")
 	fs.DurationVar(&c.controlPoll, "control-poll", 500*time.Millisecond, "how often each instance reads the newest versions of the rule sets, lists and exceptions from the control store (docs/CONTROL.md)")
+	fs.StringVar(&c.instanceName, "instance-name", "", "this instance's name in the console's list of instances sharing the control store (default hostname:pid; docs/CONSOLE-API.md)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ with the admin endpoints (admin scope)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	ssfFlags(fs, &c.ssf)
