@@ -26,6 +26,9 @@ const (
 	// ScopeMetrics reads /metrics and the details of /readyz, and nothing else: a scraper's credential sits in
 	// the monitoring system's configuration, and must not be able to change rules or export users.
 	ScopeMetrics
+	// ScopeRead is an analyst's read-only key: every admin GET and the rule checks that change nothing
+	// (validate, backtest), never a change (readOnlyAdmin, session.go).
+	ScopeRead
 )
 
 // scopeOperations are the scopes that may read /metrics and the details of /readyz.
@@ -42,6 +45,8 @@ func parseScope(name string) (Scope, bool) {
 		return ScopeExplain, true
 	case "metrics":
 		return ScopeMetrics, true
+	case "read":
+		return ScopeRead, true
 	}
 	return 0, false
 }
@@ -83,7 +88,7 @@ type keyFile struct {
 //	keys:
 //	  - name: idp-eu          # who, in the audit log
 //	    sha256: 5e88…         # hex SHA-256 of the secret (riskd key prints it)
-//	    scopes: [decide]      # decide, explain (with decide: ?explain=1), admin, metrics
+//	    scopes: [decide]      # decide, explain (with decide: ?explain=1), admin, metrics, read
 //	    tenants: [brand-a]    # optional: only these tenants
 func LoadKeyring(path string) (*Keyring, error) {
 	data, err := os.ReadFile(path)
@@ -117,7 +122,7 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 		for _, s := range e.Scopes {
 			scope, ok := parseScope(s)
 			if !ok {
-				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, explain, admin, metrics)", k.Name, s)
+				return nil, fmt.Errorf("keys: %s: unknown scope %q (decide, explain, admin, metrics, read)", k.Name, s)
 			}
 			k.Scopes |= scope
 		}
@@ -274,11 +279,18 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error
 		return caller{ctx: ctx}, nil
 	}
 	key := keys.authenticate(&ctx.Request.Header)
+	if key == nil && scope&(ScopeAdmin|ScopeRead) != 0 {
+		// The admin API also takes the console's session cookie, with its CSRF token on changes (session.go).
+		var err error
+		if key, err = s.sessionKey(ctx, keys); err != nil {
+			return caller{}, err
+		}
+	}
 	if key == nil {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="riskd"`)
 		return caller{}, errUnauthenticated
 	}
-	if key.Scopes&scope == 0 {
+	if key.Scopes&scope == 0 && !(scope&ScopeAdmin != 0 && key.Scopes&ScopeRead != 0 && readOnlyAdmin(ctx)) {
 		return caller{}, errForbiddenScope
 	}
 	return caller{key: key, ctx: ctx}, nil

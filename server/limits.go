@@ -13,7 +13,11 @@ func (s *Server) bodyLimit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		return fasthttp.RequestConfig{} // the server's MaxRequestBodySize: MaxBodyBytes
 	}
 	if keys := s.keys.Load(); keys.Len() > 0 {
-		if key := keys.authenticate(h); key == nil || key.Scopes&ScopeAdmin == 0 {
+		key := keys.authenticate(h)
+		if sess, ok := s.sessions.lookup(h.Cookie(sessionCookie)); key == nil && ok {
+			key = keyBySum(keys, sess.keyHash) // the console's session (its CSRF token is checked with the request)
+		}
+		if key == nil || key.Scopes&(ScopeAdmin|ScopeRead) == 0 {
 			return fasthttp.RequestConfig{}
 		}
 	}
