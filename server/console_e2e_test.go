@@ -429,17 +429,34 @@ func screenshots(t *testing.T, ctx context.Context, c apiClient) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	decide := func(user, ip, device string, ago time.Duration) {
-		body := fmt.Sprintf(`{"type":"login","user_id":%q,"ip":%q,"device_id":%q,"credentials_valid":true,"timestamp":%q}`,
-			user, ip, device, time.Now().Add(-ago).UTC().Format(time.RFC3339))
-		if status, m := c.do(secretConsoleIdP, "POST", "/v1/decide", "application/json", []byte(body)); status != 200 {
-			t.Fatalf("decide: %d %v", status, m)
+	send := func(path, body string) map[string]any {
+		t.Helper()
+		status, m := c.do(secretConsoleIdP, "POST", path, "application/json", []byte(body))
+		if status != 200 {
+			t.Fatalf("%s %s: %d %v", path, body, status, m)
 		}
+		return m
 	}
+	// Logins of a dozen users from six places; the identity server reports the outcomes, and an analyst's
+	// verdicts label some as fraud (the anonymous network) or legitimate (home), for the backtest's rates.
 	populate := func() {
 		ips := []string{"216.160.83.56", "81.2.69.142", "175.16.199.1", "2.125.160.216", "89.160.20.112", "67.43.156.1"}
 		for i := range 40 {
-			decide(fmt.Sprintf("user-%02d", i%12), ips[i%len(ips)], fmt.Sprintf("device-%d", i%7), time.Duration(40-i)*time.Minute)
+			user, ip, device := fmt.Sprintf("user-%02d", i%12), ips[i%len(ips)], fmt.Sprintf("device-%d", i%7)
+			ts := time.Now().Add(-time.Duration(40-i) * time.Minute).UTC().Format(time.RFC3339)
+			m := send("/v1/decide", fmt.Sprintf(`{"type":"login","user_id":%q,"ip":%q,"device_id":%q,"credentials_valid":true,"timestamp":%q}`, user, ip, device, ts))
+			outcome := ""
+			switch {
+			case i%len(ips) == 5 || i%len(ips) == 2:
+				outcome = "fraud_confirmed"
+			case i%len(ips) == 0:
+				outcome = "legit_confirmed"
+			case m["decision"] == "allow":
+				outcome = "login_succeeded"
+			}
+			if outcome != "" {
+				send("/v1/events", fmt.Sprintf(`{"type":%q,"user_id":%q,"ip":%q,"device_id":%q,"evaluation_id":%q,"timestamp":%q}`, outcome, user, ip, device, m["evaluation_id"], ts))
+			}
 		}
 	}
 	populate()
@@ -478,7 +495,7 @@ func screenshots(t *testing.T, ctx context.Context, c apiClient) {
 		browse(t, ctx, "close", chromedp.Click(`#detail .dialog-head button`, chromedp.ByQuery))
 	}
 	candidate := "extends: builtin\nversion: gb-review-2\nrules:\n  - id: gb_review\n    description: logins from Great Britain step up while CASE-7 is open\n    when: 'country == \"GB\"'\n    score: 45\n"
-	browse(t, ctx, "deploy a shadow", goPage("rules"), setEditor("rules-editor", candidate), chromedp.SendKeys(`#rules-note`, "CASE-7 watch GB", chromedp.ByID),
+	browse(t, ctx, "deploy a shadow", goPage("rules"), setEditor("rules-editor", candidate), setEditor("rules-note", "CASE-7 watch GB"),
 		chromedp.Click(`#rules-shadow`, chromedp.ByID), chromedp.Sleep(500*time.Millisecond), goPage("rules"))
 	go func() {
 		time.Sleep(200 * time.Millisecond)

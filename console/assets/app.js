@@ -86,7 +86,7 @@ async function api(method, path, body, contentType) {
 
 function kv(obj) {
   return el('table', {class: 'data kv'}, el('tbody', {}, Object.entries(obj).map(([k, v]) =>
-    el('tr', {}, el('th', {}, k), el('td', {}, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v))))));
+    el('tr', {}, el('th', {}, k.replaceAll('_', ' ')), el('td', {}, fmtVal(v))))));
 }
 
 function showDetail(title, ...content) {
@@ -629,20 +629,22 @@ function renderExport(u) {
   for (const [k, v] of Object.entries(u)) {
     if (Array.isArray(v)) {
       const cols = [...new Set(v.flatMap(x => typeof x === 'object' && x ? Object.keys(x) : ['value']))];
-      parts.push(el('div', {class: 'card'}, el('h3', {}, `${k} (${v.length})`),
+      parts.push(el('div', {class: 'card'}, el('h3', {}, `${k.replaceAll('_', ' ')} (${v.length})`),
         v.length ? el('table', {class: 'data small'}, el('thead', {}, el('tr', {}, cols.map(c => el('th', {}, c)))),
           el('tbody', {}, v.map(x => el('tr', {}, cols.map(c => el('td', {}, typeof x === 'object' && x ? fmtVal(x[c]) : fmtVal(x))))))) : el('p', {class: 'muted'}, 'none')));
     } else if (v && typeof v === 'object') {
-      parts.push(el('div', {class: 'card'}, el('h3', {}, k), kv(v)));
+      parts.push(el('div', {class: 'card'}, el('h3', {}, k.replaceAll('_', ' ')), kv(v)));
     } else scalars[k] = v;
   }
   return el('div', {}, el('div', {class: 'card'}, el('h3', {}, 'Export'), kv(scalars)), el('div', {class: 'grid2'}, parts),
     el('details', {}, el('summary', {}, 'The export as JSON'), el('pre', {class: 'json'}, JSON.stringify(u, null, 2))));
 }
 
+// fmtVal shows a value of an export in a cell: lists joined, small objects as "key value · key value".
 function fmtVal(v) {
   if (v === undefined || v === null) return '';
-  if (typeof v === 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return v.length ? v.map(fmtVal).join(', ') : '—';
+  if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k} ${fmtVal(x)}`).join(' · ');
   return String(v);
 }
 
@@ -658,8 +660,8 @@ pages.audit = async function () {
   const render = () => {
     const q = $('audit-search').value.toLowerCase();
     table($('audit-table'), ['Time', 'Who', 'What', 'Target', 'Result', 'Note / detail', 'From'], rows.filter(r => !q || Object.values(r).join(' ').toLowerCase().includes(q)).map(r =>
-      el('tr', {class: /refused/.test(r.result) ? 'refused' : ''}, el('td', {}, when(r.time)), el('td', {}, r.who), el('td', {}, r.what), el('td', {class: 'small'}, r.target),
-        el('td', {}, r.result), el('td', {class: 'small'}, r.note), el('td', {class: 'small muted'}, r.src))));
+      el('tr', {class: /refused/.test(r.result) ? 'refused' : ''}, el('td', {class: 'nowrap'}, when(r.time)), el('td', {}, r.who), el('td', {}, r.what), el('td', {class: 'small'}, r.target),
+        el('td', {}, r.result), el('td', {class: 'small'}, r.note), el('td', {class: 'nowrap'}, el('span', {class: 'badge'}, r.src)))));
   };
   $('audit-search').oninput = render;
   render();
@@ -673,6 +675,7 @@ async function show(page) {
   for (const s of state.streams) s.stop();
   state.timers = []; state.streams = [];
   state.page = page;
+  $('flash').hidden = true;
   for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
   try {
