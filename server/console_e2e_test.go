@@ -162,9 +162,10 @@ func fetchStatus(ctx context.Context, t *testing.T, what, js string) int {
 func signIn(secret string) chromedp.Action {
 	return chromedp.Tasks{
 		chromedp.WaitVisible(`#signin-key`, chromedp.ByID),
+		chromedp.Evaluate(`document.body.dataset.ready = ''`, nil),
 		chromedp.SendKeys(`#signin-key`, secret, chromedp.ByID),
 		chromedp.Click(`#signin-submit`, chromedp.ByID),
-		chromedp.WaitVisible(`body[data-ready]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`body[data-ready]:not([data-ready=""])`, chromedp.ByQuery),
 	}
 }
 

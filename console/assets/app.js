@@ -6,6 +6,7 @@ const state = {
   name: '',
   canWrite: false,
   page: '',
+  gen: 0,          // counts the pages shown, so that a page still loading when another came does not claim to be ready
   timers: [],
   streams: [],
   candidate: '',
@@ -280,7 +281,8 @@ function errorItems(message) {
     else if (items.length && /^\s*\|/.test(line)) items[items.length - 1].text += '\n' + line; // expr's caret lines
     else items.push({line: 0, text: line});
   }
-  return items;
+  // A heading such as "rule compile error:" says what the title says already.
+  return items.length > 1 ? items.filter(i => i.line || !/:\s*$/.test(i.text)) : items;
 }
 
 async function liveRuleText() {
@@ -441,8 +443,8 @@ function diffLines(a, b) {
   let i = 0, j = 0, changed = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) { out.push(el('span', {class: 'same'}, '  ' + a[i] + '\n')); i++; j++; }
-    else if (j < m && (i === n || L[i][j + 1] >= L[i + 1][j])) { out.push(el('span', {class: 'add'}, '+ ' + b[j] + '\n')); j++; changed++; }
-    else { out.push(el('span', {class: 'del'}, '- ' + a[i] + '\n')); i++; changed++; }
+    else if (i < n && (j === m || L[i + 1][j] >= L[i][j + 1])) { out.push(el('span', {class: 'del'}, '- ' + a[i] + '\n')); i++; changed++; }
+    else { out.push(el('span', {class: 'add'}, '+ ' + b[j] + '\n')); j++; changed++; }
   }
   return changed ? out : [el('span', {class: 'muted'}, 'The candidate is the live set.')];
 }
@@ -671,6 +673,7 @@ pages.audit = async function () {
 
 async function show(page) {
   if (!pages[page]) page = 'overview';
+  const gen = ++state.gen;
   for (const t of state.timers) clearInterval(t);
   for (const s of state.streams) s.stop();
   state.timers = []; state.streams = [];
@@ -683,7 +686,7 @@ async function show(page) {
   } catch (e) {
     flash(e.message, 'bad');
   }
-  document.body.dataset.ready = page; // the browser tests wait for this
+  if (gen === state.gen) document.body.dataset.ready = page; // the browser tests wait for this; a newer page may have come
 }
 
 function signedIn(s) {
