@@ -511,6 +511,8 @@ func screenshots(t *testing.T, ctx context.Context, c apiClient) {
 	shot("backtest", goPage("backtest"), setEditor("bt-candidate", candidate), chromedp.Click(`#bt-run`, chromedp.ByID),
 		chromedp.WaitVisible(`#bt-results`, chromedp.ByID))
 	shot("backtest-rules", chromedp.ScrollIntoView(`#bt-flips`, chromedp.ByID))
+	shot("backtest-flip", chromedp.Click(`#bt-flips tbody tr`, chromedp.ByQuery), chromedp.WaitVisible(`#detail-body`, chromedp.ByID))
+	browse(t, ctx, "close", chromedp.Click(`#detail .dialog-head button`, chromedp.ByQuery))
 	shot("lists", goPage("lists"))
 	shot("users", goPage("users"), chromedp.SendKeys(`#user-id`, "user-01", chromedp.ByID), chromedp.Click(`#user-form button[type=submit]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#user-out .card`, chromedp.ByQuery))

@@ -497,11 +497,20 @@ function renderBacktest(r) {
 }
 
 function flipExplanation(f) {
-  return el('div', {}, el('div', {class: 'stats'}, stat('Live decided', badge(f.recorded)), stat('Candidate decides', badge(f.candidate)),
-    stat('Event', f.event), stat('Tenant', f.tenant || 'default'), stat('Time', when(f.time))),
-  el('h4', {}, 'Candidate rules that fired'),
-  el('ul', {}, (f.fired || []).map(x => el('li', {}, el('code', {}, x)))),
-  el('p', {class: 'muted small'}, 'Evaluation ', f.evaluation_id, '. The recorded decision is in the decision log under this id.'));
+  const recorded = new Set(f.recorded_fired || []), cand = new Set(f.fired || []);
+  const all = [...new Set([...recorded, ...cand])].sort();
+  const feats = Object.entries(f.features || {}).map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', {}, fmtVal(v))));
+  return el('div', {class: 'explain'},
+    el('div', {class: 'stats'}, stat('Live decided', el('span', {}, badge(f.recorded), ' ', f.recorded_score ?? '')),
+      stat('Candidate decides', el('span', {}, badge(f.candidate), ' ', f.candidate_score ?? '')),
+      stat('Event', f.event), stat('Tenant', f.tenant || 'default'), stat('Time', when(f.time))),
+    el('p', {class: 'muted small'}, 'Evaluation ', f.evaluation_id, ', replayed from the decision log.'),
+    el('div', {class: 'grid2'},
+      el('div', {}, el('h4', {}, 'Rules that fired'),
+        all.length ? el('table', {class: 'data small'}, el('thead', {}, el('tr', {}, el('th', {}, 'rule'), el('th', {}, 'live'), el('th', {}, 'candidate'))),
+          el('tbody', {}, all.map(r => el('tr', {class: recorded.has(r) !== cand.has(r) ? 'fired' : ''}, el('td', {}, r),
+            el('td', {}, recorded.has(r) ? 'fired' : '—'), el('td', {}, cand.has(r) ? 'fired' : '—'))))) : el('p', {class: 'muted'}, 'none')),
+      el('div', {}, el('h4', {}, 'Features'), feats.length ? el('table', {class: 'data small kv'}, el('tbody', {}, feats)) : el('p', {class: 'muted'}, 'not in the log'))));
 }
 
 function localToISO(v) { return v ? new Date(v).toISOString() : undefined; }

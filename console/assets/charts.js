@@ -23,7 +23,7 @@ const Charts = (() => {
     if (v >= 1e6) return (v / 1e6).toFixed(1) + 'M';
     if (v >= 1e3) return (v / 1e3).toFixed(v >= 1e4 ? 0 : 1) + 'k';
     if (v === Math.round(v)) return String(v);
-    return v.toFixed(v < 1 ? 2 : 1);
+    return String(parseFloat(v.toFixed(v < 1 ? 2 : 1)));
   }
 
   function legend(el, series) {
