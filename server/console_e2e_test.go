@@ -518,3 +518,31 @@ func screenshots(t *testing.T, ctx context.Context, c apiClient) {
 		chromedp.WaitVisible(`#user-out .card`, chromedp.ByQuery))
 	shot("audit", goPage("audit"))
 }
+
+// TestConsoleWithoutKeys: riskd without a keyring (make run) serves everyone on loopback, and so does the console:
+// no sign-in, every page, and changes go through.
+func TestConsoleWithoutKeys(t *testing.T) {
+	ctx := newBrowser(t)
+	ts := start(t)
+	var who string
+	var signoutShown bool
+	browse(t, ctx, "open the console", chromedp.Navigate(ts.base+"/console/"),
+		chromedp.WaitVisible(`body[data-ready="overview"]`, chromedp.ByQuery),
+		chromedp.Text(`#who-name`, &who, chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById('signout').offsetParent !== null`, &signoutShown))
+	if who != "unauthenticated-loopback" || signoutShown {
+		t.Fatalf("signed in as %q, sign-out shown %v", who, signoutShown)
+	}
+	for _, page := range []string{"live", "rules", "backtest", "lists", "users", "audit"} {
+		browse(t, ctx, "show "+page, goPage(page))
+	}
+	var ok string
+	browse(t, ctx, "validate", goPage("rules"), setEditor("rules-editor", consoleRuleSet("open-1", false)),
+		chromedp.Click(`#rules-validate`, chromedp.ByID), chromedp.WaitVisible(`#rules-ok`, chromedp.ByID),
+		chromedp.Text(`#rules-ok`, &ok, chromedp.ByID),
+		chromedp.Click(`#rules-promote`, chromedp.ByID), chromedp.WaitVisible(`#confirm-ok`, chromedp.ByID), chromedp.Click(`#confirm-ok`, chromedp.ByID))
+	eventually(t, "the candidate is live", 5*time.Second, func() bool {
+		_, m := ts.do("GET", "/v1/rules", "", nil)
+		return m["version"] == "open-1"
+	})
+}

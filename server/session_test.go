@@ -52,11 +52,10 @@ func TestAuditorKeepsRecent(t *testing.T) {
 	if len(got) != recentAudit || got[0].Action != fmt.Sprint(recentAudit+19) || got[len(got)-1].Action != "20" {
 		t.Fatalf("%d records, newest %q, oldest %q", len(got), got[0].Action, got[len(got)-1].Action)
 	}
-	if few := NewAuditor(nil); true {
-		few.Record(AuditRecord{Action: "a"})
-		few.Record(AuditRecord{Action: "b"})
-		if r := few.Recent(5); len(r) != 2 || r[0].Action != "b" || r[1].Action != "a" {
-			t.Fatalf("%v", r)
-		}
+	few := NewAuditor(nil)
+	few.Record(AuditRecord{Action: "a"})
+	few.Record(AuditRecord{Action: "b"})
+	if r := few.Recent(5); len(r) != 2 || r[0].Action != "b" || r[1].Action != "a" {
+		t.Fatalf("fewer records than the ring holds: %v", r)
 	}
 }
