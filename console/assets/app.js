@@ -41,9 +41,16 @@ function badge(decision) {
   return el('span', {class: 'badge ' + decision}, decision ? decision.replace('_', '-') : '—');
 }
 
+// toDate reads a time as the API may give it: RFC 3339, or a Unix time in s, ms, µs or ns.
+function toDate(v) {
+  if (typeof v !== 'number') return new Date(v);
+  const ms = v > 1e17 ? v / 1e6 : v > 1e14 ? v / 1e3 : v > 1e11 ? v : v * 1000;
+  return new Date(ms);
+}
+
 function when(iso) {
   if (!iso) return '';
-  const d = new Date(iso);
+  const d = toDate(iso);
   if (isNaN(d)) return iso;
   return d.toISOString().replace('T', ' ').slice(0, 19);
 }
@@ -208,7 +215,7 @@ pages.overview = async function () {
     }
     $('ov-missing').hidden = true;
     const iv = st.interval_s || 10, ser = st.series || [];
-    const ts = p => typeof p.t === 'number' ? p.t : Date.parse(p.t) / 1000;
+    const ts = p => toDate(p.t).getTime() / 1000;
     const per = k => ser.map(p => [ts(p), (p[k] || 0) / iv]);
     Charts.line($('ov-rate'), [{name: 'decisions/s', cls: 's-total', points: ser.map(p => [ts(p), ((p.allow || 0) + (p.step_up || 0) + (p.deny || 0)) / iv])}]);
     Charts.line($('ov-decisions'), [{name: 'allow', cls: 's-allow', points: per('allow')}, {name: 'step-up', cls: 's-step_up', points: per('step_up')}, {name: 'deny', cls: 's-deny', points: per('deny')}]);
