@@ -532,7 +532,10 @@ func screenshots(t *testing.T, ctx context.Context, c apiClient) {
 // no sign-in, every page, and changes go through.
 func TestConsoleWithoutKeys(t *testing.T) {
 	ctx := newBrowser(t)
-	ts := start(t)
+	ts := startWith(t, func(cfg *server.Config) {
+		h := features.NewHasher([]byte("test"))
+		cfg.Lists = lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
+	})
 	var who string
 	var signoutShown bool
 	browse(t, ctx, "open the console", chromedp.Navigate(ts.base+"/console/"),
@@ -553,5 +556,32 @@ func TestConsoleWithoutKeys(t *testing.T) {
 	eventually(t, "the candidate is live", 5*time.Second, func() bool {
 		_, m := ts.do("GET", "/v1/rules", "", nil)
 		return m["version"] == "open-1"
+	})
+
+	// A list entry with its note, then found by the search.
+	var found string
+	browse(t, ctx, "add list entries", goPage("lists"), chromedp.SetValue(`#la-name`, "blocked", chromedp.ByID),
+		chromedp.SetValue(`#la-values`, "192.0.2.0/24, 198.51.100.7", chromedp.ByID), chromedp.SetValue(`#la-note`, "CASE-9 stuffing", chromedp.ByID),
+		chromedp.Click(`#list-add button[type=submit]`, chromedp.ByQuery), chromedp.WaitVisible(`#entries-table tbody tr`, chromedp.ByQuery),
+		chromedp.SendKeys(`#entries-search`, "198.51", chromedp.ByID), chromedp.Text(`#entries-table tbody`, &found, chromedp.ByQuery))
+	if !strings.Contains(found, "198.51.100.7") || strings.Contains(found, "192.0.2.0") || !strings.Contains(found, "CASE-9 stuffing") {
+		t.Fatalf("the search found %q", found)
+	}
+
+	// An erasure asks for the id to be typed again.
+	ts.decide(login("open-user", "81.2.69.142", "open-device", time.Now().Add(-time.Hour)))
+	var enabled bool
+	browse(t, ctx, "erase a user", goPage("users"), chromedp.SendKeys(`#user-id`, "open-user", chromedp.ByID),
+		chromedp.Click(`#user-form button[type=submit]`, chromedp.ByQuery), chromedp.WaitVisible(`#user-out .card`, chromedp.ByQuery),
+		chromedp.Click(`#user-erase`, chromedp.ByID), chromedp.WaitVisible(`#confirm-input`, chromedp.ByID),
+		chromedp.SendKeys(`#confirm-input`, "open-use", chromedp.ByID),
+		chromedp.Evaluate(`!document.getElementById('confirm-ok').disabled`, &enabled))
+	if enabled {
+		t.Fatal("the erasure could be confirmed without the whole id")
+	}
+	browse(t, ctx, "confirm the erasure", chromedp.SendKeys(`#confirm-input`, "r", chromedp.ByID), chromedp.Click(`#confirm-ok`, chromedp.ByID))
+	eventually(t, "the user is erased", 5*time.Second, func() bool {
+		status, _ := ts.do("GET", "/v1/users/open-user", "", nil)
+		return status == 404
 	})
 }
