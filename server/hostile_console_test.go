@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -115,6 +116,14 @@ func TestHostileConsoleCookie(t *testing.T) {
 		if resp.StatusCode != c.status || errorCode(m) != c.code {
 			t.Errorf("%s: %d %v", c.name, resp.StatusCode, m)
 		}
+	}
+	// A session has its key's body limit: the shipped rule set (18 KiB) is more than a decision may send.
+	shipped, err := os.ReadFile("../rules/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, m := consoleRequest(t, ts.base, "POST", "/v1/rules/validate", "application/yaml", string(shipped), cookie, csrf); resp.StatusCode != 200 {
+		t.Fatalf("validate the shipped set with the session: %d %v", resp.StatusCode, m)
 	}
 	// The audit names the key behind the session.
 	resp, m := consoleRequest(t, ts.base, "GET", "/v1/audit?limit=5", "", "", cookie, "")
