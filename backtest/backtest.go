@@ -202,9 +202,15 @@ func (p *partial) line(parser *fastjson.Parser, line []byte, dec *vectorDecoder,
 	if recorded != cand {
 		p.Flipped++
 		if len(p.flips) < p.samples {
+			recordedFired := []string{}
+			for _, f := range v.GetArray("fired") {
+				recordedFired = append(recordedFired, string(f.GetStringBytes()))
+			}
 			p.flips = append(p.flips, Flip{EvaluationID: fmt.Sprintf("%016x", id), Time: string(v.GetStringBytes("time")),
 				Event: t.String(), Tenant: strings.Clone(eval.Vector.Tenant), Recorded: recorded.String(),
-				Candidate: cand.String(), Fired: firedIDs(candidate, res.Fired)})
+				Candidate: cand.String(), Fired: firedIDs(candidate, res.Fired),
+				RecordedScore: v.GetInt("score"), CandidateScore: res.Score, RecordedFired: recordedFired,
+				Features: v.Get("features").MarshalTo(nil)})
 		}
 	}
 	p.outcomes = append(p.outcomes, outcome{id: id, recorded: recorded, candidate: cand})

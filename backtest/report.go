@@ -2,6 +2,7 @@ package backtest
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -63,6 +64,12 @@ type Flip struct {
 	Recorded     string   `json:"recorded"`
 	Candidate    string   `json:"candidate"`
 	Fired        []string `json:"fired"` // candidate rules that fired
+	// What explains the flip: both scores, the rules that fired when it was decided, and the logged feature
+	// vector the candidate read (the decision log's "features" object as it is).
+	RecordedScore  int             `json:"recorded_score"`
+	CandidateScore int             `json:"candidate_score"`
+	RecordedFired  []string        `json:"recorded_fired"`
+	Features       json.RawMessage `json:"features,omitempty"`
 }
 
 // LabelStats measures decisions against labels: detection is the share of fraud that was stepped up or

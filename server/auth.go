@@ -26,8 +26,8 @@ const (
 	// ScopeMetrics reads /metrics and the details of /readyz, and nothing else: a scraper's credential sits in
 	// the monitoring system's configuration, and must not be able to change rules or export users.
 	ScopeMetrics
-	// ScopeRead may GET the admin endpoints that read (the console's data: stats, the decision stream) and
-	// change nothing.
+	// ScopeRead is an analyst's read-only key: every admin GET and the rule checks that change nothing
+	// (validate, backtest), never a change (readOnlyAdmin, session.go).
 	ScopeRead
 )
 
@@ -279,11 +279,18 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, scope Scope) (caller, error
 		return caller{ctx: ctx}, nil
 	}
 	key := keys.authenticate(&ctx.Request.Header)
+	if key == nil && scope&(ScopeAdmin|ScopeRead) != 0 {
+		// The admin API also takes the console's session cookie, with its CSRF token on changes (session.go).
+		var err error
+		if key, err = s.sessionKey(ctx, keys); err != nil {
+			return caller{}, err
+		}
+	}
 	if key == nil {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="riskd"`)
 		return caller{}, errUnauthenticated
 	}
-	if key.Scopes&scope == 0 {
+	if key.Scopes&scope == 0 && !(scope&ScopeAdmin != 0 && key.Scopes&ScopeRead != 0 && readOnlyAdmin(ctx)) {
 		return caller{}, errForbiddenScope
 	}
 	return caller{key: key, ctx: ctx}, nil

@@ -17,9 +17,9 @@ const (
 	secretScrape      = "rk_scrape-secret-for-tests-only"
 )
 
-// consoleKeyring is testKeyring's keys and the console's: a read key of every tenant, one of brand-a only, and
+// streamKeyring is testKeyring's keys and the console's: a read key of every tenant, one of brand-a only, and
 // a metrics scraper's.
-func consoleKeyring(t *testing.T) *server.Keyring {
+func streamKeyring(t *testing.T) *server.Keyring {
 	t.Helper()
 	kr, err := server.ParseKeyring([]byte(`keys:
   - {name: idp, sha256: ` + server.HashSecret(secretIdP) + `, scopes: [decide]}
@@ -40,7 +40,7 @@ func consoleKeyring(t *testing.T) *server.Keyring {
 // and more viewers than it serves. Each is refused with a JSON error naming the field, the right status, and
 // no viewer left behind; keys of the admin and read scopes are served.
 func TestHostileStream(t *testing.T) {
-	ts, eng := startStreaming(t, livestream.Config{MaxViewers: 2}, func(c *server.Config) { c.Keys = consoleKeyring(t) })
+	ts, eng := startStreaming(t, livestream.Config{MaxViewers: 2}, func(c *server.Config) { c.Keys = streamKeyring(t) })
 	cases := []struct {
 		name, bearer, method, path string
 		status                     int

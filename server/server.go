@@ -104,6 +104,7 @@ type Server struct {
 	metrics    *metrics.Set
 	keys       atomic.Pointer[Keyring]
 	audit      *Auditor
+	sessions   *sessions // the console's sign-ins (session.go)
 	draining   atomic.Bool
 	inflight   atomic.Int64
 	pool       sync.Pool        // *requestState
@@ -171,7 +172,10 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, metrics: cfg.Metrics, audit: cfg.Auditor,
-		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder(), shedAnswer: newShedAnswer()}
+		startedAt: time.Now(), vectors: jsonenc.NewVectorEncoder(), shedAnswer: newShedAnswer(), sessions: newSessions()}
+	if s.audit == nil {
+		s.audit = NewAuditor(nil) // no log, but the recent records the console shows
+	}
 	s.keys.Store(cfg.Keys)
 	if s.control = cfg.Control; s.control == nil {
 		var err error
@@ -343,6 +347,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, decide, admin bool) {
 		s.handleKratos(ctx, string(path[len(kratosPrefix):])) // p itself must not escape, as below
 	case admin && p == "/metrics":
 		s.handleMetrics(ctx)
+	case admin && (p == "/console" || strings.HasPrefix(p, consolePrefix)):
+		s.handleConsole(ctx, string(path)) // p itself must not escape, as below
 	case s.cfg.Signals != nil && isSSFPath(p):
 		s.handleSSF(ctx, string(path), admin) // p itself must not escape: it would allocate on every request
 	case admin:
@@ -381,6 +387,8 @@ func (s *Server) routeAdmin(ctx *fasthttp.RequestCtx, path []byte) {
 		s.handleStream(ctx)
 	case len(segs) == 2 && segs[0] == "v1" && segs[1] == "stats":
 		s.handleStats(ctx)
+	case len(segs) == 2 && segs[0] == "v1" && segs[1] == "audit":
+		s.handleAudit(ctx)
 	default:
 		writeError(ctx, errNotFound)
 	}

@@ -15,7 +15,7 @@ import (
 func newKey(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("key", flag.ContinueOnError)
 	name := fs.String("name", "", "who holds the key (shown in the audit log)")
-	scopes := fs.String("scopes", "decide", "comma-separated: decide, explain (with decide: ?explain=1), admin, metrics, read (GET the console's data, change nothing)")
+	scopes := fs.String("scopes", "decide", "comma-separated: decide, explain (with decide: ?explain=1), admin, metrics, read (the admin API's reads)")
 	tenants := fs.String("tenants", "", "comma-separated tenants the key is limited to (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err

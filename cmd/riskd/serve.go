@@ -314,6 +314,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"admin_tls", adminLn != nil && adminCert != "",
 		"version", version(), "rules_version", eng.Rules().Version, "rules_source", eng.Rules().Source, "rules", len(eng.Rules().Rules),
 		"api_keys", keys.Len(), "fail_policy", policy.String(), "control_store", controlStore)
+	consoleAddr, consoleTLS := ln.Addr().String(), c.tlsCert != ""
+	if adminLn != nil {
+		consoleAddr, consoleTLS = adminLn.Addr().String(), adminCert != ""
+	}
+	consoleURL := "http://" + consoleAddr + "/console/"
+	if consoleTLS {
+		consoleURL = "https://" + consoleAddr + "/console/"
+	}
+	log.Info("the analysts' console (docs/CONSOLE.md)", "url", consoleURL, "sign_in", keys.Len() > 0)
 
 	errc := make(chan error, 2)
 	go func() {
