@@ -17,7 +17,7 @@ import (
 func startNamedInstance(t *testing.T, redisAddr, id string) *testServer {
 	t.Helper()
 	ts := startWith(t, func(cfg *server.Config) {
-		cfg.Keys = consoleKeyring(t)
+		cfg.Keys = streamKeyring(t)
 		h := features.NewHasher([]byte("test"))
 		cfg.Lists = lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
 		cfg.RuleGate = rules.NewGate()
