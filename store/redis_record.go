@@ -179,7 +179,7 @@ local ix = {i1, i2, i3, i4}
 local factsBytes = {[KIND_USER] = USER_BYTES, [KIND_ADDR] = ADDR_BYTES, [KIND_DEVICE] = DEVICE_BYTES, [KIND_NONE] = 0}
 local factsFmt = {[KIND_USER] = USER_FMT, [KIND_ADDR] = ADDR_FMT, [KIND_DEVICE] = DEVICE_FMT}
 local factsFields = {[KIND_USER] = USER_FIELDS, [KIND_ADDR] = ADDR_FIELDS, [KIND_DEVICE] = DEVICE_FIELDS}
-local pack, unpack1, sub = struct.pack, struct.unpack, string.sub
+local pack, unpack1, sub, find, floor = struct.pack, struct.unpack, string.sub, string.find, math.floor
 
 local function age(now, s)
   local d = (now - s) % STAMP_MOD
@@ -210,6 +210,21 @@ end
 -- setPut records fingerprint fp seen now in the stamped set of cnt slots (struct format fmt) at byte p of the
 -- record, as facts.go's setAdd, putting the one slot it changes.
 local function setPut(p, fmt, cnt, fp)
+  -- The item is most often in the set already (the user's usual address, device and country): string.find
+  -- looks for its fingerprint (a slot's upper half) in C, and only a new item walks the slots in Lua.
+  local e, fpb, init = p + 4 * cnt, pack('<H', fp), p
+  while true do
+    local q = find(src, fpb, init, true)
+    if not q or q >= e then break end
+    if (q - p) % 4 == 2 then
+      local s = unpack1('<H', src, q - 2)
+      if s ~= 0 or fp ~= 0 then -- not an empty slot
+        if age(st, s) > 0 then put(q - 2, pack('<I4', fp * 65536 + st)) end
+        return
+      end
+    end
+    init = q + 1
+  end
   local v = {unpack1(fmt, src, p)}
   local victim, oldest, empty = 1, nil, false
   for j = 1, cnt do
@@ -218,7 +233,7 @@ local function setPut(p, fmt, cnt, fp)
       if not empty then victim, empty = j, true end
     else
       local s = x % 65536
-      if math.floor(x / 65536) == fp then
+      if floor(x / 65536) == fp then
         if age(st, s) > 0 then put(p + 4 * (j - 1), pack('<I4', fp * 65536 + st)) end
         return
       end
@@ -240,7 +255,7 @@ local function setAdd(v, lo, hi, fp)
       if not empty then victim, empty = j, true end
     else
       local s = x % 65536
-      if math.floor(x / 65536) == fp then
+      if floor(x / 65536) == fp then
         if age(st, s) > 0 then v[j] = fp * 65536 + st end
         return
       end
@@ -274,7 +289,7 @@ local function addFacts(v, kind, present, x1, x2, x3, x4)
   if mn - last >= DAY_MIN then
     for j = s0, s1 do v[j] = 0 end
     if r0 then for j = r0, r1 do v[j] = 0 end end
-  elseif math.floor(mn / 60) > math.floor(last / 60) then
+  elseif floor(mn / 60) > floor(last / 60) then
     for j = s0, s1 do
       if v[j] ~= 0 and age(st, v[j] % 65536) >= DAY_MIN then v[j] = 0 end
     end
@@ -288,8 +303,8 @@ local function addFacts(v, kind, present, x1, x2, x3, x4)
   if mn >= last then v[1] = mn; latest = true end
   if kind == KIND_USER then
     if present % 2 == 1 then setAdd(v, USER_IPS, USER_DEVICES - 1, x1) end
-    if math.floor(present / 2) % 2 == 1 then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, x2) end
-    if math.floor(present / 4) % 2 == 1 then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, x3) end
+    if floor(present / 2) % 2 == 1 then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, x2) end
+    if floor(present / 4) % 2 == 1 then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, x3) end
     if present >= 8 then
       for j = 0, 1 do
         local i, h = ix[3 + j], v[USER_HEADS + j]
@@ -338,7 +353,7 @@ local function count(mask, fresh)
       local k, si, bits = i - o, i % RING_LEN, mask
       for m = 0, NUM_METRICS - 1 do
         local add = bits % 2 == 1
-        bits = math.floor(bits / 2)
+        bits = floor(bits / 2)
         for s = 0, RING_LEN - 1 do
           if k >= RING_LEN or (s - o - 1) % RING_LEN < k then
             local p = base + 2 * (m * RING_LEN + s)
@@ -354,7 +369,7 @@ local function count(mask, fresh)
           local x = unpack1('<H', src, p)
           if x < 65535 then put(p, pack('<H', math.min(x + n, 65535))) end
         end
-        bits = math.floor(bits / 2)
+        bits = floor(bits / 2)
       end
     end
   end
@@ -364,7 +379,7 @@ end
 -- facts adds the attempt to the facts at byte f of the record, putting what changes.
 local function facts(kind, f, present, x1, x2, x3, x4)
   local last = unpack1('<i4', src, f)
-  if last == 0 or mn - last >= DAY_MIN or math.floor(mn / 60) > math.floor(last / 60) or
+  if last == 0 or mn - last >= DAY_MIN or floor(mn / 60) > floor(last / 60) or
     (kind == KIND_USER and present >= 8) then
     local v = {unpack1(factsFmt[kind], src, f)}
     addFacts(v, kind, present, x1, x2, x3, x4)
@@ -375,8 +390,8 @@ local function facts(kind, f, present, x1, x2, x3, x4)
   if mn > last then put(f, pack('<i4', mn)) end
   if kind == KIND_USER then
     if present % 2 == 1 then setPut(f + USER_IPS_OFF, USER_IPS_RFMT, USER_IPS_N, x1) end
-    if math.floor(present / 2) % 2 == 1 then setPut(f + USER_DEVICES_OFF, USER_DEVICES_RFMT, USER_DEVICES_N, x2) end
-    if math.floor(present / 4) % 2 == 1 then setPut(f + USER_COUNTRIES_OFF, USER_COUNTRIES_RFMT, USER_COUNTRIES_N, x3) end
+    if floor(present / 2) % 2 == 1 then setPut(f + USER_DEVICES_OFF, USER_DEVICES_RFMT, USER_DEVICES_N, x2) end
+    if floor(present / 4) % 2 == 1 then setPut(f + USER_COUNTRIES_OFF, USER_COUNTRIES_RFMT, USER_COUNTRIES_N, x3) end
   elseif kind == KIND_ADDR then
     setPut(f + ADDR_USERS_OFF, ADDR_USERS_RFMT, ADDR_USERS_N, x1)
     local p = f + ADDR_REGS_OFF + 2 * x2
