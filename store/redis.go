@@ -63,12 +63,14 @@ type Redis struct {
 	rec     *script
 	cas     *script
 
-	client  atomic.Pointer[rueidis.Client] // nil until the first successful connection
-	up      atomic.Bool
-	late    atomic.Int32 // decisions in a row whose read ran out of time
-	failure atomic.Pointer[redisFailure]
-	logMu   sync.Mutex
-	lastLog time.Time
+	client atomic.Pointer[rueidis.Client] // nil until the first successful connection
+	up     atomic.Bool
+	late   atomic.Int32 // decisions in a row whose read ran out of time
+	// probeOld: a subject without a record may still be in the layout before's keys (redis_migrate.go).
+	probeOld atomic.Bool
+	failure  atomic.Pointer[redisFailure]
+	logMu    sync.Mutex
+	lastLog  time.Time
 
 	erasedUpTo string // stream position of the last erasure applied locally; probe goroutine only
 
@@ -118,15 +120,17 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 		quit:    make(chan struct{}),
 	}
 	r.metrics.profiles(r.local.Profiles)
+	r.probeOld.Store(true)
 	if err := r.connect(); err != nil {
 		if errors.Is(err, ErrKeyMismatch) || errors.Is(err, ErrAuth) {
 			return nil, err
 		}
 		r.fail(err)
 	}
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go r.probe()
 	go r.writer()
+	go r.migrator()
 	return r, nil
 }
 

@@ -28,7 +28,11 @@ import (
 // expires 28 h after its last event (the day window reaches back at most 24 h), a device's one retention period
 // after it (its first sighting is what it keeps); a profile expires one retention period after its last change.
 // Releases before kept a subject's rings under ':v' and its facts under ':x'; a record is made from them the
-// first time the subject is seen again (recordScript), and an erasure deletes them too.
+// first time the subject is seen again (recordScript), or by the background move of redis_migrate.go, which
+// then sets riskd:layout; an erasure deletes them too.
+//
+//	riskd:layout                      string "records" once no subject is kept only in the layout before's keys
+//	riskd:migrate-lock                string held by the instance moving them
 const (
 	keyPrefix      = "riskd:"
 	keyCheckKey    = keyPrefix + "keycheck"

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,56 +55,105 @@ func recordLen(k kind) int {
 }
 
 // luaRuns names for the script the struct format of a body laid out by runs (<PREFIX>_FMT), its number of
-// fields (<PREFIX>_FIELDS), and the index (1-based) of the first field of each run (<PREFIX>_<NAME>).
+// fields (<PREFIX>_FIELDS), and for each run <PREFIX>_<NAME>: the index (1-based) of its first field in the
+// decoded body, _OFF: its byte offset in the body, _N: its number of fields, _RFMT: its own struct format.
 func luaRuns(runs []fieldRun, prefix string, names map[string]int, formats map[string]string) {
-	f, j := "<", 1
+	f, j, off := "<", 1, 0
 	for _, r := range runs {
-		names[prefix+"_"+strings.ToUpper(r.name)] = j
+		name := prefix + "_" + strings.ToUpper(r.name)
+		names[name] = j
+		names[name+"_OFF"] = off
+		names[name+"_N"] = r.n
+		formats[name+"_RFMT"] = "'<" + strings.Repeat(r.typ, r.n) + "'"
 		f += strings.Repeat(r.typ, r.n)
 		j += r.n
+		off += r.n * r.size
 	}
 	names[prefix+"_FIELDS"] = j - 1
 	formats[prefix+"_FMT"] = "'" + f + "'"
 }
 
-// Which facts a record keeps, to recordScript (a subject's first argument).
-var recordScriptKinds = [...]string{noFacts: "a", userRecord: "u", addrRecord: "i", deviceRecord: "d"}
+// A call's arguments are one binary string (ARGV[1]), laid out by the runs below and read by the script with
+// one struct.unpack per part: converting dozens of string arguments into Lua values cost more than the rest of
+// a busy subject's update. The common part comes first, then one part per subject, in the order of KEYS.
+var (
+	// commonArgRuns: the event's bucket index in each window, its minute and minute stamp, 1 to reply with the
+	// records as they were, 1 to look for a missing record in the keys of the layout before, the events to
+	// count (1 unless the writer merged some), when the change was made (ms, wall clock), the TTL of a record
+	// and of a device's record (ms), and the number of subjects.
+	commonArgRuns = []fieldRun{{"ix", int(NumWindows), "i4", 4}, {"minute", 1, "i4", 4}, {"stamp", 1, "i4", 4},
+		{"reply", 1, "B", 1}, {"probe", 1, "B", 1}, {"n", 1, "i4", 4}, {"changed", 1, "d", 8}, {"ttl", 1, "d", 8},
+		{"devicettl", 1, "d", 8}, {"subjects", 1, "B", 1}}
+	// subjectArgRuns: the record's facts kind (factsKind), the metrics to count (bit set), 1 to add the attempt
+	// to the facts, which items are present (bit i: item i), and the items: for a user the fingerprints of the
+	// address, the device and the country, and the amount; for an address or subnet the user's fingerprint and
+	// register; for a device the user's fingerprint and the user-agent hash (0 when none).
+	subjectArgRuns = []fieldRun{{"kind", 1, "B", 1}, {"mask", 1, "B", 1}, {"facts", 1, "B", 1}, {"present", 1, "B", 1},
+		{"items", 4, "d", 8}}
+)
+
+// appendCommonArgs appends the common part of a recordScript call's arguments (commonArgRuns).
+func appendCommonArgs(b []byte, ix *[NumWindows]int32, mn int32, st uint16, reply, probe bool, n int, stamp, ttl, deviceTTL int64, subjects int) []byte {
+	for _, i := range ix {
+		b = le.AppendUint32(b, uint32(i))
+	}
+	b = le.AppendUint32(b, uint32(mn))
+	b = le.AppendUint32(b, uint32(st))
+	b = append(b, b2byte(reply), b2byte(probe))
+	b = le.AppendUint32(b, uint32(n))
+	b = le.AppendUint64(b, math.Float64bits(float64(stamp)))
+	b = le.AppendUint64(b, math.Float64bits(float64(ttl)))
+	b = le.AppendUint64(b, math.Float64bits(float64(deviceTTL)))
+	return append(b, byte(subjects))
+}
+
+// appendSubjectArgs appends one subject's part of a recordScript call's arguments (subjectArgRuns).
+func appendSubjectArgs(b []byte, rec factsKind, ms MetricSet, facts bool, present byte, items *[4]float64) []byte {
+	b = append(b, byte(rec), byte(ms), b2byte(facts), present)
+	for _, x := range items {
+		b = le.AppendUint64(b, math.Float64bits(x))
+	}
+	return b
+}
+
+func b2byte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // recordScript updates the records of one or more subjects (one on Redis Cluster, where each subject has its
 // own slot; every subject of an event on a standalone Redis) and returns what each held before, nil when none.
 //
 // KEYS: per subject, its record key ('r'), and for a user the user's tombstone (when it holds a time later
 // than the change's, the change was made before the erasure and is refused: the subject's answer is -1, or nil
-// when a reply was asked for).
-// ARGV[1..recordCommonArgs]: the event's bucket index in each window, its minute and minute stamp, "1" to
-// reply, the events to count (1 unless the writer merged some), when the change was made (ms), the TTL of a
-// record and of a device's record (ms), and the number of subjects. Then recordSubjectArgs per subject: the
-// record kind (recordScriptKinds), the metrics to count (bit set), "1" to add the attempt to the facts, and
-// the facts' items: u: the fingerprints of the address, the device and the country ("" when absent) and the
-// amount ("" when none); i: the user's fingerprint and register; d: the user's fingerprint ("" when none)
-// and the user-agent hash (0 when none).
+// when a reply was asked for). ARGV[1]: the arguments, commonArgRuns then subjectArgRuns per subject.
 //
-// The changes are those of velocity.go and facts.go step for step. Fields are read from the record's bytes
-// as the code asks for them and only the changed ones are packed back, so a call costs what it changes, not
-// the record's size. A subject with no record yet but the keys of the layout before (its 'v' ring and 'x'
-// facts, in the same slot) starts from them, and they are deleted once the record is written.
+// The changes are those of velocity.go and facts.go step for step, made on the record's bytes: a field is read
+// where the code asks for it and only the fields that change are spliced into the record, which is written
+// with one SET, or not at all when nothing changed (a saturated counter, an item already stamped this
+// minute). A window's ring that advances is decoded and packed back whole (its 18 counts); so are facts that
+// need a sweep (their hour changed), their first event or an amount. The record's TTL is set again only when
+// its rings advance (at most every 10 s of event time) or the record is new: otherwise SET keeps it.
+// A subject with no record yet may start from the keys of the layout before (its 'v' ring and 'x' facts, in the
+// same slot), which are deleted once the record is written.
 var recordScript = func() string {
 	names, formats := map[string]int{
 		"RING_BYTES": ringBytes, "USER_BYTES": runsLen(factsRuns[userRecord]), "ADDR_BYTES": runsLen(factsRuns[addrRecord]),
 		"DEVICE_BYTES": runsLen(factsRuns[deviceRecord]), "NUM_WINDOWS": int(NumWindows), "NUM_METRICS": int(NumMetrics),
-		"RING_LEN": ringLen, "COMMON_ARGS": recordCommonArgs, "SUBJECT_ARGS": recordSubjectArgs,
-		"DAY_MIN": dayMin, "STAMP_MOD": stampMod, "STAMP_HALF": stampHalf,
+		"RING_LEN": ringLen, "RANGE_GAP": rangeGap, "DAY_MIN": dayMin, "STAMP_MOD": stampMod, "STAMP_HALF": stampHalf,
+		"KIND_USER": int(userRecord), "KIND_ADDR": int(addrRecord), "KIND_DEVICE": int(deviceRecord), "KIND_NONE": int(noFacts),
 	}, map[string]string{}
 	luaRuns(ringRuns, "RING", names, formats)
-	names["RING_COUNTS_POS"] = 1 + runsLen(ringRuns[:1])
-	names["ADDR_USERS_POS"] = 1 + runsLen(factsRuns[addrRecord][:1])
-	names["ADDR_REGS_POS"] = 1 + runsLen(factsRuns[addrRecord][:2])
-	names["ADDR_SLOTS"] = addrUserSlots
-	formats["RING_HEADS_FMT"] = "'<" + strings.Repeat(ringRuns[0].typ, ringRuns[0].n) + "'"
-	formats["ADDR_USERS_FMT"] = "'<" + strings.Repeat(factsRuns[addrRecord][1].typ, factsRuns[addrRecord][1].n) + "'"
 	luaRuns(factsRuns[userRecord], "USER", names, formats)
 	luaRuns(factsRuns[addrRecord], "ADDR", names, formats)
 	luaRuns(factsRuns[deviceRecord], "DEVICE", names, formats)
+	luaRuns(commonArgRuns, "ARGC", names, formats)
+	luaRuns(subjectArgRuns, "ARGS", names, formats)
+	// A window's counts: NumMetrics runs of ringLen buckets, contiguous (velocityRecord.n[w]).
+	counts := ringRuns[1]
+	names["WIN_BYTES"] = counts.n / int(NumWindows) * counts.size
 	for k, v := range names {
 		formats[k] = strconv.Itoa(v)
 	}
@@ -122,29 +172,14 @@ var recordScript = func() string {
 	return strings.NewReplacer(pairs...).Replace(recordLua)
 }()
 
-const (
-	recordCommonArgs  = 12
-	recordSubjectArgs = 7
-)
-
 const recordLua = `
-local ix = {tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])}
-local mn, st = tonumber(ARGV[5]), tonumber(ARGV[6])
-local reply, n, stamp = ARGV[7] == '1', tonumber(ARGV[8]), tonumber(ARGV[9])
-local factsBytes = {u = USER_BYTES, i = ADDR_BYTES, d = DEVICE_BYTES, a = 0}
-local factsFmt = {u = USER_FMT, i = ADDR_FMT, d = DEVICE_FMT}
-local factsFields = {u = USER_FIELDS, i = ADDR_FIELDS, d = DEVICE_FIELDS}
-
--- A body is decoded whole into one table and packed back whole: one table per body costs less than tables
--- for the parts a call changes.
-local function decode(fmt, fields, src, pos)
-  if not src then
-    local v = {}
-    for j = 1, fields do v[j] = 0 end
-    return v
-  end
-  return {struct.unpack(fmt, src, pos)}
-end
+local A = ARGV[1]
+local i1, i2, i3, i4, mn, st, reply, probe, n, stamp, ttl, dttl, subjects, apos = struct.unpack(ARGC_FMT, A)
+local ix = {i1, i2, i3, i4}
+local factsBytes = {[KIND_USER] = USER_BYTES, [KIND_ADDR] = ADDR_BYTES, [KIND_DEVICE] = DEVICE_BYTES, [KIND_NONE] = 0}
+local factsFmt = {[KIND_USER] = USER_FMT, [KIND_ADDR] = ADDR_FMT, [KIND_DEVICE] = DEVICE_FMT}
+local factsFields = {[KIND_USER] = USER_FIELDS, [KIND_ADDR] = ADDR_FIELDS, [KIND_DEVICE] = DEVICE_FIELDS}
+local pack, unpack1, sub, find, floor = struct.pack, struct.unpack, string.sub, string.find, math.floor
 
 local function age(now, s)
   local d = (now - s) % STAMP_MOD
@@ -152,34 +187,66 @@ local function age(now, s)
   return d
 end
 
--- count counts the event's metrics (mask) n times in the ring v.
-local function count(v, mask)
-  for w = 0, NUM_WINDOWS - 1 do
-    local i, h = ix[w + 1], v[RING_HEADS + w]
-    local add = true
-    if i > h then
-      for j = math.max(h + 1, i - RING_LEN + 1), i do
-        local s = j % RING_LEN
-        for m = 0, NUM_METRICS - 1 do v[RING_COUNTS + (w * NUM_METRICS + m) * RING_LEN + s] = 0 end
+-- The record being changed (src) and its changes: put(p, s) replaces the bytes at p (1-based) by s; calls
+-- come in increasing p, and no field is read after it is put.
+local src, puts
+local function put(p, s)
+  puts[#puts + 1] = p
+  puts[#puts + 1] = s
+end
+
+-- splice is src with the puts made, runs of puts close together are written as one range: a range costs a
+-- command, a byte of it little.
+local function splice(from, to)
+  local o, c = {}, puts[from]
+  for j = from, to, 2 do
+    o[#o + 1] = sub(src, c, puts[j] - 1)
+    o[#o + 1] = puts[j + 1]
+    c = puts[j] + #puts[j + 1]
+  end
+  return table.concat(o), c
+end
+
+-- setPut records fingerprint fp seen now in the stamped set of cnt slots (struct format fmt) at byte p of the
+-- record, as facts.go's setAdd, putting the one slot it changes.
+local function setPut(p, fmt, cnt, fp)
+  -- The item is most often in the set already (the user's usual address, device and country): string.find
+  -- looks for its fingerprint (a slot's upper half) in C, and only a new item walks the slots in Lua.
+  local e, fpb, init = p + 4 * cnt, pack('<H', fp), p
+  while true do
+    local q = find(src, fpb, init, true)
+    if not q or q >= e then break end
+    if (q - p) % 4 == 2 then
+      local s = unpack1('<H', src, q - 2)
+      if s ~= 0 or fp ~= 0 then -- not an empty slot
+        if age(st, s) > 0 then put(q - 2, pack('<I4', fp * 65536 + st)) end
+        return
       end
-      v[RING_HEADS + w] = i
-    elseif i <= h - RING_LEN then
-      add = false
     end
-    if add then
-      local s, bits = i % RING_LEN, mask
-      for m = 0, NUM_METRICS - 1 do
-        if bits % 2 == 1 then
-          local x = RING_COUNTS + (w * NUM_METRICS + m) * RING_LEN + s
-          v[x] = math.min(v[x] + n, 65535)
-        end
-        bits = math.floor(bits / 2)
+    init = q + 1
+  end
+  local v = {unpack1(fmt, src, p)}
+  local victim, oldest, empty = 1, nil, false
+  for j = 1, cnt do
+    local x = v[j]
+    if x == 0 then
+      if not empty then victim, empty = j, true end
+    else
+      local s = x % 65536
+      if floor(x / 65536) == fp then
+        if age(st, s) > 0 then put(p + 4 * (j - 1), pack('<I4', fp * 65536 + st)) end
+        return
+      end
+      if not empty then
+        local g = age(st, s)
+        if oldest == nil or g > oldest then victim, oldest = j, g end
       end
     end
   end
+  put(p + 4 * (victim - 1), pack('<I4', fp * 65536 + st))
 end
 
--- setAdd records fingerprint fp seen now in the stamped set v[lo..hi] (facts.go).
+-- setAdd is setPut on a decoded body v, slots lo..hi.
 local function setAdd(v, lo, hi, fp)
   local victim, oldest, empty = lo, nil, false
   for j = lo, hi do
@@ -188,7 +255,7 @@ local function setAdd(v, lo, hi, fp)
       if not empty then victim, empty = j, true end
     else
       local s = x % 65536
-      if math.floor(x / 65536) == fp then
+      if floor(x / 65536) == fp then
         if age(st, s) > 0 then v[j] = fp * 65536 + st end
         return
       end
@@ -201,66 +268,28 @@ local function setAdd(v, lo, hi, fp)
   v[victim] = fp * 65536 + st
 end
 
--- countHot is count for a ring src whose every window is at the event's bucket (a busy subject): the counts
--- are read and spliced in one by one, without decoding the ring into a table, which costs more than the rest
--- of the call. It returns nil for any other ring.
-local function countHot(src, mask)
-  local h1, h2, h3, h4 = struct.unpack(RING_HEADS_FMT, src)
-  if h1 ~= ix[1] or h2 ~= ix[2] or h3 ~= ix[3] or h4 ~= ix[4] then return nil end
-  local out, last = {}, 1
-  for w = 0, NUM_WINDOWS - 1 do
-    local s, bits = ix[w + 1] % RING_LEN, mask
-    for m = 0, NUM_METRICS - 1 do
-      if bits % 2 == 1 then
-        local p = RING_COUNTS_POS + 2 * ((w * NUM_METRICS + m) * RING_LEN + s)
-        local x = struct.unpack('<H', src, p)
-        out[#out + 1] = string.sub(src, last, p - 1)
-        out[#out + 1] = struct.pack('<H', math.min(x + n, 65535))
-        last = p + 2
-      end
-      bits = math.floor(bits / 2)
-    end
-  end
-  out[#out + 1] = string.sub(src, last, RING_BYTES)
-  return table.concat(out)
-end
-
--- addrHot is addFacts for an address's facts f (bytes) that need no sweep (seen this hour, not new): only its
--- set of users is decoded, and the one register the user maps to spliced in. It returns nil otherwise.
-local function addrHot(f, a)
-  local last = struct.unpack('<i4', f, 1)
-  if last == 0 or mn - last >= DAY_MIN or math.floor(mn / 60) > math.floor(last / 60) then return nil end
-  local users = {struct.unpack(ADDR_USERS_FMT, f, ADDR_USERS_POS)}
-  setAdd(users, 1, ADDR_SLOTS, tonumber(ARGV[a]))
-  local rp = ADDR_REGS_POS + 2 * tonumber(ARGV[a + 1])
-  local g = struct.unpack('<H', f, rp)
-  if g == 0 or age(st, g) > 0 then g = st end
-  local ue = ADDR_USERS_POS + 4 * ADDR_SLOTS
-  return struct.pack('<i4', math.max(last, mn)) .. struct.pack(ADDR_USERS_FMT, unpack(users, 1, ADDR_SLOTS)) ..
-    string.sub(f, ue, rp - 1) .. struct.pack('<H', g) .. string.sub(f, rp + 2)
-end
-
--- addFacts adds the attempt to the facts v of a record of kind kind; a is the index of its first item.
-local function addFacts(v, kind, a)
+-- addFacts adds the attempt to the decoded facts v of a record of kind kind (facts.go, step for step): the
+-- path of a record's first event, of a sweep and of an amount.
+local function addFacts(v, kind, present, x1, x2, x3, x4)
   local s0, s1, r0, r1
-  if kind == 'u' then
+  if kind == KIND_USER then
     s0, s1 = USER_IPS, USER_AMOUNTS - 1
-  elseif kind == 'i' then
+  elseif kind == KIND_ADDR then
     s0, s1, r0, r1 = ADDR_USERS, ADDR_REGS - 1, ADDR_REGS, ADDR_FIELDS
   else
     s0, s1 = DEVICE_USERS, DEVICE_FIELDS
   end
   if v[1] == 0 then -- no facts yet: the record's init (facts.go)
     v[1] = mn
-    if kind == 'u' then v[USER_HEADS], v[USER_HEADS + 1] = ix[3], ix[4] end
-    if kind == 'd' then v[DEVICE_FIRST] = mn end
+    if kind == KIND_USER then v[USER_HEADS], v[USER_HEADS + 1] = ix[3], ix[4] end
+    if kind == KIND_DEVICE then v[DEVICE_FIRST] = mn end
   end
   -- touch: a record idle for a day is cleared, one whose hour changed is swept
   local last = v[1]
   if mn - last >= DAY_MIN then
     for j = s0, s1 do v[j] = 0 end
     if r0 then for j = r0, r1 do v[j] = 0 end end
-  elseif math.floor(mn / 60) > math.floor(last / 60) then
+  elseif floor(mn / 60) > floor(last / 60) then
     for j = s0, s1 do
       if v[j] ~= 0 and age(st, v[j] % 65536) >= DAY_MIN then v[j] = 0 end
     end
@@ -272,12 +301,11 @@ local function addFacts(v, kind, a)
   end
   local latest = false
   if mn >= last then v[1] = mn; latest = true end
-  if kind == 'u' then
-    if ARGV[a] ~= '' then setAdd(v, USER_IPS, USER_DEVICES - 1, tonumber(ARGV[a])) end
-    if ARGV[a + 1] ~= '' then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, tonumber(ARGV[a + 1])) end
-    if ARGV[a + 2] ~= '' then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, tonumber(ARGV[a + 2])) end
-    if ARGV[a + 3] ~= '' then
-      local amt = tonumber(ARGV[a + 3])
+  if kind == KIND_USER then
+    if present % 2 == 1 then setAdd(v, USER_IPS, USER_DEVICES - 1, x1) end
+    if floor(present / 2) % 2 == 1 then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, x2) end
+    if floor(present / 4) % 2 == 1 then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, x3) end
+    if present >= 8 then
       for j = 0, 1 do
         local i, h = ix[3 + j], v[USER_HEADS + j]
         local add = true
@@ -289,27 +317,98 @@ local function addFacts(v, kind, a)
         end
         if add then
           local x = USER_AMOUNTS + j * RING_LEN + i % RING_LEN
-          v[x] = v[x] + amt
+          v[x] = v[x] + x4
         end
       end
     end
-  elseif kind == 'i' then
-    setAdd(v, s0, s1, tonumber(ARGV[a]))
-    local g = r0 + tonumber(ARGV[a + 1])
+  elseif kind == KIND_ADDR then
+    setAdd(v, s0, s1, x1)
+    local g = r0 + x2
     if v[g] == 0 or age(st, v[g]) > 0 then v[g] = st end
   else
     if mn < v[DEVICE_FIRST] then v[DEVICE_FIRST] = mn end
-    if ARGV[a] ~= '' then setAdd(v, s0, s1, tonumber(ARGV[a])) end
-    local ua = tonumber(ARGV[a + 1])
-    if ua ~= 0 and latest then v[DEVICE_UA] = ua end
+    if present % 2 == 1 then setAdd(v, s0, s1, x1) end
+    if x2 ~= 0 and latest then v[DEVICE_UA] = x2 end
   end
 end
 
-local function subject(key, tomb, kind, mask, withFacts, a)
+-- count counts the event's metrics (mask) n times in the ring of src, putting what changes: the heads, a
+-- window that advances (whole), or the counters of a window at its head. It reports whether a head moved.
+local function count(mask, fresh)
+  local h = {unpack1(RING_HEADS_RFMT, src, 1 + RING_HEADS_OFF)}
+  local init = fresh or h[1] == 0 and h[2] == 0 -- a ring never counted starts at the event's buckets
+  local moved, old = init, {}
+  for w = 1, NUM_WINDOWS do
+    if init then h[w] = ix[w] end
+    old[w] = h[w]
+    if ix[w] > h[w] then h[w], moved = ix[w], true end
+  end
+  if moved then put(1 + RING_HEADS_OFF, pack(RING_HEADS_RFMT, unpack(h, 1, NUM_WINDOWS))) end
+  for w = 1, NUM_WINDOWS do
+    local i, o = ix[w], old[w]
+    local base = 1 + RING_COUNTS_OFF + (w - 1) * WIN_BYTES
+    if i > o then
+      -- The buckets o+1..i are cleared (all of them once the ring moved past them all), slot by slot, and
+      -- the event is counted in i's: no decoding of the window.
+      local k, si, bits = i - o, i % RING_LEN, mask
+      for m = 0, NUM_METRICS - 1 do
+        local add = bits % 2 == 1
+        bits = floor(bits / 2)
+        for s = 0, RING_LEN - 1 do
+          if k >= RING_LEN or (s - o - 1) % RING_LEN < k then
+            local p = base + 2 * (m * RING_LEN + s)
+            if add and s == si then put(p, pack('<H', math.min(n, 65535))) else put(p, '\0\0') end
+          end
+        end
+      end
+    elseif i > o - RING_LEN then
+      local s, bits = i % RING_LEN, mask
+      for m = 0, NUM_METRICS - 1 do
+        if bits % 2 == 1 then
+          local p = base + 2 * (m * RING_LEN + s)
+          local x = unpack1('<H', src, p)
+          if x < 65535 then put(p, pack('<H', math.min(x + n, 65535))) end
+        end
+        bits = floor(bits / 2)
+      end
+    end
+  end
+  return moved
+end
+
+-- facts adds the attempt to the facts at byte f of the record, putting what changes.
+local function facts(kind, f, present, x1, x2, x3, x4)
+  local last = unpack1('<i4', src, f)
+  if last == 0 or mn - last >= DAY_MIN or floor(mn / 60) > floor(last / 60) or
+    (kind == KIND_USER and present >= 8) then
+    local v = {unpack1(factsFmt[kind], src, f)}
+    addFacts(v, kind, present, x1, x2, x3, x4)
+    put(f, pack(factsFmt[kind], unpack(v, 1, factsFields[kind])))
+    return
+  end
+  local latest = mn >= last
+  if mn > last then put(f, pack('<i4', mn)) end
+  if kind == KIND_USER then
+    if present % 2 == 1 then setPut(f + USER_IPS_OFF, USER_IPS_RFMT, USER_IPS_N, x1) end
+    if floor(present / 2) % 2 == 1 then setPut(f + USER_DEVICES_OFF, USER_DEVICES_RFMT, USER_DEVICES_N, x2) end
+    if floor(present / 4) % 2 == 1 then setPut(f + USER_COUNTRIES_OFF, USER_COUNTRIES_RFMT, USER_COUNTRIES_N, x3) end
+  elseif kind == KIND_ADDR then
+    setPut(f + ADDR_USERS_OFF, ADDR_USERS_RFMT, ADDR_USERS_N, x1)
+    local p = f + ADDR_REGS_OFF + 2 * x2
+    local g = unpack1('<H', src, p)
+    if g == 0 or age(st, g) > 0 then put(p, pack('<H', st)) end
+  else
+    if mn < unpack1('<i4', src, f + DEVICE_FIRST_OFF) then put(f + DEVICE_FIRST_OFF, pack('<i4', mn)) end
+    if x2 ~= 0 and latest and x2 ~= unpack1('<I4', src, f + DEVICE_UA_OFF) then put(f + DEVICE_UA_OFF, pack('<I4', x2)) end
+    if present % 2 == 1 then setPut(f + DEVICE_USERS_OFF, DEVICE_USERS_RFMT, DEVICE_USERS_N, x1) end
+  end
+end
+
+local function subject(key, tomb, kind, mask, withFacts, present, x1, x2, x3, x4)
   if tomb then
     local t = redis.call('GET', tomb)
     if t and stamp < tonumber(t) then
-      if reply then return false end
+      if reply == 1 then return false end
       return -1
     end
   end
@@ -317,9 +416,9 @@ local function subject(key, tomb, kind, mask, withFacts, a)
   local cur = redis.call('GET', key)
   if cur and #cur ~= RING_BYTES + fsize then cur = false end -- damaged: start again rather than fail forever
   local old = nil
-  if not cur then
+  if not cur and probe == 1 then
     -- the layout before: a ring key and a facts key
-    old = string.sub(key, 1, -2)
+    old = sub(key, 1, -2)
     local ov = redis.call('GET', old .. 'v')
     local ox = false
     if fsize > 0 then ox = redis.call('GET', old .. 'x') end
@@ -332,56 +431,58 @@ local function subject(key, tomb, kind, mask, withFacts, a)
     end
   end
   local ret = false
-  if reply then ret = cur end
-  withFacts = withFacts and fsize > 0
-  if mask == 0 and not withFacts then return ret end
-  local src = cur or nil
-  local body
-  local hot = src and mask ~= 0 and countHot(src, mask)
-  if hot then
-    body = hot
-  elseif mask ~= 0 or not src then
-    local ring = decode(RING_FMT, RING_FIELDS, src, 1)
-    if ring[RING_HEADS] == 0 and ring[RING_HEADS + 1] == 0 then
-      for w = 0, NUM_WINDOWS - 1 do ring[RING_HEADS + w] = ix[w + 1] end -- a new ring starts at the event's buckets
+  if reply == 1 then ret = cur end
+  withFacts = withFacts == 1 and fsize > 0
+  if mask == 0 and not withFacts and not old then return ret end
+  src, puts = cur or string.rep('\0', RING_BYTES + fsize), {}
+  local moved = not cur
+  if mask ~= 0 or not cur then moved = count(mask, not cur) or moved end
+  if withFacts then facts(kind, RING_BYTES + 1, present, x1, x2, x3, x4) end
+  if #puts == 0 and not old then return ret end
+  local t = ttl
+  if kind == KIND_DEVICE then t = dttl end
+  if cur and not old then
+    -- Only the bytes that changed are written, a range per run of changes close together.
+    local j = 1
+    while j <= #puts do
+      local e = j
+      while e + 2 <= #puts and puts[e + 2] - (puts[e] + #puts[e + 1]) <= RANGE_GAP do e = e + 2 end
+      local s = puts[j + 1]
+      if e > j then s = splice(j, e) end
+      redis.call('SETRANGE', key, puts[j] - 1, s)
+      j = e + 2
     end
-    if mask ~= 0 then count(ring, mask) end
-    body = struct.pack(RING_FMT, unpack(ring, 1, RING_FIELDS))
+    if moved or mask == 0 then redis.call('PEXPIRE', key, t) end
   else
-    body = string.sub(src, 1, RING_BYTES)
-  end
-  if fsize > 0 then
-    local fhot = withFacts and src and kind == 'i' and addrHot(string.sub(src, RING_BYTES + 1), a)
-    if fhot then
-      body = body .. fhot
-    elseif withFacts then
-      local facts = decode(factsFmt[kind], factsFields[kind], src, RING_BYTES + 1)
-      addFacts(facts, kind, a)
-      body = body .. struct.pack(factsFmt[kind], unpack(facts, 1, factsFields[kind]))
-    elseif src then
-      body = body .. string.sub(src, RING_BYTES + 1)
-    else
-      body = body .. string.rep('\0', fsize)
+    local o = {}
+    local c = 1
+    for j = 1, #puts, 2 do
+      o[#o + 1] = sub(src, c, puts[j] - 1)
+      o[#o + 1] = puts[j + 1]
+      c = puts[j] + #puts[j + 1]
     end
+    o[#o + 1] = sub(src, c)
+    redis.call('SET', key, table.concat(o), 'PX', t)
   end
-  local ttl = ARGV[10]
-  if kind == 'd' then ttl = ARGV[11] end
-  redis.call('SET', key, body, 'PX', ttl)
   if old then redis.call('DEL', old .. 'v', old .. 'x') end
   return ret
 end
 
 local res, k = {}, 1
-for s = 1, tonumber(ARGV[12]) do
-  local a = COMMON_ARGS + 1 + (s - 1) * SUBJECT_ARGS
-  local kind = ARGV[a]
+for s = 1, subjects do
+  local kind, mask, withFacts, present, x1, x2, x3, x4, nxt = unpack1(ARGS_FMT, A, apos)
+  apos = nxt
   local key, tomb = KEYS[k], nil
   k = k + 1
-  if kind == 'u' then tomb = KEYS[k]; k = k + 1 end
-  res[s] = subject(key, tomb, kind, tonumber(ARGV[a + 1]), ARGV[a + 2] == '1', a + 3)
+  if kind == KIND_USER then tomb = KEYS[k]; k = k + 1 end
+  res[s] = subject(key, tomb, kind, mask, withFacts, present, x1, x2, x3, x4)
 end
 return res
 `
+
+// rangeGap is how many unchanged bytes between two changes recordScript rewrites rather than send a second
+// SETRANGE.
+const rangeGap = 64
 
 // recordCall is one call of recordScript: the subjects it updates, in kind order.
 type recordCall struct {
@@ -394,68 +495,87 @@ type recordCall struct {
 // attempt to the facts (withFacts), returning the records as they were (reply). stamp is when the change was
 // made (ms, wall clock). On a cluster (perSubject) each subject gets a call of its own.
 func (r *Redis) recordCalls(s *Subjects, at int64, ms MetricSet, withFacts, reply bool, n int, stamp int64, perSubject bool) []recordCall {
-	mn := minuteOf(at)
-	ix := bucketIndices(at)
-	common := make([]string, recordCommonArgs)
-	for w := range NumWindows {
-		common[w] = itoa(int64(ix[w]))
-	}
-	common[4], common[5] = itoa(int64(mn)), itoa(int64(stampOf(mn)))
-	common[6] = "0"
-	if reply {
-		common[6] = "1"
-	}
-	common[7], common[8] = itoa(int64(n)), itoa(stamp)
-	common[9], common[10] = itoa(velocityTTLms), itoa(r.cfg.Retention.Milliseconds())
-	fp := func(has bool, item uint64) string {
-		if !has {
-			return ""
-		}
-		return itoa(int64(Fingerprint(item)))
-	}
+	common := r.commonArgs(at, reply, n, stamp)
+	fp := func(item uint64) float64 { return float64(Fingerprint(item)) }
 	var calls []recordCall
 	var cur *recordCall
+	var args [][]byte
 	for k := range numKinds {
 		key, has := s.subject(k)
 		if !has {
 			continue
 		}
 		if cur == nil || perSubject {
-			calls = append(calls, recordCall{args: append([]string(nil), common...)})
+			calls = append(calls, recordCall{})
 			cur = &calls[len(calls)-1]
+			args = append(args, append([]byte(nil), common...))
 		}
-		cur.kinds = append(cur.kinds, k)
-		cur.keys = append(cur.keys, subjectKey(k, key, 'r'))
-		if kinds[k].tombstoned {
-			cur.keys = append(cur.keys, subjectKey(kindUser, key, 't'))
-		}
+		cur.addSubject(k, key)
 		rec := kinds[k].facts
 		add := withFacts && (rec != addrRecord || s.HasUser) // an address learns only of attempts with a user
-		items := [4]string{}
+		var items [4]float64
+		var present byte
 		switch rec {
 		case userRecord:
-			items[0], items[1] = fp(s.HasIP, s.IP), fp(s.HasDevice, s.Device)
+			if s.HasIP {
+				items[0], present = fp(s.IP), present|1
+			}
+			if s.HasDevice {
+				items[1], present = fp(s.Device), present|2
+			}
 			if s.Country != [2]byte{} {
-				items[2] = itoa(int64(countryFP(s.Country)))
+				items[2], present = float64(countryFP(s.Country)), present|4
 			}
 			if s.HasAmount {
-				items[3] = strconv.FormatFloat(s.Amount, 'g', -1, 64)
+				items[3], present = s.Amount, present|8
 			}
 		case addrRecord:
-			items[0], items[1] = fp(true, s.User), itoa(int64(s.User%regCount))
+			items[0], items[1], present = fp(s.User), float64(s.User%regCount), 3
 		case deviceRecord:
-			items[0], items[1] = fp(s.HasUser, s.User), itoa(int64(s.UA))
+			if s.HasUser {
+				items[0], present = fp(s.User), 1
+			}
+			items[1] = float64(s.UA)
 		}
-		flag := "0"
-		if add {
-			flag = "1"
-		}
-		cur.args = append(cur.args, recordScriptKinds[rec], itoa(int64(ms)), flag, items[0], items[1], items[2], items[3])
+		a := &args[len(args)-1]
+		*a = appendSubjectArgs(*a, rec, ms, add, present, &items)
 	}
 	for i := range calls {
-		calls[i].args[recordCommonArgs-1] = itoa(int64(len(calls[i].kinds)))
+		calls[i].setArgs(args[i])
 	}
 	return calls
+}
+
+// subjectCall is the recordScript call that makes the record of subject key of kind k from the keys of the
+// layout before, counting nothing (redis_migrate.go).
+func (r *Redis) subjectCall(k kind, key uint64, stamp int64) recordCall {
+	var rc recordCall
+	rc.addSubject(k, key)
+	a := appendCommonArgs(nil, &[NumWindows]int32{}, 0, 0, false, true, 1, stamp, velocityTTLms, r.cfg.Retention.Milliseconds(), 0)
+	rc.setArgs(appendSubjectArgs(a, kinds[k].facts, 0, false, 0, &[4]float64{}))
+	return rc
+}
+
+// commonArgs is the common part of the arguments of a recordScript call for an event at time at.
+func (r *Redis) commonArgs(at int64, reply bool, n int, stamp int64) []byte {
+	mn := minuteOf(at)
+	ix := bucketIndices(at)
+	return appendCommonArgs(nil, &ix, mn, stampOf(mn), reply, r.probeOld.Load(), n, stamp, velocityTTLms, r.cfg.Retention.Milliseconds(), 0)
+}
+
+// addSubject adds the keys of subject key of kind k to the call.
+func (rc *recordCall) addSubject(k kind, key uint64) {
+	rc.kinds = append(rc.kinds, k)
+	rc.keys = append(rc.keys, subjectKey(k, key, 'r'))
+	if kinds[k].tombstoned {
+		rc.keys = append(rc.keys, subjectKey(kindUser, key, 't'))
+	}
+}
+
+// setArgs sets the call's arguments to a, filling in the number of subjects.
+func (rc *recordCall) setArgs(a []byte) {
+	a[runsLen(commonArgRuns)-1] = byte(len(rc.kinds))
+	rc.args = []string{string(a)}
 }
 
 // cmd is c's command for call rc.

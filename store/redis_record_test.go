@@ -50,9 +50,18 @@ func TestRecordLayoutMatchesCodec(t *testing.T) {
 	if b := a.appendBody(nil); le.Uint16(b[at(factsRuns[addrRecord], "regs"):]) != 0xBEEF {
 		t.Fatal("the address's registers are not where the runs say")
 	}
-	if strings.Contains(recordScript, "RING_") || strings.Contains(recordScript, "USER_") || strings.Contains(recordScript, "ADDR_") ||
-		strings.Contains(recordScript, "DEVICE_") {
-		t.Fatal("the script holds a name it was not given a value for")
+	for _, prefix := range []string{"RING_", "USER_", "ADDR_", "DEVICE_", "ARGC_", "ARGS_", "WIN_", "KIND_", "RANGE_GAP"} {
+		if strings.Contains(recordScript, prefix) {
+			t.Fatalf("the script holds a name (%s...) it was not given a value for", prefix)
+		}
+	}
+	// The arguments the Go side encodes are laid out as the script reads them.
+	var ix [NumWindows]int32
+	if got, want := len(appendCommonArgs(nil, &ix, 0, 0, true, true, 1, 0, 0, 0, 5)), runsLen(commonArgRuns); got != want {
+		t.Fatalf("common arguments of %d bytes, the script reads %d", got, want)
+	}
+	if got, want := len(appendSubjectArgs(nil, userRecord, 0, true, 0, &[4]float64{})), runsLen(subjectArgRuns); got != want {
+		t.Fatalf("a subject's arguments of %d bytes, the script reads %d", got, want)
 	}
 	for k := range numKinds {
 		if recordLen(k) < ringBytes {
