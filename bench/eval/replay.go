@@ -90,12 +90,12 @@ func loadLists(reg *lists.Registry, dir string) error {
 
 // tally counts decisions per class and, per class and decision, the rules that fired.
 type tally struct {
-	rules     []string                           // rule ids, by position in the set
-	decisions [numClasses][3]int                 // by class, then rules.Allow/StepUp/Deny - 1
-	fired     [numClasses][3][]int               // by class and decision: per rule, events it fired on
-	noRule    [numClasses][3]int                 // events no rule fired on
-	outcomes  [features.LegitConfirmed + 1]int64 // outcomes reported, by type
-	events    int                                // replayed, warm-up included
+	rules     []string                        // rule ids, by position in the set
+	decisions [numClasses][3]int              // by class, then rules.Allow/StepUp/Deny - 1
+	fired     [numClasses][3][]int            // by class and decision: per rule, events it fired on
+	noRule    [numClasses][3]int              // events no rule fired on
+	outcomes  [features.NumOutcomeTypes]int64 // outcomes reported, by type
+	events    int                             // replayed, warm-up included
 	elapsed   time.Duration
 }
 
