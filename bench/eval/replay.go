@@ -144,6 +144,9 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 		ev.Type, ev.UserID, ev.IP, ev.Time = features.Login, g.users[e.user], e.ip, e.at
 		ev.Tenant, ev.Channel = "default", "web"
 		ev.HasCredentials, ev.CredentialsValid = true, e.valid
+		if e.typ != 0 {
+			e.request(&ev)
+		}
 		if e.device >= 0 {
 			ev.DeviceID = g.devices[e.device]
 		}
@@ -169,6 +172,10 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 		}
 		out = features.Outcome{UserID: ev.UserID, IP: ev.IP, DeviceID: ev.DeviceID, UserAgent: ev.UserAgent, Tenant: ev.Tenant, Time: e.at}
 		switch {
+		case e.typ != 0:
+			if out.Type = transactionOutcome(e, d.Action); out.Type == 0 {
+				continue
+			}
 		case !e.valid:
 			// The failure was counted with the decision (credentials_valid: false); reported once, not twice.
 			continue
