@@ -29,11 +29,11 @@ const (
 	numScopes
 )
 
-// What the metrics of a checkout's scoped records count.
+// What the metrics of a checkout's scoped records count (a registration's count registrations as Attempts).
 const (
-	checkoutsMetric      = store.Attempts
-	declinesMetric       = store.Failures
-	smallCheckoutsMetric = store.Successes
+	CheckoutsMetric      = store.Attempts
+	DeclinesMetric       = store.Failures
+	SmallCheckoutsMetric = store.Successes
 )
 
 // SmallCheckoutAmount is the amount, in the reporting currency, below which a checkout counts as a small one:
@@ -84,14 +84,14 @@ func (x *Extractor) observeScoped(ev *Event, obs *Observation) {
 	}
 	count := store.SetOf(store.Attempts)
 	if obs.Scope == ScopeCheckout && ev.HasAmount && ev.Amount < SmallCheckoutAmount {
-		count |= store.SetOf(smallCheckoutsMetric)
+		count |= store.SetOf(SmallCheckoutsMetric)
 	}
 	x.state.Observe(x.scopedSubjects(obs, obs.Scope), obs.At, count, &obs.Scoped)
 }
 
 // countDecline counts a declined payment in the checkout scope of the outcome's subjects.
 func (x *Extractor) countDecline(obs *Observation) {
-	x.state.Count(x.scopedSubjects(obs, ScopeCheckout), store.SetOf(declinesMetric), obs.At)
+	x.state.Count(x.scopedSubjects(obs, ScopeCheckout), store.SetOf(DeclinesMetric), obs.At)
 }
 
 // fillTransactionVelocity fills the vector's transaction and registration velocity from the scoped reading.
@@ -100,32 +100,33 @@ func fillTransactionVelocity(obs *Observation, v *Vector) {
 	switch obs.Scope {
 	case ScopeCheckout:
 		if obs.HasUser {
-			c, d := &r.User[checkoutsMetric], &r.User[declinesMetric]
+			c, d := &r.User[CheckoutsMetric], &r.User[DeclinesMetric]
 			v.UserCheckouts1h, v.UserCheckouts24h = int(c[store.Hour]), int(c[store.Day])
 			v.UserDeclines1h, v.UserDeclines24h = int(d[store.Hour]), int(d[store.Day])
+			v.UserSmallCheckouts1h = int(r.User[SmallCheckoutsMetric][store.Hour])
 		}
 		if obs.HasDevice {
-			c, d, s := &r.Device[checkoutsMetric], &r.Device[declinesMetric], &r.Device[smallCheckoutsMetric]
+			c, d, s := &r.Device[CheckoutsMetric], &r.Device[DeclinesMetric], &r.Device[SmallCheckoutsMetric]
 			v.DeviceCheckouts1h, v.DeviceCheckouts24h = int(c[store.Hour]), int(c[store.Day])
 			v.DeviceDeclines1h, v.DeviceDeclines24h = int(d[store.Hour]), int(d[store.Day])
 			v.DeviceSmallCheckouts1h, v.DeviceSmallCheckouts24h = int(s[store.Hour]), int(s[store.Day])
 			v.DeviceCheckoutUsers24h = int(r.Facts.DeviceUsers24h)
 		}
 		if obs.IPKey != 0 {
-			c, d, s := &r.IP[checkoutsMetric], &r.IP[declinesMetric], &r.IP[smallCheckoutsMetric]
+			c, d, s := &r.IP[CheckoutsMetric], &r.IP[DeclinesMetric], &r.IP[SmallCheckoutsMetric]
 			v.IPCheckouts10m, v.IPCheckouts1h, v.IPCheckouts24h = int(c[store.TenMinutes]), int(c[store.Hour]), int(c[store.Day])
 			v.IPDeclines1h, v.IPDeclines24h = int(d[store.Hour]), int(d[store.Day])
 			v.IPSmallCheckouts1h, v.IPSmallCheckouts24h = int(s[store.Hour]), int(s[store.Day])
 			v.IPCheckoutUsers1h, v.IPCheckoutUsers24h = int(r.Facts.IPUsers1h), int(r.Facts.IPUsers24h)
 		}
 		if obs.SubnetKey != 0 {
-			v.SubnetCheckouts1h = int(r.Subnet[checkoutsMetric][store.Hour])
-			v.SubnetDeclines1h = int(r.Subnet[declinesMetric][store.Hour])
+			v.SubnetCheckouts1h = int(r.Subnet[CheckoutsMetric][store.Hour])
+			v.SubnetDeclines1h = int(r.Subnet[DeclinesMetric][store.Hour])
 			v.SubnetCheckoutUsers1h = int(r.Facts.SubnetUsers1h)
 		}
 		if obs.ASNKey != 0 {
-			v.ASNCheckouts10m = int(r.ASN[checkoutsMetric][store.TenMinutes])
-			v.ASNDeclines1h = int(r.ASN[declinesMetric][store.Hour])
+			v.ASNCheckouts10m = int(r.ASN[CheckoutsMetric][store.TenMinutes])
+			v.ASNDeclines1h = int(r.ASN[DeclinesMetric][store.Hour])
 		}
 	case ScopeRegistration:
 		if obs.IPKey != 0 {

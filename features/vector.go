@@ -130,6 +130,7 @@ type Vector struct {
 	UserCheckouts24h        int `expr:"user_checkouts_24h" doc:"checkouts of this user in the last 24 hours (on checkouts)"`
 	UserDeclines1h          int `expr:"user_declines_1h" doc:"declined payments of this user in the last hour (on checkouts)"`
 	UserDeclines24h         int `expr:"user_declines_24h" doc:"declined payments of this user in the last 24 hours (on checkouts)"`
+	UserSmallCheckouts1h    int `expr:"user_small_checkouts_1h" doc:"checkouts below 10 (reporting currency) of this user in the last hour (on checkouts)"`
 	DeviceCheckouts1h       int `expr:"device_checkouts_1h" doc:"checkouts from this device in the last hour, any user (on checkouts)"`
 	DeviceCheckouts24h      int `expr:"device_checkouts_24h" doc:"checkouts from this device in the last 24 hours, any user (on checkouts)"`
 	DeviceDeclines1h        int `expr:"device_declines_1h" doc:"declined payments from this device in the last hour (on checkouts)"`

@@ -105,3 +105,49 @@ func TestHostileRegistrationFlood(t *testing.T) {
 			f["ip_registrations_1m"], f["device_registrations_24h"], f["device_accounts_24h"])
 	}
 }
+
+// TestTransactionVelocityExportAndErasure: a user's checkouts and declines are counted under keys of their own,
+// which the export shows and the erasure removes with the rest of the user's data.
+func TestTransactionVelocityExportAndErasure(t *testing.T) {
+	ts := start(t)
+	ts.decide(map[string]any{"type": "checkout", "user_id": "leaver", "ip": "89.160.20.112", "device_id": "l-phone", "amount": 2, "currency": "EUR"})
+	ts.event(map[string]any{"type": "payment_declined", "user_id": "leaver", "ip": "89.160.20.112", "device_id": "l-phone"})
+	status, m := ts.do(http.MethodGet, "/v1/users/leaver", "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("export: %d %v", status, m)
+	}
+	tx, _ := m["transaction_velocity"].(map[string]any)
+	hour := func(name string) any {
+		w, _ := tx[name].(map[string]any)
+		return w["1h"]
+	}
+	if hour("checkouts") != 1.0 || hour("declines") != 1.0 || hour("small_checkouts") != 1.0 || hour("registrations") != 0.0 {
+		t.Fatalf("transaction_velocity %v, want one checkout, one decline, one small checkout", tx)
+	}
+	if status, m := ts.do(http.MethodDelete, "/v1/users/leaver", "", nil); status != http.StatusOK && status != http.StatusNoContent {
+		t.Fatalf("erase: %d %v", status, m)
+	}
+	if status, m := ts.do(http.MethodGet, "/v1/users/leaver", "", nil); status != http.StatusNotFound {
+		t.Fatalf("export after erasure: %d %v, want 404", status, m)
+	}
+	f := explainFeatures(ts, map[string]any{"type": "checkout", "user_id": "leaver", "ip": "2.125.160.216", "device_id": "other", "amount": 50, "currency": "EUR"})
+	if f["user_checkouts_24h"] != 0.0 || f["user_declines_24h"] != 0.0 {
+		t.Fatalf("the erased user's checkouts %v and declines %v outlive the erasure", f["user_checkouts_24h"], f["user_declines_24h"])
+	}
+}
+
+// TestHostileDeclineRepeated: a decline sent again for the same checkout (a retried webhook, a replay) counts
+// once when it names the checkout's evaluation.
+func TestHostileDeclineRepeated(t *testing.T) {
+	ts := start(t)
+	checkout := map[string]any{"type": "checkout", "user_id": "retry", "ip": "89.160.20.112", "device_id": "r-phone", "amount": 40, "currency": "EUR"}
+	d := ts.decide(checkout)
+	id, _ := d.raw["evaluation_id"].(string)
+	for range 3 {
+		ts.event(map[string]any{"type": "payment_declined", "user_id": "retry", "ip": "89.160.20.112", "device_id": "r-phone", "evaluation_id": id})
+	}
+	f := explainFeatures(ts, checkout)
+	if f["user_declines_1h"] != 1.0 || f["device_declines_1h"] != 1.0 {
+		t.Fatalf("one decline sent three times for one checkout counts user %v device %v, want 1", f["user_declines_1h"], f["device_declines_1h"])
+	}
+}

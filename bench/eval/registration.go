@@ -92,7 +92,7 @@ func (g *generator) campaign(count int) {
 		case mobile:
 			ip, ua = g.cgnat(home, pools), g.uat.mobile.pick(g.r)
 		case g.r.Float64() < shareCampaignVPN:
-			ip = g.w.nets[pick(g.r, g.w.vpn)].addr(g.r)
+			ip = g.privacyVPN()
 		}
 		d := g.device(fmt.Sprintf("campaign-%d", len(g.devices)), ua)
 		g.signup(at, ip, d, mobile, home, pools)
@@ -141,6 +141,19 @@ func (g *generator) cgnat(home *network, pools map[uint32][]netip.Addr) netip.Ad
 		pools[home.asn] = pool
 	}
 	return pool[g.r.IntN(len(pool))]
+}
+
+// privacyVPN returns an address of a commercial VPN, as a privacy-minded customer uses one: a network the
+// database flags as a VPN (and often as hosting), not one it also lists as an open proxy.
+func (g *generator) privacyVPN() netip.Addr {
+	n := &g.w.nets[pick(g.r, g.w.vpn)]
+	for range 50 {
+		if !n.anyProxy {
+			break
+		}
+		n = &g.w.nets[pick(g.r, g.w.vpn)]
+	}
+	return n.addr(g.r)
 }
 
 // exit returns a residential-proxy exit in country: an address the database flags as a proxy now and then
