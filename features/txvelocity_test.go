@@ -2,11 +2,14 @@ package features
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/riskd/riskd/store"
+	"github.com/riskd/riskd/store/storetest"
 )
 
 func TestScopedKeysDifferPerScopeAndSecret(t *testing.T) {
@@ -139,5 +142,49 @@ func TestEraseUserErasesScopedRecords(t *testing.T) {
 	u = store.UserData{}
 	if found, err := x.ExportUserScoped("leaver", ScopeCheckout, at, &u); err != nil || found {
 		t.Fatalf("the user's checkout records outlive the erasure: found %v err %v velocity %v", found, err, u.Velocity)
+	}
+}
+
+// TestScopedRecordsOnEveryBackend: the scoped records are ordinary records of the store, so the shared state
+// (a real redis-server) counts them, and erases the user's, as memory does.
+func TestScopedRecordsOnEveryBackend(t *testing.T) {
+	for _, backend := range []struct {
+		name string
+		open func(t *testing.T) store.State
+	}{
+		{"memory", func(*testing.T) store.State { return NewState(0) }},
+		{"redis", func(t *testing.T) store.State {
+			srv := storetest.StartRedis(t)
+			r, err := store.OpenRedis(store.RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second, KeyCheck: []byte("scoped"),
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return r
+		}},
+	} {
+		t.Run(backend.name, func(t *testing.T) {
+			x := NewExtractor(NewHasher([]byte("t")), backend.open(t), nil)
+			at := time.Now().UnixNano()
+			checkout(x, "shared-1", "d1", "198.51.100.7", 2, at)
+			checkout(x, "shared-2", "d1", "198.51.100.7", 3, at)
+			x.Learn(&Outcome{Type: PaymentDeclined, UserID: "shared-2", DeviceID: "d1", IP: netip.MustParseAddr("198.51.100.7"), Time: at})
+			v := checkout(x, "shared-2", "d1", "198.51.100.7", 4, at)
+			if v.DeviceSmallCheckouts1h != 2 || v.DeviceDeclines1h != 1 || v.DeviceCheckoutUsers24h != 2 || v.UserCheckouts1h != 1 || v.UserDeclines1h != 1 {
+				t.Fatalf("device small %d declines %d users %d, user checkouts %d declines %d; want 2 1 2 1 1",
+					v.DeviceSmallCheckouts1h, v.DeviceDeclines1h, v.DeviceCheckoutUsers24h, v.UserCheckouts1h, v.UserDeclines1h)
+			}
+			if _, err := x.EraseUser("shared-2"); err != nil {
+				t.Fatal(err)
+			}
+			var u store.UserData
+			if found, err := x.ExportUserScoped("shared-2", ScopeCheckout, at, &u); err != nil || found {
+				t.Fatalf("after erasure: found %v err %v velocity %v", found, err, u.Velocity)
+			}
+			if v = checkout(x, "shared-2", "d2", "203.0.113.1", 50, at); v.UserCheckouts24h != 0 || v.UserDeclines24h != 0 {
+				t.Fatalf("the erased user's checkouts %d and declines %d outlive the erasure", v.UserCheckouts24h, v.UserDeclines24h)
+			}
+		})
 	}
 }
