@@ -47,6 +47,7 @@ const (
 	PasswordChanged OutcomeType = "password_changed"
 	FraudConfirmed  OutcomeType = "fraud_confirmed"
 	LegitConfirmed  OutcomeType = "legit_confirmed"
+	PaymentDeclined OutcomeType = "payment_declined"
 )
 
 // MFAPreference is a user's wish for second factors.

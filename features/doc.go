@@ -11,6 +11,9 @@
 //     behaviour history stores them.
 //   - Population: in-process counts of how common each trait value is among all confirmed logins, the p(x) of
 //     the familiarity score (login_risk, familiarity) after Freeman et al.
+//   - Scope: a class of events (checkout, registration) also counted apart, under scoped keys: each subject's
+//     key hashed again with the scope, so the same store counts checkouts, declines and registrations per
+//     user, address, network, ASN and device (txvelocity.go).
 //
 // Strings in an Event may alias a request buffer: the Extractor never keeps them, only their keyed hashes and
 // the fixed-size facts stored in package store.

@@ -141,6 +141,7 @@ const (
 	PasswordChanged
 	FraudConfirmed
 	LegitConfirmed
+	PaymentDeclined // the payment of a checkout was declined: counted per device, address, network and user
 	numOutcomeTypes
 )
 
@@ -152,7 +153,11 @@ var outcomeNames = [numOutcomeTypes]string{
 	PasswordChanged: "password_changed",
 	FraudConfirmed:  "fraud_confirmed",
 	LegitConfirmed:  "legit_confirmed",
+	PaymentDeclined: "payment_declined",
 }
+
+// NumOutcomeTypes is one past the last outcome type, to size tables indexed by type.
+const NumOutcomeTypes = numOutcomeTypes
 
 // String returns the API name of t.
 func (t OutcomeType) String() string {

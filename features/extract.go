@@ -50,6 +50,8 @@ type Observation struct {
 	HasUser, HasDevice        bool
 	Geo                       *geo.Info
 	State                     store.Reading // counters and profile before this event
+	Scope                     Scope         // the scope the event is also counted in (txvelocity.go)
+	Scoped                    store.Reading // the scope's counters and facts before this event; read only with a Scope
 	MFA                       MFAPreference // effective preference
 	Traits                    Traits        // the login's habits, for what Record teaches (profile.go)
 }
@@ -70,6 +72,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	s.Country, s.UA = countryCode(obs.Geo.Country), obs.Traits.Agent
 	s.Amount, s.HasAmount = ev.Amount, ev.HasAmount
 	x.state.Observe(s, obs.At, count, &obs.State)
+	x.observeScoped(ev, obs)
 	*v = Vector{}
 
 	v.Event = ev.Type.String()
@@ -87,6 +90,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	fillGeo(obs.Geo, v)
 	fillUserAgent(ua, v)
 	fillVelocity(obs, v)
+	fillTransactionVelocity(obs, v)
 	x.fillProfile(obs, v)
 
 	obs.MFA = ev.MFAPreference
@@ -183,7 +187,7 @@ const (
 
 // Lessons returns what an outcome of type t teaches of its login: login_succeeded and legit_confirmed a success
 // and the login, mfa_passed the login and trust (not a success: the login's own outcome counts that),
-// login_failed and mfa_failed a failure. Other types teach no lesson (fraud_confirmed forgets a device whatever
+// login_failed and mfa_failed a failure, payment_declined a failure of its checkout (a decline). Other types teach no lesson (fraud_confirmed forgets a device whatever
 // the lessons).
 func (t OutcomeType) Lessons() Lessons {
 	switch t {
@@ -191,7 +195,7 @@ func (t OutcomeType) Lessons() Lessons {
 		return LessonSuccess | LessonLogin
 	case MFAPassed:
 		return LessonLogin | LessonTrust
-	case LoginFailed, MFAFailed:
+	case LoginFailed, MFAFailed, PaymentDeclined:
 		return LessonFailure
 	}
 	return 0
@@ -255,6 +259,11 @@ func (x *Extractor) LearnOnly(o *Outcome, l Lessons) {
 		if l&LessonFailure != 0 {
 			x.state.Count(s, store.SetOf(store.Failures), obs.At)
 		}
+	case PaymentDeclined:
+		// Counted in the checkout scope only: a declined card is no failed login, and must not lock the user out.
+		if l&LessonFailure != 0 {
+			x.countDecline(&obs)
+		}
 	case FraudConfirmed:
 		// The device was in an attacker's hands: it is no longer known, let alone trusted.
 		if obs.HasUser && obs.HasDevice {
@@ -307,8 +316,14 @@ func (x *Extractor) UserKey(userID string) uint64 { return x.hash.User(userID) }
 // EraseUser forgets everything keyed by the user, in memory, on disk and in Redis: profile and velocity
 // counters. It reports whether a profile was held, and returns once the erasure is durable; an error means it
 // must be retried. Counters of the user's IPs and devices are not personal to the user and age out on their own.
+// The user's scoped records (checkouts, declines: txvelocity.go) are keyed from the user's key and erased with it.
 func (x *Extractor) EraseUser(userID string) (bool, error) {
-	return x.state.Erase(x.hash.User(userID))
+	key := x.hash.User(userID)
+	had, err := x.state.Erase(key)
+	if err != nil {
+		return had, err
+	}
+	return had, x.eraseScoped(key)
 }
 
 // StateHealth is nil while state is fully available, else what is degraded (for readiness and operators).

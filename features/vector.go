@@ -120,6 +120,55 @@ type Vector struct {
 
 	// Lists. Rules test membership with in_list("name"), which compiles to a test of the list's bit here.
 	ListMask int `expr:"list_mask" doc:"the lists the event is in, one bit per list the rule set names; use in_list(\"name\") in rules"`
+
+	// Transaction and registration velocity: checkouts and registrations counted apart from other events, per
+	// subject, in sliding windows, before this event (features/txvelocity.go). The checkout counts are read on
+	// checkouts only and the registration counts on registrations only; they are 0 on other events. Declines are
+	// payment_declined outcomes; a small checkout is one below 10 in the reporting currency. Distinct users are
+	// exact up to 8 (ip_checkout_users_* and subnet_checkout_users_1h estimate beyond, as ip_users_* do).
+	UserCheckouts1h         int `expr:"user_checkouts_1h" doc:"checkouts of this user in the last hour (on checkouts)"`
+	UserCheckouts24h        int `expr:"user_checkouts_24h" doc:"checkouts of this user in the last 24 hours (on checkouts)"`
+	UserDeclines1h          int `expr:"user_declines_1h" doc:"declined payments of this user in the last hour (on checkouts)"`
+	UserDeclines24h         int `expr:"user_declines_24h" doc:"declined payments of this user in the last 24 hours (on checkouts)"`
+	UserSmallCheckouts1h    int `expr:"user_small_checkouts_1h" doc:"checkouts below 10 (reporting currency) of this user in the last hour (on checkouts)"`
+	DeviceCheckouts1h       int `expr:"device_checkouts_1h" doc:"checkouts from this device in the last hour, any user (on checkouts)"`
+	DeviceCheckouts24h      int `expr:"device_checkouts_24h" doc:"checkouts from this device in the last 24 hours, any user (on checkouts)"`
+	DeviceDeclines1h        int `expr:"device_declines_1h" doc:"declined payments from this device in the last hour (on checkouts)"`
+	DeviceDeclines24h       int `expr:"device_declines_24h" doc:"declined payments from this device in the last 24 hours (on checkouts)"`
+	DeviceSmallCheckouts1h  int `expr:"device_small_checkouts_1h" doc:"checkouts below 10 (reporting currency) from this device in the last hour (on checkouts)"`
+	DeviceSmallCheckouts24h int `expr:"device_small_checkouts_24h" doc:"checkouts below 10 (reporting currency) from this device in the last 24 hours (on checkouts)"`
+	DeviceCheckoutUsers24h  int `expr:"device_checkout_users_24h" doc:"distinct users who checked out from this device in the last 24 hours (up to 8; on checkouts)"`
+	IPCheckouts10m          int `expr:"ip_checkouts_10m" doc:"checkouts from this IP address in the last 10 minutes (on checkouts)"`
+	IPCheckouts1h           int `expr:"ip_checkouts_1h" doc:"checkouts from this IP address in the last hour (on checkouts)"`
+	IPCheckouts24h          int `expr:"ip_checkouts_24h" doc:"checkouts from this IP address in the last 24 hours (on checkouts)"`
+	IPDeclines1h            int `expr:"ip_declines_1h" doc:"declined payments from this IP address in the last hour (on checkouts)"`
+	IPDeclines24h           int `expr:"ip_declines_24h" doc:"declined payments from this IP address in the last 24 hours (on checkouts)"`
+	IPSmallCheckouts1h      int `expr:"ip_small_checkouts_1h" doc:"checkouts below 10 (reporting currency) from this IP address in the last hour (on checkouts)"`
+	IPSmallCheckouts24h     int `expr:"ip_small_checkouts_24h" doc:"checkouts below 10 (reporting currency) from this IP address in the last 24 hours (on checkouts)"`
+	IPCheckoutUsers1h       int `expr:"ip_checkout_users_1h" doc:"distinct users who checked out from this IP address in the last hour (on checkouts)"`
+	IPCheckoutUsers24h      int `expr:"ip_checkout_users_24h" doc:"distinct users who checked out from this IP address in the last 24 hours (on checkouts)"`
+	SubnetCheckouts1h       int `expr:"subnet_checkouts_1h" doc:"checkouts from this address's network (/24, /64) in the last hour (on checkouts)"`
+	SubnetDeclines1h        int `expr:"subnet_declines_1h" doc:"declined payments from this address's network in the last hour (on checkouts)"`
+	SubnetCheckoutUsers1h   int `expr:"subnet_checkout_users_1h" doc:"distinct users who checked out from this address's network in the last hour (on checkouts)"`
+	ASNCheckouts10m         int `expr:"asn_checkouts_10m" doc:"checkouts from this address's autonomous system in the last 10 minutes (on checkouts; 0 when the ASN is unknown)"`
+	ASNDeclines1h           int `expr:"asn_declines_1h" doc:"declined payments from this address's autonomous system in the last hour (on checkouts; 0 when the ASN is unknown)"`
+	IPRegistrations1m       int `expr:"ip_registrations_1m" doc:"registrations from this IP address in the last minute (on registrations)"`
+	IPRegistrations10m      int `expr:"ip_registrations_10m" doc:"registrations from this IP address in the last 10 minutes (on registrations)"`
+	IPRegistrations1h       int `expr:"ip_registrations_1h" doc:"registrations from this IP address in the last hour (on registrations)"`
+	IPRegistrations24h      int `expr:"ip_registrations_24h" doc:"registrations from this IP address in the last 24 hours (on registrations)"`
+	SubnetRegistrations1m   int `expr:"subnet_registrations_1m" doc:"registrations from this address's network (/24, /64) in the last minute (on registrations)"`
+	SubnetRegistrations10m  int `expr:"subnet_registrations_10m" doc:"registrations from this address's network in the last 10 minutes (on registrations)"`
+	SubnetRegistrations1h   int `expr:"subnet_registrations_1h" doc:"registrations from this address's network in the last hour (on registrations)"`
+	SubnetRegistrations24h  int `expr:"subnet_registrations_24h" doc:"registrations from this address's network in the last 24 hours (on registrations)"`
+	ASNRegistrations1m      int `expr:"asn_registrations_1m" doc:"registrations from this address's autonomous system in the last minute (on registrations; 0 when the ASN is unknown)"`
+	ASNRegistrations10m     int `expr:"asn_registrations_10m" doc:"registrations from this address's autonomous system in the last 10 minutes (on registrations)"`
+	ASNRegistrations1h      int `expr:"asn_registrations_1h" doc:"registrations from this address's autonomous system in the last hour (on registrations)"`
+	ASNRegistrations24h     int `expr:"asn_registrations_24h" doc:"registrations from this address's autonomous system in the last 24 hours (on registrations)"`
+	DeviceRegistrations1m   int `expr:"device_registrations_1m" doc:"registrations from this device in the last minute (on registrations)"`
+	DeviceRegistrations10m  int `expr:"device_registrations_10m" doc:"registrations from this device in the last 10 minutes (on registrations)"`
+	DeviceRegistrations1h   int `expr:"device_registrations_1h" doc:"registrations from this device in the last hour (on registrations)"`
+	DeviceRegistrations24h  int `expr:"device_registrations_24h" doc:"registrations from this device in the last 24 hours: the accounts registered from it, retries included (on registrations)"`
+	DeviceAccounts24h       int `expr:"device_accounts_24h" doc:"distinct user ids registered from this device in the last 24 hours (up to 8; registrations that carry the new account's user_id)"`
 }
 
 // Field describes one field of Vector as rules see it.

@@ -318,7 +318,7 @@ func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiErr
 		switch string(key) {
 		case "type":
 			o.Type, hasType, ae = fieldType(v, features.ParseOutcomeType,
-				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed")
+				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed, payment_declined")
 		case "evaluation_id":
 			if o.EvaluationID, ae = fieldString(v, "evaluation_id", maxIDLen); ae == nil && !engine.ValidEvaluationID(o.EvaluationID) {
 				ae = badField("invalid_evaluation_id", "evaluation_id", "evaluation_id must be the evaluation_id of a decision: up to 16 hexadecimal digits")

@@ -57,15 +57,17 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx, segs []string) {
 // userExport is everything riskd holds about one user. Device ids, addresses and networks are held only as keyed
 // hashes (or fingerprints of them), so the export shows those.
 type userExport struct {
-	UserID         string            `json:"user_id"`
-	FirstSeen      string            `json:"first_seen,omitempty"`
-	Logins         uint32            `json:"successful_logins"`
-	MFAPreference  string            `json:"mfa_preference,omitempty"`
-	Devices        []deviceExport    `json:"devices"`
-	Countries      []countryExport   `json:"countries"`
-	LastLogin      *placeExport      `json:"last_login,omitempty"`
-	History        historyExport     `json:"history"`
-	Velocity       map[string]counts `json:"velocity"`
+	UserID        string            `json:"user_id"`
+	FirstSeen     string            `json:"first_seen,omitempty"`
+	Logins        uint32            `json:"successful_logins"`
+	MFAPreference string            `json:"mfa_preference,omitempty"`
+	Devices       []deviceExport    `json:"devices"`
+	Countries     []countryExport   `json:"countries"`
+	LastLogin     *placeExport      `json:"last_login,omitempty"`
+	History       historyExport     `json:"history"`
+	Velocity      map[string]counts `json:"velocity"`
+	// Transactions: checkouts, declines, small checkouts and registrations, counted under the user's scoped keys.
+	Transactions   map[string]counts `json:"transaction_velocity"`
 	RecentActivity activityExport    `json:"recent_activity"`
 }
 
@@ -187,7 +189,18 @@ func hexKey(k uint64, bits int) string {
 // data out of riskd.
 func (s *Server) exportUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 	var u store.UserData
-	found, err := s.engine.Extractor().ExportUser(id, time.Now().UnixNano(), &u)
+	now := time.Now().UnixNano()
+	found, err := s.engine.Extractor().ExportUser(id, now, &u)
+	// The user's checkouts and registrations are counted under keys of their own (features/txvelocity.go).
+	var checkouts, registrations store.UserData
+	if err == nil {
+		var foundC, foundR bool
+		foundC, err = s.engine.Extractor().ExportUserScoped(id, features.ScopeCheckout, now, &checkouts)
+		if err == nil {
+			foundR, err = s.engine.Extractor().ExportUserScoped(id, features.ScopeRegistration, now, &registrations)
+		}
+		found = found || foundC || foundR
+	}
 	rec := AuditRecord{Who: who.name(), Source: who.source(), Action: "user.export", Target: s.userTarget(id), Result: "ok"}
 	switch {
 	case err != nil:
@@ -234,6 +247,15 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 	for m, n := range names {
 		w := u.Velocity[m]
 		out.Velocity[n] = counts{M1: w[store.Minute], M10: w[store.TenMinutes], H1: w[store.Hour], H24: w[store.Day]}
+	}
+	window := func(w *store.Counts) counts {
+		return counts{M1: w[store.Minute], M10: w[store.TenMinutes], H1: w[store.Hour], H24: w[store.Day]}
+	}
+	out.Transactions = map[string]counts{
+		"checkouts":       window(&checkouts.Velocity[features.CheckoutsMetric]),
+		"declines":        window(&checkouts.Velocity[features.DeclinesMetric]),
+		"small_checkouts": window(&checkouts.Velocity[features.SmallCheckoutsMetric]),
+		"registrations":   window(&registrations.Velocity[store.Attempts]),
 	}
 	writeJSON(ctx, out)
 }

@@ -30,6 +30,14 @@ const (
 	proxyLogin       // through a public or residential proxy
 	hostingLogin     // from a hosting provider's network
 	knownBad         // valid credentials from an address of the known-bad list
+
+	// Registrations and card testing (registration.go): their own goals, not the logins'.
+	campaignSignup   // a genuine registration on a campaign day, from a home or a mobile network
+	campaignPurchase // a campaign account's first purchase
+	cardTestSignup   // a card tester registering the accounts it tests cards with (informational)
+	cardTesting      // a card tester's small checkout with a stolen card, from a freshly registered account
+	farmFirst20      // one of an account farm's first 20 registrations (informational)
+	fakeRegistration // an account farm's registration from its 21st on, behind residential proxies
 	numClasses
 )
 
@@ -67,6 +75,12 @@ var classes = [numClasses]classInfo{
 	proxyLogin:       {"proxy", false, true, true},
 	hostingLogin:     {"hosting", false, true, true},
 	knownBad:         {"known_bad_ip", false, true, true},
+	campaignSignup:   {"campaign_registration", true, false, false},
+	campaignPurchase: {"campaign_1st_purchase", true, false, false},
+	cardTestSignup:   {"card_test_registration", false, false, false},
+	cardTesting:      {"card_testing", false, false, false},
+	farmFirst20:      {"farm_first_20", false, false, false},
+	fakeRegistration: {"fake_registration", false, false, false},
 }
 
 func (c class) String() string { return classes[c].name }

@@ -93,6 +93,7 @@ func evaluate(o options) (*Report, error) {
 	g := newGenerator(w, uat, o.seed, start, o.warmupDays, o.days)
 	g.population(o.users)
 	bad := g.attacks(o.users)
+	g.transactions(o.users)
 
 	dir := o.lists
 	if dir == "" {

@@ -31,6 +31,7 @@ type network struct {
 	lat, lon                 float64
 	radiusKm                 float64
 	tor, vpn, proxy, hosting bool
+	anyProxy                 bool // flagged as a public or residential proxy, whatever else it is
 }
 
 // world indexes the networks by what the generator picks them for. Index slices hold positions in nets; picking
@@ -96,8 +97,9 @@ func loadWorld(dir string) (*world, *geo.DB, error) {
 		info := db.Lookup(p.Addr())
 		w.add(network{prefix: p, country: info.Country, cityID: info.CityID, asn: info.ASN, lat: info.Lat, lon: info.Lon,
 			radiusKm: float64(info.RadiusKm), tor: info.Tor, vpn: info.VPN && !info.Tor,
-			proxy:   (info.PublicProxy || info.ResidentialProxy) && !info.VPN && !info.Tor,
-			hosting: info.Hosting && !info.VPN && !info.Tor && !info.PublicProxy && !info.ResidentialProxy,
+			proxy:    (info.PublicProxy || info.ResidentialProxy) && !info.VPN && !info.Tor,
+			hosting:  info.Hosting && !info.VPN && !info.Tor && !info.PublicProxy && !info.ResidentialProxy,
+			anyProxy: info.PublicProxy || info.ResidentialProxy,
 		}, info.HasLocation && !hostingASN[info.ASN] && !info.Anonymous)
 	}
 	sums := map[string][3]float64{}

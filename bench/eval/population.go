@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/riskd/riskd/features"
 )
 
 // event is one login attempt as the identity server would send it, with its label. Identifiers are indexes
@@ -19,6 +21,10 @@ type event struct {
 	class    class
 	valid    bool // the password was right
 	attacker bool // decides what the identity server reports after a step-up (MFA passed or failed)
+	// Registrations and checkouts (registration.go); typ 0 is a login.
+	typ      features.EventType
+	amount   float64 // a checkout's, in EUR
+	declined bool    // a checkout whose payment the bank declines, if it gets that far
 }
 
 // generator builds the population and the attacks; one per run, never shared.

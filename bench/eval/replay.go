@@ -90,12 +90,12 @@ func loadLists(reg *lists.Registry, dir string) error {
 
 // tally counts decisions per class and, per class and decision, the rules that fired.
 type tally struct {
-	rules     []string                           // rule ids, by position in the set
-	decisions [numClasses][3]int                 // by class, then rules.Allow/StepUp/Deny - 1
-	fired     [numClasses][3][]int               // by class and decision: per rule, events it fired on
-	noRule    [numClasses][3]int                 // events no rule fired on
-	outcomes  [features.LegitConfirmed + 1]int64 // outcomes reported, by type
-	events    int                                // replayed, warm-up included
+	rules     []string                        // rule ids, by position in the set
+	decisions [numClasses][3]int              // by class, then rules.Allow/StepUp/Deny - 1
+	fired     [numClasses][3][]int            // by class and decision: per rule, events it fired on
+	noRule    [numClasses][3]int              // events no rule fired on
+	outcomes  [features.NumOutcomeTypes]int64 // outcomes reported, by type
+	events    int                             // replayed, warm-up included
 	elapsed   time.Duration
 }
 
@@ -144,6 +144,9 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 		ev.Type, ev.UserID, ev.IP, ev.Time = features.Login, g.users[e.user], e.ip, e.at
 		ev.Tenant, ev.Channel = "default", "web"
 		ev.HasCredentials, ev.CredentialsValid = true, e.valid
+		if e.typ != 0 {
+			e.request(&ev)
+		}
 		if e.device >= 0 {
 			ev.DeviceID = g.devices[e.device]
 		}
@@ -169,6 +172,10 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 		}
 		out = features.Outcome{UserID: ev.UserID, IP: ev.IP, DeviceID: ev.DeviceID, UserAgent: ev.UserAgent, Tenant: ev.Tenant, Time: e.at}
 		switch {
+		case e.typ != 0:
+			if out.Type = transactionOutcome(e, d.Action); out.Type == 0 {
+				continue
+			}
 		case !e.valid:
 			// The failure was counted with the decision (credentials_valid: false); reported once, not twice.
 			continue

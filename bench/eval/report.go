@@ -99,6 +99,8 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 		row := ClassRow{Class: c.String(), Kind: c.kind(), Events: n, Allow: pct(d[0], n), StepUp: pct(d[1], n), Deny: pct(d[2], n)}
 		info := classes[c]
 		switch {
+		case c.isTransaction():
+			row.Informational = transactionNote(c)
 		case !info.goal && info.legit:
 			row.Informational = "a wrong password fails whatever riskd answers"
 		case !info.goal:
@@ -119,7 +121,7 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 			}
 		}
 		rep.Classes = append(rep.Classes, row)
-		if row.Informational != "" {
+		if row.Informational != "" || c.isTransaction() {
 			continue
 		}
 		if info.legit {
@@ -139,6 +141,7 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 	rep.Goals[0].Pass = legit > 0 && rep.Goals[0].Measured <= goalLegitStepUp
 	rep.Goals[1].Pass = legit > 0 && rep.Goals[1].Measured <= goalLegitDeny
 	rep.Goals[2].Pass = takeover > 0 && rep.Goals[2].Measured >= goalTakeover
+	rep.Goals = append(rep.Goals, transactionGoals(t)...)
 }
 
 func pct(k, n int) float64 {
