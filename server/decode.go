@@ -238,6 +238,8 @@ func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError
 		return badField("missing_field", "user_id", "user_id is required for %s events", ev.Type)
 	case ev.HasAmount && ev.Currency == "":
 		return badField("missing_field", "currency", "currency is required with amount")
+	case !ev.HasAmount && ev.Currency != "":
+		return badField("missing_field", "amount", "amount is required with currency")
 	}
 	if ev.Tenant == "" {
 		ev.Tenant = defaultTenant
@@ -251,15 +253,48 @@ const defaultTenant = "default"
 const wantEventType = "type must be one of login, registration, password_reset, checkout, payment_method_change, profile_change"
 
 func decodeAmount(v *fastjson.Value, ev *features.Event) *apiError {
+	f, has, ae := fieldAmount(v)
+	ev.Amount, ev.HasAmount = f, has
+	return ae
+}
+
+// maxAmountDecimals bounds the digits after an amount's decimal point: currencies have at most 3 minor digits,
+// and more is a float printed carelessly or a probe.
+const maxAmountDecimals = 6
+
+// fieldAmount decodes an amount: a plain decimal number (no exponent) from 0 to maxAmount with at most
+// maxAmountDecimals decimals. JSON null reads as absent.
+func fieldAmount(v *fastjson.Value) (float64, bool, *apiError) {
 	if v.Type() == fastjson.TypeNull {
-		return nil
+		return 0, false, nil
 	}
 	f, err := v.Float64()
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxAmount {
-		return badField("invalid_amount", "amount", "amount must be a number from 0 to %g", float64(maxAmount))
+		return 0, false, badField("invalid_amount", "amount", "amount must be a number from 0 to %g", float64(maxAmount))
 	}
-	ev.Amount, ev.HasAmount = f, true
-	return nil
+	var buf [64]byte
+	if !plainDecimal(v.MarshalTo(buf[:0])) {
+		return 0, false, badField("invalid_amount", "amount", "amount must be a plain decimal number with at most %d decimals, e.g. 19.99", maxAmountDecimals)
+	}
+	return f, true, nil
+}
+
+// plainDecimal reports whether b is digits with at most one '.' followed by 1 to maxAmountDecimals digits.
+func plainDecimal(b []byte) bool {
+	intDigits, fracDigits, dot := 0, 0, false
+	for _, c := range b {
+		switch {
+		case c == '.' && !dot:
+			dot = true
+		case c >= '0' && c <= '9' && dot:
+			fracDigits++
+		case c >= '0' && c <= '9':
+			intDigits++
+		default:
+			return false
+		}
+	}
+	return intDigits > 0 && (!dot || fracDigits > 0) && fracDigits <= maxAmountDecimals
 }
 
 func validCurrency(s string) bool {
@@ -291,6 +326,10 @@ func decodeAttributes(v *fastjson.Value, ev *features.Event) *apiError {
 		if val, ae = fieldString(v, "attributes", maxAttrValueLen); ae != nil {
 			return
 		}
+		if err := features.ValidAttribute(b2s(key), val); err != nil {
+			ae = badField("invalid_attribute", "attributes."+string(key), "%v", err)
+			return
+		}
 		ev.Attributes[ev.NumAttributes] = features.Attribute{Key: b2s(key), Value: val}
 		ev.NumAttributes++
 	})
@@ -318,7 +357,13 @@ func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiErr
 		switch string(key) {
 		case "type":
 			o.Type, hasType, ae = fieldType(v, features.ParseOutcomeType,
-				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed")
+				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed, checkout_completed, chargeback")
+		case "amount":
+			o.Amount, o.HasAmount, ae = fieldAmount(v)
+		case "currency":
+			if o.Currency, ae = fieldString(v, "currency", 3); ae == nil && o.Currency != "" && !validCurrency(o.Currency) {
+				ae = badField("invalid_currency", "currency", "currency must be an ISO 4217 code such as EUR")
+			}
 		case "evaluation_id":
 			if o.EvaluationID, ae = fieldString(v, "evaluation_id", maxIDLen); ae == nil && !engine.ValidEvaluationID(o.EvaluationID) {
 				ae = badField("invalid_evaluation_id", "evaluation_id", "evaluation_id must be the evaluation_id of a decision: up to 16 hexadecimal digits")
@@ -335,6 +380,16 @@ func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiErr
 	}
 	if o.UserID == "" {
 		return badField("missing_field", "user_id", "user_id is required")
+	}
+	switch {
+	case (o.HasAmount || o.Currency != "") && o.Type != features.CheckoutCompleted && o.Type != features.Chargeback:
+		return badField("unexpected_field", "amount", "amount and currency belong to checkout_completed and chargeback outcomes only")
+	case o.HasAmount && o.Currency == "":
+		return badField("missing_field", "currency", "currency is required with amount")
+	case !o.HasAmount && o.Currency != "":
+		return badField("missing_field", "amount", "amount is required with currency")
+	case o.Type == features.CheckoutCompleted && !o.HasAmount:
+		return badField("missing_field", "amount", "checkout_completed needs the amount paid and its currency")
 	}
 	if o.Tenant == "" {
 		o.Tenant = defaultTenant
