@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"strconv"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -258,12 +259,16 @@ func decodeAmount(v *fastjson.Value, ev *features.Event) *apiError {
 	return ae
 }
 
-// maxAmountDecimals bounds the digits after an amount's decimal point: currencies have at most 3 minor digits,
-// and more is a float printed carelessly or a probe.
-const maxAmountDecimals = 6
+// maxAmountDecimals bounds the digits after an amount's decimal point, and maxAmountDigits all its significant
+// digits: currencies have at most 3 minor digits, and more is a float printed carelessly (12.300000000000001) or
+// a probe; beyond 15 digits a float64 no longer holds the number that was written.
+const (
+	maxAmountDecimals = 6
+	maxAmountDigits   = 15
+)
 
-// fieldAmount decodes an amount: a plain decimal number (no exponent) from 0 to maxAmount with at most
-// maxAmountDecimals decimals. JSON null reads as absent.
+// fieldAmount decodes an amount: a number from 0 to maxAmount with at most maxAmountDecimals decimals and
+// maxAmountDigits significant digits. JSON null reads as absent.
 func fieldAmount(v *fastjson.Value) (float64, bool, *apiError) {
 	if v.Type() == fastjson.TypeNull {
 		return 0, false, nil
@@ -272,29 +277,36 @@ func fieldAmount(v *fastjson.Value) (float64, bool, *apiError) {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxAmount {
 		return 0, false, badField("invalid_amount", "amount", "amount must be a number from 0 to %g", float64(maxAmount))
 	}
-	var buf [64]byte
-	if !plainDecimal(v.MarshalTo(buf[:0])) {
-		return 0, false, badField("invalid_amount", "amount", "amount must be a plain decimal number with at most %d decimals, e.g. 19.99", maxAmountDecimals)
+	if !plainAmount(f) {
+		return 0, false, badField("invalid_amount", "amount", "amount must have at most %d decimals and %d digits, e.g. 19.99", maxAmountDecimals, maxAmountDigits)
 	}
 	return f, true, nil
 }
 
-// plainDecimal reports whether b is digits with at most one '.' followed by 1 to maxAmountDecimals digits.
-func plainDecimal(b []byte) bool {
-	intDigits, fracDigits, dot := 0, 0, false
+// plainAmount reports whether the shortest decimal that reads back as f has at most maxAmountDecimals decimals
+// and maxAmountDigits significant digits. The number's text is not at hand without allocating (fastjson keeps
+// it private), and the shortest form of the parsed value is what the text said, up to float64 precision.
+func plainAmount(f float64) bool {
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, 'f', -1, 64)
+	digits, decimals, dot, leading := 0, 0, false, true
 	for _, c := range b {
 		switch {
-		case c == '.' && !dot:
+		case c == '.':
 			dot = true
-		case c >= '0' && c <= '9' && dot:
-			fracDigits++
-		case c >= '0' && c <= '9':
-			intDigits++
+		case c == '0' && leading:
+			if dot {
+				decimals++
+			}
 		default:
-			return false
+			leading = false
+			digits++
+			if dot {
+				decimals++
+			}
 		}
 	}
-	return intDigits > 0 && (!dot || fracDigits > 0) && fracDigits <= maxAmountDecimals
+	return decimals <= maxAmountDecimals && digits <= maxAmountDigits
 }
 
 func validCurrency(s string) bool {

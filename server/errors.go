@@ -66,6 +66,9 @@ func toAPIError(err error) *apiError {
 	if ae, ok := err.(*apiError); ok {
 		return ae // the common case, without errors.As's target escaping to the heap
 	}
+	if err == features.ErrUnknownCurrency {
+		return errUnknownCurrency // as it comes from the engine, unwrapped: a shop's every request may carry it
+	}
 	var ae *apiError
 	var fe *signals.FieldError
 	switch {

@@ -112,7 +112,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.geoAnonymous, "geoip-anonymous", "", "GeoIP2 Anonymous-IP mmdb file")
 	fs.StringVar(&c.currencyRates, "currency-rates", "", "currency rates file (lines CODE RATE into the reporting currency named by a line \"base CODE\"; docs/CHECKOUT.md); default: the embedded table; reloaded when it changes")
 	fs.StringVar(&c.rules, "rules", "", "rule file, or directory of *.yaml rule files (default: the built-in rule set); its tests must pass; SIGHUP reloads it")
-	fs.StringVar(&c.lists, "lists", "", "directory of list files NAME.KIND.txt (kind: ip, asn, country, device, user) for in_list(\"NAME\") in rules; SIGHUP reloads them")
+	fs.StringVar(&c.lists, "lists", "", "directory of list files NAME.KIND.txt (kind: ip, asn, country, device, user, value) for in_list(\"NAME\") and in_list(\"NAME\", attr(\"ATTRIBUTE\")) in rules; SIGHUP reloads them")
 	fs.StringVar(&c.shadowRules, "shadow-rules", "", "a candidate rule file evaluated beside the live set, never changing an answer; SIGHUP reloads it")
 	fs.StringVar(&c.hashKey, "hash-key", "", "secret (>= 32 bytes) that keys the hashes of user, device and IP identifiers; only from the environment ("+hashKeyEnv+") or the config file, never the command line (default: kept in --data-dir, else random per process; required with --redis)")
 	fs.StringVar(&c.hashKeyFile, "hash-key-file", "", "file holding the hash key (>= 32 bytes; keep it outside --data-dir, so backups of the data do not carry it)")
