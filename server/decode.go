@@ -2,8 +2,8 @@ package server
 
 import (
 	"math"
-	"strconv"
 	"net/netip"
+	"strconv"
 	"time"
 	"unicode/utf8"
 	"unsafe"
