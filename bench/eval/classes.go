@@ -30,6 +30,16 @@ const (
 	proxyLogin       // through a public or residential proxy
 	hostingLogin     // from a hosting provider's network
 	knownBad         // valid credentials from an address of the known-bad list
+
+	// Checkouts (checkout.go), with goals of their own.
+	checkoutEveryday // a purchase in the session of an everyday login, around the customer's usual amount
+	checkoutLarge    // an occasional purchase many times the customer's usual amount (friction acceptable)
+	newCard          // a card added on the customer's own device, then a purchase
+	addressChange    // an address, e-mail or phone changed on the customer's own device, then a purchase
+	takeoverPrelude  // an attacker's password reset, login or payment-method change before the purchase
+	cashOut          // account takeover: new device, payment-method change, large checkout
+	resetTakeover    // password reset from the attacker's device (the mailbox taken), login, checkout
+	hijack           // the victim's device id replayed from another network, straight to checkout
 	numClasses
 )
 
@@ -67,6 +77,15 @@ var classes = [numClasses]classInfo{
 	proxyLogin:       {"proxy", false, true, true},
 	hostingLogin:     {"hosting", false, true, true},
 	knownBad:         {"known_bad_ip", false, true, true},
+
+	checkoutEveryday: {"checkout_everyday", true, true, false},
+	checkoutLarge:    {"checkout_large", true, false, false},
+	newCard:          {"new_card_then_checkout", true, true, false},
+	addressChange:    {"address_change_then_checkout", true, true, false},
+	takeoverPrelude:  {"takeover_prelude", false, false, false},
+	cashOut:          {"ato_cash_out", false, true, true},
+	resetTakeover:    {"reset_takeover_checkout", false, true, true},
+	hijack:           {"session_hijack_checkout", false, true, true},
 }
 
 func (c class) String() string { return classes[c].name }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/riskd/riskd/features"
 )
 
 // event is one login attempt as the identity server would send it, with its label. Identifiers are indexes
@@ -19,6 +21,13 @@ type event struct {
 	class    class
 	valid    bool // the password was right
 	attacker bool // decides what the identity server reports after a step-up (MFA passed or failed)
+
+	// Transactions (checkout.go): the event type (0: a login), the amount in the customer's currency
+	// (evalCurrencies[currency]), and whether an attacker holds the victim's second factor (passes a step-up).
+	typ      features.EventType
+	amount   float32
+	currency uint8
+	phished  bool
 }
 
 // generator builds the population and the attacks; one per run, never shared.
@@ -36,6 +45,8 @@ type generator struct {
 	uaIndex map[string]int16
 	people  []person
 	events  []event
+
+	spenders map[int32]spender // the customers' spending (checkout.go)
 }
 
 // person is a legitimate user.

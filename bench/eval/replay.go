@@ -90,12 +90,12 @@ func loadLists(reg *lists.Registry, dir string) error {
 
 // tally counts decisions per class and, per class and decision, the rules that fired.
 type tally struct {
-	rules     []string                           // rule ids, by position in the set
-	decisions [numClasses][3]int                 // by class, then rules.Allow/StepUp/Deny - 1
-	fired     [numClasses][3][]int               // by class and decision: per rule, events it fired on
-	noRule    [numClasses][3]int                 // events no rule fired on
-	outcomes  [features.LegitConfirmed + 1]int64 // outcomes reported, by type
-	events    int                                // replayed, warm-up included
+	rules     []string                        // rule ids, by position in the set
+	decisions [numClasses][3]int              // by class, then rules.Allow/StepUp/Deny - 1
+	fired     [numClasses][3][]int            // by class and decision: per rule, events it fired on
+	noRule    [numClasses][3]int              // events no rule fired on
+	outcomes  [features.NumOutcomeTypes]int64 // outcomes reported, by type
+	events    int                             // replayed, warm-up included
 	elapsed   time.Duration
 }
 
@@ -144,6 +144,12 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 		ev.Type, ev.UserID, ev.IP, ev.Time = features.Login, g.users[e.user], e.ip, e.at
 		ev.Tenant, ev.Channel = "default", "web"
 		ev.HasCredentials, ev.CredentialsValid = true, e.valid
+		if e.typ != 0 && e.typ != features.Login {
+			ev.Type, ev.HasCredentials = e.typ, false
+			if e.typ == features.Checkout {
+				ev.Amount, ev.HasAmount, ev.Currency = float64(e.amount), true, evalCurrencies[e.currency]
+			}
+		}
 		if e.device >= 0 {
 			ev.DeviceID = g.devices[e.device]
 		}
@@ -167,6 +173,12 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 				}
 			}
 		}
+		if ev.Type != features.Login {
+			if err := transactionOutcomes(eng, e, &ev, &d, t); err != nil {
+				return nil, fmt.Errorf("outcome of event %d: %w", i, err)
+			}
+			continue
+		}
 		out = features.Outcome{UserID: ev.UserID, IP: ev.IP, DeviceID: ev.DeviceID, UserAgent: ev.UserAgent, Tenant: ev.Tenant, Time: e.at}
 		switch {
 		case !e.valid:
@@ -174,7 +186,7 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 			continue
 		case d.Action == rules.Allow:
 			out.Type = features.LoginSucceeded
-		case d.Action == rules.StepUp && e.attacker:
+		case d.Action == rules.StepUp && e.attacker && !e.phished:
 			out.Type = features.MFAFailed
 		case d.Action == rules.StepUp:
 			out.Type = features.MFAPassed

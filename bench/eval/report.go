@@ -99,6 +99,10 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 		row := ClassRow{Class: c.String(), Kind: c.kind(), Events: n, Allow: pct(d[0], n), StepUp: pct(d[1], n), Deny: pct(d[2], n)}
 		info := classes[c]
 		switch {
+		case c == checkoutLarge:
+			row.Informational = "reported: a step-up on an occasional large purchase is acceptable"
+		case c == takeoverPrelude:
+			row.Informational = "the steps before the attackers' checkouts, which are what counts"
 		case !info.goal && info.legit:
 			row.Informational = "a wrong password fails whatever riskd answers"
 		case !info.goal:
@@ -119,7 +123,7 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 			}
 		}
 		rep.Classes = append(rep.Classes, row)
-		if row.Informational != "" {
+		if row.Informational != "" || checkoutClass(c) {
 			continue
 		}
 		if info.legit {
@@ -139,6 +143,7 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 	rep.Goals[0].Pass = legit > 0 && rep.Goals[0].Measured <= goalLegitStepUp
 	rep.Goals[1].Pass = legit > 0 && rep.Goals[1].Measured <= goalLegitDeny
 	rep.Goals[2].Pass = takeover > 0 && rep.Goals[2].Measured >= goalTakeover
+	rep.Goals = append(rep.Goals, checkoutGoals(t)...)
 }
 
 func pct(k, n int) float64 {
