@@ -18,7 +18,7 @@ import (
 type Metrics struct {
 	set       *metrics.Set
 	mfa       [2]*metrics.Counter
-	outcomes  [8]*metrics.Counter
+	outcomes  [features.NumOutcomeTypes]*metrics.Counter
 	latency   *Histogram
 	fallbacks [rules.Deny + 1]*metrics.Counter
 	shadow    [rules.Deny + 1][rules.Deny + 1]*metrics.Counter // [live][shadow], only where they differ
@@ -29,7 +29,7 @@ func NewMetrics(set *metrics.Set) *Metrics {
 	m := &Metrics{set: set}
 	m.mfa[0] = set.NewCounter(fmt.Sprintf(`riskd_reasons_total{code=%q}`, CodeMFAAlways))
 	m.mfa[1] = set.NewCounter(fmt.Sprintf(`riskd_reasons_total{code=%q}`, CodeMFASensitive))
-	for t := features.LoginSucceeded; t <= features.LegitConfirmed; t++ {
+	for t := features.LoginSucceeded; t < features.NumOutcomeTypes; t++ {
 		m.outcomes[t] = set.NewCounter(fmt.Sprintf(`riskd_outcomes_total{type=%q}`, t.String()))
 	}
 	for a := rules.Allow; a <= rules.Deny; a++ {
