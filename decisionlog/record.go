@@ -64,6 +64,11 @@ func (r *Record) Fill(at int64, evalID, userKey uint64, a rules.Action, score in
 	r.channel.set(v.Channel)
 	r.currency.set(v.Currency)
 	r.Vector.Tenant, r.Vector.Channel, r.Vector.Currency = "", "", ""
+	// Attribute values alias the request and may be personal (an e-mail domain, a payment fingerprint): the
+	// log keeps none of them.
+	for i := range features.NumAttrSlots {
+		*r.Vector.AttrSlot(i) = ""
+	}
 }
 
 // Tenant returns the event's tenant. It allocates: for readers off the request path.

@@ -65,3 +65,47 @@ func TestListAllocationsStayZero(t *testing.T) {
 		t.Fatalf("a decision with lists and a matching exception allocates %v times", n)
 	}
 }
+
+// TestCheckoutAllocations: a returning customer's checkout with an amount in another currency and attributes,
+// read by attr() and looked up in a value list, allocates nothing.
+func TestCheckoutAllocations(t *testing.T) {
+	h := features.NewHasher([]byte("test"))
+	reg := lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
+	reg.Put("disposable_email_domains", lists.Value, []lists.Entry{{Value: "mailinator.com"}})
+	l, err := decisionlog.Open(decisionlog.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	e := enginetest.New(t, metrics.NewSet(), func(c *engine.Config) { c.Log, c.Lists = l, reg })
+	base := time.Now().Add(-time.Hour)
+	var d engine.Decision
+	if err := e.Decide(login("lee", "216.160.83.56", "lee-laptop", base), &d); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := checkout("lee", "216.160.83.56", "lee-laptop", 129.5, "USD", base)
+	decide := func() {
+		ev := *tmpl
+		if err := e.Decide(&ev, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 {
+		decide()
+	}
+	if n := testing.AllocsPerRun(1000, decide); n != 0 {
+		t.Fatalf("a checkout allocates %.1f times per call, want 0", n)
+	}
+	if !hasReason(&d, "disposable_email_domain") || !hasReason(&d, "shipping_not_billing_country") {
+		t.Fatalf("the attributes were not read: %+v", d.Reasons)
+	}
+}
+
+func hasReason(d *engine.Decision, code string) bool {
+	for _, r := range d.Reasons {
+		if r.Code == code {
+			return true
+		}
+	}
+	return false
+}

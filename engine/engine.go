@@ -214,7 +214,7 @@ const (
 
 // Decide decides on ev and records what it teaches. ev.Time may be 0 (arrival time is used); a time ahead of
 // arrival is taken as arrival (eventTime), and Decide leaves the time it used in ev.Time. The only errors are
-// ErrFutureTimestamp and ErrStaleTimestamp, which leave state untouched.
+// ErrFutureTimestamp, ErrStaleTimestamp and features.ErrUnknownCurrency, which leave state untouched.
 func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	// One clock read serves as arrival time, timestamp default and the start of the latency measurement:
 	// reading the clock is not free on every machine riskd runs on.
@@ -224,6 +224,9 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 	}
 	at, err := e.eventTime(ev.Time, start.UnixNano())
 	if err != nil {
+		return err
+	}
+	if err := e.x.Convert(ev); err != nil {
 		return err
 	}
 	ev.Time = at
@@ -238,6 +241,7 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		listed = e.matchLists(ev, s)
 		in.Suppress = e.listsFor(live.set, s, listed, &s.suppress)
 	}
+	e.fillAttributes(live.set, ev, s)
 	live.set.Evaluate(s.eval, in, &s.res)
 
 	d.Action = s.res.Action
@@ -276,8 +280,10 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 			// The shadow set numbers its lists and rules its own way.
 			shadowIn.Suppress = e.listsFor(shadow, s, listed, &s.suppressSh)
 		}
+		e.fillAttributes(shadow, ev, s) // and its attributes
 		shadow.Evaluate(s.eval, shadowIn, &s.shadow)
 		s.eval.Vector.ListMask = liveMask
+		e.fillAttributes(live.set, ev, s)
 		shadowAction, _ = MFAPolicy(ev.Type, s.obs.MFA, s.shadow.Action)
 		e.metrics.shadowed(d.Action, shadowAction)
 	}
@@ -423,6 +429,9 @@ func (e *Engine) Record(o *features.Outcome) error {
 	if err != nil {
 		return err
 	}
+	if err := e.x.ConvertOutcome(o); err != nil {
+		return err
+	}
 	o.Time = at
 	e.x.LearnOnly(o, e.lessons(o))
 	e.metrics.outcome(o.Type)
@@ -436,7 +445,7 @@ func (e *Engine) Record(o *features.Outcome) error {
 // logLabel records a confirmed verdict on an earlier decision in the decision log, where backtests join it to
 // that decision by evaluation id.
 func (e *Engine) logLabel(o *features.Outcome) {
-	if e.log == nil || (o.Type != features.FraudConfirmed && o.Type != features.LegitConfirmed) {
+	if e.log == nil || (o.Type != features.FraudConfirmed && o.Type != features.LegitConfirmed && o.Type != features.Chargeback) {
 		return
 	}
 	id, ok := parseEvaluationID(o.EvaluationID)
@@ -444,8 +453,8 @@ func (e *Engine) logLabel(o *features.Outcome) {
 		return
 	}
 	rec := decisionlog.Record{Time: o.Time, EvaluationID: id, Label: "legit"}
-	if o.Type == features.FraudConfirmed {
-		rec.Label = "fraud"
+	if o.Type == features.FraudConfirmed || o.Type == features.Chargeback {
+		rec.Label = "fraud" // a chargeback is the shop's confirmation of fraud, weeks later
 	}
 	e.log.Append(&rec)
 }

@@ -15,6 +15,8 @@ type listResolution struct {
 	set   *rules.Set
 	snap  *lists.Snapshot
 	slots []int // per set list: the snapshot slot, -1 when the list does not exist
+	// attrSlots: per (list, attribute) pair of the set (rules.Set.AttrLists), the list's snapshot slot.
+	attrSlots []int
 }
 
 func (e *Engine) resolution(set *rules.Set, snap *lists.Snapshot) *listResolution {
@@ -28,6 +30,10 @@ func (e *Engine) resolution(set *rules.Set, snap *lists.Snapshot) *listResolutio
 	r := &listResolution{set: set, snap: snap, slots: make([]int, len(set.Lists))}
 	for i, name := range set.Lists {
 		r.slots[i] = snap.Slot(name)
+	}
+	r.attrSlots = make([]int, len(set.AttrLists))
+	for i, p := range set.AttrLists {
+		r.attrSlots[i] = snap.Slot(p.List)
 	}
 	cache.Store(r)
 	return r
@@ -78,4 +84,24 @@ func (e *Engine) matchLists(ev *features.Event, s *scratch) lists.Mask {
 		DeviceKey: s.obs.DeviceKey, UserKey: s.obs.UserKey}, Tenant: ev.Tenant}
 	s.exceptions = s.snap.Exceptions(&s.subject, s.exceptions[:0])
 	return s.snap.Match(&s.subject.Query)
+}
+
+// fillAttributes fills the vector's attribute slots for set (rules.Set.Attributes) and the bits of the
+// (list, attribute) pairs it tests (attr_list_mask). Without attr() in the set it only clears them.
+func (e *Engine) fillAttributes(set *rules.Set, ev *features.Event, s *scratch) {
+	v := &s.eval.Vector
+	set.FillAttributes(ev, v)
+	v.AttrListMask = 0
+	if len(set.AttrLists) == 0 || e.lists == nil {
+		return
+	}
+	if s.snap == nil {
+		s.snap = e.lists.Snapshot()
+	}
+	r := e.resolution(set, s.snap)
+	for i, p := range set.AttrLists {
+		if s.snap.Contains(r.attrSlots[i], *v.AttrSlot(p.Attr)) {
+			v.AttrListMask |= 1 << i
+		}
+	}
 }

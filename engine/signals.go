@@ -55,7 +55,7 @@ type Signal struct {
 // signalOutcome reports whether outcomes of type t are signals.
 func signalOutcome(t features.OutcomeType) bool {
 	switch t {
-	case features.FraudConfirmed, features.LegitConfirmed, features.MFAPassed, features.MFAFailed, features.PasswordChanged:
+	case features.FraudConfirmed, features.Chargeback, features.LegitConfirmed, features.MFAPassed, features.MFAFailed, features.PasswordChanged:
 		return true
 	}
 	return false

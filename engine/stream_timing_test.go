@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/livestream"
@@ -42,32 +41,11 @@ func BenchmarkDecideStream(b *testing.B) {
 				}
 				defer e.Stream().Unsubscribe(v)
 			}
-			benchmarkDecide(b, e)
+			ips := []string{"216.160.83.56", "89.160.20.112", "2.125.160.216", "175.16.199.1"}
+			benchmarkDecide(b, e, func(i int, at time.Time) *features.Event {
+				return login(fmt.Sprintf("user-%d", i), ips[i%len(ips)], fmt.Sprintf("dev-%d", i), at)
+			})
 			b.ReportMetric(float64(e.Stream().Dropped())/float64(b.N), "dropped/op")
 		})
-	}
-}
-
-func benchmarkDecide(b *testing.B, e *engine.Engine) {
-	base := time.Now().Add(-time.Hour)
-	ips := []string{"216.160.83.56", "89.160.20.112", "2.125.160.216", "175.16.199.1"}
-	const users = 1000
-	evs := make([]*features.Event, users)
-	var d engine.Decision
-	for i := range evs {
-		evs[i] = login(fmt.Sprintf("user-%d", i), ips[i%len(ips)], fmt.Sprintf("dev-%d", i), base)
-		ev := *evs[i]
-		if err := e.Decide(&ev, &d); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		ev := *evs[i%users]
-		ev.Time = base.Add(time.Duration(i) * time.Microsecond).UnixNano()
-		if err := e.Decide(&ev, &d); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

@@ -115,9 +115,10 @@ type Event struct {
 	Channel          string
 	Time             int64     // event time, unix nanoseconds; set by the caller (the request's timestamp, else now)
 	Received         time.Time // when the request arrived; zero = the engine reads the clock
-	Amount           float64
+	Amount           float64   // as given, in Currency
 	HasAmount        bool
 	Currency         string
+	Reporting        float64 // Amount in the reporting currency; set by Extractor.Convert
 	MFAPreference    MFAPreference
 	CredentialsValid bool
 	HasCredentials   bool // credentials_valid was given
@@ -141,23 +142,27 @@ const (
 	PasswordChanged
 	FraudConfirmed
 	LegitConfirmed
-	PaymentDeclined // the payment of a checkout was declined: counted per device, address, network and user
+	PaymentDeclined   // the payment of a checkout was declined: counted per device, address, network and user
+	CheckoutCompleted // a purchase was paid: teaches the spend profile (amount and currency required)
+	Chargeback        // a payment was disputed as fraud: labels the evaluation fraud, forgets the device
 	numOutcomeTypes
 )
 
-var outcomeNames = [numOutcomeTypes]string{
-	LoginSucceeded:  "login_succeeded",
-	LoginFailed:     "login_failed",
-	MFAPassed:       "mfa_passed",
-	MFAFailed:       "mfa_failed",
-	PasswordChanged: "password_changed",
-	FraudConfirmed:  "fraud_confirmed",
-	LegitConfirmed:  "legit_confirmed",
-	PaymentDeclined: "payment_declined",
-}
-
 // NumOutcomeTypes is one past the last outcome type, to size tables indexed by type.
 const NumOutcomeTypes = numOutcomeTypes
+
+var outcomeNames = [numOutcomeTypes]string{
+	LoginSucceeded:    "login_succeeded",
+	LoginFailed:       "login_failed",
+	MFAPassed:         "mfa_passed",
+	MFAFailed:         "mfa_failed",
+	PasswordChanged:   "password_changed",
+	FraudConfirmed:    "fraud_confirmed",
+	LegitConfirmed:    "legit_confirmed",
+	CheckoutCompleted: "checkout_completed",
+	Chargeback:        "chargeback",
+	PaymentDeclined:   "payment_declined",
+}
 
 // String returns the API name of t.
 func (t OutcomeType) String() string {
@@ -187,6 +192,10 @@ type Outcome struct {
 	Tenant       string
 	EvaluationID string
 	Time         int64 // unix nanoseconds
+	// checkout_completed: the amount paid, as given in Currency, and in the reporting currency (Extractor.Convert).
+	Amount, Reporting float64
+	HasAmount         bool
+	Currency          string
 	// Scoped is set when a key restricted to tenants reported the outcome: the trust a passed MFA teaches then
 	// holds for Tenant only, and a failure counts only once for the evaluation it names (engine.Engine.Record).
 	Scoped bool

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/features/money"
 	"github.com/riskd/riskd/features/useragent"
 	"github.com/riskd/riskd/store"
 )
@@ -17,6 +18,7 @@ type Extractor struct {
 	geo   atomic.Pointer[geo.DB]
 	ua    *useragent.Parser
 	pop   *Population // how common each habit is among confirmed logins (familiarity.go)
+	rates atomic.Pointer[money.Rates]
 }
 
 // NewExtractor returns an extractor over state, hashing identifiers with h. db may be nil (no geo data). It
@@ -25,6 +27,7 @@ type Extractor struct {
 func NewExtractor(h Hasher, state store.State, db *geo.DB) *Extractor {
 	x := &Extractor{hash: h, state: state, ua: useragent.New(0), pop: NewPopulation()}
 	x.geo.Store(db)
+	x.rates.Store(money.Default())
 	return x
 }
 
@@ -70,7 +73,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	x.traits(obs.SubnetKey, ua.Browser, ua.OS, ua.DeviceClass, &obs.Traits)
 	s := obs.subjects()
 	s.Country, s.UA = countryCode(obs.Geo.Country), obs.Traits.Agent
-	s.Amount, s.HasAmount = ev.Amount, ev.HasAmount
+	s.Amount, s.HasAmount = ev.Reporting, ev.HasAmount
 	x.state.Observe(s, obs.At, count, &obs.State)
 	x.observeScoped(ev, obs)
 	*v = Vector{}
@@ -78,7 +81,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	v.Event = ev.Type.String()
 	v.Tenant = ev.Tenant
 	v.Channel = ev.Channel
-	v.Amount = ev.Amount
+	v.Amount = ev.Reporting
 	v.Currency = ev.Currency
 	v.Sensitive = ev.Type.Sensitive()
 	v.CredentialsKnown = ev.HasCredentials
@@ -92,6 +95,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	fillVelocity(obs, v)
 	fillTransactionVelocity(obs, v)
 	x.fillProfile(obs, v)
+	fillMoney(ev, obs, v)
 
 	obs.MFA = ev.MFAPreference
 	if obs.MFA == MFAUnset && obs.State.HasProfile {
@@ -176,10 +180,11 @@ type Lessons uint8
 
 // The lessons of a login attempt.
 const (
-	LessonSuccess Lessons = 1 << iota // a success in the velocity windows
-	LessonLogin                       // the login in the profile (devices, countries, place, history) and the population
-	LessonTrust                       // the login's device trusted: a second factor passed on it
-	LessonFailure                     // a failure in the velocity windows (login_failed, mfa_failed)
+	LessonSuccess  Lessons = 1 << iota // a success in the velocity windows
+	LessonLogin                        // the login in the profile (devices, countries, place, history) and the population
+	LessonTrust                        // the login's device trusted: a second factor passed on it
+	LessonFailure                      // a failure in the velocity windows (login_failed, mfa_failed)
+	LessonPurchase                     // a purchase in the spend profile (checkout_completed)
 
 	// LessonsTaught are what a decision that learned its login taught (Record).
 	LessonsTaught = LessonSuccess | LessonLogin
@@ -197,6 +202,8 @@ func (t OutcomeType) Lessons() Lessons {
 		return LessonLogin | LessonTrust
 	case LoginFailed, MFAFailed, PaymentDeclined:
 		return LessonFailure
+	case CheckoutCompleted:
+		return LessonPurchase
 	}
 	return 0
 }
@@ -210,6 +217,7 @@ func (x *Extractor) Record(ev *Event, obs *Observation, verdict Verdict) Lessons
 	if ev.HasCredentials && !ev.CredentialsValid {
 		return LessonFailure
 	}
+	x.recordSequence(ev, obs, verdict)
 	if verdict != VerdictAllow || !obs.HasUser {
 		return 0
 	}
@@ -264,13 +272,18 @@ func (x *Extractor) LearnOnly(o *Outcome, l Lessons) {
 		if l&LessonFailure != 0 {
 			x.countDecline(&obs)
 		}
-	case FraudConfirmed:
+	case CheckoutCompleted:
+		if l&LessonPurchase != 0 && obs.HasUser && o.HasAmount {
+			x.state.Apply(obs.UserKey, store.ProfileOp{Kind: store.OpPurchase, At: obs.At, Amount: o.Reporting})
+		}
+	case FraudConfirmed, Chargeback:
 		// The device was in an attacker's hands: it is no longer known, let alone trusted.
 		if obs.HasUser && obs.HasDevice {
 			x.state.Apply(obs.UserKey, store.ProfileOp{Kind: store.OpForgetDevice, Device: obs.DeviceKey, HasDevice: true, At: obs.At})
 		}
 	case PasswordChanged:
-		// Nothing learned yet: a password change says nothing about where the user is.
+		// Nothing learned: a password change says nothing about where the user is. The sequence a checkout may
+		// follow is the password_reset decision, which knew whether its device was new to the user.
 	}
 }
 

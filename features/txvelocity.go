@@ -83,7 +83,7 @@ func (x *Extractor) observeScoped(ev *Event, obs *Observation) {
 		return
 	}
 	count := store.SetOf(store.Attempts)
-	if obs.Scope == ScopeCheckout && ev.HasAmount && ev.Amount < SmallCheckoutAmount {
+	if obs.Scope == ScopeCheckout && ev.HasAmount && ev.Reporting < SmallCheckoutAmount {
 		count |= store.SetOf(SmallCheckoutsMetric)
 	}
 	x.state.Observe(x.scopedSubjects(obs, obs.Scope), obs.At, count, &obs.Scoped)

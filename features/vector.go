@@ -10,8 +10,8 @@ type Vector struct {
 	Event            string  `expr:"event" doc:"event type: login, registration, password_reset, checkout, payment_method_change, profile_change"`
 	Tenant           string  `expr:"tenant" doc:"tenant (brand) the event belongs to"`
 	Channel          string  `expr:"channel" doc:"web, mobile, store, call_center, api or empty"`
-	Amount           float64 `expr:"amount" doc:"transaction amount, 0 when not given"`
-	Currency         string  `expr:"currency" doc:"ISO 4217 currency of amount"`
+	Amount           float64 `expr:"amount" doc:"transaction amount in the reporting currency (the rates table's base, EUR by default), 0 when not given"`
+	Currency         string  `expr:"currency" doc:"ISO 4217 currency the request gave the amount in"`
 	MFAPreference    string  `expr:"mfa_preference" doc:"effective MFA preference: adaptive, sensitive or always"`
 	Sensitive        bool    `expr:"sensitive" doc:"the event is a sensitive transaction (checkout, payment_method_change, profile_change)"`
 	CredentialsKnown bool    `expr:"credentials_known" doc:"the request said whether the credentials were valid"`
@@ -19,6 +19,33 @@ type Vector struct {
 	HasDevice        bool    `expr:"has_device" doc:"the request carried a device_id"`
 	HasUserAgent     bool    `expr:"has_user_agent" doc:"the request carried a user_agent"`
 	Hour             int     `expr:"hour" doc:"hour of day of the event, UTC (0-23)"`
+
+	// Money and the customer's spending; sensitive sequences.
+	AmountGiven            float64 `expr:"amount_given" doc:"the amount as the request gave it, in currency"`
+	Purchases              int     `expr:"purchases" doc:"completed purchases learned for this user (checkout_completed), within the retention"`
+	FirstPurchase          bool    `expr:"first_purchase" doc:"the event carries an amount and riskd has learned no purchase of this user"`
+	TypicalAmount          float64 `expr:"typical_amount" doc:"the user's typical purchase: the geometric mean of the purchases learned, reporting currency (0 without any)"`
+	LargestAmount          float64 `expr:"largest_amount" doc:"the largest purchase learned for this user, reporting currency (0 without any)"`
+	AmountRatio            float64 `expr:"amount_ratio" doc:"amount / typical_amount (0 without an amount or a purchase learned)"`
+	AmountZ                float64 `expr:"amount_z" doc:"how unusual the amount is for this user: (ln amount - mean ln) / spread, the spread of the log-amounts taken as at least 0.5; 0 with fewer than 3 purchases learned"`
+	AboveLargest           bool    `expr:"above_largest" doc:"the amount is above every purchase learned for this user (false without any)"`
+	SincePasswordResetM    float64 `expr:"since_password_reset_m" doc:"minutes since the user's last password reset (password_reset decision not denied, or password_changed outcome); -1 when none"`
+	SincePaymentChangeM    float64 `expr:"since_payment_change_m" doc:"minutes since the user's last payment-method change (payment_method_change decision not denied); -1 when none"`
+	SinceProfileChangeM    float64 `expr:"since_profile_change_m" doc:"minutes since the user's last profile change (e-mail, phone, address: profile_change decision not denied); -1 when none"`
+	PasswordResetNewDevice bool    `expr:"password_reset_new_device" doc:"the last password reset came from a device new to the user (not in the profile, or first seen by it less than a day before) or without device_id"`
+	PaymentChangeNewDevice bool    `expr:"payment_change_new_device" doc:"the last payment-method change came from a device new to the user (as password_reset_new_device)"`
+	ProfileChangeNewDevice bool    `expr:"profile_change_new_device" doc:"the last profile change came from a device new to the user (as password_reset_new_device)"`
+	PaymentChangeDevice    bool    `expr:"payment_change_device" doc:"this event comes from the device that made the last payment-method change"`
+	LoginASNChanged        bool    `expr:"asn_changed_since_login" doc:"the last successful login came from another autonomous system than this event (false when either is unknown)"`
+	Attr0                  string  `expr:"attr_0" doc:"the value of the first attribute name the rule set reads with attr(\"name\") (empty when the event does not carry it); rules write attr(\"name\")"`
+	Attr1                  string  `expr:"attr_1" doc:"as attr_0, the second name"`
+	Attr2                  string  `expr:"attr_2" doc:"as attr_0, the third name"`
+	Attr3                  string  `expr:"attr_3" doc:"as attr_0, the fourth name"`
+	Attr4                  string  `expr:"attr_4" doc:"as attr_0, the fifth name"`
+	Attr5                  string  `expr:"attr_5" doc:"as attr_0, the sixth name"`
+	Attr6                  string  `expr:"attr_6" doc:"as attr_0, the seventh name"`
+	Attr7                  string  `expr:"attr_7" doc:"as attr_0, the eighth name"`
+	AttrListMask           int     `expr:"attr_list_mask" doc:"the (list, attribute) pairs the rule set names with in_list(\"list\", attr(\"name\")) that hold for the event, one bit each"`
 
 	// What the user agent says (ua-parser's uap-core regexes; empty or zero without a user_agent).
 	UABrowser      string `expr:"ua_browser" doc:"browser or client family, e.g. Chrome, Mobile Safari, curl, Other"`
@@ -91,8 +118,8 @@ type Vector struct {
 	UserCountries24h int `expr:"user_countries_24h" doc:"distinct countries this user was tried from in the last 24 hours (up to 8; located addresses only)"`
 
 	// Sums and device facts, before this event.
-	UserAmount1h    float64 `expr:"user_amount_1h" doc:"sum of the amounts of this user's events in the last hour, as given whatever their currency (callers normalise to one)"`
-	UserAmount24h   float64 `expr:"user_amount_24h" doc:"sum of the amounts of this user's events in the last 24 hours, as given whatever their currency (callers normalise to one)"`
+	UserAmount1h    float64 `expr:"user_amount_1h" doc:"sum of the amounts of this user's events in the last hour, in the reporting currency"`
+	UserAmount24h   float64 `expr:"user_amount_24h" doc:"sum of the amounts of this user's events in the last 24 hours, in the reporting currency"`
 	DeviceAgeDays   float64 `expr:"device_age_days" doc:"days since riskd first saw this device_id, with any user (0 when new or without device_id)"`
 	DeviceUAChanged bool    `expr:"device_ua_changed" doc:"this device_id was last seen with another browser family or OS (false without a parsed user_agent)"`
 
@@ -177,6 +204,30 @@ type Field struct {
 	Type  string // bool, int, float, string
 	Doc   string
 	Index int // index in Vector, for reflect.Value.Field
+}
+
+// NumAttrSlots is how many distinct attribute names one rule set may read with attr(): Vector.Attr0..Attr7.
+const NumAttrSlots = 8
+
+// AttrSlot returns the field of v that holds the rule set's attribute slot i (0 <= i < NumAttrSlots).
+func (v *Vector) AttrSlot(i int) *string {
+	switch i {
+	case 0:
+		return &v.Attr0
+	case 1:
+		return &v.Attr1
+	case 2:
+		return &v.Attr2
+	case 3:
+		return &v.Attr3
+	case 4:
+		return &v.Attr4
+	case 5:
+		return &v.Attr5
+	case 6:
+		return &v.Attr6
+	}
+	return &v.Attr7
 }
 
 // Fields lists Vector's fields in declaration order. It uses reflection: for the feature reference and for

@@ -19,9 +19,10 @@ const (
 	Country                 // ISO 3166-1 alpha-2 codes
 	Device                  // client device ids
 	User                    // user ids
+	Value                   // plain strings, tested against an event attribute: in_list("name", attr("email_domain"))
 )
 
-var kindNames = [...]string{IP: "ip", ASN: "asn", Country: "country", Device: "device", User: "user"}
+var kindNames = [...]string{IP: "ip", ASN: "asn", Country: "country", Device: "device", User: "user", Value: "value"}
 
 // String returns the name of k.
 func (k Kind) String() string {
@@ -33,7 +34,7 @@ func (k Kind) String() string {
 
 // ParseKind returns the kind named s.
 func ParseKind(s string) (Kind, bool) {
-	for k := IP; k <= User; k++ {
+	for k := IP; k <= Value; k++ {
 		if kindNames[k] == s {
 			return k, true
 		}
@@ -97,6 +98,13 @@ func normalize(k Kind, v string, h Hashers) (string, error) {
 		return fmt.Sprintf("%016x", h.Device(v)), nil
 	case User:
 		return fmt.Sprintf("%016x", h.User(v)), nil
+	case Value:
+		// Compared byte for byte with the attribute: no case folding, which the request path could not do
+		// without allocating. Conventional attributes have one spelling (features.ValidAttribute).
+		if len(v) > 256 {
+			return "", fmt.Errorf("%w: values are at most 256 bytes", ErrValue)
+		}
+		return v, nil
 	}
 	return "", fmt.Errorf("%w: unknown list kind", ErrValue)
 }

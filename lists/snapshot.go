@@ -79,6 +79,20 @@ func (c *compiled) match(q *Query) bool {
 	return false
 }
 
+// Contains reports whether the value list in slot holds v (false for a list of another kind, or v empty). It
+// allocates nothing.
+func (s *Snapshot) Contains(slot int, v string) bool {
+	if s == nil || slot < 0 || slot >= MaxLists || v == "" {
+		return false
+	}
+	c := s.lists[slot]
+	if c == nil || c.kind != Value {
+		return false
+	}
+	_, ok := slices.BinarySearch(c.codes, v)
+	return ok
+}
+
 // Slot returns the slot of the list named name, or -1.
 func (s *Snapshot) Slot(name string) int {
 	for i, n := range s.names {
@@ -116,7 +130,7 @@ func build(ls *[MaxLists]*list, now time.Time) (*Snapshot, error) {
 			case ASN:
 				n, _ := strconv.ParseUint(e.Value, 10, 32)
 				c.numbers = append(c.numbers, uint32(n))
-			case Country:
+			case Country, Value:
 				c.codes = append(c.codes, e.Value)
 			case Device, User:
 				if c.keys == nil {

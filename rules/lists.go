@@ -12,10 +12,12 @@ import (
 // MaxLists bounds the distinct lists one rule set may refer to: membership travels as the bits of one int.
 const MaxLists = 62
 
-// listIndex numbers the lists a set refers to, in order of first reference.
+// listIndex numbers the lists a set refers to, in order of first reference, and the attributes its rules
+// read with attr() (attributes.go).
 type listIndex struct {
 	names []string
 	index map[string]int
+	attrs attrIndex
 }
 
 func (l *listIndex) of(name string) (int, error) {
@@ -46,15 +48,27 @@ func (p *listPatcher) Visit(node *ast.Node) {
 	if !ok {
 		return
 	}
-	if id, ok := call.Callee.(*ast.IdentifierNode); !ok || id.Value != "in_list" {
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return
+	}
+	if id.Value == "attr" {
+		p.attr(node, call)
+		return
+	}
+	if id.Value != "in_list" {
 		return
 	}
 	var name *ast.StringNode
-	if len(call.Arguments) == 1 {
+	if len(call.Arguments) == 1 || len(call.Arguments) == 2 {
 		name, _ = call.Arguments[0].(*ast.StringNode)
 	}
 	if name == nil || name.Value == "" {
-		p.err = errors.Join(p.err, errors.New(`in_list takes one list name in quotes, e.g. in_list("blocklist")`))
+		p.err = errors.Join(p.err, errors.New(`in_list takes a list name in quotes, e.g. in_list("blocklist"), and may test an attribute: in_list("disposable_domains", attr("email_domain"))`))
+		return
+	}
+	if len(call.Arguments) == 2 {
+		p.attrInList(node, name.Value, call.Arguments[1])
 		return
 	}
 	i, err := p.lists.of(name.Value)

@@ -100,6 +100,8 @@ type Set struct {
 	Tests      []Test     // the set's test cases, run by package ruletest
 	Warnings   []string   // what compiled but deserves a look (rules already expired), "file:line: rule …"
 	Lists      []string   // the lists its rules refer to with in_list; bit i of list_mask is Lists[i]
+	Attributes []string   // the attribute names its rules read with attr(); attr_i holds Attributes[i]
+	AttrLists  []AttrList // the (list, attribute) pairs in_list tests; bit i of attr_list_mask is AttrLists[i]
 	Signals    RiskModel  // when riskd's view of a user's risk level changes (signals.go)
 	Extends    string     // the set it builds on ("builtin"), "" for none
 	// TestAddresses is the geography the tests declare for their addresses (addresses.go): the tests see it
@@ -543,6 +545,7 @@ func (c *compiler) compileFiles(source string, files []namedFile) (*Set, error) 
 	}
 	set.Warnings = c.warnings
 	set.Lists = c.lists.names
+	set.Attributes, set.AttrLists = c.lists.attrs.names, c.lists.attrs.pairs
 	set.byID = make(map[string]int, len(set.Rules))
 	for i := range set.Rules {
 		set.byID[set.Rules[i].ID] = i

@@ -330,9 +330,9 @@ func compileTest(sp *TestSpec, source string) (Test, []lineMsg) {
 	t.Lists = sp.Lists
 	for name, l := range sp.Lists {
 		switch l.Kind {
-		case "ip", "asn", "country", "device", "user":
+		case "ip", "asn", "country", "device", "user", "value":
 		default:
-			fail(sp.Line, "lists: %s: kind %q: want ip, asn, country, device or user", name, l.Kind)
+			fail(sp.Line, "lists: %s: kind %q: want ip, asn, country, device, user or value", name, l.Kind)
 		}
 	}
 	for i, x := range sp.Exceptions {
@@ -439,10 +439,11 @@ func compileStep(sp *EventSpec, allowRepeat bool) (Step, error) {
 		if !ok {
 			return st, fmt.Errorf("outcome %q: want one of %s", sp.Outcome, outcomeNames())
 		}
+		money := o == features.CheckoutCompleted || o == features.Chargeback
 		for _, f := range []struct {
 			name string
 			set  bool
-		}{{"channel", sp.Channel != ""}, {"amount", sp.Amount != nil}, {"currency", sp.Currency != ""},
+		}{{"channel", sp.Channel != ""}, {"amount", sp.Amount != nil && !money}, {"currency", sp.Currency != "" && !money},
 			{"mfa_preference", sp.MFAPreference != ""}, {"credentials_valid", sp.CredentialsValid != nil},
 			{"attributes", sp.Attributes != nil}, {"session_id", sp.SessionID != ""}, {"event_id", sp.EventID != ""}} {
 			if f.set {
@@ -454,6 +455,18 @@ func compileStep(sp *EventSpec, allowRepeat bool) (Step, error) {
 		}
 		st.IsOutcome = true
 		st.Outcome = features.Outcome{Type: o, UserID: sp.UserID, IP: ip, DeviceID: sp.DeviceID, UserAgent: sp.UserAgent, Tenant: tenant}
+		if money {
+			a, err := testAmount(sp)
+			if err != nil {
+				return st, err
+			}
+			if o == features.CheckoutCompleted && a < 0 {
+				return st, errors.New("checkout_completed needs amount and currency")
+			}
+			if a >= 0 {
+				st.Outcome.Amount, st.Outcome.HasAmount, st.Outcome.Currency = a, true, sp.Currency
+			}
+		}
 		return st, nil
 	}
 
@@ -473,17 +486,12 @@ func compileStep(sp *EventSpec, allowRepeat bool) (Step, error) {
 		return st, fmt.Errorf("user_id is required for %s events", et)
 	case sp.Channel != "" && !features.ValidChannel(sp.Channel):
 		return st, fmt.Errorf("channel %q: want web, mobile, store, call_center or api", sp.Channel)
-	case sp.Currency != "" && !validCurrency(sp.Currency):
-		return st, fmt.Errorf("currency %q: want an ISO 4217 code such as EUR", sp.Currency)
 	}
-	if sp.Amount != nil {
-		a := *sp.Amount
-		if math.IsNaN(a) || a < 0 || a > maxAmount {
-			return st, fmt.Errorf("amount %g: want 0 to %g", a, float64(maxAmount))
-		}
-		if sp.Currency == "" {
-			return st, errors.New("currency is required with amount")
-		}
+	a, err := testAmount(sp)
+	if err != nil {
+		return st, err
+	}
+	if a >= 0 {
 		ev.Amount, ev.HasAmount = a, true
 	}
 	if sp.MFAPreference != "" {
@@ -498,11 +506,34 @@ func compileStep(sp *EventSpec, allowRepeat bool) (Step, error) {
 		return st, fmt.Errorf("attributes: %d, at most %d", len(sp.Attributes), features.MaxAttributes)
 	}
 	for _, k := range sortedKeys(sp.Attributes) {
+		if err := features.ValidAttribute(k, sp.Attributes[k]); err != nil {
+			return st, fmt.Errorf("attributes.%s: %w", k, err)
+		}
 		ev.Attributes[ev.NumAttributes] = features.Attribute{Key: k, Value: sp.Attributes[k]}
 		ev.NumAttributes++
 	}
 	st.Event = ev
 	return st, nil
+}
+
+// testAmount checks a step's amount and currency as the API does: -1 when it has neither.
+func testAmount(sp *EventSpec) (float64, error) {
+	switch {
+	case sp.Currency != "" && !validCurrency(sp.Currency):
+		return 0, fmt.Errorf("currency %q: want an ISO 4217 code such as EUR", sp.Currency)
+	case sp.Amount == nil && sp.Currency != "":
+		return 0, errors.New("amount is required with currency")
+	case sp.Amount == nil:
+		return -1, nil
+	}
+	a := *sp.Amount
+	if math.IsNaN(a) || a < 0 || a > maxAmount {
+		return 0, fmt.Errorf("amount %g: want 0 to %g", a, float64(maxAmount))
+	}
+	if sp.Currency == "" {
+		return 0, errors.New("currency is required with amount")
+	}
+	return a, nil
 }
 
 func compileExpect(sp *ExpectSpec) (Expectation, error) {

@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 	"net/netip"
+	"strconv"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -238,6 +239,8 @@ func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError
 		return badField("missing_field", "user_id", "user_id is required for %s events", ev.Type)
 	case ev.HasAmount && ev.Currency == "":
 		return badField("missing_field", "currency", "currency is required with amount")
+	case !ev.HasAmount && ev.Currency != "":
+		return badField("missing_field", "amount", "amount is required with currency")
 	}
 	if ev.Tenant == "" {
 		ev.Tenant = defaultTenant
@@ -251,15 +254,59 @@ const defaultTenant = "default"
 const wantEventType = "type must be one of login, registration, password_reset, checkout, payment_method_change, profile_change"
 
 func decodeAmount(v *fastjson.Value, ev *features.Event) *apiError {
+	f, has, ae := fieldAmount(v)
+	ev.Amount, ev.HasAmount = f, has
+	return ae
+}
+
+// maxAmountDecimals bounds the digits after an amount's decimal point, and maxAmountDigits all its significant
+// digits: currencies have at most 3 minor digits, and more is a float printed carelessly (12.300000000000001) or
+// a probe; beyond 15 digits a float64 no longer holds the number that was written.
+const (
+	maxAmountDecimals = 6
+	maxAmountDigits   = 15
+)
+
+// fieldAmount decodes an amount: a number from 0 to maxAmount with at most maxAmountDecimals decimals and
+// maxAmountDigits significant digits. JSON null reads as absent.
+func fieldAmount(v *fastjson.Value) (float64, bool, *apiError) {
 	if v.Type() == fastjson.TypeNull {
-		return nil
+		return 0, false, nil
 	}
 	f, err := v.Float64()
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxAmount {
-		return badField("invalid_amount", "amount", "amount must be a number from 0 to %g", float64(maxAmount))
+		return 0, false, badField("invalid_amount", "amount", "amount must be a number from 0 to %g", float64(maxAmount))
 	}
-	ev.Amount, ev.HasAmount = f, true
-	return nil
+	if !plainAmount(f) {
+		return 0, false, badField("invalid_amount", "amount", "amount must have at most %d decimals and %d digits, e.g. 19.99", maxAmountDecimals, maxAmountDigits)
+	}
+	return f, true, nil
+}
+
+// plainAmount reports whether the shortest decimal that reads back as f has at most maxAmountDecimals decimals
+// and maxAmountDigits significant digits. The number's text is not at hand without allocating (fastjson keeps
+// it private), and the shortest form of the parsed value is what the text said, up to float64 precision.
+func plainAmount(f float64) bool {
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, 'f', -1, 64)
+	digits, decimals, dot, leading := 0, 0, false, true
+	for _, c := range b {
+		switch {
+		case c == '.':
+			dot = true
+		case c == '0' && leading:
+			if dot {
+				decimals++
+			}
+		default:
+			leading = false
+			digits++
+			if dot {
+				decimals++
+			}
+		}
+	}
+	return decimals <= maxAmountDecimals && digits <= maxAmountDigits
 }
 
 func validCurrency(s string) bool {
@@ -291,6 +338,10 @@ func decodeAttributes(v *fastjson.Value, ev *features.Event) *apiError {
 		if val, ae = fieldString(v, "attributes", maxAttrValueLen); ae != nil {
 			return
 		}
+		if err := features.ValidAttribute(b2s(key), val); err != nil {
+			ae = badField("invalid_attribute", "attributes."+string(key), "%v", err)
+			return
+		}
 		ev.Attributes[ev.NumAttributes] = features.Attribute{Key: b2s(key), Value: val}
 		ev.NumAttributes++
 	})
@@ -318,7 +369,13 @@ func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiErr
 		switch string(key) {
 		case "type":
 			o.Type, hasType, ae = fieldType(v, features.ParseOutcomeType,
-				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed, payment_declined")
+				"type must be one of login_succeeded, login_failed, mfa_passed, mfa_failed, password_changed, fraud_confirmed, legit_confirmed, checkout_completed, chargeback, payment_declined")
+		case "amount":
+			o.Amount, o.HasAmount, ae = fieldAmount(v)
+		case "currency":
+			if o.Currency, ae = fieldString(v, "currency", 3); ae == nil && o.Currency != "" && !validCurrency(o.Currency) {
+				ae = badField("invalid_currency", "currency", "currency must be an ISO 4217 code such as EUR")
+			}
 		case "evaluation_id":
 			if o.EvaluationID, ae = fieldString(v, "evaluation_id", maxIDLen); ae == nil && !engine.ValidEvaluationID(o.EvaluationID) {
 				ae = badField("invalid_evaluation_id", "evaluation_id", "evaluation_id must be the evaluation_id of a decision: up to 16 hexadecimal digits")
@@ -335,6 +392,16 @@ func decodeOutcome(p *fastjson.Parser, body []byte, o *features.Outcome) *apiErr
 	}
 	if o.UserID == "" {
 		return badField("missing_field", "user_id", "user_id is required")
+	}
+	switch {
+	case (o.HasAmount || o.Currency != "") && o.Type != features.CheckoutCompleted && o.Type != features.Chargeback:
+		return badField("unexpected_field", "amount", "amount and currency belong to checkout_completed and chargeback outcomes only")
+	case o.HasAmount && o.Currency == "":
+		return badField("missing_field", "currency", "currency is required with amount")
+	case !o.HasAmount && o.Currency != "":
+		return badField("missing_field", "amount", "amount is required with currency")
+	case o.Type == features.CheckoutCompleted && !o.HasAmount:
+		return badField("missing_field", "amount", "checkout_completed needs the amount paid and its currency")
 	}
 	if o.Tenant == "" {
 		o.Tenant = defaultTenant

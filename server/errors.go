@@ -8,6 +8,7 @@ import (
 
 	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/engine"
+	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/livestream"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/signals"
@@ -57,10 +58,17 @@ func methodNotAllowed(allow string) *apiError {
 	return &apiError{status: fasthttp.StatusMethodNotAllowed, code: "method_not_allowed", message: "use " + allow}
 }
 
+// errUnknownCurrency is pre-built: a rates table that lacks a currency callers use would otherwise allocate an
+// error per request.
+var errUnknownCurrency = badField("unknown_currency", "currency", "currency is not in riskd's currency rates table (see --currency-rates)")
+
 // toAPIError maps domain errors to what the client sees. It is the one place where errors meet HTTP statuses.
 func toAPIError(err error) *apiError {
 	if ae, ok := err.(*apiError); ok {
 		return ae // the common case, without errors.As's target escaping to the heap
+	}
+	if err == features.ErrUnknownCurrency {
+		return errUnknownCurrency // as it comes from the engine, unwrapped: a shop's every request may carry it
 	}
 	var ae *apiError
 	var fe *signals.FieldError
@@ -77,6 +85,10 @@ func toAPIError(err error) *apiError {
 		return badField("invalid_timestamp", "timestamp", "timestamp is further in the future than the allowed clock skew")
 	case errors.Is(err, engine.ErrStaleTimestamp):
 		return badField("invalid_timestamp", "timestamp", "timestamp is older than the retention period")
+	case errors.Is(err, features.ErrUnknownCurrency):
+		return errUnknownCurrency
+	case errors.Is(err, features.ErrAmountRequired):
+		return badField("missing_field", "amount", "amount and currency are required")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return errBodyTooLarge
 	case errors.Is(err, rules.ErrBusy):

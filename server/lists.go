@@ -104,7 +104,7 @@ func (s *Server) handleList(ctx *fasthttp.RequestCtx, who caller, name string) {
 		}
 		kind, ok := lists.ParseKind(body.Kind)
 		if !ok {
-			writeError(ctx, badField("invalid_kind", "kind", "kind must be ip, asn, country, device or user"))
+			writeError(ctx, badField("invalid_kind", "kind", "kind must be ip, asn, country, device, user or value"))
 			return
 		}
 		v, err := s.changeLists(ctx, who, control.Lists, func(r *lists.Registry) error { return r.Put(name, kind, body.Entries) })

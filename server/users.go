@@ -65,6 +65,8 @@ type userExport struct {
 	Countries     []countryExport   `json:"countries"`
 	LastLogin     *placeExport      `json:"last_login,omitempty"`
 	History       historyExport     `json:"history"`
+	Spending      *spendExport      `json:"spending,omitempty"`
+	Sequences     []sequenceExport  `json:"sensitive_changes"`
 	Velocity      map[string]counts `json:"velocity"`
 	// Transactions: checkouts, declines, small checkouts and registrations, counted under the user's scoped keys.
 	Transactions   map[string]counts `json:"transaction_velocity"`
@@ -102,6 +104,24 @@ type counts struct {
 	M10 uint32 `json:"10m"`
 	H1  uint32 `json:"1h"`
 	H24 uint32 `json:"24h"`
+}
+
+// spendExport is the customer's spend profile (store.Spend), amounts in the reporting currency.
+type spendExport struct {
+	Purchases      uint32  `json:"purchases"`
+	TypicalAmount  float64 `json:"typical_amount"`
+	SpreadLog      float64 `json:"spread_log"` // standard deviation of the natural log of the amounts
+	LargestAmount  float32 `json:"largest_amount"`
+	LastPurchase   string  `json:"last_purchase"`
+	ReportCurrency string  `json:"reporting_currency"`
+}
+
+// sequenceExport is the last sensitive change of one kind (store.Sequences).
+type sequenceExport struct {
+	Change        string `json:"change"` // password_reset, payment_method_change, profile_change
+	Time          string `json:"time"`
+	FromNewDevice bool   `json:"from_new_device"`
+	DeviceKey     string `json:"device_key,omitempty"` // payment_method_change: the device it came from
 }
 
 // historyExport is the profile's behaviour history (store.History): the habits of the user's confirmed logins.
@@ -222,6 +242,23 @@ func (s *Server) exportUser(ctx *fasthttp.RequestCtx, who caller, id string) {
 		MFAPreference: features.MFAPreference(p.MFAPreference).String(),
 		Devices:       []deviceExport{}, Countries: []countryExport{}, Velocity: map[string]counts{},
 		History: exportHistory(&p.History), RecentActivity: exportActivity(&u.Facts)}
+	if sp := &p.Spend; sp.Purchases != 0 {
+		out.Spending = &spendExport{Purchases: sp.Purchases, TypicalAmount: sp.Typical(), SpreadLog: sp.SpreadLog(),
+			LargestAmount: sp.Largest, LastPurchase: unixTime(sp.LastAt), ReportCurrency: s.engine.Extractor().Rates().Base}
+	}
+	out.Sequences = []sequenceExport{}
+	for k, name := range [store.NumSeqKinds]string{store.SeqPasswordReset: "password_reset",
+		store.SeqPaymentMethod: "payment_method_change", store.SeqProfileChange: "profile_change"} {
+		q := &p.Sequences
+		if q.At[k] == 0 {
+			continue
+		}
+		se := sequenceExport{Change: name, Time: unixTime(q.At[k]), FromNewDevice: q.FromNewDevice(store.SeqKind(k))}
+		if store.SeqKind(k) == store.SeqPaymentMethod && q.PaymentDevice != 0 {
+			se.DeviceKey = hexKey(q.PaymentDevice, 64)
+		}
+		out.Sequences = append(out.Sequences, se)
+	}
 	for _, d := range p.Devices[:p.NumDevices] {
 		de := deviceExport{DeviceKey: hexKey(d.Key, 64), FirstSeen: unixTime(d.FirstSeen),
 			LastSeen: unixTime(d.LastSeen), TrustedSince: unixTime(d.TrustedAt)}

@@ -65,7 +65,7 @@ func (t *Transmitter) assess(s *engine.Signal, key uint64) []event {
 		}
 	case engine.SignalOutcome:
 		switch s.Outcome {
-		case features.FraudConfirmed:
+		case features.FraudConfirmed, features.Chargeback:
 			target, reason = m.FraudLevel, "fraud confirmed"
 			evs = append(evs, event{typ: EventSessionRevoked, subject: s.UserID, time: at, claims: map[string]any{
 				"event_timestamp":   at.Unix(),

@@ -15,10 +15,12 @@ import (
 //   - 2: format 1 followed by the History; a format-1 profile decodes with an empty History.
 //   - 3: format 2 with, after each device's trust time, whom the trust holds for (Device.TrustedBy); a device of
 //     an older format is trusted for every tenant, as it was.
+//   - 4: format 3 followed by the Spend and the Sequences; a profile of an older format decodes with neither.
 const (
 	profileFormatV1 = 1
 	profileFormatV2 = 2
-	profileFormat   = 3
+	profileFormatV3 = 3
+	profileFormat   = 4
 )
 
 // AppendProfile appends the encoding of p to dst: only the devices, countries and habits in use, times as
@@ -56,7 +58,45 @@ func AppendProfile(dst []byte, p *Profile) []byte {
 		dst = binary.AppendUvarint(dst, uint64(l.CityID))
 		dst = binary.AppendUvarint(dst, uint64(l.ASN))
 	}
-	return appendHistory(dst, &p.History)
+	dst = appendHistory(dst, &p.History)
+	return appendMoney(dst, p)
+}
+
+// appendMoney appends the Spend (a purchase count, then when it is not 0 the mean, variance and largest amount
+// as float32 bits and the last purchase's time) and the Sequences (a byte of the kinds held, their times, a
+// byte of new-device flags and, when held, the payment-method change's device).
+func appendMoney(dst []byte, p *Profile) []byte {
+	s := &p.Spend
+	dst = binary.AppendUvarint(dst, uint64(s.Purchases))
+	if s.Purchases != 0 {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(s.MeanLog))
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(s.VarLog))
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(s.Largest))
+		dst = binary.AppendVarint(dst, s.LastAt)
+	}
+	q := &p.Sequences
+	var held byte
+	for k, at := range q.At {
+		if at != 0 {
+			held |= 1 << k
+		}
+	}
+	if q.PaymentDevice != 0 {
+		held |= 1 << 7
+	}
+	dst = append(dst, held)
+	for _, at := range q.At {
+		if at != 0 {
+			dst = binary.AppendVarint(dst, at)
+		}
+	}
+	if held != 0 {
+		dst = append(dst, q.NewDevice)
+	}
+	if q.PaymentDevice != 0 {
+		dst = binary.LittleEndian.AppendUint64(dst, q.PaymentDevice)
+	}
+	return dst
 }
 
 func appendHistory(dst []byte, h *History) []byte {
@@ -100,7 +140,7 @@ func DecodeProfile(b []byte, p *Profile) error {
 func decodeProfile(b []byte, p *Profile) error {
 	d := decoder{b: b}
 	f := d.byte()
-	if f != profileFormat && f != profileFormatV2 && f != profileFormatV1 {
+	if f < profileFormatV1 || f > profileFormat {
 		return fmt.Errorf("profile format %d: %w", f, ErrCorrupt)
 	}
 	p.Created = d.varint()
@@ -116,7 +156,7 @@ func decodeProfile(b []byte, p *Profile) error {
 		dv.FirstSeen = d.varint()
 		dv.LastSeen = dv.FirstSeen + d.varint()
 		dv.TrustedAt = d.varint()
-		if f >= profileFormat {
+		if f >= profileFormatV3 {
 			if dv.TrustedBy = d.uint32(); dv.TrustedBy != 0 && dv.TrustedAt == 0 {
 				return fmt.Errorf("profile device trusted by a tenant but not trusted: %w", ErrCorrupt)
 			}
@@ -149,6 +189,11 @@ func decodeProfile(b []byte, p *Profile) error {
 	}
 	if f >= profileFormatV2 {
 		if err := d.history(&p.History); err != nil {
+			return err
+		}
+	}
+	if f >= profileFormat {
+		if err := d.money(p); err != nil {
 			return err
 		}
 	}
@@ -197,6 +242,50 @@ func (d *decoder) history(h *History) error {
 	}
 	if d.bad {
 		return fmt.Errorf("profile history: %w", ErrCorrupt)
+	}
+	return nil
+}
+
+// money decodes what appendMoney encoded. Values Apply cannot produce (a non-finite or negative statistic, a
+// purchase count without a time, new-device flags of changes not held) are refused as damage.
+func (d *decoder) money(p *Profile) error {
+	s := &p.Spend
+	s.Purchases = d.uint32()
+	if s.Purchases != 0 {
+		s.MeanLog = math.Float32frombits(d.fixed32())
+		s.VarLog = math.Float32frombits(d.fixed32())
+		s.Largest = math.Float32frombits(d.fixed32())
+		s.LastAt = d.varint()
+		finite := func(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+		if !finite(s.MeanLog) || !finite(s.VarLog) || !finite(s.Largest) || s.VarLog < 0 || s.Largest < 0 || s.LastAt == 0 {
+			return fmt.Errorf("profile spend %+v: %w", *s, ErrCorrupt)
+		}
+	}
+	q := &p.Sequences
+	held := d.byte()
+	if held&^(1<<NumSeqKinds-1|1<<7) != 0 {
+		return fmt.Errorf("profile sequences %08b: %w", held, ErrCorrupt)
+	}
+	for k := range q.At {
+		if held&(1<<k) != 0 {
+			if q.At[k] = d.varint(); q.At[k] == 0 {
+				return fmt.Errorf("profile sequence %d at 0: %w", k, ErrCorrupt)
+			}
+		}
+	}
+	if held != 0 {
+		q.NewDevice = d.byte()
+		if q.NewDevice&^held != 0 {
+			return fmt.Errorf("profile sequence flags %08b of %08b: %w", q.NewDevice, held, ErrCorrupt)
+		}
+	}
+	if held&(1<<7) != 0 {
+		if q.PaymentDevice = d.uint64(); q.PaymentDevice == 0 {
+			return fmt.Errorf("profile payment device 0: %w", ErrCorrupt)
+		}
+	}
+	if d.bad {
+		return fmt.Errorf("profile money: %w", ErrCorrupt)
 	}
 	return nil
 }

@@ -47,8 +47,10 @@ type Profile struct {
 	NumCountries  uint8
 	Devices       [MaxDevices]Device
 	Countries     [MaxCountries]Country
-	Last          Place   // last successful login
-	History       History // the user's habits: networks, ASNs, cities, clients, hours (history.go)
+	Last          Place     // last successful login
+	History       History   // the user's habits: networks, ASNs, cities, clients, hours (history.go)
+	Spend         Spend     // what the customer usually spends (spend.go)
+	Sequences     Sequences // the last password reset, payment-method change and profile change (spend.go)
 }
 
 // Device returns the index of the device with key k, or -1.
@@ -181,6 +183,11 @@ const (
 	// OpTrustDevice trusts the device of a login the profile has learned already (a passed MFA reported after
 	// its login): nothing is counted again. It never creates a profile.
 	OpTrustDevice
+	// OpPurchase learns a completed purchase of Amount (reporting currency) into the Spend.
+	OpPurchase
+	// OpSequence records a sensitive change (Seq) made at At, from a device new to the user or not. It never
+	// creates a profile: a change requested for an unknown user must not grow the profile table.
+	OpSequence
 )
 
 // ProfileOp is one change to a user's profile, as a value: it can be queued, sent to another process and
@@ -198,10 +205,17 @@ type ProfileOp struct {
 	Class   uint8  // device class, 1..DeviceClasses; meaning defined by package features
 	// OpTrust, OpTrustDevice: the tenant the trust holds for (Device.TrustedBy); 0 = every tenant.
 	TrustedBy uint32
+	// OpPurchase: the amount in the reporting currency.
+	Amount float64
+	// OpSequence: which change, and whether its device (Device, when HasDevice) was new to the user.
+	Seq       SeqKind
+	NewDevice bool
 }
 
 // Creates reports whether applying op to a user with no profile creates one.
-func (op *ProfileOp) Creates() bool { return op.Kind != OpForgetDevice && op.Kind != OpTrustDevice }
+func (op *ProfileOp) Creates() bool {
+	return op.Kind != OpForgetDevice && op.Kind != OpTrustDevice && op.Kind != OpSequence
+}
 
 // Apply applies op to p.
 func (p *Profile) Apply(op *ProfileOp) {
@@ -240,6 +254,13 @@ func (p *Profile) Apply(op *ProfileOp) {
 			p.Created = at
 		}
 		p.MFAPreference = op.MFA
+	case OpPurchase:
+		if p.Created == 0 || at < p.Created {
+			p.Created = at
+		}
+		p.Spend.see(op.Amount, at)
+	case OpSequence:
+		p.Sequences.see(op.Seq, at, op.NewDevice, op.HasDevice, op.Device)
 	}
 }
 
@@ -250,6 +271,7 @@ func (p *Profile) Apply(op *ProfileOp) {
 // the profile can go.
 func (p *Profile) Expire(cutoff int64) (changed, empty bool) {
 	changed = p.History.expire(cutoff)
+	changed = p.expireMoney(cutoff) || changed
 	for i := int(p.NumDevices) - 1; i >= 0; i-- {
 		if p.Devices[i].LastSeen < cutoff {
 			p.ForgetDevice(p.Devices[i].Key)
@@ -269,7 +291,8 @@ func (p *Profile) Expire(cutoff int64) (changed, empty bool) {
 		p.Last = Place{}
 		changed = true
 	}
-	none := p.NumDevices == 0 && p.NumCountries == 0 && p.Last.At == 0 && p.History.Empty()
+	none := p.NumDevices == 0 && p.NumCountries == 0 && p.Last.At == 0 && p.History.Empty() &&
+		p.Spend == Spend{} && p.Sequences == Sequences{}
 	if none {
 		// No behaviour is left: forget the count and the first sighting too, so that the user is new again.
 		if p.Logins != 0 || (p.Created != 0 && p.Created < cutoff) {

@@ -25,6 +25,7 @@ func (g *generator) attacks(n int) (knownBadList []netip.Addr) {
 	for _, c := range []class{torLogin, vpnLogin, proxyLogin, hostingLogin} {
 		g.takeovers(c, per/2)
 	}
+	g.checkoutAttacks(per)
 	return g.knownBad(50, per/2)
 }
 

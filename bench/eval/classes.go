@@ -38,6 +38,15 @@ const (
 	cardTesting      // a card tester's small checkout with a stolen card, from a freshly registered account
 	farmFirst20      // one of an account farm's first 20 registrations (informational)
 	fakeRegistration // an account farm's registration from its 21st on, behind residential proxies
+	// Checkouts (checkout.go), with goals of their own.
+	checkoutEveryday // a purchase in the session of an everyday login, around the customer's usual amount
+	checkoutLarge    // an occasional purchase many times the customer's usual amount (friction acceptable)
+	newCard          // a card added on the customer's own device, then a purchase
+	addressChange    // an address, e-mail or phone changed on the customer's own device, then a purchase
+	takeoverPrelude  // an attacker's password reset, login or payment-method change before the purchase
+	cashOut          // account takeover: new device, payment-method change, large checkout
+	resetTakeover    // password reset from the attacker's device (the mailbox taken), login, checkout
+	hijack           // the victim's device id replayed from another network, straight to checkout
 	numClasses
 )
 
@@ -81,6 +90,15 @@ var classes = [numClasses]classInfo{
 	cardTesting:      {"card_testing", false, false, false},
 	farmFirst20:      {"farm_first_20", false, false, false},
 	fakeRegistration: {"fake_registration", false, false, false},
+
+	checkoutEveryday: {"checkout_everyday", true, true, false},
+	checkoutLarge:    {"checkout_large", true, false, false},
+	newCard:          {"new_card_then_checkout", true, true, false},
+	addressChange:    {"address_change_then_checkout", true, true, false},
+	takeoverPrelude:  {"takeover_prelude", false, false, false},
+	cashOut:          {"ato_cash_out", false, true, true},
+	resetTakeover:    {"reset_takeover_checkout", false, true, true},
+	hijack:           {"session_hijack_checkout", false, true, true},
 }
 
 func (c class) String() string { return classes[c].name }

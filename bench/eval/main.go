@@ -92,6 +92,7 @@ func evaluate(o options) (*Report, error) {
 	}
 	g := newGenerator(w, uat, o.seed, start, o.warmupDays, o.days)
 	g.population(o.users)
+	g.checkouts()
 	bad := g.attacks(o.users)
 	g.transactions(o.users)
 

@@ -21,10 +21,14 @@ type event struct {
 	class    class
 	valid    bool // the password was right
 	attacker bool // decides what the identity server reports after a step-up (MFA passed or failed)
-	// Registrations and checkouts (registration.go); typ 0 is a login.
+
+	// Transactions (checkout.go): the event type (0: a login), the amount in the customer's currency
+	// (evalCurrencies[currency]), and whether an attacker holds the victim's second factor (passes a step-up).
 	typ      features.EventType
-	amount   float64 // a checkout's, in EUR
-	declined bool    // a checkout whose payment the bank declines, if it gets that far
+	amount   float32
+	currency uint8
+	phished  bool
+	declined bool // a checkout whose payment the bank declines, if it gets that far
 }
 
 // generator builds the population and the attacks; one per run, never shared.
@@ -42,6 +46,8 @@ type generator struct {
 	uaIndex map[string]int16
 	people  []person
 	events  []event
+
+	spenders map[int32]spender // the customers' spending (checkout.go)
 }
 
 // person is a legitimate user.

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 
 	"github.com/riskd/riskd/features"
-	"github.com/riskd/riskd/rules"
 )
 
 // Registrations and card testing: a campaign day's genuine sign-ups followed by first purchases, card testers
@@ -126,7 +125,7 @@ func (g *generator) signup(at int64, ip netip.Addr, d device, mobile bool, home 
 	if g.r.Float64() < shareCampaignSmall {
 		amount = 2 + float64(g.r.IntN(750))/100
 	}
-	g.add(event{at: buy * 1e9, typ: features.Checkout, amount: amount, ip: ip, user: user, device: d.id, ua: d.ua,
+	g.add(event{at: buy * 1e9, typ: features.Checkout, amount: float32(amount), ip: ip, user: user, device: d.id, ua: d.ua,
 		class: campaignPurchase, valid: true})
 }
 
@@ -190,7 +189,7 @@ func (g *generator) cardTesters(runs int) {
 				class: cardTestSignup, valid: true, attacker: true})
 			for range 3 + g.r.IntN(6) {
 				at := reg + 60 + g.r.Int64N(3600)
-				g.add(event{at: at * 1e9, typ: features.Checkout, amount: 0.5 + float64(g.r.IntN(450))/100, ip: ip,
+				g.add(event{at: at * 1e9, typ: features.Checkout, amount: 0.5 + float32(g.r.IntN(450))/100, ip: ip,
 					user: user, device: d.id, ua: d.ua, class: cardTesting, valid: true, attacker: true,
 					declined: g.r.Float64() < shareDeclined})
 			}
@@ -225,30 +224,6 @@ func (g *generator) farms(count int) {
 				device: d.id, ua: d.ua, class: c, valid: true, attacker: true})
 		}
 	}
-}
-
-// request fills ev's type and amount for a registration or a checkout: neither carries credentials.
-func (e *event) request(ev *features.Event) {
-	ev.Type = e.typ
-	ev.HasCredentials, ev.CredentialsValid = false, false
-	if e.typ == features.Checkout {
-		ev.Amount, ev.HasAmount, ev.Currency = e.amount, true, "EUR"
-	}
-}
-
-// transactionOutcome is what the identity server or the shop reports after a registration or a checkout: a
-// step-up passed by a genuine customer and failed by an attacker, and a declined payment of an allowed checkout
-// (stepped-up attackers never get to pay). 0: nothing to report.
-func transactionOutcome(e *event, a rules.Action) features.OutcomeType {
-	switch {
-	case a == rules.StepUp && e.attacker:
-		return features.MFAFailed
-	case a == rules.StepUp:
-		return features.MFAPassed
-	case a == rules.Allow && e.typ == features.Checkout && e.declined:
-		return features.PaymentDeclined
-	}
-	return 0
 }
 
 // transactionGoals checks the goals of registrations and card testing.

@@ -144,8 +144,11 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 		ev.Type, ev.UserID, ev.IP, ev.Time = features.Login, g.users[e.user], e.ip, e.at
 		ev.Tenant, ev.Channel = "default", "web"
 		ev.HasCredentials, ev.CredentialsValid = true, e.valid
-		if e.typ != 0 {
-			e.request(&ev)
+		if e.typ != 0 && e.typ != features.Login {
+			ev.Type, ev.HasCredentials = e.typ, false
+			if e.typ == features.Checkout {
+				ev.Amount, ev.HasAmount, ev.Currency = float64(e.amount), true, evalCurrencies[e.currency]
+			}
 		}
 		if e.device >= 0 {
 			ev.DeviceID = g.devices[e.device]
@@ -170,18 +173,20 @@ func replay(eng *engine.Engine, g *generator, clock *simClock, dump io.Writer) (
 				}
 			}
 		}
+		if ev.Type != features.Login {
+			if err := transactionOutcomes(eng, e, &ev, &d, t); err != nil {
+				return nil, fmt.Errorf("outcome of event %d: %w", i, err)
+			}
+			continue
+		}
 		out = features.Outcome{UserID: ev.UserID, IP: ev.IP, DeviceID: ev.DeviceID, UserAgent: ev.UserAgent, Tenant: ev.Tenant, Time: e.at}
 		switch {
-		case e.typ != 0:
-			if out.Type = transactionOutcome(e, d.Action); out.Type == 0 {
-				continue
-			}
 		case !e.valid:
 			// The failure was counted with the decision (credentials_valid: false); reported once, not twice.
 			continue
 		case d.Action == rules.Allow:
 			out.Type = features.LoginSucceeded
-		case d.Action == rules.StepUp && e.attacker:
+		case d.Action == rules.StepUp && e.attacker && !e.phished:
 			out.Type = features.MFAFailed
 		case d.Action == rules.StepUp:
 			out.Type = features.MFAPassed

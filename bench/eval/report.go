@@ -101,6 +101,10 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 		switch {
 		case c.isTransaction():
 			row.Informational = transactionNote(c)
+		case c == checkoutLarge:
+			row.Informational = "reported: a step-up on an occasional large purchase is acceptable"
+		case c == takeoverPrelude:
+			row.Informational = "the steps before the attackers' checkouts, which are what counts"
 		case !info.goal && info.legit:
 			row.Informational = "a wrong password fails whatever riskd answers"
 		case !info.goal:
@@ -121,7 +125,7 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 			}
 		}
 		rep.Classes = append(rep.Classes, row)
-		if row.Informational != "" || c.isTransaction() {
+		if row.Informational != "" || c.isTransaction() || checkoutClass(c) {
 			continue
 		}
 		if info.legit {
@@ -142,6 +146,7 @@ func (rep *Report) build(t *tally, set *rules.Set) {
 	rep.Goals[1].Pass = legit > 0 && rep.Goals[1].Measured <= goalLegitDeny
 	rep.Goals[2].Pass = takeover > 0 && rep.Goals[2].Measured >= goalTakeover
 	rep.Goals = append(rep.Goals, transactionGoals(t)...)
+	rep.Goals = append(rep.Goals, checkoutGoals(t)...)
 }
 
 func pct(k, n int) float64 {

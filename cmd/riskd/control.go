@@ -207,7 +207,7 @@ func readListDir(dir string) ([]listFile, error) {
 		name, kindName, ok := strings.Cut(base, ".")
 		kind, okKind := lists.ParseKind(kindName)
 		if !ok || !okKind {
-			return nil, fmt.Errorf("lists: %s: name list files NAME.KIND.txt, KIND one of ip, asn, country, device, user", path)
+			return nil, fmt.Errorf("lists: %s: name list files NAME.KIND.txt, KIND one of ip, asn, country, device, user, value", path)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {

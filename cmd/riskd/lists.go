@@ -28,7 +28,7 @@ func loadLists(reg *lists.Registry, dir string) (int, error) {
 		name, kindName, ok := strings.Cut(base, ".")
 		kind, okKind := lists.ParseKind(kindName)
 		if !ok || !okKind {
-			return 0, fmt.Errorf("lists: %s: name list files NAME.KIND.txt, KIND one of ip, asn, country, device, user", path)
+			return 0, fmt.Errorf("lists: %s: name list files NAME.KIND.txt, KIND one of ip, asn, country, device, user, value", path)
 		}
 		if err := reg.LoadFile(name, kind, path); err != nil {
 			return 0, err

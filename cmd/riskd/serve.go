@@ -20,6 +20,7 @@ import (
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/features/geo"
+	"github.com/riskd/riskd/features/money"
 	"github.com/riskd/riskd/features/useragent"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/rules"
@@ -78,6 +79,7 @@ type serveConfig struct {
 	shutdownTimeout   time.Duration
 	logLevel          string
 	watch             time.Duration
+	currencyRates     string
 	controlPoll       time.Duration
 	instanceName      string
 	pprof             bool
@@ -109,8 +111,9 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.geoCity, "geoip-city", "", "GeoIP2/GeoLite2 City mmdb file")
 	fs.StringVar(&c.geoASN, "geoip-asn", "", "GeoLite2 ASN mmdb file")
 	fs.StringVar(&c.geoAnonymous, "geoip-anonymous", "", "GeoIP2 Anonymous-IP mmdb file")
+	fs.StringVar(&c.currencyRates, "currency-rates", "", "currency rates file (lines CODE RATE into the reporting currency named by a line \"base CODE\"; docs/CHECKOUT.md); default: the embedded table; reloaded when it changes")
 	fs.StringVar(&c.rules, "rules", "", "rule file, or directory of *.yaml rule files (default: the built-in rule set); its tests must pass; SIGHUP reloads it")
-	fs.StringVar(&c.lists, "lists", "", "directory of list files NAME.KIND.txt (kind: ip, asn, country, device, user) for in_list(\"NAME\") in rules; SIGHUP reloads them")
+	fs.StringVar(&c.lists, "lists", "", "directory of list files NAME.KIND.txt (kind: ip, asn, country, device, user, value) for in_list(\"NAME\") and in_list(\"NAME\", attr(\"ATTRIBUTE\")) in rules; SIGHUP reloads them")
 	fs.StringVar(&c.shadowRules, "shadow-rules", "", "a candidate rule file evaluated beside the live set, never changing an answer; SIGHUP reloads it")
 	fs.StringVar(&c.hashKey, "hash-key", "", "secret (>= 32 bytes) that keys the hashes of user, device and IP identifiers; only from the environment ("+hashKeyEnv+") or the config file, never the command line (default: kept in --data-dir, else random per process; required with --redis)")
 	fs.StringVar(&c.hashKeyFile, "hash-key-file", "", "file holding the hash key (>= 32 bytes; keep it outside --data-dir, so backups of the data do not carry it)")
@@ -164,7 +167,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// The watched files' state before anything is read from them: a file changed while riskd starts is reloaded
 	// at the watcher's first tick instead of being missed.
-	watched := []string{c.rules, c.shadowRules, c.lists, c.keys, c.geoCity, c.geoASN, c.geoAnonymous}
+	watched := []string{c.rules, c.shadowRules, c.lists, c.keys, c.geoCity, c.geoASN, c.geoAnonymous, c.currencyRates}
 	loaded := fingerprint(watched)
 
 	keys := &server.Keyring{}
@@ -255,6 +258,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer close(stopLists)
 	go maintainLists(listReg, log, stopLists)
 	x := features.NewExtractor(hasher, st, db)
+	if c.currencyRates != "" {
+		rates, err := loadRates(c.currencyRates)
+		if err != nil {
+			return err
+		}
+		x.SwapRates(rates)
+	}
 	// A request never waits for a user agent to be parsed: new ones are parsed in the background.
 	uaParser := useragent.NewBackground(0, 0)
 	go uaParser.Warm() // compile the regexes before the first user agent arrives, off the request path
@@ -503,6 +513,16 @@ func reload(srv *server.Server, eng *engine.Engine, plane *control.Plane, listRe
 		audit("geoip.reload", "ok", "")
 		plane.Retry() // a version whose tests failed over the old databases may pass over the new ones
 	}
+	if c.currencyRates != "" {
+		if rates, err := loadRates(c.currencyRates); err != nil {
+			log.Error("currency rates reload refused; the live table keeps serving", "error", err.Error())
+			audit("currency_rates.reload", "refused", err.Error())
+		} else {
+			eng.Extractor().SwapRates(rates)
+			log.Info("currency rates reloaded", "base", rates.Base, "currencies", rates.Count, "date", rates.Date.Format(time.DateOnly))
+			audit("currency_rates.reload", "ok", fmt.Sprintf("%d currencies into %s", rates.Count, rates.Base))
+		}
+	}
 	if c.keys != "" {
 		keys, err := server.LoadKeyring(c.keys)
 		if err == nil {
@@ -516,4 +536,13 @@ func reload(srv *server.Server, eng *engine.Engine, plane *control.Plane, listRe
 			audit("keys.reload", "ok", fmt.Sprintf("%d keys", keys.Len()))
 		}
 	}
+}
+
+// loadRates reads a currency rates file (package money's format).
+func loadRates(path string) (*money.Rates, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("currency-rates: %w", err)
+	}
+	return money.Parse(b, path)
 }
