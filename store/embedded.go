@@ -38,7 +38,7 @@ const dataFormat = 1
 // EmbeddedConfig configures OpenEmbedded.
 type EmbeddedConfig struct {
 	Dir     string // created (0700) if missing
-	MaxKeys int    // bound of each velocity table; DefaultVelocityKeys when <= 0
+	MaxKeys int    // bound on the subjects of each kind; DefaultVelocityKeys when <= 0
 	// MaxProfiles bounds the profiles held in memory (DefaultProfiles when <= 0); the others are read from the
 	// file when used.
 	MaxProfiles int

@@ -12,7 +12,7 @@ const DefaultProfiles = 1_000_000
 
 // Profiles is the in-memory table of user profiles. Safe for concurrent use.
 //
-// It is a table (table.go) of profile records, as the velocity counters and facts are: bounded, where a new
+// It is a table (table.go) of profile records, as the subjects' counters and facts are: bounded, where a new
 // profile in a full shard evicts the least recently used of evictSamples sampled profiles, so a spray of new
 // users evicts cold profiles, never the table. Without a store behind the table (SetLoader), an evicted user is
 // forgotten and looks new again. With one, only profiles that the store already holds are evicted (a profile
@@ -79,10 +79,8 @@ type profileRecord struct {
 func (r *profileRecord) recordKey() uint64 { return r.key }
 func (r *profileRecord) setKey(key uint64) { r.key = key }
 
-// lastActive and init complete the record interface; Profiles keep their shards' use clocks themselves (touch)
-// and a new profile is empty.
-func (r *profileRecord) lastActive() int32             { return 0 }
-func (r *profileRecord) init(int32, [NumWindows]int32) {}
+// lastActive completes the record interface; Profiles keep their shards' use clocks themselves (touch).
+func (r *profileRecord) lastActive() int32 { return 0 }
 
 // Change is a profile to persist: its value when it was drained, or its deletion.
 type Change struct {

@@ -16,10 +16,9 @@ type testRecord struct {
 	payload uint64
 }
 
-func (r *testRecord) recordKey() uint64                  { return r.key }
-func (r *testRecord) setKey(key uint64)                  { r.key = key }
-func (r *testRecord) lastActive() int32                  { return r.last }
-func (r *testRecord) init(mn int32, _ [NumWindows]int32) { r.last = mn }
+func (r *testRecord) recordKey() uint64 { return r.key }
+func (r *testRecord) setKey(key uint64) { r.key = key }
+func (r *testRecord) lastActive() int32 { return r.last }
 func (r *testRecord) appendBody(b []byte) []byte {
 	return binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint32(b, uint32(r.last)), r.payload)
 }
@@ -29,14 +28,24 @@ func (r *testRecord) decodeBody(b []byte) {
 
 // put writes key's record for an event at minute mn, creating it, under the table's lock.
 func put(t *table[testRecord, *testRecord], key uint64, mn int32) {
-	s, p, r, _ := t.lock(key, true, mn, [NumWindows]int32{})
+	s := t.shard(key)
+	s.mu.Lock()
+	p, ok := s.find(key)
+	if !ok {
+		p = s.insert(key)
+		s.rec(p).key = key
+	}
+	r := s.rec(p)
 	r.last, r.payload = mn, key^0x5555
-	t.unlock(s, p, r)
+	s.touched(p, mn)
+	s.mu.Unlock()
 }
 
 func lookup(t *table[testRecord, *testRecord], key uint64) (testRecord, bool) {
-	s, p, r, _ := t.lock(key, false, 0, [NumWindows]int32{})
-	defer t.unlock(s, p, r)
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.get(key)
 	if r == nil {
 		return testRecord{}, false
 	}
