@@ -68,9 +68,7 @@ type profileShardState struct {
 type profileRecord struct {
 	key uint64
 	gen uint64 // Drain generation that last took the profile; evictable once committed
-	// used is the shard's use clock at the profile's last use. It is kept in the record, which a decision
-	// prefetches, rather than in the shelf's lasts, which it does not: eviction, which reads the record
-	// anyway (is it committed?), reads it there.
+	// used is the shard's use clock at the profile's last use, which eviction reads (keep).
 	used  int32
 	dirty bool // changed since it was last drained
 	p     Profile
@@ -437,18 +435,4 @@ func (p *Profiles) insert(key uint64, pr *Profile) bool {
 	r := s.rec(pos)
 	r.key, r.p = key, *pr
 	return true
-}
-
-// reserve sizes the shards' use clocks for n profiles (at most their bounds) before a load, so that they do not
-// grow (and copy) on the way.
-func (p *Profiles) reserve(n int) {
-	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		if s.n == 0 {
-			k := min(n/len(p.shards)+n/len(p.shards)/8, int(s.max))
-			s.lasts = make([]int32, 0, k)
-		}
-		s.mu.Unlock()
-	}
 }

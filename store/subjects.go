@@ -216,7 +216,7 @@ func (t *kindTable[F, PF]) observe(key uint64, s Subjects, at int64, ms MetricSe
 			p = insertAt(sh, key, &ix)
 		}
 		r := sh.rec(p)
-		r.countAll(sh, p, ms, &ix)
+		r.countAll(ms, &ix)
 		if f := PF(&r.facts); f.wants(s) {
 			if !f.held() {
 				f.init(minuteOf(at), ix)
@@ -235,20 +235,16 @@ func (t *kindTable[F, PF]) count(key uint64, ms MetricSet, at int64) {
 	if !ok {
 		p = insertAt(sh, key, &ix)
 	}
-	sh.rec(p).countAll(sh, p, ms, &ix)
+	sh.rec(p).countAll(ms, &ix)
 	sh.mu.Unlock()
 }
 
-// countAll counts one event of each metric in ms in the buckets ix, in the record at p of the locked shard sh.
-func (r *subjectRecord[F, PF]) countAll(sh *tableShard[subjectRecord[F, PF], *subjectRecord[F, PF]], p uint32, ms MetricSet, ix *[NumWindows]int32) {
-	h := r.head[Minute]
+// countAll counts one event of each metric in ms in the buckets ix.
+func (r *subjectRecord[F, PF]) countAll(ms MetricSet, ix *[NumWindows]int32) {
 	for m := range NumMetrics {
 		if ms.Has(m) {
 			r.add(m, ix, 1)
 		}
-	}
-	if r.head[Minute] != h {
-		sh.touched(p, r.head[Minute]) // at most once per 10 s per key, so a decision rarely writes lasts
 	}
 }
 
@@ -259,7 +255,6 @@ func insertAt[F any, PF factsRecord[F]](sh *tableShard[subjectRecord[F, PF], *su
 	p := sh.insert(key)
 	r := sh.rec(p)
 	r.key, r.head = key, *ix
-	sh.lasts[p] = ix[Minute]
 	return p
 }
 

@@ -2,17 +2,14 @@ package store
 
 import (
 	"math"
-	"math/rand/v2"
 	"sync"
 	"unsafe"
 )
 
-// record is what a table needs of its record type R: its key and its last activity (in the unit its table
-// evicts by).
+// record is what a table needs of its record type R: what a shelf needs, and to set its key.
 type record[R any] interface {
 	keyedRecord[R]
 	setKey(key uint64)
-	lastActive() int32
 }
 
 // snapshotRecord is a record of fixed size that a snapshot holds: its bytes after the key (snapshot.go).
@@ -41,7 +38,7 @@ type table[R any, P record[R]] struct {
 
 type tableShard[R any, P record[R]] struct {
 	tableShardState[R, P]
-	_ [128 - 96]byte // keeps neighbouring shards' locks off one cache line pair
+	_ [128 - 112]byte // keeps neighbouring shards' locks off one cache line pair
 }
 
 type tableShardState[R any, P record[R]] struct {
@@ -50,16 +47,21 @@ type tableShardState[R any, P record[R]] struct {
 }
 
 // A shard's state must fit the padding above; it holds no R, so one instantiation checks them all.
-const _ = uint(96 - unsafe.Sizeof(tableShardState[profileRecord, *profileRecord]{}))
+const _ = uint(112 - unsafe.Sizeof(tableShardState[profileRecord, *profileRecord]{}))
 
 // makeTable returns an empty table for at most maxKeys keys (DefaultVelocityKeys when <= 0); where records
 // refuse to leave (insertKeeping), it holds up to room times as many.
 func makeTable[R any, P record[R]](maxKeys int, room uint32, name string) table[R, P] {
 	bits, limit := shardLayout(maxKeys)
 	t := table[R, P]{shards: make([]tableShard[R, P], 1<<bits), shift: 64 - bits, name: name}
+	var arena *chunkArena
+	if unsafe.Sizeof(*new(R)) <= shelfChunkBytes {
+		arena = new(chunkArena)
+	}
 	for i := range t.shards {
 		n := limit(i)
 		t.shards[i].shelf = newShelf[R, P](n, uint32(min(uint64(n)*uint64(max(room, 1)), math.MaxInt32)))
+		t.shards[i].arena = arena
 	}
 	return t
 }
@@ -77,10 +79,6 @@ func (t *table[R, P]) shard(key uint64) *tableShard[R, P] {
 
 func (t *table[R, P]) shardIndex(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> t.shift }
 
-// touched records last as the last activity of the record at p, for eviction. A caller that knows the
-// activity did not change skips it: lasts is a line of its own, which a read need not bring into the caches.
-func (s *tableShard[R, P]) touched(p uint32, last int32) { s.lasts[p] = last }
-
 // prefetchIndex and prefetchRecord implement prefetcher (see Memory.prefetch), without a lock.
 func (t *table[R, P]) prefetchIndex(key uint64)  { t.shard(key).prefetchIndex(key) }
 func (t *table[R, P]) prefetchRecord(key uint64) { t.shard(key).prefetchRecord(key) }
@@ -95,9 +93,8 @@ func (t *table[R, P]) restore(key uint64, merge bool, decode func(P)) {
 		p = s.insert(key)
 		s.rec(p).setKey(key)
 	}
-	if r := s.rec(p); !ok || merge {
-		decode(r)
-		s.lasts[p] = r.lastActive()
+	if !ok || merge {
+		decode(s.rec(p))
 	}
 	s.mu.Unlock()
 }
@@ -141,18 +138,4 @@ func shardLayout(maxKeys int) (bits uint, limit func(i int) uint32) {
 		}
 		return uint32(min(n, math.MaxInt32))
 	}
-}
-
-// victim picks the position to evict among lasts: the least recently active of evictSamples random ones.
-func victim(lasts []int32) uint32 {
-	n := uint32(len(lasts))
-	best := rand.Uint32N(n)
-	oldest := lasts[best]
-	for range evictSamples - 1 {
-		p := rand.Uint32N(n)
-		if t := lasts[p]; t < oldest {
-			best, oldest = p, t
-		}
-	}
-	return best
 }

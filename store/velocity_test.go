@@ -31,7 +31,6 @@ func (t *kindTable[F, PF]) Add(key uint64, m Metric, at int64, n uint32) {
 	}
 	r := sh.rec(p)
 	r.add(m, &ix, n)
-	sh.touched(p, r.head[Minute])
 	sh.mu.Unlock()
 }
 
