@@ -17,11 +17,11 @@
 //   - event time: every method takes the time of the event (unix seconds), not the wall clock, so imports,
 //     replays and backtests update state as live traffic did.
 //   - key: the 64-bit hash of a subject within one table.
-//   - subject: a user, an IP address, a subnet (/24 or /64), an ASN or a device, each with its own velocity
-//     table; users, addresses, subnets and devices also have a facts table. The kinds are declared once, in
-//     kinds (subjects.go).
+//   - subject: a user, an IP address, a subnet (/24 or /64), an ASN or a device. Each kind has a table whose
+//     record per subject holds its velocity rings and, for users, addresses, subnets and devices, its facts.
+//     The kinds are declared once, in kinds (subjects.go).
 //   - table: the one container of fixed-size records keyed by hash (table.go), sharded, bounded and evicted by
-//     sampling, that velocity counters, facts and profiles all are.
+//     sampling, that the subjects and the profiles all are.
 //   - stamped set: a fixed number of (16-bit fingerprint, minute) slots counting distinct items per window.
 //   - flush: the Embedded writer committing the profiles changed since the last flush.
 package store

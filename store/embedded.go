@@ -38,7 +38,7 @@ const dataFormat = 1
 // EmbeddedConfig configures OpenEmbedded.
 type EmbeddedConfig struct {
 	Dir     string // created (0700) if missing
-	MaxKeys int    // bound of each velocity table; DefaultVelocityKeys when <= 0
+	MaxKeys int    // bound on the subjects of each kind; DefaultVelocityKeys when <= 0
 	// MaxProfiles bounds the profiles held in memory (DefaultProfiles when <= 0); the others are read from the
 	// file when used.
 	MaxProfiles int
@@ -188,12 +188,6 @@ func (e *Embedded) init(keyCheck []byte) error {
 // share of the key space (keys are uniform hashes), each with its own read transaction. A profile is decoded
 // into one value per goroutine and copied into the table's record: records come in chunks, not one by one.
 func (e *Embedded) loadProfiles() (n, bad int, err error) {
-	// Counting the keys first (tens of ms for a million: it reads branch pages, not values) lets the maps be
-	// sized once; growing them on the way took a third of the load.
-	e.db.View(func(tx *bolt.Tx) error {
-		e.Profiles.reserve(tx.Bucket(bucketProfiles).Stats().KeyN)
-		return nil
-	})
 	workers := min(runtime.GOMAXPROCS(0), loadWorkers)
 	var total, damaged atomic.Int64
 	errs := make([]error, workers)

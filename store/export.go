@@ -67,17 +67,6 @@ func (r *userFacts) export(at int64, out *UserFacts) {
 	r.read(at, &out.Reading)
 }
 
-// exportFacts spells out the user's facts record, if the table holds one.
-func (f *factTables) exportFacts(user uint64, at int64, out *UserFacts) {
-	sh, p, r, _ := f.users.lock(user, false, 0, [NumWindows]int32{})
-	if r != nil {
-		r.export(at, out)
-	} else {
-		*out = UserFacts{}
-	}
-	f.users.unlock(sh, p, r)
-}
-
 // held reports whether d holds anything.
 func (d *UserData) held() bool {
 	return d.HasProfile || d.Velocity != [NumMetrics]Counts{} || d.Facts.Held

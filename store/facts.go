@@ -7,8 +7,8 @@ import (
 
 // Facts are what an attempt leaves besides its counters: which users, addresses, devices and countries it
 // joined (distinct counts), the user's amounts (sums) and when a device was first seen and with which user
-// agent. They are kept per subject in records of fixed size, in tables bounded and evicted as the velocity
-// tables are (table.go), so a spray of keys costs no more memory than the bound.
+// agent. They are kept per subject in records of fixed size, beside the subject's velocity rings in its record
+// (subjectRecord), so a spray of keys costs no more memory than the tables' bound.
 //
 // Distinct counts are kept as stamped sets: up to a few slots, each a 16-bit fingerprint of the item (the top
 // bits of its keyed hash) and the minute it was last seen. A window's count is the number of slots seen within
@@ -298,13 +298,12 @@ func (r *addrFacts) setRegs(mn int32, now uint16) [3]uint32 {
 
 // factsHeader starts every facts record.
 type factsHeader struct {
-	key  uint64
-	last int32 // the newest event minute written; evictions take the smallest first
+	last int32 // the newest event minute written; 0 while the facts hold nothing
 }
 
-func (h *factsHeader) recordKey() uint64 { return h.key }
-func (h *factsHeader) setKey(key uint64) { h.key = key }
-func (h *factsHeader) lastActive() int32 { return h.last }
+// held reports whether the facts hold anything: 0 is the minute of a record that never took an attempt, as in
+// a Redis record (redis_record.go).
+func (h *factsHeader) held() bool { return h.last != 0 }
 
 // touch prepares a record for a write at minute mn (stamp st): a record idle for a day is cleared, one whose
 // hour changed is swept (swept reports either). latest reports whether mn is not older than the record's
@@ -355,6 +354,19 @@ func countryFP(c [2]byte) uint16 { return uint16(c[0])<<8 | uint16(c[1]) }
 func (r *userFacts) init(mn int32, ix [NumWindows]int32) {
 	r.last = mn
 	r.amountHead = [2]int32{ix[Hour], ix[Day]}
+}
+
+func (r *userFacts) wants(Subjects) bool                         { return true }
+func (r *userFacts) readFacts(_ *kindSpec, at int64, out *Facts) { r.read(at, out) }
+func (r *userFacts) addFacts(s Subjects, at int64) {
+	u := UserSighting{Country: s.Country, Amount: s.Amount, HasAmount: s.HasAmount}
+	if s.HasIP {
+		u.IP = s.IP
+	}
+	if s.HasDevice {
+		u.Device = s.Device
+	}
+	r.add(at, &u)
 }
 
 func (r *userFacts) add(at int64, s *UserSighting) {
@@ -432,6 +444,14 @@ type addrFacts struct {
 
 func (r *addrFacts) init(mn int32, _ [NumWindows]int32) { r.last = mn }
 
+// An address learns only of attempts with a user.
+func (r *addrFacts) wants(s Subjects) bool         { return s.HasUser }
+func (r *addrFacts) addFacts(s Subjects, at int64) { r.add(at, s.User) }
+func (r *addrFacts) readFacts(spec *kindSpec, at int64, out *Facts) {
+	outs := spec.userCounts(out)
+	r.read(at, spec.userWindows, outs[:len(spec.userWindows)])
+}
+
 func (r *addrFacts) add(at int64, user uint64) {
 	mn := minuteOf(at)
 	st := stampOf(mn)
@@ -474,6 +494,16 @@ type DeviceSighting struct {
 	UA   uint32 // hash of the user agent's browser family and OS
 }
 
+func (r *deviceFacts) wants(Subjects) bool                         { return true }
+func (r *deviceFacts) readFacts(_ *kindSpec, at int64, out *Facts) { r.read(at, out) }
+func (r *deviceFacts) addFacts(s Subjects, at int64) {
+	d := DeviceSighting{UA: s.UA}
+	if s.HasUser {
+		d.User = s.User
+	}
+	r.add(at, &d)
+}
+
 func (r *deviceFacts) add(at int64, s *DeviceSighting) {
 	mn := minuteOf(at)
 	st := stampOf(mn)
@@ -495,10 +525,9 @@ func (r *deviceFacts) read(at int64, out *Facts) {
 	}
 }
 
-// Record sizes: each is within the 256 bytes a key may cost, map entry and eviction sample included
-// (TestFactsBytesPerKey).
+// Record sizes, without the subject's key (subjectRecord holds it).
 const (
-	_ = uint(200 - unsafe.Sizeof(userFacts{}))
-	_ = uint(184 - unsafe.Sizeof(addrFacts{}))
-	_ = uint(56 - unsafe.Sizeof(deviceFacts{}))
+	_ = uint(188 - unsafe.Sizeof(userFacts{}))
+	_ = uint(172 - unsafe.Sizeof(addrFacts{}))
+	_ = uint(44 - unsafe.Sizeof(deviceFacts{}))
 )

@@ -214,7 +214,7 @@ func TestFactsSprayBounded(t *testing.T) {
 	if h := heap(); h > first+first/8 {
 		t.Errorf("heap grew from %d to %d bytes under the spray", first, h)
 	}
-	for _, n := range []int{m.facts.addrs[kindIP].Len(), m.facts.users.Len()} {
+	for _, n := range []int{m.velocity[kindIP].Len(), m.velocity[kindUser].Len()} {
 		if n != maxKeys {
 			t.Errorf("table holds %d keys, want its bound %d", n, maxKeys)
 		}
@@ -230,42 +230,97 @@ func TestFactsSprayBounded(t *testing.T) {
 	}
 }
 
-// TestFactsBytesPerKey guards the budget of DESIGN.md for the facts tables too: at most 256 bytes per key.
-func TestFactsBytesPerKey(t *testing.T) {
+// TestSubjectBytesPerKey guards the budget of DESIGN.md: at most 256 bytes per key for a subject's counters,
+// and as much again for its facts, now held in the same record.
+func TestSubjectBytesPerKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a million keys")
 	}
-	for name, b := range factsBytesPerKey(1<<20, 1_000_000) {
-		if b > 256 {
-			t.Errorf("%s: %.1f bytes per key, want <= 256", name, b)
+	for k := range numKinds {
+		b, budget := subjectBytesPerKey(k, 1<<20, 1_000_000), 256.0
+		if kinds[k].facts != noFacts {
+			budget *= 2
+		}
+		if b > budget {
+			t.Errorf("%s: %.1f bytes per key, want <= %.0f", kinds[k].name, b, budget)
 		} else {
-			t.Logf("%s: %.1f bytes per key", name, b)
+			t.Logf("%s: %.1f bytes per key", kinds[k].name, b)
 		}
 	}
 }
 
-// factsBytesPerKey is the live heap per key of each facts table after adding keys keys to one of maxKeys.
-func factsBytesPerKey(maxKeys, keys int) map[string]float64 {
-	return map[string]float64{
-		"users":     tableBytesPerKey[userFacts](maxKeys, keys),
-		"addresses": tableBytesPerKey[addrFacts](maxKeys, keys),
-		"devices":   tableBytesPerKey[deviceFacts](maxKeys, keys),
-	}
-}
-
-func tableBytesPerKey[R any, P record[R]](maxKeys, keys int) float64 {
+// subjectBytesPerKey is the live heap per key of the table of kind k after adding keys subjects, with their
+// facts, to one of maxKeys.
+func subjectBytesPerKey(k kind, maxKeys, keys int) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	t := newTable[R, P](maxKeys, "facts")
-	var ix [NumWindows]int32
+	t := newSubjectTable(k, maxKeys)
+	var counts [NumMetrics]Counts
+	var f Facts
 	for i := range uint64(keys) {
-		s, p, r, _ := t.lock(mix(i), true, int32(i>>10), ix)
-		t.unlock(s, p, r)
+		t.observe(mix(i), Subjects{User: mix(i), HasUser: true}, t0+int64(i>>4), SetOf(Attempts), &counts, &f)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(t.Len())
+}
+
+// oldSnapshot is m as a snapshot of version 1 or 2 would hold it: the rings of each kind in a table of their
+// own, then (version 2) the facts in theirs.
+func oldSnapshot(t *testing.T, m *Memory, version int) []byte {
+	var rings, facts [numKinds][][]byte
+	for k := range numKinds {
+		var buf bytes.Buffer
+		if _, err := m.velocity[k].writeSnapshot(&buf); err != nil {
+			t.Fatal(err)
+		}
+		size := 8 + ringBodyLen + factsLen(k)
+		if _, err := readBlocks(&buf, size, "test", func(b []byte) {
+			rings[k] = append(rings[k], append([]byte(nil), b[:8+ringBodyLen]...))
+			facts[k] = append(facts[k], append(append([]byte(nil), b[:8]...), b[8+ringBodyLen:]...))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := append([]byte(nil), snapshotMagics[version-1]...)
+	table := func(recs [][]byte) {
+		for i, r := range recs {
+			if i%snapshotBlock == 0 {
+				out = binary.LittleEndian.AppendUint32(out, uint32(min(snapshotBlock, len(recs)-i)))
+			}
+			out = append(out, r...)
+		}
+		out = append(out, 0, 0, 0, 0)
+	}
+	for k := range numKinds {
+		if kinds[k].sinceSnapshot <= version {
+			table(rings[k])
+		}
+	}
+	if version == 2 {
+		for sec := range numFactsKinds {
+			for k := range numKinds {
+				if kinds[k].factsSection == sec {
+					table(facts[k])
+				}
+			}
+		}
+	}
+	return withCRC(out)
+}
+
+// factsLen is the length of the facts of kind k in a record's bytes.
+func factsLen(k kind) int {
+	switch kinds[k].facts {
+	case userRecord:
+		return len((&userFacts{}).appendBody(nil))
+	case addrRecord:
+		return len((&addrFacts{}).appendBody(nil))
+	case deviceRecord:
+		return len((&deviceFacts{}).appendBody(nil))
+	}
+	return 0
 }
 
 func TestFactsSnapshotRoundTrip(t *testing.T) {
@@ -300,14 +355,25 @@ func TestFactsSnapshotRoundTrip(t *testing.T) {
 			t.Fatalf("subjects %d: restored %+v, want %+v", i, b, a)
 		}
 	}
-	// A version 1 snapshot (users, IPs, devices only) still loads.
-	buf.Reset()
-	buf.Write(snapshotMagicV1)
-	for _, tb := range m.snapshotTables()[:3] {
-		tb.writeSnapshot(&buf)
-	}
+	// A snapshot of version 2 (rings and facts in tables of their own) loads to the same state.
 	e = &Embedded{Memory: NewMemory(0)}
-	if n, err := e.readSnapshot(withCRC(buf.Bytes())); err != nil || n != m.velocity[kindUser].Len()+m.velocity[kindIP].Len()+m.velocity[kindDevice].Len() {
+	if _, err := e.readSnapshot(oldSnapshot(t, m, 2)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(600) {
+		s := userAt(i%500, i%300)
+		s.Device, s.HasDevice = mix(i%200), true
+		s.ASN, s.HasASN = mix(i%7), true
+		var a, b Reading
+		m.Observe(s, t0+3000, 0, &a)
+		e.Observe(s, t0+3000, 0, &b)
+		if a != b {
+			t.Fatalf("subjects %d: restored from version 2 %+v, want %+v", i, b, a)
+		}
+	}
+	// A version 1 snapshot (the rings of users, IPs, devices only) still loads.
+	e = &Embedded{Memory: NewMemory(0)}
+	if n, err := e.readSnapshot(oldSnapshot(t, m, 1)); err != nil || n != m.velocity[kindUser].Len()+m.velocity[kindIP].Len()+m.velocity[kindDevice].Len() {
 		t.Fatalf("v1 snapshot: %d keys, %v", n, err)
 	}
 	// Another version is refused, not misread.

@@ -12,7 +12,7 @@ const DefaultProfiles = 1_000_000
 
 // Profiles is the in-memory table of user profiles. Safe for concurrent use.
 //
-// It is a table (table.go) of profile records, as the velocity counters and facts are: bounded, where a new
+// It is a table (table.go) of profile records, as the subjects' counters and facts are: bounded, where a new
 // profile in a full shard evicts the least recently used of evictSamples sampled profiles, so a spray of new
 // users evicts cold profiles, never the table. Without a store behind the table (SetLoader), an evicted user is
 // forgotten and looks new again. With one, only profiles that the store already holds are evicted (a profile
@@ -68,9 +68,7 @@ type profileShardState struct {
 type profileRecord struct {
 	key uint64
 	gen uint64 // Drain generation that last took the profile; evictable once committed
-	// used is the shard's use clock at the profile's last use. It is kept in the record, which a decision
-	// prefetches, rather than in the shelf's lasts, which it does not: eviction, which reads the record
-	// anyway (is it committed?), reads it there.
+	// used is the shard's use clock at the profile's last use, which eviction reads (keep).
 	used  int32
 	dirty bool // changed since it was last drained
 	p     Profile
@@ -79,10 +77,8 @@ type profileRecord struct {
 func (r *profileRecord) recordKey() uint64 { return r.key }
 func (r *profileRecord) setKey(key uint64) { r.key = key }
 
-// lastActive and init complete the record interface; Profiles keep their shards' use clocks themselves (touch)
-// and a new profile is empty.
-func (r *profileRecord) lastActive() int32             { return 0 }
-func (r *profileRecord) init(int32, [NumWindows]int32) {}
+// lastActive completes the record interface; Profiles keep their shards' use clocks themselves (touch).
+func (r *profileRecord) lastActive() int32 { return 0 }
 
 // Change is a profile to persist: its value when it was drained, or its deletion.
 type Change struct {
@@ -439,18 +435,4 @@ func (p *Profiles) insert(key uint64, pr *Profile) bool {
 	r := s.rec(pos)
 	r.key, r.p = key, *pr
 	return true
-}
-
-// reserve sizes the shards' use clocks for n profiles (at most their bounds) before a load, so that they do not
-// grow (and copy) on the way.
-func (p *Profiles) reserve(n int) {
-	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		if s.n == 0 {
-			k := min(n/len(p.shards)+n/len(p.shards)/8, int(s.max))
-			s.lasts = make([]int32, 0, k)
-		}
-		s.mu.Unlock()
-	}
 }

@@ -2,21 +2,23 @@ package store
 
 import (
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/riskd/riskd/internal/prefetch"
 )
 
-// keyedRecord is what a shelf needs of its record type R: the key the record belongs to.
+// keyedRecord is what a shelf needs of its record type R: the key the record belongs to, and its last
+// activity (in the unit its table evicts by).
 type keyedRecord[R any] interface {
 	*R
 	recordKey() uint64
+	lastActive() int32
 }
 
 // shelf holds one shard's fixed-size records, at dense positions [0, n) so that eviction can sample them, in
-// chunks that are never moved, found through a keyIndex. Each position's last activity sits in a dense array
-// too, so that sampling it costs no cache miss per sampled record. The shard's lock guards everything but
+// chunks that are never moved, found through a keyIndex. The shard's lock guards everything but
 // prefetchIndex and prefetchRecord.
 //
 // A record is larger than the 128 bytes a Go map stores inline, and a map of records would allocate each on its
@@ -28,11 +30,11 @@ type shelf[R any, P keyedRecord[R]] struct {
 	// chunks has one slot per chunk the bound may need, made once: the chunks come and go, the slice header
 	// never changes, so prefetchRecord can read it without the lock.
 	chunks   []atomic.Pointer[R]
-	lasts    []int32 // per position: last activity, in the unit the owner chooses
-	n, max   uint32  // records in use; bound on n
-	room     uint32  // bound on n when eviction is refused (insertKeeping); at least max
+	n, max   uint32 // records in use; bound on n
+	room     uint32 // bound on n when eviction is refused (insertKeeping); at least max
 	chunkLen uint32
-	used     uint32 // chunks allocated: [0, used)
+	used     uint32      // chunks allocated: [0, used)
+	arena    *chunkArena // where chunks come from; nil: each is allocated on its own
 }
 
 // shelfChunkBytes is the size a chunk of records aims at.
@@ -66,25 +68,19 @@ func (s *shelf[R, P]) get(key uint64) P {
 }
 
 // insert gives key (not held) a zeroed record, evicting the least recently active of a few sampled keys when
-// the shelf is full, and returns its position. The caller fills the record, its key included, and lasts[p].
+// the shelf is full, and returns its position. The caller fills the record, its key included.
 func (s *shelf[R, P]) insert(key uint64) uint32 {
-	var p uint32
-	if s.n < s.max {
-		p = s.extend()
-	} else {
-		p = victim(s.lasts[:s.n])
-		s.index.remove(s.keyAt(p), p)
-	}
-	s.place(key, p)
+	p, _ := s.insertKeeping(key, nil)
 	return p
 }
 
 // keeping is the eviction policy of a record type with a lifecycle of its own (Profiles): it reads a record's
-// last activity from the record itself, and whether the record may leave memory now.
+// last activity, and whether the record may leave memory now. Without one (nil), every record may leave and
+// its last activity is its lastActive.
 type keeping[P any] func(r P) (last int32, evictable bool)
 
-// insertKeeping is insert under the policy keep: the victim is the least recently active (by keep, not lasts)
-// of the sampled records that may leave, and when none of them may, the shelf goes over its bound, up to its
+// insertKeeping is insert under the policy keep: the victim is the least recently active of the sampled
+// records that may leave, and when none of them may, the shelf goes over its bound, up to its
 // room, where it evicts the least recently active sampled record anyway: running out of memory would lose
 // everything. It reports whether a record was evicted.
 func (s *shelf[R, P]) insertKeeping(key uint64, keep keeping[P]) (p uint32, evicted bool) {
@@ -111,15 +107,24 @@ func (s *shelf[R, P]) insertKeeping(key uint64, keep keeping[P]) (p uint32, evic
 }
 
 // victimKeeping picks the least recently active of evictSamples random records that keep lets leave (all of
-// them with force).
+// them with force). The samples' lines are requested all at once before any is read: their misses overlap.
+// Reading the last activity in the record, rather than in an array of its own beside the records, costs an
+// eviction those misses and spares every decision the write of a line of that array per subject.
 func (s *shelf[R, P]) victimKeeping(keep keeping[P], force bool) (uint32, bool) {
 	if s.n == 0 {
 		return 0, false
 	}
+	var sample [evictSamples]uint32
+	for i := range sample {
+		sample[i] = rand.Uint32N(s.n)
+		prefetch.Lines(unsafe.Pointer(s.rec(sample[i])), 0)
+	}
 	best, oldest, found := uint32(0), int32(0), false
-	for range evictSamples {
-		p := rand.Uint32N(s.n)
-		last, ok := keep(s.rec(p))
+	for _, p := range sample {
+		last, ok := s.rec(p).lastActive(), true
+		if keep != nil {
+			last, ok = keep(s.rec(p))
+		}
 		if (ok || force) && (!found || last < oldest) {
 			best, oldest, found = p, last, true
 		}
@@ -131,10 +136,13 @@ func (s *shelf[R, P]) victimKeeping(keep keeping[P], force bool) (uint32, bool) 
 func (s *shelf[R, P]) extend() uint32 {
 	p := s.n
 	if c := p / s.chunkLen; c == s.used {
-		s.chunks[c].Store(&make([]R, s.chunkLen)[0])
+		if s.arena != nil {
+			s.chunks[c].Store((*R)(s.arena.get()))
+		} else {
+			s.chunks[c].Store(&make([]R, s.chunkLen)[0])
+		}
 		s.used++
 	}
-	s.lasts = append(s.lasts, 0)
 	s.n++
 	return p
 }
@@ -162,16 +170,16 @@ func (s *shelf[R, P]) deleteAt(p uint32) {
 		moved := s.rec(last)
 		*s.rec(p) = *moved
 		s.index.move(moved.recordKey(), last, p)
-		s.lasts[p] = s.lasts[last]
 	}
 	var zero R
 	*s.rec(last) = zero
-	s.lasts = s.lasts[:last]
 	s.n = last
 	// Give back a chunk once two are empty; keeping one spare avoids churn when keys come and go at a boundary.
 	if need := (s.n + s.chunkLen - 1) / s.chunkLen; s.used >= need+2 {
 		s.used--
-		s.chunks[s.used].Store(nil)
+		if c := s.chunks[s.used].Swap(nil); s.arena != nil {
+			s.arena.put(unsafe.Pointer(c))
+		}
 	}
 }
 
@@ -190,4 +198,55 @@ func (s *shelf[R, P]) prefetchRecord(key uint64) {
 		var zero R
 		prefetch.Lines(unsafe.Add(unsafe.Pointer(c), uintptr(p%s.chunkLen)*unsafe.Sizeof(zero)), unsafe.Sizeof(zero))
 	}
+}
+
+// chunkArena gives the shelves of a table their chunks, carved from slabs: large objects of slabBytes whose
+// memory the runtime maps fresh and has not touched, advised for transparent huge pages (adviseHugePages)
+// before a chunk of them is used. A decision reads half a dozen records scattered over gigabytes of state at a
+// million users; in 4 KiB pages each read also misses the TLB and walks page tables that are themselves out of
+// the caches, while 2 MiB pages cover the records of a whole table with a few hundred TLB entries. A table's
+// first chunks are allocated one by one, so that a small table takes no slab. Chunks given back are kept for
+// reuse, so a table's memory stays at its peak, which its bound bounds. Records must hold no pointers: a
+// slab is a byte slice, which the collector does not scan. Safe for concurrent use.
+type chunkArena struct {
+	mu    sync.Mutex
+	slab  []byte // the slab chunks are carved from, from next on
+	next  int
+	free  []unsafe.Pointer // chunks given back, zeroed
+	alone int              // chunks allocated one by one
+}
+
+const (
+	slabBytes = 8 << 20
+	// aloneChunks are allocated one by one before the first slab: 1 MiB.
+	aloneChunks = 64
+)
+
+// get returns a zeroed chunk of shelfChunkBytes.
+func (a *chunkArena) get() unsafe.Pointer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n := len(a.free); n > 0 {
+		c := a.free[n-1]
+		a.free = a.free[:n-1]
+		return c
+	}
+	if a.alone < aloneChunks {
+		a.alone++
+		return unsafe.Pointer(&make([]byte, shelfChunkBytes)[0])
+	}
+	if a.next+shelfChunkBytes > len(a.slab) {
+		a.slab, a.next = make([]byte, slabBytes), 0
+		adviseHugePages(a.slab)
+	}
+	c := unsafe.Pointer(&a.slab[a.next])
+	a.next += shelfChunkBytes
+	return c
+}
+
+// put takes back a chunk whose records are all zero.
+func (a *chunkArena) put(c unsafe.Pointer) {
+	a.mu.Lock()
+	a.free = append(a.free, c)
+	a.mu.Unlock()
 }

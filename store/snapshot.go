@@ -12,22 +12,24 @@ import (
 	"path/filepath"
 )
 
-// A velocity snapshot is written on a clean stop and read at the next start, so that a deploy or a restart does
-// not give an attacker fresh counters. It is not a log: after a crash the counters start empty (they describe at
-// most the last 24 hours). Format, little-endian: per table, blocks of [uint32 n][n records], ended by n = 0.
-// Every table is written and read by the same code (tableSnapshot): a record is its key and its body, which for
-// a velocity record is the four ring heads and the bucket counts, as held in memory, and for a facts record
-// the layout of facts_codec.go.
+// A snapshot of the subjects' tables is written on a clean stop and read at the next start, so that a deploy or
+// a restart does not give an attacker fresh counters. It is not a log: after a crash the counters start empty
+// (they describe at most the last 24 hours). Format, little-endian: per table, blocks of [uint32 n][n records],
+// ended by n = 0. Every table is written and read by the same code (tableSnapshot): a record is its key and
+// its body.
 //
-// Version 2 holds the velocity tables of users, IPs, devices, subnets and ASNs, then the facts of users, IPs,
-// subnets and devices. Version 1 (the first three velocity tables) still loads: the other tables start empty.
+// Version 3 holds one table per kind of subject, in kind order, whose records are the subjects' records: the
+// key, then the bytes of the subject's Redis record (the rings, then the facts of facts_codec.go). The versions
+// before kept the rings and the facts in tables of their own, and still load: version 2 holds the velocity
+// tables of users, IPs, devices, subnets and ASNs, then the facts of users, IPs, subnets and devices; version 1
+// the first three velocity tables (the rest start empty).
 
-// snapshotMagic starts a snapshot file; a CRC-32C of everything before it ends it. snapshotMagicV1 starts a
-// snapshot written before subnets, ASNs and facts were kept.
-var (
-	snapshotMagic   = []byte("RISKDVS2")
-	snapshotMagicV1 = []byte("RISKDVS1")
-)
+// snapshotMagics start a snapshot file of each version (index: version - 1); a CRC-32C of everything before
+// it ends it.
+var snapshotMagics = [...][]byte{[]byte("RISKDVS1"), []byte("RISKDVS2"), []byte("RISKDVS3")}
+
+// snapshotMagic starts a snapshot this riskd writes.
+var snapshotMagic = snapshotMagics[len(snapshotMagics)-1]
 
 // snapshotter is one table of a snapshot.
 type snapshotter interface {
@@ -38,10 +40,8 @@ type snapshotter interface {
 // ErrCorrupt reports stored state that cannot be decoded.
 var ErrCorrupt = errors.New("store: corrupt data")
 
-const (
-	recordSize    = 8 + 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen // a velocity record's
-	snapshotBlock = 1024                                                              // records copied under one shard lock at most
-)
+// snapshotBlock is how many records are copied under one shard lock at most.
+const snapshotBlock = 1024
 
 // readBlocks reads one table of a snapshot: blocks of a uint32 count and that many records of size bytes, up to
 // a zero count; add gets each record's bytes (valid during the call). It returns how many records it read.
@@ -78,12 +78,27 @@ func snapshotOf[R any, P snapshotRecord[R]](t *table[R, P]) snapshotter {
 	return tableSnapshot[R, P]{t}
 }
 
-// writeSnapshot and readSnapshot make a velocity table a table of a snapshot.
-func (v *Velocity) writeSnapshot(w io.Writer) (int, error) {
-	return snapshotOf(&v.table).writeSnapshot(w)
+// writeSnapshot and readSnapshot make a subject table a table of a snapshot.
+func (t *kindTable[F, PF]) writeSnapshot(w io.Writer) (int, error) {
+	return snapshotOf(&t.table).writeSnapshot(w)
 }
-func (v *Velocity) readSnapshot(r io.Reader) (int, error) {
-	return snapshotOf(&v.table).readSnapshot(r)
+func (t *kindTable[F, PF]) readSnapshot(r io.Reader) (int, error) {
+	return snapshotOf(&t.table).readSnapshot(r)
+}
+
+// readRings reads a velocity table of a snapshot of version 1 or 2 (keys and rings) into t's records.
+func (t *kindTable[F, PF]) readRings(r io.Reader) (int, error) {
+	return readBlocks(r, 8+ringBodyLen, t.name+" snapshot", func(b []byte) {
+		t.restore(le.Uint64(b), true, func(rec *subjectRecord[F, PF]) { rec.velocityRecord.decodeBody(b[8:]) })
+	})
+}
+
+// readFacts reads a facts table of a snapshot of version 2 (keys and facts) into t's records.
+func (t *kindTable[F, PF]) readFacts(r io.Reader) (int, error) {
+	var zero F
+	return readBlocks(r, 8+len(PF(&zero).appendBody(nil)), t.name+" facts snapshot", func(b []byte) {
+		t.restore(le.Uint64(b), true, func(rec *subjectRecord[F, PF]) { PF(&rec.facts).decodeBody(b[8:]) })
+	})
 }
 
 // writeSnapshot writes every key's record (key, then body) to w, copying records out of a shard under its lock
@@ -124,12 +139,8 @@ func (ts tableSnapshot[R, P]) writeSnapshot(w io.Writer) (int, error) {
 
 // readSnapshot adds the records of one table written by writeSnapshot; keys already held keep theirs.
 func (ts tableSnapshot[R, P]) readSnapshot(r io.Reader) (int, error) {
-	t := ts.t
-	return readBlocks(r, 8+bodyLen[R, P](), t.name+" snapshot", func(b []byte) {
-		var rec R
-		P(&rec).setKey(binary.LittleEndian.Uint64(b))
-		P(&rec).decodeBody(b[8:])
-		t.restore(&rec)
+	return readBlocks(r, 8+bodyLen[R, P](), ts.t.name+" snapshot", func(b []byte) {
+		ts.t.restore(binary.LittleEndian.Uint64(b), false, func(rec P) { rec.decodeBody(b[8:]) })
 	})
 }
 
@@ -234,26 +245,22 @@ func (e *Embedded) readSnapshot(data []byte) (int, error) {
 	if body < len(snapshotMagic) {
 		return 0, ErrCorrupt
 	}
-	var tables []snapshotter
-	switch magic := data[:len(snapshotMagic)]; {
-	case bytes.Equal(magic, snapshotMagic):
-		tables = e.snapshotTables()
-	case bytes.Equal(magic, snapshotMagicV1):
-		tables = e.snapshotTablesOf(1) // users, IPs, devices; the rest start empty
-	default:
-		return 0, fmt.Errorf("not a velocity snapshot this riskd reads (%q): %w", magic, ErrCorrupt)
+	version := 0
+	for i, magic := range snapshotMagics {
+		if bytes.Equal(data[:len(magic)], magic) {
+			version = i + 1
+		}
+	}
+	if version == 0 {
+		return 0, fmt.Errorf("not a velocity snapshot this riskd reads (%q): %w", data[:len(snapshotMagic)], ErrCorrupt)
 	}
 	if crc32.Checksum(data[:body], crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(data[body:]) {
 		return 0, fmt.Errorf("checksum: %w", ErrCorrupt)
 	}
 	r := bytes.NewReader(data[len(snapshotMagic):body])
-	total := 0
-	for _, t := range tables {
-		n, err := t.readSnapshot(r)
-		if err != nil {
-			return 0, err
-		}
-		total += n
+	total, err := e.readSnapshotTables(version, r)
+	if err != nil {
+		return 0, err
 	}
 	if r.Len() != 0 {
 		return 0, fmt.Errorf("trailing bytes: %w", ErrCorrupt)
@@ -262,27 +269,44 @@ func (e *Embedded) readSnapshot(data []byte) (int, error) {
 }
 
 // snapshotTables are the tables of a snapshot this riskd writes, in its order.
-func (m *Memory) snapshotTables() []snapshotter { return m.snapshotTablesOf(2) }
+func (m *Memory) snapshotTables() []snapshotter {
+	ts := make([]snapshotter, numKinds)
+	for k := range numKinds {
+		ts[k] = m.velocity[k]
+	}
+	return ts
+}
 
-// snapshotTablesOf are the tables of a snapshot of version (1 or 2), in its order: the velocity tables in kind
-// order, then (version 2) the facts tables in their sections' order.
-func (m *Memory) snapshotTablesOf(version int) []snapshotter {
-	var ts []snapshotter
+// readSnapshotTables reads the tables of a snapshot of version (1 to 3) from r: this version's tables, or the
+// velocity tables of an earlier one in kind order, then (version 2) its facts tables in their sections' order.
+func (m *Memory) readSnapshotTables(version int, r io.Reader) (int, error) {
+	var parts []func(io.Reader) (int, error)
 	for k := range numKinds {
-		if kinds[k].sinceSnapshot <= version {
-			ts = append(ts, m.velocity[k])
+		switch {
+		case version == len(snapshotMagics):
+			parts = append(parts, m.velocity[k].readSnapshot)
+		case kinds[k].sinceSnapshot <= version:
+			parts = append(parts, m.velocity[k].readRings)
 		}
 	}
-	if version < 2 {
-		return ts
-	}
-	var facts [numFactsKinds]snapshotter
-	for k := range numKinds {
-		if sec := kinds[k].factsSection; sec >= 0 {
-			facts[sec] = m.facts.snapshot(k)
+	if version == 2 {
+		var facts [numFactsKinds]func(io.Reader) (int, error)
+		for k := range numKinds {
+			if sec := kinds[k].factsSection; sec >= 0 {
+				facts[sec] = m.velocity[k].readFacts
+			}
 		}
+		parts = append(parts, facts[:]...)
 	}
-	return append(ts, facts[:]...)
+	total := 0
+	for _, read := range parts {
+		n, err := read(r)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // syncDir makes a rename in dir durable.

@@ -60,7 +60,7 @@ func TestVelocitySnapshotDamaged(t *testing.T) {
 	}
 	whole := buf.Bytes()
 	// Each shard is written as its own block; with these 100 keys the last block holds one record: cut into it.
-	cut := whole[:len(whole)-recordSize/2-4]
+	cut := whole[:len(whole)-(8+ringBodyLen)/2-4]
 	if n, err := NewVelocity(0).readSnapshot(bytes.NewReader(cut)); err == nil || n != 99 {
 		t.Errorf("cut-off snapshot: read %d records, err %v; want the 99 whole ones and an error", n, err)
 	}

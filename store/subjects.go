@@ -1,12 +1,14 @@
 package store
 
+import "io"
+
 // kind is a kind of subject: what an event concerns and what state is kept about. Everything that differs
 // between the kinds is declared once, in kinds; the code that handles every subject of an event loops over
 // the kinds and reads its differences there, so that a new kind is one line of that table (and one field in
 // Subjects and Reading, the public face of the kinds).
 type kind uint8
 
-// The kinds, in the order of their velocity tables in a snapshot and of their counters in a Redis read.
+// The kinds, in the order of their tables in a snapshot and of their counters in a Redis read.
 const (
 	kindUser kind = iota
 	kindIP
@@ -101,4 +103,173 @@ func (r *Reading) counts(k kind) *[NumMetrics]Counts {
 		return &r.Subnet
 	}
 	return &r.ASN
+}
+
+// subjectRecord is everything memory keeps about one subject: its velocity rings and its facts (F: the facts
+// record of its kind, ringOnly for a kind without facts), in one record that a decision finds through one index
+// lookup and reads in one pass. Its bytes after the key are the subject's Redis record (redis_record.go): the
+// rings' body, then the facts' body.
+type subjectRecord[F any, PF factsRecord[F]] struct {
+	key uint64
+	velocityRecord
+	facts F
+}
+
+// factsRecord is what a subject's record needs of its facts F. held reports whether the facts hold anything:
+// a record counted without an attempt to add (Count) holds none, as in Redis. An attempt is added only if
+// the facts want it (an address learns only of attempts with a user). Subjects are passed by value: a call
+// through the instantiation's dictionary would make a pointer escape.
+type factsRecord[F any] interface {
+	*F
+	held() bool
+	init(mn int32, ix [NumWindows]int32)
+	wants(s Subjects) bool
+	addFacts(s Subjects, at int64)
+	readFacts(spec *kindSpec, at int64, out *Facts)
+	appendBody(b []byte) []byte
+	decodeBody(b []byte)
+}
+
+func (r *subjectRecord[F, PF]) recordKey() uint64 { return r.key }
+func (r *subjectRecord[F, PF]) setKey(key uint64) { r.key = key }
+func (r *subjectRecord[F, PF]) lastActive() int32 { return r.head[Minute] }
+
+// appendBody and decodeBody are the record in a snapshot: its rings, then its facts, as in Redis.
+func (r *subjectRecord[F, PF]) appendBody(b []byte) []byte {
+	return PF(&r.facts).appendBody(r.velocityRecord.appendBody(b))
+}
+
+func (r *subjectRecord[F, PF]) decodeBody(b []byte) {
+	r.velocityRecord.decodeBody(b[:ringBodyLen])
+	PF(&r.facts).decodeBody(b[ringBodyLen:])
+}
+
+// ringOnly is the facts of a kind that keeps none.
+type ringOnly struct{}
+
+func (*ringOnly) held() bool                         { return false }
+func (*ringOnly) init(int32, [NumWindows]int32)      {}
+func (*ringOnly) wants(Subjects) bool                { return false }
+func (*ringOnly) addFacts(Subjects, int64)           {}
+func (*ringOnly) readFacts(*kindSpec, int64, *Facts) {}
+func (*ringOnly) appendBody(b []byte) []byte         { return b }
+func (*ringOnly) decodeBody([]byte)                  {}
+
+// subjectTable is the table of one kind of subject, whatever its record (kindTable). Memory calls it once per
+// subject of a decision.
+type subjectTable interface {
+	prefetcher
+	// observe reads key's counters as of at into counts and its facts into out, then counts one event of each
+	// metric in ms and, when ms is not empty, adds the attempt to the facts: one lock, one record.
+	observe(key uint64, s Subjects, at int64, ms MetricSet, counts *[NumMetrics]Counts, out *Facts)
+	// count counts one event of each metric in ms (not empty) at time at.
+	count(key uint64, ms MetricSet, at int64)
+	// export reads key's counters into counts and spells out its facts into out (user records only).
+	export(key uint64, at int64, counts *[NumMetrics]Counts, out *UserFacts)
+	delete(key uint64)
+	Len() int
+	// writeSnapshot and readSnapshot are the table in a snapshot of this version; readRings and readFacts
+	// read the velocity and facts tables of a snapshot of version 1 or 2 into it (snapshot.go).
+	snapshotter
+	readRings(r io.Reader) (int, error)
+	readFacts(r io.Reader) (int, error)
+}
+
+// kindTable is the table of a kind of subject whose facts are F.
+type kindTable[F any, PF factsRecord[F]] struct {
+	table[subjectRecord[F, PF], *subjectRecord[F, PF]]
+	spec *kindSpec
+}
+
+// newSubjectTable returns the empty table of kind k, bounded to maxKeys subjects (DefaultVelocityKeys when <= 0).
+func newSubjectTable(k kind, maxKeys int) subjectTable {
+	switch kinds[k].facts {
+	case userRecord:
+		return newKindTable[userFacts](k, maxKeys)
+	case addrRecord:
+		return newKindTable[addrFacts](k, maxKeys)
+	case deviceRecord:
+		return newKindTable[deviceFacts](k, maxKeys)
+	}
+	return newKindTable[ringOnly](k, maxKeys)
+}
+
+func newKindTable[F any, PF factsRecord[F]](k kind, maxKeys int) *kindTable[F, PF] {
+	return &kindTable[F, PF]{makeTable[subjectRecord[F, PF]](maxKeys, 1, kinds[k].name), &kinds[k]}
+}
+
+func (t *kindTable[F, PF]) observe(key uint64, s Subjects, at int64, ms MetricSet, counts *[NumMetrics]Counts, out *Facts) {
+	*counts = [NumMetrics]Counts{}
+	ix := bucketIndices(at)
+	sh := t.shard(key)
+	sh.mu.Lock()
+	p, ok := sh.find(key)
+	if ok {
+		r := sh.rec(p)
+		r.read(&ix, counts)
+		if f := PF(&r.facts); f.held() {
+			f.readFacts(t.spec, at, out)
+		}
+	}
+	if ms != 0 {
+		if !ok {
+			p = insertAt(sh, key, &ix)
+		}
+		r := sh.rec(p)
+		r.countAll(ms, &ix)
+		if f := PF(&r.facts); f.wants(s) {
+			if !f.held() {
+				f.init(minuteOf(at), ix)
+			}
+			f.addFacts(s, at)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+func (t *kindTable[F, PF]) count(key uint64, ms MetricSet, at int64) {
+	ix := bucketIndices(at)
+	sh := t.shard(key)
+	sh.mu.Lock()
+	p, ok := sh.find(key)
+	if !ok {
+		p = insertAt(sh, key, &ix)
+	}
+	sh.rec(p).countAll(ms, &ix)
+	sh.mu.Unlock()
+}
+
+// countAll counts one event of each metric in ms in the buckets ix.
+func (r *subjectRecord[F, PF]) countAll(ms MetricSet, ix *[NumWindows]int32) {
+	for m := range NumMetrics {
+		if ms.Has(m) {
+			r.add(m, ix, 1)
+		}
+	}
+}
+
+// insertAt gives key, not held by the locked shard sh, a record whose rings start at the buckets ix, evicting
+// another key from a full shard, and returns its position. It is the table's create without the calls through
+// the instantiation's dictionary, on the path a spray of new keys takes.
+func insertAt[F any, PF factsRecord[F]](sh *tableShard[subjectRecord[F, PF], *subjectRecord[F, PF]], key uint64, ix *[NumWindows]int32) uint32 {
+	p := sh.insert(key)
+	r := sh.rec(p)
+	r.key, r.head = key, *ix
+	return p
+}
+
+func (t *kindTable[F, PF]) export(key uint64, at int64, counts *[NumMetrics]Counts, out *UserFacts) {
+	*counts, *out = [NumMetrics]Counts{}, UserFacts{}
+	ix := bucketIndices(at)
+	sh := t.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if r := sh.get(key); r != nil {
+		r.read(&ix, counts)
+		if f := PF(&r.facts); f.held() {
+			if u, ok := any(f).(*userFacts); ok {
+				u.export(at, out)
+			}
+		}
+	}
 }

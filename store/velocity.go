@@ -1,9 +1,6 @@
 package store
 
-import (
-	"math"
-	"unsafe"
-)
+import "math"
 
 // Window is one of the sliding windows every counter keeps.
 //
@@ -50,12 +47,15 @@ func (s MetricSet) Has(m Metric) bool { return s&(1<<m) != 0 }
 // Counts is one metric's value in each window.
 type Counts [NumWindows]uint32
 
-// DefaultVelocityKeys is the key bound NewVelocity uses when given none: about 215 MiB at the ~215 bytes a key
-// costs (BenchmarkVelocityBytesPerKey).
+// DefaultVelocityKeys is the bound on the subjects of each kind that memory holds when given none. A subject
+// costs about 230 to 400 bytes, table included, by what its kind keeps (TestSubjectBytesPerKey).
 const DefaultVelocityKeys = 1 << 20
 
 const (
 	ringLen = 6 // buckets per window
+
+	// ringBodyLen is the length of a velocityRecord's bytes (appendBody): its heads, then its counts.
+	ringBodyLen = 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen
 
 	// evictSamples is how many keys a full shard looks at to pick the one to evict: the oldest of 8 random keys is
 	// on average older than 8/9 of the shard, found without scanning it.
@@ -64,30 +64,12 @@ const (
 	// Shards spread lock contention; a shard keeps at least minShardKeys so that sampled eviction has a choice.
 	maxShardBits = 7
 	minShardKeys = 16
-
-	// A chunk of records (shelfChunkBytes) holds 97 of them, wasting 88 bytes of its 16 KiB size class.
-	velocityChunkLen = shelfChunkBytes / unsafe.Sizeof(velocityRecord{})
 )
 
-// A chunk must waste little of its size class; this fails to compile if the record grows past 168 bytes.
-const _ = uint(velocityChunkLen - 97)
-
-// Velocity holds sliding-window counters for one kind of subject (users, IPs, devices...), keyed by a 64-bit hash
-// of the subject. Safe for concurrent use.
-//
-// Time is event time, passed in by the caller: an event older than what a window's ring still holds is not counted
-// in that window (longer windows that still hold it count it), a newer one moves the ring forward. Memory is bounded
-// by maxKeys: inserting a new key into a full shard evicts the least recently updated of a few sampled keys.
-//
-// It is a table (table.go) of velocityRecords, whose last activity is head[Minute], the newest event time seen
-// at 10 s precision.
-type Velocity struct {
-	table[velocityRecord, *velocityRecord]
-}
-
-// velocityRecord is everything kept for one key.
+// velocityRecord is a subject's sliding-window counters, part of its record (subjectRecord). Time is event time,
+// passed in by the caller: an event older than what a window's ring still holds is not counted in that window
+// (longer windows that still hold it count it), a newer one moves the ring forward.
 type velocityRecord struct {
-	key uint64 // lets Delete move the last record into a hole and fix its index entry
 	// head is, per window, the index of the newest bucket the ring holds; the ring holds (head-ringLen, head].
 	// Indices fit int32 for event times up to the year 2650; callers refuse timestamps far from the present, and
 	// a wild one only miscounts its own key.
@@ -96,95 +78,6 @@ type velocityRecord struct {
 	// reads as "very many", never as few.
 	n [NumWindows][NumMetrics][ringLen]uint16
 }
-
-func (r *velocityRecord) recordKey() uint64 { return r.key }
-func (r *velocityRecord) setKey(key uint64) { r.key = key }
-func (r *velocityRecord) lastActive() int32 { return r.head[Minute] }
-
-// init starts the rings of a new record at the buckets ix.
-func (r *velocityRecord) init(_ int32, ix [NumWindows]int32) { r.head = ix }
-
-// NewVelocity returns empty counters that hold at most maxKeys keys (DefaultVelocityKeys when maxKeys <= 0).
-func NewVelocity(maxKeys int) *Velocity {
-	return &Velocity{makeTable[velocityRecord](maxKeys, 1, "velocity")}
-}
-
-// Add counts n events of metric m for key at event time at (unix seconds). An unknown metric or n == 0 does nothing.
-func (v *Velocity) Add(key uint64, m Metric, at int64, n uint32) {
-	if m >= NumMetrics || n == 0 {
-		return
-	}
-	ix := bucketIndices(at)
-	s := v.shard(key)
-	s.mu.Lock()
-	p, ok := s.find(key)
-	if !ok {
-		p = insertAt(s, key, &ix)
-	}
-	r := s.rec(p)
-	h := r.head[Minute]
-	r.add(m, &ix, n)
-	if r.head[Minute] != h {
-		s.touched(p, r.head[Minute]) // at most once per 10 s per key, so Add rarely touches lasts
-	}
-	s.mu.Unlock()
-}
-
-// Read fills out with every metric's counts for key as seen at time at (all under one lock acquisition). A key never
-// seen reads as zeros. A time earlier than the newest event counts only the buckets up to that time, among those the
-// rings still hold: older buckets were reused once newer events moved the rings past them.
-func (v *Velocity) Read(key uint64, at int64, out *[NumMetrics]Counts) {
-	*out = [NumMetrics]Counts{}
-	ix := bucketIndices(at)
-	s := v.shard(key)
-	s.mu.Lock()
-	if r := s.get(key); r != nil {
-		r.read(&ix, out)
-	}
-	s.mu.Unlock()
-}
-
-// ReadAdd is Read followed by adding one event of each metric in ms, under one lock acquisition: the reading
-// does not include the events it adds. A key never seen and ms empty reads as zeros and creates nothing.
-func (v *Velocity) ReadAdd(key uint64, at int64, out *[NumMetrics]Counts, ms MetricSet) {
-	*out = [NumMetrics]Counts{}
-	ix := bucketIndices(at)
-	s := v.shard(key)
-	s.mu.Lock()
-	p, ok := s.find(key)
-	if ok {
-		s.rec(p).read(&ix, out)
-	}
-	if ms != 0 {
-		if !ok {
-			p = insertAt(s, key, &ix)
-		}
-		r := s.rec(p)
-		h := r.head[Minute]
-		for m := range NumMetrics {
-			if ms.Has(m) {
-				r.add(m, &ix, 1)
-			}
-		}
-		if r.head[Minute] != h {
-			s.touched(p, r.head[Minute])
-		}
-	}
-	s.mu.Unlock()
-}
-
-// insertAt is the table's create written out for velocity records, whose rings start at the buckets ix: the
-// generic one sets a record up through three calls by the instantiation's dictionary, on the path a spray of
-// new keys takes.
-func insertAt(s *tableShard[velocityRecord, *velocityRecord], key uint64, ix *[NumWindows]int32) uint32 {
-	p := s.insert(key)
-	*s.rec(p) = velocityRecord{key: key, head: *ix}
-	s.lasts[p] = ix[Minute]
-	return p
-}
-
-// Delete forgets key (used for GDPR erasure): its counters are zeroed in memory, not only unlinked.
-func (v *Velocity) Delete(key uint64) { v.delete(key) }
 
 // add counts n events of metric m in the buckets ix, one per window.
 func (r *velocityRecord) add(m Metric, ix *[NumWindows]int32, n uint32) {
