@@ -27,7 +27,7 @@ func (g *goRecord) apply(k kind, s *Subjects, at int64, ms MetricSet, withFacts 
 	mn := minuteOf(at)
 	if !g.exists {
 		g.exists = true
-		g.ring.init(mn, ix)
+		g.ring.head = ix // a new subject's rings start at the event's buckets (subjects.go)
 	}
 	for m := range NumMetrics {
 		if ms.Has(m) {
