@@ -30,6 +30,9 @@ func TestScopedKeysDifferPerScopeAndSecret(t *testing.T) {
 func checkout(x *Extractor, user, device, ip string, amount float64, at int64) Vector {
 	ev := &Event{Type: Checkout, UserID: user, DeviceID: device, IP: netip.MustParseAddr(ip), Time: at,
 		Amount: amount, HasAmount: true, Currency: "EUR"}
+	if err := x.Convert(ev); err != nil { // into the reporting currency, as the engine does first
+		panic(err)
+	}
 	var obs Observation
 	var v Vector
 	x.Extract(ev, &obs, &v)
