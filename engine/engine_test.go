@@ -93,7 +93,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if old := e.SwapRules(set); old.Version != "builtin-2" {
+	if old := e.SwapRules(set); old.Version != "builtin-3" {
 		t.Fatalf("previous version %q", old.Version)
 	}
 	var d engine.Decision

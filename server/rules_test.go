@@ -166,8 +166,8 @@ func TestPutRulesRefusedWhenTestsFail(t *testing.T) {
 			t.Fatalf("%s %s with a failing test: %d %v", method, path, status, m)
 		}
 	}
-	if _, m := ts.do(http.MethodGet, "/v1/rules", "", nil); m["version"] != "builtin-2" {
-		t.Fatalf("after a refused PUT: version %v, want builtin-2 still serving", m["version"])
+	if _, m := ts.do(http.MethodGet, "/v1/rules", "", nil); m["version"] != "builtin-3" {
+		t.Fatalf("after a refused PUT: version %v, want builtin-3 still serving", m["version"])
 	}
 
 	good := testedRules("tested-good", "step_up")

@@ -181,7 +181,7 @@ func TestTwoProcessesShareRulesThroughRedis(t *testing.T) {
 	if status, body := b.adminDo(t, "POST", "/v1/control/rules/rollback?note=back", "application/json", `{"version":1}`); status != 200 {
 		t.Fatalf("rollback: %d %s", status, body)
 	}
-	builtin := "builtin-2"
+	builtin := "builtin-3"
 	if v := b.rulesVersion(t); !strings.HasPrefix(v, "builtin") {
 		t.Fatalf("after the rollback the second instance serves %q", v)
 	} else {
