@@ -72,7 +72,7 @@ func startConsoleInstance(t *testing.T, redisAddr string) *testServer {
 			t.Fatal(err)
 		}
 		plane, err := control.New(control.Config{Store: st, Metrics: cfg.Metrics,
-			Documents: server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute)})
+			Documents: server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute, server.VersionBases(st.Get))})
 		if err != nil {
 			t.Fatal(err)
 		}

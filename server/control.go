@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -28,16 +29,16 @@ const (
 
 // ControlDocuments returns the documents of the control plane over eng and reg (nil: riskd runs without
 // lists): the live and shadow rule sets, the lists and the exceptions. A rule set goes live as through
-// PUT /v1/rules: compiled and, the live one, tested over the serving GeoIP databases, through gate (waiting
-// at most wait for it).
-func ControlDocuments(eng *engine.Engine, reg *lists.Registry, gate *rules.Gate, wait time.Duration) []control.Document {
+// PUT /v1/rules: compiled (resolving `extends:` with bases) and, the live one, tested over the serving GeoIP
+// databases, through gate (waiting at most wait for it).
+func ControlDocuments(eng *engine.Engine, reg *lists.Registry, gate *rules.Gate, wait time.Duration, bases rules.Bases) []control.Document {
 	ruleDoc := func(name string, live bool) control.Document {
 		return control.Document{Name: name,
 			Prepare: func(files []control.File) (any, string, error) {
 				var set *rules.Set
 				err := gate.Do(wait, func() error {
 					var err error
-					if set, err = compileFiles(files, live); err != nil || set == nil || !live || set.Source == rules.DefaultSource {
+					if set, err = compileFiles(files, live, bases); err != nil || set == nil || !live || set.Source == rules.DefaultSource {
 						return err
 					}
 					return ruletest.Run(set, ruletest.Options{Geo: eng.Extractor().Geo()}).Err()
@@ -91,20 +92,57 @@ func ControlDocuments(eng *engine.Engine, reg *lists.Registry, gate *rules.Gate,
 
 // compileFiles compiles a rule document's files: none is the built-in set for the live document and no set
 // (nil) for the shadow one.
-func compileFiles(files []control.File, live bool) (*rules.Set, error) {
+func compileFiles(files []control.File, live bool, bases rules.Bases) (*rules.Set, error) {
 	switch {
 	case len(files) == 0 && live:
 		return rules.Default()
 	case len(files) == 0:
 		return nil, nil
-	case len(files) == 1:
-		return rules.Compile(files[0].Name, []byte(files[0].Data))
 	}
+	name := control.Rules
+	if len(files) == 1 {
+		name = files[0].Name
+	}
+	return rules.CompileSourcesWith(name, ruleSources(files), bases)
+}
+
+// ruleSources are a rule document's files as the rule compiler reads them.
+func ruleSources(files []control.File) []rules.Source {
 	srcs := make([]rules.Source, len(files))
 	for i, f := range files {
 		srcs[i] = rules.Source{Name: f.Name, Data: []byte(f.Data)}
 	}
-	return rules.CompileSources(control.Rules, srcs)
+	return srcs
+}
+
+// baseLookupWait bounds the read of a stored version that a rule set extends.
+const baseLookupWait = 2 * time.Second
+
+// VersionBases resolves the name a rule set extends, besides builtin, to a stored version of a rule document:
+// `rules@N` is version N of the live set's document, `shadow@N` of the shadow's (the numbers GET
+// /v1/control/{document}/versions lists). A stored version never changes, so a set extending one compiles
+// alike on every instance and after every restart; get reads a version (a Plane's or a Store's Get).
+func VersionBases(get func(ctx context.Context, doc string, n uint64) (control.Version, error)) rules.Bases {
+	return func(name string) ([]rules.Source, error) {
+		doc, num, _ := strings.Cut(name, "@")
+		n, err := strconv.ParseUint(num, 10, 64)
+		if err != nil || n == 0 || doc != control.Rules && doc != control.Shadow {
+			return nil, fmt.Errorf("%w: name %q, or a stored version as rules@N or shadow@N", rules.ErrUnknownBase, rules.BaseBuiltin)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), baseLookupWait)
+		defer cancel()
+		v, err := get(ctx, doc, n)
+		switch {
+		case errors.Is(err, control.ErrNoVersion):
+			return nil, fmt.Errorf("%w: %s has no version %d (it may have left the kept history)", rules.ErrUnknownBase, doc, n)
+		case err != nil:
+			return nil, fmt.Errorf("reading %s version %d: %w", doc, n, err)
+		case len(v.Files) == 0:
+			return nil, fmt.Errorf("%w: %s version %d holds no rule files (the built-in set, or no shadow): extend %q instead",
+				rules.ErrUnknownBase, doc, n, rules.BaseBuiltin)
+		}
+		return ruleSources(v.Files), nil
+	}
 }
 
 // decodeDocument reads the one JSON file, named name, of a lists or exceptions document; no file is none.

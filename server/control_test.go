@@ -30,7 +30,7 @@ func startInstance(t *testing.T, redisAddr string, engineOpts ...func(*engine.Co
 			t.Fatal(err)
 		}
 		plane, err := control.New(control.Config{Store: st, Metrics: cfg.Metrics,
-			Documents: server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute)})
+			Documents: server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute, server.VersionBases(st.Get))})
 		if err != nil {
 			t.Fatal(err)
 		}

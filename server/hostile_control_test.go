@@ -124,7 +124,7 @@ func TestHostileControlRollbackRefused(t *testing.T) {
 	withPlane := func(c *server.Config) {
 		c.RuleGate = rules.NewGate()
 		p, err := control.New(control.Config{Store: shared, Metrics: c.Metrics,
-			Documents: server.ControlDocuments(c.Engine, nil, c.RuleGate, time.Minute)})
+			Documents: server.ControlDocuments(c.Engine, nil, c.RuleGate, time.Minute, server.VersionBases(shared.Get))})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -259,7 +259,7 @@ func (s *Server) candidate(ctx *fasthttp.RequestCtx, who caller) *rules.Set {
 		writeError(ctx, badField("missing_body", "", "send the rule file (YAML) as the body"))
 		return nil
 	}
-	set, err := rules.Compile("request", body)
+	set, err := rules.CompileSourcesWith("request", []rules.Source{{Name: "request", Data: body}}, VersionBases(s.control.Get))
 	if err != nil {
 		writeError(ctx, &apiError{status: fasthttp.StatusUnprocessableEntity, code: "invalid_rules", message: err.Error()})
 		return nil

@@ -179,8 +179,9 @@ func New(cfg Config) (*Server, error) {
 	s.keys.Store(cfg.Keys)
 	if s.control = cfg.Control; s.control == nil {
 		var err error
-		s.control, err = control.New(control.Config{Store: control.NewMemory(), Metrics: cfg.Metrics, Logger: cfg.Logger,
-			Documents:    ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, ruleWorkWait),
+		st := control.NewMemory()
+		s.control, err = control.New(control.Config{Store: st, Metrics: cfg.Metrics, Logger: cfg.Logger,
+			Documents:    ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, ruleWorkWait, VersionBases(st.Get)),
 			RulesVersion: func() string { return cfg.Engine.Rules().Version }})
 		if err != nil {
 			return nil, err

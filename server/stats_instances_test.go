@@ -27,7 +27,7 @@ func startNamedInstance(t *testing.T, redisAddr, id string) *testServer {
 		}
 		eng := cfg.Engine
 		plane, err := control.New(control.Config{Store: st, Metrics: cfg.Metrics, PollInterval: 100 * time.Millisecond,
-			Documents:  server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute),
+			Documents:  server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute, server.VersionBases(st.Get)),
 			InstanceID: id, RulesVersion: func() string { return eng.Rules().Version }})
 		if err != nil {
 			t.Fatal(err)

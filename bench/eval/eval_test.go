@@ -109,7 +109,7 @@ func TestEvaluationEndToEnd(t *testing.T) {
 			t.Errorf("goal %q measured on no event", g.Name)
 		}
 	}
-	if r := seen[farmFirst20.String()]; r.Informational == "" || r.Events != farmFirst*max(4, 200/5000) {
+	if r := seen[farmFirst20.String()]; r.Informational == "" || r.Events != farmFirst*4 { // the test's 200 users make the fewest farms, 4
 		t.Errorf("a farm's first registrations: %+v", r)
 	}
 

@@ -54,7 +54,7 @@ func openControl(c serveConfig, eng *engine.Engine, listReg *lists.Registry, gat
 		st = control.NewMemory()
 	}
 	p, err := control.New(control.Config{Store: st, Metrics: reg, Logger: log, PollInterval: c.controlPoll,
-		Documents:    server.ControlDocuments(eng, listReg, gate, reloadGateWait),
+		Documents:    server.ControlDocuments(eng, listReg, gate, reloadGateWait, server.VersionBases(st.Get)),
 		RulesVersion: func() string { return eng.Rules().Version }, InstanceID: c.instanceName})
 	if err != nil {
 		st.Close()
