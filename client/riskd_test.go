@@ -62,6 +62,18 @@ func TestCallsAgainstRiskd(t *testing.T) {
 		t.Fatalf("checkout from a Tor exit: %+v, %v; want step_up or deny with reasons", tor, err)
 	}
 
+	// A purchase teaches the customer's spending; without its amount riskd refuses it, naming the field.
+	paid := 42.5
+	if err := c.ReportOutcome(ctx, &client.Outcome{Type: client.CheckoutCompleted, UserID: "ana", IP: ipMilton,
+		DeviceID: "laptop-1", Amount: &paid, Currency: "EUR"}); err != nil {
+		t.Fatalf("checkout_completed: %v", err)
+	}
+	var unpaid *client.APIError
+	if err := c.ReportOutcome(ctx, &client.Outcome{Type: client.CheckoutCompleted, UserID: "ana", IP: ipMilton}); !errors.As(err, &unpaid) ||
+		unpaid.Status != 400 || unpaid.Field != "amount" {
+		t.Fatalf("checkout_completed without an amount: %v; want 400 naming amount", err)
+	}
+
 	// A request riskd refuses is the caller's to fix: the error says why, and the decision is still usable.
 	bad, err := c.Decide(ctx, &client.DecideRequest{Type: client.Login, UserID: "ana", IP: "not-an-ip"})
 	var ae *client.APIError

@@ -48,6 +48,9 @@ const (
 	FraudConfirmed  OutcomeType = "fraud_confirmed"
 	LegitConfirmed  OutcomeType = "legit_confirmed"
 	PaymentDeclined OutcomeType = "payment_declined"
+	// CheckoutCompleted teaches the customer's spend profile: it carries Amount and Currency.
+	CheckoutCompleted OutcomeType = "checkout_completed"
+	Chargeback        OutcomeType = "chargeback"
 )
 
 // MFAPreference is a user's wish for second factors.
@@ -117,6 +120,9 @@ type Outcome struct {
 	Tenant       string      `json:"tenant,omitempty"`
 	EvaluationID string      `json:"evaluation_id,omitempty"` // the decision's, so the outcome teaches only what it has not yet
 	Timestamp    time.Time   `json:"timestamp,omitzero"`
+	// Amount and Currency: what a checkout_completed outcome was paid (both required there, refused elsewhere).
+	Amount   *float64 `json:"amount,omitempty"`
+	Currency string   `json:"currency,omitempty"`
 }
 
 // UserExport is everything riskd holds about a user (GET /v1/users/{id}). Identifiers are keyed hashes. The
