@@ -19,12 +19,10 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/riskd/riskd/control"
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/lists"
-	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/server"
 	"github.com/riskd/riskd/store/storetest"
 )
@@ -64,24 +62,7 @@ func startConsoleInstance(t *testing.T, redisAddr string) *testServer {
 	return startWith(t, func(cfg *server.Config) {
 		cfg.Keys = consoleKeyring(t)
 		cfg.DecisionLogDir = dir
-		h := features.NewHasher([]byte("test"))
-		cfg.Lists = lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
-		cfg.RuleGate = rules.NewGate()
-		st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{redisAddr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plane, err := control.New(control.Config{Store: st, Metrics: cfg.Metrics,
-			Documents: server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute, server.VersionBases(st.Get))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := plane.Sync(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		plane.Start()
-		t.Cleanup(func() { plane.Close() })
-		cfg.Control = plane
+		shareControl(t, cfg, redisAddr, nil)
 	}, func(c *engine.Config) { c.Log = l })
 }
 

@@ -16,30 +16,41 @@ import (
 	"github.com/riskd/riskd/store/storetest"
 )
 
+// shareControl gives cfg lists, a rule gate and a control plane over the control store of redisAddr, synced,
+// started and closed with the test; adjust, when given, changes the plane's configuration first.
+func shareControl(t *testing.T, cfg *server.Config, redisAddr string, adjust func(*control.Config)) {
+	t.Helper()
+	h := features.NewHasher([]byte("test"))
+	cfg.Lists = lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
+	cfg.RuleGate = rules.NewGate()
+	st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{redisAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := control.Config{Store: st, Metrics: cfg.Metrics,
+		Documents: server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute, server.VersionBases(st.Get))}
+	if adjust != nil {
+		adjust(&pc)
+	}
+	plane, err := control.New(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plane.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	plane.Start()
+	t.Cleanup(func() { plane.Close() })
+	cfg.Control = plane
+}
+
 // startInstance starts a riskd server whose control plane shares the control store of redisAddr, with the
 // analyst's admin key, polling at the default interval. engineOpts change its engine (its GeoIP data).
 func startInstance(t *testing.T, redisAddr string, engineOpts ...func(*engine.Config)) *testServer {
 	t.Helper()
 	ts := startWith(t, func(cfg *server.Config) {
 		cfg.Keys = testKeyring(t)
-		h := features.NewHasher([]byte("test"))
-		cfg.Lists = lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
-		cfg.RuleGate = rules.NewGate()
-		st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{redisAddr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plane, err := control.New(control.Config{Store: st, Metrics: cfg.Metrics,
-			Documents: server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute, server.VersionBases(st.Get))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := plane.Sync(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		plane.Start()
-		t.Cleanup(func() { plane.Close() })
-		cfg.Control = plane
+		shareControl(t, cfg, redisAddr, nil)
 	}, engineOpts...)
 	ts.bearer = secretAdmin
 	return ts

@@ -5,9 +5,6 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/control"
-	"github.com/riskd/riskd/features"
-	"github.com/riskd/riskd/lists"
-	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/server"
 	"github.com/riskd/riskd/store/storetest"
 )
@@ -18,23 +15,11 @@ func startNamedInstance(t *testing.T, redisAddr, id string) *testServer {
 	t.Helper()
 	ts := startWith(t, func(cfg *server.Config) {
 		cfg.Keys = streamKeyring(t)
-		h := features.NewHasher([]byte("test"))
-		cfg.Lists = lists.NewRegistry(lists.Hashers{User: h.User, Device: h.Device}, nil)
-		cfg.RuleGate = rules.NewGate()
-		st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{redisAddr}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		eng := cfg.Engine
-		plane, err := control.New(control.Config{Store: st, Metrics: cfg.Metrics, PollInterval: 100 * time.Millisecond,
-			Documents:  server.ControlDocuments(cfg.Engine, cfg.Lists, cfg.RuleGate, time.Minute, server.VersionBases(st.Get)),
-			InstanceID: id, RulesVersion: func() string { return eng.Rules().Version }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plane.Start()
-		t.Cleanup(func() { plane.Close() })
-		cfg.Control = plane
+		shareControl(t, cfg, redisAddr, func(pc *control.Config) {
+			pc.PollInterval, pc.InstanceID = 100*time.Millisecond, id
+			pc.RulesVersion = func() string { return eng.Rules().Version }
+		})
 	})
 	ts.bearer = secretReader
 	return ts
