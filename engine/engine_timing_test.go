@@ -25,6 +25,13 @@ func BenchmarkDecide(b *testing.B) {
 			return checkout(fmt.Sprintf("user-%d", i), ips[i%len(ips)], fmt.Sprintf("dev-%d", i), 49.9, "USD", at)
 		})
 	})
+	// A new account's registration: read and counted twice, under its own keys and under the registration
+	// scope's, where a login is counted once.
+	b.Run("registration", func(b *testing.B) {
+		benchmarkDecide(b, newEngine(b), func(i int, at time.Time) *features.Event {
+			return registrationEvent(fmt.Sprintf("new-%d", i), ips[i%len(ips)], fmt.Sprintf("new-dev-%d", i), at)
+		})
+	})
 }
 
 // benchmarkDecide decides on the events of 1,000 users made by event, each user known from one decision first.
