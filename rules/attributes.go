@@ -96,13 +96,7 @@ func (p *listPatcher) attrInList(node *ast.Node, list string, arg ast.Node) {
 		p.err = errors.Join(p.err, err)
 		return
 	}
-	ast.Patch(node, &ast.BinaryNode{
-		Operator: ">=",
-		Left: &ast.BinaryNode{Operator: "%",
-			Left:  &ast.IdentifierNode{Value: "attr_list_mask"},
-			Right: &ast.IntegerNode{Value: 1 << (i + 1)}},
-		Right: &ast.IntegerNode{Value: 1 << i},
-	})
+	patchBitTest(node, "attr_list_mask", i)
 }
 
 // FillAttributes copies into v the event's values of the attribute names s reads (Set.Attributes), in the

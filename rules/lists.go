@@ -76,11 +76,16 @@ func (p *listPatcher) Visit(node *ast.Node) {
 		p.err = errors.Join(p.err, err)
 		return
 	}
-	// in_list(n) == (list_mask % 2^(i+1) >= 2^i): bit i of a non-negative mask.
+	patchBitTest(node, "list_mask", i)
+}
+
+// patchBitTest replaces node with a test of bit i of the non-negative mask field: mask % 2^(i+1) >= 2^i, which
+// the compiler turns into native integer operations.
+func patchBitTest(node *ast.Node, mask string, i int) {
 	ast.Patch(node, &ast.BinaryNode{
 		Operator: ">=",
 		Left: &ast.BinaryNode{Operator: "%",
-			Left:  &ast.IdentifierNode{Value: "list_mask"},
+			Left:  &ast.IdentifierNode{Value: mask},
 			Right: &ast.IntegerNode{Value: 1 << (i + 1)}},
 		Right: &ast.IntegerNode{Value: 1 << i},
 	})
