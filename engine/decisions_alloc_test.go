@@ -22,16 +22,7 @@ func TestDecisionCountersAllocateNothing(t *testing.T) {
 			tmpl := login("lee", "216.160.83.56", "lee-laptop", time.Now().Add(-time.Hour))
 			tmpl.Tenant = tenant
 			var d engine.Decision
-			decide := func() {
-				ev := *tmpl
-				if err := e.Decide(&ev, &d); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for range 100 {
-				decide()
-			}
-			if a := testing.AllocsPerRun(500, decide); a != 0 {
+			if a := decideAllocs(t, e, tmpl, &d); a != 0 {
 				t.Errorf("%d tenants, tenant %q: Decide allocates %v times", n, tenant, a)
 			}
 		}

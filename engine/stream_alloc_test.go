@@ -8,7 +8,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/livestream"
@@ -19,11 +18,7 @@ import (
 // fan-out drops without rendering, and nothing else in the process allocates while the decisions are counted;
 // its drop count proves the decisions did reach the stream.
 func TestDecideAllocationsWithViewer(t *testing.T) {
-	l, err := decisionlog.Open(decisionlog.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openLog(t)
 	e := enginetest.New(t, metrics.NewSet(), func(c *engine.Config) {
 		c.Log = l
 		c.Stream = livestream.Config{QueueLen: 4, MaxRate: 1 << 30, Tick: time.Millisecond}

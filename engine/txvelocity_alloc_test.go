@@ -22,17 +22,7 @@ func TestDecideTransactionAllocations(t *testing.T) {
 	for _, tmpl := range []*features.Event{checkoutEvent("lee", "216.160.83.56", "lee-laptop", 4.5, base), registrationEvent("new-lee", "89.160.20.112", "lee-phone", base)} {
 		tmpl.Attributes[0] = features.Attribute{Key: "email_domain", Value: "example.com"}
 		tmpl.NumAttributes = 1
-		ev := *tmpl
-		decide := func() {
-			ev = *tmpl
-			if err := e.Decide(&ev, &d); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for range 100 {
-			decide()
-		}
-		if n := testing.AllocsPerRun(1000, decide); n != 0 {
+		if n := decideAllocs(t, e, tmpl, &d); n != 0 {
 			t.Fatalf("a %s decision allocates %.1f times per call, want 0", tmpl.Type, n)
 		}
 	}
