@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -42,22 +43,25 @@ func newShedAnswer() shedAnswer {
 		jsonType: []byte(contentTypeJSON)}
 }
 
-// stale reports whether a decide or events request arrived at now waited too long before reaching riskd to be
-// answered, by its X-Request-Start age: past Config.QueueBudget, or picked by the queue controller
-// (Config.QueueTarget) while the wait is above its target. It counts the request in the shed-for-age metrics:
-// a stale request is shed.
+// stale reports whether a decide or events request arrived at now is to be shed for its X-Request-Start age,
+// and counts it in the shed-for-age metrics if so. Without the queue controller (Config.QueueTarget) the budget
+// (Config.QueueBudget) sheds every request that waited longer; with it, the controller alone decides, at random
+// whatever the request's own age, so that refusals come back no later than answers (queueControl).
 func (s *Server) stale(ctx *fasthttp.RequestCtx, now time.Time) bool {
-	if s.cfg.QueueBudget <= 0 {
+	if s.cfg.QueueBudget <= 0 || s.queue != nil && s.queue.probability() == 0 {
 		return false
 	}
 	age, ok := queueAge(ctx, now)
 	switch {
-	case !ok:
+	case !ok: // an unstamped request is never shed for its wait
 		return false
-	case age > s.cfg.QueueBudget:
+	case s.queue == nil:
+		if age <= s.cfg.QueueBudget {
+			return false
+		}
 		s.shedLate.Inc()
 		return true
-	case s.queue != nil && s.queue.pick():
+	case s.queue.pick(rand.Float64()):
 		s.shedEarly.Inc()
 		return true
 	}
