@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -310,5 +311,45 @@ func TestQueueTargetIgnoresUnauthenticatedStamps(t *testing.T) {
 	}
 	if p := s.queue.probability(); p == 0 {
 		t.Fatal("an authenticated caller's waits, 500 times the target, left the shed probability at 0")
+	}
+}
+
+// TestQueueTargetRefusesWhateverTheAge: with the controller engaged, a request that waited past the budget is
+// refused no more often than a fresh one: the budget does not pick the oldest requests for refusal (which made
+// refusals come back later than answers). The requests fail authentication, so that none moves the probability.
+func TestQueueTargetRefusesWhateverTheAge(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2*time.Millisecond })
+	kr, err := ParseKeyring([]byte("keys:\n  - {name: idp, sha256: " + HashSecret("rk_idp") + ", scopes: [decide]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.keys.Store(kr)
+	s.queue.p.Store(math.Float64bits(0.5))
+	shed := map[time.Duration]int{}
+	const each = 300
+	for i := range 2 * each {
+		age := 100 * time.Microsecond
+		if i%2 == 1 {
+			age = time.Second // 200 times the budget
+		}
+		ctx := decideCtx(`{"type":"login","user_id":"cy","ip":"216.160.83.56","credentials_valid":true}`)
+		ctx.Request.Header.Set(fasthttp.HeaderAuthorization, "Bearer rk_forged")
+		ctx.Request.Header.Set(HeaderRequestStart, strconv.FormatInt(time.Now().Add(-age).UnixMicro(), 10))
+		s.Handle(ctx)
+		switch ctx.Response.StatusCode() {
+		case fasthttp.StatusServiceUnavailable:
+			shed[age]++
+		case fasthttp.StatusUnauthorized:
+		default:
+			t.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	for age, n := range shed {
+		if n < each*3/10 || n > each*7/10 {
+			t.Fatalf("at probability 0.5, %d of %d requests %v old refused", n, each, age)
+		}
+	}
+	if len(shed) != 2 || s.shedLate.Get() != 0 {
+		t.Fatalf("refused by age %v, %d counted past the budget; want both ages refused at random, none by the budget", shed, s.shedLate.Get())
 	}
 }
