@@ -48,24 +48,23 @@ func newShedAnswer() shedAnswer {
 // (Config.QueueBudget) sheds every request that waited longer; with it, the controller alone decides, at random
 // whatever the request's own age, so that refusals come back no later than answers (queueControl).
 func (s *Server) stale(ctx *fasthttp.RequestCtx, now time.Time) bool {
-	if s.cfg.QueueBudget <= 0 || s.queue != nil && s.queue.probability() == 0 {
+	if s.cfg.QueueBudget <= 0 {
 		return false
 	}
-	age, ok := queueAge(ctx, now)
-	switch {
-	case !ok: // an unstamped request is never shed for its wait
-		return false
-	case s.queue == nil:
-		if age <= s.cfg.QueueBudget {
+	if s.queue != nil {
+		// The draw comes first: the request it spares is not even looked at, and one it picks needs only to be
+		// stamped, whatever the stamp says.
+		if !s.queue.pick(rand.Float64()) || len(ctx.Request.Header.Peek(HeaderRequestStart)) == 0 {
 			return false
 		}
-		s.shedLate.Inc()
-		return true
-	case s.queue.pick(rand.Float64()):
 		s.shedEarly.Inc()
 		return true
 	}
-	return false
+	if age, ok := queueAge(ctx, now); !ok || age <= s.cfg.QueueBudget { // an unstamped request is never shed for its wait
+		return false
+	}
+	s.shedLate.Inc()
+	return true
 }
 
 // observeWait feeds the queue controller an authenticated request's wait (see queueControl).
