@@ -4,6 +4,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -66,6 +67,7 @@ func TestShedFallbackAllocations(t *testing.T) {
 // TestQueueTargetAllocations guards the queue controller on the refusal path: it sees every stamped age.
 func TestQueueTargetAllocations(t *testing.T) {
 	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2*time.Millisecond })
+	s.queue.p.Store(math.Float64bits(1)) // past any probability the controller reaches, so that every request is shed
 	stale := fmt.Sprint(time.Now().Add(-time.Second).UnixMicro())
 	checkDecideAllocations(t, s, `{"type":"login","user_id":"kim","ip":"216.160.83.56"}`, stale, fasthttp.StatusServiceUnavailable)
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"math"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
@@ -13,21 +12,38 @@ import (
 //
 // Only authenticated callers' ages are observed (Server.admit): the stamp is the caller's word, and the
 // controller sheds across callers, so an anonymous flood of requests stamped an hour ago must not be able to
-// make riskd shed the identity server's logins. A request the controller or the budget shed is not observed;
-// the ages observed are then those under the budget, enough to keep the probability up while the wait is
-// above the target.
+// make riskd shed the identity server's logins.
 //
-// Why not only the queue budget: riskd reads requests in about the order they arrived, so a budget alone sheds
-// exactly the requests that waited longest, and an accepted request is one that waited just under it. Shed
-// answers then arrive later than accepted ones, and the wait of both sits at the budget. Shedding at random
-// while the delay is above the target sheds requests of every age, which keeps the delay at the target: the
-// accepted answers wait about the target, and a refusal, which costs far less than an answer, arrives sooner
-// than one. The budget stays as the hard bound for what the controller has not caught yet (a sudden burst).
+// Why the refusal is blind to the request's own age. riskd reads requests in about the order they arrived,
+// and whatever it does with one, the wait it already had is in its latency. A rule on the request's own age
+// (the queue budget) picks exactly the requests that waited longest, so refusals come back later than answers
+// by construction: on the quiet machine, budget refusals were a tenth of all refusals at twice the capacity
+// and made the whole tail of them (shed p99 18–30 ms against accepted p99 5 ms), and below capacity every
+// refusal was a request caught in a scheduling stall of a few milliseconds. So with the controller a request is
+// refused with its probability whatever its age; the budget refuses nothing, and a request observed past it
+// makes the controller update at once instead of at its next interval: what the average has not shown yet
+// (a sudden ramp, the backlog of a stall) engages it without delay.
+//
+// Why it reacts in tens of milliseconds, not in one. The machine stalls riskd or its caller for 2–25 ms many
+// times a minute; a controller that followed each stall would shed mostly the requests caught in it, the old
+// ones again. With these gains the backlog of a 20 ms stall below capacity lifts the probability to about a
+// quarter for a few milliseconds and sheds a tenth of that backlog (TestQueueControlStallMovesItLittle), while a
+// standing wait at twice the target raises it to a half in about 100 ms, and at the callers' connection bound
+// (several times the target) in about 30 ms: well within a campaign's ramp of seconds. The change term (beta)
+// damps the loop: without it the wait overshoots more (accepted wait p99 4.6 ms against 3.4 ms in
+// TestQueueControlModelOverload).
+//
+// Why the probability is capped (maxShed). A refusal costs about half an answer (docs/OVERLOAD.md: the socket
+// calls are paid either way). When even refusing two in three cannot bring the wait down, the backlog is the
+// callers' (their connection pools hold it, and it drains only as fast as riskd answers and refuses); refusing
+// more would then only trade answers for refusals, down to none: the goodput collapse. At the cap riskd still
+// spends about half its CPU on answers, whatever the flood.
 //
 // Every method is safe for concurrent use; the state is a few atomics, and nothing allocates.
 type queueControl struct {
 	target time.Duration
-	// delay is a moving average of the ages seen (ns), updated by every stamped request: one request's age is
+	budget time.Duration // see Config.QueueBudget
+	// delay is a moving average of the ages seen (ns), updated by every observed request: one request's age is
 	// too noisy to steer by.
 	delay atomic.Int64
 	prev  atomic.Int64  // the average at the last update
@@ -36,45 +52,49 @@ type queueControl struct {
 }
 
 const (
-	// queueControlInterval is how often the probability moves. Small against the target's milliseconds, so a
-	// spike is met within a few of them; each update is a handful of atomic operations.
+	// queueControlInterval is how often the probability moves; each update is a handful of atomic operations.
 	queueControlInterval = time.Millisecond
-	// The controller's gains, per update, on the delay's error and its change, both relative to the target:
-	// at twice the target the probability rises by 0.02 a millisecond, to the 0.5 a 2× overload needs in
-	// about 25 ms; a rising delay adds to that at once.
-	queueControlAlpha = 0.02
-	queueControlBeta  = 0.2
+	// The controller's gains, per update, on the delay's error and its change, both relative to the target: at
+	// twice the target the probability rises by 0.005 a millisecond, to 0.5 in about 100 ms; a change of the
+	// delay by the target moves it by 0.05 at once.
+	queueControlAlpha = 0.005
+	queueControlBeta  = 0.05
 	// queueControlSmoothing is the weight, 1/n, of a new age in the moving average.
 	queueControlSmoothing = 8
+	// maxShed caps the probability (see queueControl).
+	maxShed = 2.0 / 3
 )
 
-func newQueueControl(target time.Duration) *queueControl { return &queueControl{target: target} }
+func newQueueControl(target, budget time.Duration) *queueControl {
+	return &queueControl{target: target, budget: budget}
+}
 
 // observe records that a request waited age, as of now.
 func (q *queueControl) observe(age time.Duration, now time.Time) {
 	d := q.delay.Load()
 	d += (int64(age) - d) / queueControlSmoothing // a lost update under contention is one sample less
 	q.delay.Store(d)
-	if t := now.UnixNano(); t >= q.next.Load() {
-		if n := q.next.Load(); t >= n && q.next.CompareAndSwap(n, t+int64(queueControlInterval)) {
+	t := now.UnixNano()
+	if n := q.next.Load(); t >= n || age > q.budget && q.probability() == 0 {
+		if q.next.CompareAndSwap(n, t+int64(queueControlInterval)) {
 			q.update(d)
 		}
 	}
 }
 
-// pick reports whether to shed a request, with the current probability.
-func (q *queueControl) pick() bool {
-	p := math.Float64frombits(q.p.Load())
-	return p > 0 && rand.Float64() < p
-}
+// pick reports whether to shed a request, given u, a uniform draw from [0, 1): with the current probability,
+// whatever the request's age (see queueControl).
+func (q *queueControl) pick(u float64) bool { return u < q.probability() }
 
-// update moves the probability by the delay d's error against the target and its change since the last update.
+// update moves the probability by the delay d's error against the target and its change since the last update,
+// within [0, maxShed]: clamping the state itself keeps a long flood from winding it up past the cap, from where
+// it would take as long to come down.
 func (q *queueControl) update(d int64) {
 	target := float64(q.target)
 	errTerm := (float64(d) - target) / target
 	trend := float64(d-q.prev.Swap(d)) / target
 	p := math.Float64frombits(q.p.Load()) + queueControlAlpha*errTerm + queueControlBeta*trend
-	q.p.Store(math.Float64bits(min(max(p, 0), 1)))
+	q.p.Store(math.Float64bits(min(max(p, 0), maxShed)))
 }
 
 // probability is the current shed probability, for the metrics.

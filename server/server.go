@@ -61,7 +61,8 @@ type Config struct {
 	Signals *signals.Transmitter
 	// QueueTarget, with QueueBudget, sheds stamped requests at random while the delay they waited before
 	// reaching riskd is above this target, as much as holds it there (queuectl.go): accepted requests then wait
-	// about the target, and refusals arrive before answers. 0 = off: only the budget sheds.
+	// about the target, and refusals arrive before answers. With it the budget refuses nothing itself: a request
+	// past it engages the controller at once. 0 = off: only the budget sheds.
 	QueueTarget time.Duration
 	// ShedWithFallback answers a shed decide request with the fail policy's decision (200) instead of 503.
 	ShedWithFallback bool
@@ -196,7 +197,7 @@ func New(cfg Config) (*Server, error) {
 	s.shedLate = cfg.Metrics.NewCounter("riskd_shed_late_requests_total")
 	s.shedEarly = cfg.Metrics.NewCounter("riskd_shed_early_requests_total")
 	if cfg.QueueTarget > 0 && cfg.QueueBudget > 0 {
-		s.queue = newQueueControl(cfg.QueueTarget)
+		s.queue = newQueueControl(cfg.QueueTarget, cfg.QueueBudget)
 		cfg.Metrics.NewGauge("riskd_shed_probability", s.queue.probability)
 	}
 	s.authFails = cfg.Metrics.NewCounter("riskd_auth_failures_total")

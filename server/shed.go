@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -42,26 +43,33 @@ func newShedAnswer() shedAnswer {
 		jsonType: []byte(contentTypeJSON)}
 }
 
-// stale reports whether a decide or events request arrived at now waited too long before reaching riskd to be
-// answered, by its X-Request-Start age: past Config.QueueBudget, or picked by the queue controller
-// (Config.QueueTarget) while the wait is above its target. It counts the request in the shed-for-age metrics:
-// a stale request is shed.
+// stale reports whether a decide or events request is to be shed for its X-Request-Start age, and counts it in
+// the shed-for-age metrics if so. Without the queue controller (Config.QueueTarget) the budget
+// (Config.QueueBudget) sheds every request that waited longer, as of now (the zero time: read the clock); with
+// it, the controller alone decides, at random whatever the request's own age, so that refusals come back no
+// later than answers (queueControl), and neither the clock nor the stamp's value is read.
 func (s *Server) stale(ctx *fasthttp.RequestCtx, now time.Time) bool {
 	if s.cfg.QueueBudget <= 0 {
 		return false
 	}
-	age, ok := queueAge(ctx, now)
-	switch {
-	case !ok:
-		return false
-	case age > s.cfg.QueueBudget:
-		s.shedLate.Inc()
-		return true
-	case s.queue != nil && s.queue.pick():
+	if s.queue != nil {
+		// The draw comes first, and only while the controller sheds at all: a request it spares is not even
+		// looked at, and one it picks needs only to be stamped.
+		if s.queue.probability() == 0 || !s.queue.pick(rand.Float64()) ||
+			len(ctx.Request.Header.Peek(HeaderRequestStart)) == 0 {
+			return false
+		}
 		s.shedEarly.Inc()
 		return true
 	}
-	return false
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if age, ok := queueAge(ctx, now); !ok || age <= s.cfg.QueueBudget { // an unstamped request is never shed for its wait
+		return false
+	}
+	s.shedLate.Inc()
+	return true
 }
 
 // observeWait feeds the queue controller an authenticated request's wait (see queueControl).
@@ -89,7 +97,7 @@ func (s *Server) shedsFirst(ctx *fasthttp.RequestCtx) bool {
 // refused, when overloaded, after routing), and with --shed fallback a decide request is left to
 // handleDecide, which answers it with the fail policy's decision.
 func (s *Server) shedFirst(ctx *fasthttp.RequestCtx) bool {
-	if !s.shedsFirst(ctx) || !s.full() && !s.stale(ctx, time.Now()) {
+	if !s.shedsFirst(ctx) || !s.full() && !s.stale(ctx, time.Time{}) {
 		return false
 	}
 	s.writeShed(ctx)

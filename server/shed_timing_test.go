@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -15,14 +16,26 @@ import (
 // On a shared, busy 2-core machine (noisy): before the refusal was decided first and pre-rendered, reject
 // 890–1,230 ns/op and fallback 1,780–2,080 ns/op; after, reject 370–545 ns/op (a third of it the clock) and
 // fallback 1,030–1,140 ns/op; BenchmarkHandleDecide 8,500–15,500 ns/op in the same runs.
+//
+// reject-controller is the refusal with the queue controller (--queue-target) picking every request: a random
+// draw, no clock and no parse of the stamp.
 func BenchmarkShed(b *testing.B) {
-	for _, fallback := range []bool{false, true} {
-		name, want := "reject", fasthttp.StatusServiceUnavailable
+	for _, mode := range []string{"reject", "reject-controller", "fallback"} {
+		fallback := mode == "fallback"
+		want := fasthttp.StatusServiceUnavailable
 		if fallback {
-			name, want = "fallback", fasthttp.StatusOK
+			want = fasthttp.StatusOK
 		}
-		b.Run(name, func(b *testing.B) {
-			s := newTestServerWith(b, func(c *Config) { c.QueueBudget, c.ShedWithFallback = 5*time.Millisecond, fallback })
+		b.Run(mode, func(b *testing.B) {
+			s := newTestServerWith(b, func(c *Config) {
+				c.QueueBudget, c.ShedWithFallback = 5*time.Millisecond, fallback
+				if mode == "reject-controller" {
+					c.QueueTarget = 2 * time.Millisecond
+				}
+			})
+			if s.queue != nil {
+				s.queue.p.Store(math.Float64bits(1)) // past the cap, so that every request is picked
+			}
 			var ctx fasthttp.RequestCtx
 			ctx.Request.Header.SetMethod(fasthttp.MethodPost)
 			ctx.Request.Header.SetContentType("application/json")

@@ -227,7 +227,8 @@ func riskdArgs(geo string, queueTarget time.Duration) func(string) []string {
 			"--geoip-city", filepath.Join(geo, "city.mmdb"), "--geoip-asn", filepath.Join(geo, "asn.mmdb"),
 			"--geoip-anonymous", filepath.Join(geo, "anonymous.mmdb"), "--shutdown-timeout", "2s",
 			// Where the generator stamps a request (X-Request-Start, the time it left the generator), what
-			// then waited longer than this in the sockets and riskd's backlog is shed rather than answered late.
+			// then waited longer than this in the sockets and riskd's backlog is shed rather than answered late;
+			// with --queue-target the controller sheds instead, at random (docs/OVERLOAD.md).
 			"--queue-budget", queueBudget,
 			// The generator is one client holding -conns connections from one address, more than riskd's
 			// default bound per client address allows.

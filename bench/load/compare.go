@@ -22,8 +22,10 @@ const (
 	rssFlatGrowth      = 0.10                  // "memory stays flat": at most this growth over the overload's hold
 	generatorBoundBusy = 90                    // % of the generator's cores: above it, a ceiling may be the generator's
 	// The sustainable rate is the highest open-loop rate whose p99 stays within -sustain-p99, found in
-	// sustainSteps short steps.
-	sustainSteps = 5
+	// sustainSteps short steps of sustainHold held, and at most sustainRetries of them run again.
+	sustainSteps   = 5
+	sustainRetries = 1
+	sustainHold    = 6 * time.Second
 )
 
 // targetAnswered is the share of the sustainable rate riskd must keep answering in an overload hold at factor
@@ -312,35 +314,74 @@ func (c config) writeComparisonFiles(dir string, cmp comparison) error {
 }
 
 // sustainProfile is one step of the search for the sustainable rate: a second at a quarter of r, a second's
-// ramp (the generator's connections open at the low rate, not in a burst), and 4 s held at r, judged.
+// ramp (the generator's connections open at the low rate, not in a burst), and sustainHold held at r, judged.
 func sustainProfile(r float64) Profile {
-	return spikeProfile("sustain", r/4, spikeShape{Base: time.Second, Ramp: time.Second, Hold: 4 * time.Second, Factor: 4})
+	return spikeProfile("sustain", r/4, spikeShape{Base: time.Second, Ramp: time.Second, Hold: sustainHold, Factor: 4})
 }
 
-// sustained reports whether a step's hold kept up with its rate in time: p99 within bound, nothing failed,
-// dropped or shed, 99 % of the offered requests answered, and the generator on schedule (a step it could not
-// send proves nothing about riskd).
+// sustained reports whether a step's hold kept up with its rate in time: nothing failed, dropped or shed, 99 %
+// of the offered requests answered, the generator on schedule (a step it could not send proves nothing about
+// riskd), and the latency within bound (latencyHeld).
 func sustained(res runResult, bound time.Duration) bool {
-	h := res.Phases[2]
-	return h.P99 > 0 && h.P99 <= bound && h.Errors == 0 && h.Dropped == 0 && h.Shed == 0 &&
-		h.Accepted*100 >= h.Offered*99 && h.Late*100 <= h.Offered
+	return keptUp(res.Phases[2]) && latencyHeld(res, bound)
+}
+
+// keptUp is sustained without the latency: what a stall of the machine cannot spoil.
+func keptUp(h phaseResult) bool {
+	return h.Errors == 0 && h.Dropped == 0 && h.Shed == 0 && h.Accepted*100 >= h.Offered*99 && h.Late*100 <= h.Offered
+}
+
+// latencyHeld reports whether a step's hold kept its p99 within bound in every second but a quarter of them
+// (one of six). The machine stalls the server or the generator for 2–25 ms several times a minute, and near
+// capacity the backlog of one stall takes many times its length to drain: a single such stall put a whole 4 s
+// step's p99 past the bound, and the search then halved its rate, finding 52–57 % of the closed-loop capacity
+// while riskd answered 80 % of it in the overloads. A rate riskd does not sustain fails in most seconds, as its
+// backlog grows. Without per-second figures, the hold's p99 is judged.
+func latencyHeld(res runResult, bound time.Duration) bool {
+	n, over := 0, 0
+	for _, s := range res.Seconds {
+		if s.Phase != "hold" {
+			continue
+		}
+		n++
+		if s.P99 <= 0 || s.P99 > bound {
+			over++
+		}
+	}
+	if n == 0 {
+		h := res.Phases[2]
+		return h.P99 > 0 && h.P99 <= bound
+	}
+	return over <= n/4
 }
 
 // findSustainable searches, in sustainSteps steps run by step, for the highest rate below the closed-loop
 // capacity capRate at which riskd answers in time (sustained with bound): the first step at 70 % of it, then
-// halving the interval between the highest rate that passed (0 at first) and the lowest that failed. It
-// returns that rate (0 when no step passed) and the steps.
+// halving the interval between the highest rate that passed (0 at first) and the lowest that failed. A step
+// that kept up but failed on latency alone is run once more (sustainRetries in all), and counts as passed if
+// the second run passes: one stall too many for latencyHeld must not halve the search. It returns that rate
+// (0 when no step passed) and the steps, retries included.
 func findSustainable(capRate float64, bound time.Duration, step func(float64) (runResult, error)) (float64, []runResult, error) {
 	var steps []runResult
 	lo, hi := 0.0, capRate
 	r := 0.7 * capRate
+	retries := sustainRetries
 	for range sustainSteps {
 		res, err := step(r)
 		if err != nil {
 			return 0, steps, err
 		}
 		steps = append(steps, res)
-		if sustained(res, bound) {
+		ok := sustained(res, bound)
+		if !ok && retries > 0 && keptUp(res.Phases[2]) {
+			retries--
+			if res, err = step(r); err != nil {
+				return 0, steps, err
+			}
+			steps = append(steps, res)
+			ok = sustained(res, bound)
+		}
+		if ok {
 			lo = r
 		} else {
 			hi = r
