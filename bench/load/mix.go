@@ -22,9 +22,9 @@ type MixConfig struct {
 	// The pools the mix's newcomers are drawn from (0: defaultPool). A campaign brings existing customers and a
 	// stuffing tool that rotates what it has: every population is bounded, so that once the priming sweep
 	// (AppendPrime) has been sent, the server's state tables hold every key the mix will ever send, and memory
-	// that grows afterwards is the server's, not the workload's. A pool is large against what one user or one
-	// second of traffic sees, so a user's travel address is still new to that user, and a stuffed user id or
-	// fingerprint comes back only every few seconds.
+	// that grows afterwards is the server's, not the workload's. A pool is large against what one user sees,
+	// so a user's travel address is still new to that user, and a stuffed id or fingerprint is not seen again
+	// for tens of seconds.
 	TravelIPs      int    // public addresses the logins from somewhere new come from
 	StuffedUsers   int    // made-up user ids the stuffing tries (the rest of its attempts are real users)
 	StuffedDevices int    // device fingerprints the stuffing tool rotates
@@ -32,8 +32,9 @@ type MixConfig struct {
 	Nonce          uint64 // makes sprayed ids unique across runs against the same server
 }
 
-// defaultPool is the size of a newcomers' pool left at 0: 16,384 addresses, ids or fingerprints, each drawn
-// every ~12 s by stuffing at 1,400/s (5 % of 28,000/s), and primed in a second or two.
+// defaultPool is the size of a newcomers' pool left at 0: 16,384 addresses, ids or fingerprints. At 28,000/s
+// each member comes back every 20-40 s (travel 2 %, stuffing 5 % of which 30 % made-up ids and 50 %
+// fingerprints), and the priming sweep covers all three pools in a few seconds.
 const defaultPool = 16_384
 
 // eventKind is what an event in the mix stands for; the report counts them.
