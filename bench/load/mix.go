@@ -159,7 +159,8 @@ func (m *Mix) userHash(u uint64) uint64 { return mix64(m.cfg.Seed ^ mix64(u)) }
 func devicesOf(h uint64) int { return 1 + int(h>>8&1) }
 
 // appendUserEvent appends an event of kind k (a login, failed login, checkout or travel) by user u, whose
-// hash is h, from device slot (1 or 2) and address ip. rng draws a checkout's amount; nil means the smallest.
+// hash is h, from device slot (1 or 2) and address ip. rng draws a checkout's amount; nil (the priming sweep)
+// means 50.00, not a small checkout, so that priming adds no small-checkout counts.
 func (m *Mix) appendUserEvent(dst []byte, k eventKind, u, h uint64, slot int, ip uint32, rng *rand.Rand) []byte {
 	// Each device has its own browser.
 	dev := mix64(h ^ uint64(slot)*0x9e3779b97f4a7c15)
@@ -187,9 +188,9 @@ func (m *Mix) appendUserEvent(dst []byte, k eventKind, u, h uint64, slot int, ip
 	dst = append(dst, '"')
 	switch k {
 	case kindCheckout:
-		cents := 500
+		cents := 5000
 		if rng != nil {
-			cents += rng.IntN(49_500)
+			cents = 500 + rng.IntN(49_500)
 		}
 		dst = append(dst, `,"amount":`...)
 		dst = strconv.AppendInt(dst, int64(cents/100), 10)
@@ -215,7 +216,7 @@ func (m *Mix) stuffedDevice(j int) uint64 { return mix64(m.cfg.Seed ^ 0xf1a9e7 ^
 
 // PrimeLen is the length of the priming sweep: one request for each of the mix's keys (AppendPrime).
 func (m *Mix) PrimeLen() int {
-	n := 2 * m.cfg.Users
+	n := m.primedPerUser() * m.cfg.Users
 	if m.cut[kindTravel] > m.cut[kindCheckout] {
 		n += m.cfg.TravelIPs
 	}
@@ -225,19 +226,33 @@ func (m *Mix) PrimeLen() int {
 	return n
 }
 
-// AppendPrime appends request i (0 <= i < PrimeLen) of the priming sweep: a login of every user from home
-// with each of their devices (a user with one device logs in twice with it), a login from every travel address
-// (by users in turn), and a failed stuffing attempt with every made-up user id and every fingerprint of the
-// stuffing's pools. Sent before the measurements, it brings the server's state to the size the mix keeps it
-// at; the sprayed keys (-spray) are unbounded by design and are not primed.
-func (m *Mix) AppendPrime(dst []byte, i int) []byte {
-	if i < 2*m.cfg.Users {
-		u := uint64(i / 2)
-		h := m.userHash(u)
-		slot := 1 + i%2%devicesOf(h)
-		return m.appendUserEvent(dst, kindLogin, u, h, slot, m.home(h), nil)
+// primedPerUser is how many requests of the priming sweep each user makes: a login with each device slot,
+// and a checkout with each when the mix has checkouts (riskd counts checkouts under keys of their own).
+func (m *Mix) primedPerUser() int {
+	if m.cut[kindCheckout] > m.cut[kindFailed] {
+		return 4
 	}
-	i -= 2 * m.cfg.Users
+	return 2
+}
+
+// AppendPrime appends request i (0 <= i < PrimeLen) of the priming sweep: a login of every user from home
+// with each of their devices (a user with one device logs in twice with it) and, when the mix has checkouts, a
+// checkout with each too; a login from every travel address (by users in turn); and a failed stuffing attempt
+// with every made-up user id and every fingerprint of the stuffing's pools. Sent before the measurements, it
+// brings the server's state to the size the mix keeps it at; the sprayed keys (-spray) are unbounded by
+// design and are not primed.
+func (m *Mix) AppendPrime(dst []byte, i int) []byte {
+	if per := m.primedPerUser(); i < per*m.cfg.Users {
+		u, r := uint64(i/per), i%per
+		h := m.userHash(u)
+		slot := 1 + r%2%devicesOf(h)
+		k := kindLogin
+		if r >= 2 {
+			k = kindCheckout
+		}
+		return m.appendUserEvent(dst, k, u, h, slot, m.home(h), nil)
+	}
+	i -= m.primedPerUser() * m.cfg.Users
 	if m.cut[kindTravel] > m.cut[kindCheckout] {
 		if i < m.cfg.TravelIPs {
 			u := uint64(i % m.cfg.Users)

@@ -192,11 +192,16 @@ func BenchmarkMixAppend(b *testing.B) {
 	}
 }
 
-// keysOf is the state keys a request creates or touches in riskd: its user, address and device.
+// keysOf is the state keys a request creates or touches in riskd: its user, address and device, under the
+// keys of the checkout scope for a checkout (riskd counts checkouts apart).
 func keysOf(d decideBody) []string {
-	keys := []string{"u" + d.UserID, "i" + d.IP}
+	scope := ""
+	if d.Type == "checkout" {
+		scope = "checkout/"
+	}
+	keys := []string{scope + "u" + d.UserID, scope + "i" + d.IP}
 	if d.DeviceID != nil {
-		keys = append(keys, "d"+*d.DeviceID)
+		keys = append(keys, scope+"d"+*d.DeviceID)
 	}
 	return keys
 }
@@ -254,7 +259,7 @@ func TestPrimingSweepCoversEveryKey(t *testing.T) {
 	cfg := MixConfig{Users: 300, HomeDemo: 0.3, Failed: 0.03, Checkout: 0.07, Travel: 0.1, Attack: 0.3, AttackIPs: 16,
 		TravelIPs: 40, StuffedUsers: 30, StuffedDevices: 60, Seed: 6, Nonce: 2}
 	m := testMix(t, cfg)
-	if got, want := m.PrimeLen(), 2*300+40+60; got != want {
+	if got, want := m.PrimeLen(), 4*300+40+60; got != want {
 		t.Fatalf("PrimeLen %d, want %d", got, want)
 	}
 	primed := map[string]bool{}
@@ -262,7 +267,7 @@ func TestPrimingSweepCoversEveryKey(t *testing.T) {
 	for i := range m.PrimeLen() {
 		buf = m.AppendPrime(buf[:0], i)
 		d := decode(t, buf)
-		if d.Type != "login" || d.CredentialsValid == nil {
+		if d.Type == "checkout" && (d.Amount == nil || *d.Amount < 10) || d.Type != "checkout" && (d.Type != "login" || d.CredentialsValid == nil) {
 			t.Fatalf("priming request %d: %s", i, buf)
 		}
 		for _, key := range keysOf(d) {
@@ -281,7 +286,7 @@ func TestPrimingSweepCoversEveryKey(t *testing.T) {
 	}
 	// The same sweep twice: it is a function of the seed alone.
 	again := testMix(t, cfg)
-	for _, i := range []int{0, 1, 599, 600, 639, 640, 699} {
+	for _, i := range []int{0, 1, 2, 3, 1199, 1200, 1239, 1240, 1299} {
 		a, b := m.AppendPrime(nil, i), again.AppendPrime(nil, i)
 		if string(a) != string(b) {
 			t.Errorf("priming request %d differs between two mixes of one seed:\n%s\n%s", i, a, b)
