@@ -157,6 +157,9 @@ func (c config) compareOnce(ctx context.Context, bins map[string]string, geo str
 		return cmp, err
 	}
 	defer riskd.stop()
+	if err := c.primeServer(ctx, riskd.addr, "/v1/decide", ua, stderr); err != nil {
+		return cmp, err
+	}
 	if cmp.otherBefore, err = waitQuiet(ctx, c.quietFor, c.quietPct, stderr); err != nil {
 		return cmp, err
 	}

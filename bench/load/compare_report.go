@@ -231,7 +231,7 @@ func (cmp comparison) verdicts() []verdict {
 		// it had not seen and opens connection buffers as the generator opens connections.
 		growth := rssGrowth(hold)
 		vs = append(vs, tested(judge(at+"memory flat over the hold (≤ +10 %)", fmt.Sprintf("RSS %s → %s (%+.0f %%), at most %s over the run",
-			mib(hold.Usage.serverRSSFrom), mib(hold.Usage.serverRSS), 100*growth, mib(o.res.RSSMax)),
+			mib(hold.Usage.serverRSSFrom), mib(hold.Usage.serverRSS), 100*growth, mib(o.res.RSSMax))+hold.Usage.heapNote(),
 			hold.Usage.serverRSS > 0 && growth <= rssFlatGrowth)))
 	}
 	return vs

@@ -49,6 +49,7 @@ type config struct {
 	pin           string
 	seed          uint64
 	quiet         bool
+	prime         bool // send the priming sweep before measuring (prime.go)
 	cpuProfile    string
 	client        string
 }
@@ -101,6 +102,10 @@ func parseConfig(args []string, stderr io.Writer) (c config, err error) {
 	fs.Float64Var(&c.mix.Travel, "travel", 0.02, "share of legitimate logins from a new place")
 	fs.Float64Var(&c.mix.Attack, "attack", 0.05, "share of credential stuffing")
 	fs.IntVar(&c.mix.AttackIPs, "attack-ips", 16, "addresses the credential stuffing comes from")
+	fs.IntVar(&c.mix.TravelIPs, "travel-ips", defaultPool, "public addresses the logins from a new place come from (a bounded pool: see -prime)")
+	fs.IntVar(&c.mix.StuffedUsers, "stuffed-users", defaultPool, "made-up user ids the credential stuffing tries, besides real users")
+	fs.IntVar(&c.mix.StuffedDevices, "stuffed-devices", defaultPool, "device fingerprints the credential stuffing rotates")
+	fs.BoolVar(&c.prime, "prime", true, "before measuring, send one request for every user, address and device of the mix (-users, -travel-ips, -stuffed-users, -stuffed-devices; -spray is not primed), so that the server's state is at its steady size and memory growth in the measurements is the server's; -compare and -start riskd only, or -url when given explicitly")
 	spray := fs.Float64("spray", -1, "share of never-repeating user ids, IPs and device ids (default 0.5 for soak, else 0)")
 	fs.StringVar(&c.uaPath, "ua", "", "user-agent TSV `file` (default ../shared/ua/real-user-agents.tsv beside the repository)")
 	fs.StringVar(&c.pin, "pin", "auto", "-start and -compare: pin the server to one CPU and the generator to the others with taskset: auto, on, off, or server (pin only the server)")
@@ -113,6 +118,12 @@ func parseConfig(args []string, stderr io.Writer) (c config, err error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	// Someone else's server (-url) and bare (it keeps no state) are primed only when asked to.
+	primeSet := false
+	fs.Visit(func(f *flag.Flag) { primeSet = primeSet || f.Name == "prime" })
+	if !c.compare && c.start != "riskd" && !primeSet {
+		c.prime = false
 	}
 	c.mix.Spray = *spray
 	if c.overs, err = parseFactors(*over); err != nil {
@@ -150,6 +161,8 @@ func parseConfig(args []string, stderr io.Writer) (c config, err error) {
 		return c, errors.New("-redis-outage goes with -start riskd -profile soak")
 	case c.rounds < 1 || c.rounds > 10:
 		return c, errors.New("-capacity-rounds must be 1..10")
+	case c.mix.TravelIPs < 1 || c.mix.StuffedUsers < 1 || c.mix.StuffedDevices < 1:
+		return c, errors.New("-travel-ips, -stuffed-users and -stuffed-devices must be at least 1")
 	}
 	return c, nil
 }

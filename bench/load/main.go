@@ -84,8 +84,12 @@ func runSingle(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	} else if addr, path, err = parseTarget(c.target); err != nil {
 		return err
 	}
-	mix, err := newMix(c.mixFor(), userAgents(c, root, stderr))
+	ua := userAgents(c, root, stderr)
+	mix, err := newMix(c.mixFor(), ua)
 	if err != nil {
+		return err
+	}
+	if err := c.primeServer(ctx, addr, path, ua, stderr); err != nil {
 		return err
 	}
 	conns := c.conns

@@ -16,7 +16,11 @@ func measure(ctx context.Context, d *driver, p Profile, pid int, label string, l
 		return runResult{}, err
 	}
 	start := time.Now()
-	smp := startSampler(pid, start, 250*time.Millisecond)
+	metricsAddr := ""
+	if pid > 0 {
+		metricsAddr = d.addr // the server the generator starts or is told the pid of; bare answers no metrics
+	}
+	smp := startSampler(pid, metricsAddr, start, 250*time.Millisecond)
 	stopProgress := showProgress(progress, label, p, rec, start)
 	// In closed loop the generator is saturated by design and the meter would only time its own run queue.
 	stopHiccups, hiccupsDone := make(chan struct{}), make(chan struct{})

@@ -19,9 +19,23 @@ type MixConfig struct {
 	Attack    float64 // credential stuffing: failed logins for many users, some not existing, from a few IPs
 	Spray     float64 // key spraying: never-repeating user ids, IPs and device ids (the soak profile)
 	AttackIPs int     // addresses the stuffing comes from
-	Seed      uint64  // the population: same seed, same users
-	Nonce     uint64  // makes sprayed ids unique across runs against the same server
+	// The pools the mix's newcomers are drawn from (0: defaultPool). A campaign brings existing customers and a
+	// stuffing tool that rotates what it has: every population is bounded, so that once the priming sweep
+	// (AppendPrime) has been sent, the server's state tables hold every key the mix will ever send, and memory
+	// that grows afterwards is the server's, not the workload's. A pool is large against what one user sees,
+	// so a user's travel address is still new to that user, and a stuffed id or fingerprint is not seen again
+	// for tens of seconds.
+	TravelIPs      int    // public addresses the logins from somewhere new come from
+	StuffedUsers   int    // made-up user ids the stuffing tries (the rest of its attempts are real users)
+	StuffedDevices int    // device fingerprints the stuffing tool rotates
+	Seed           uint64 // the population: same seed, same users
+	Nonce          uint64 // makes sprayed ids unique across runs against the same server
 }
+
+// defaultPool is the size of a newcomers' pool left at 0: 16,384 addresses, ids or fingerprints. At 28,000/s
+// each member comes back every 20-40 s (travel 2 %, stuffing 5 % of which 30 % made-up ids and 50 %
+// fingerprints), and the priming sweep covers all three pools in a few seconds.
+const defaultPool = 16_384
 
 // eventKind is what an event in the mix stands for; the report counts them.
 type eventKind uint8
@@ -61,6 +75,11 @@ func newMix(cfg MixConfig, ua *uaTable) (*Mix, error) {
 	}
 	if cfg.AttackIPs < 1 {
 		cfg.AttackIPs = 1
+	}
+	for _, n := range []*int{&cfg.TravelIPs, &cfg.StuffedUsers, &cfg.StuffedDevices} {
+		if *n < 1 {
+			*n = defaultPool
+		}
 	}
 	shares := [numKinds]float64{kindFailed: cfg.Failed, kindCheckout: cfg.Checkout, kindTravel: cfg.Travel,
 		kindAttack: cfg.Attack, kindSpray: cfg.Spray}
@@ -124,9 +143,27 @@ func (m *Mix) Append(dst []byte, rng *rand.Rand) ([]byte, eventKind) {
 		return m.appendSpray(dst, rng), k
 	}
 	u := uint64(rng.IntN(m.cfg.Users))
-	h := mix64(m.cfg.Seed ^ mix64(u))
-	// One or two habitual devices, each with its own browser.
-	dev := mix64(h ^ uint64(1+rng.IntN(1+int(h>>8&1)))*0x9e3779b97f4a7c15)
+	h := m.userHash(u)
+	slot := 1 + rng.IntN(devicesOf(h))
+	ip := m.home(h)
+	if k == kindTravel {
+		ip = m.travelIP(rng.IntN(m.cfg.TravelIPs))
+	}
+	return m.appendUserEvent(dst, k, u, h, slot, ip, rng), k
+}
+
+// userHash is what user u's habits are derived from.
+func (m *Mix) userHash(u uint64) uint64 { return mix64(m.cfg.Seed ^ mix64(u)) }
+
+// devicesOf is how many habitual devices the user with hash h has: one or two.
+func devicesOf(h uint64) int { return 1 + int(h>>8&1) }
+
+// appendUserEvent appends an event of kind k (a login, failed login, checkout or travel) by user u, whose
+// hash is h, from device slot (1 or 2) and address ip. rng draws a checkout's amount; nil (the priming sweep)
+// means 50.00, not a small checkout, so that priming adds no small-checkout counts.
+func (m *Mix) appendUserEvent(dst []byte, k eventKind, u, h uint64, slot int, ip uint32, rng *rand.Rand) []byte {
+	// Each device has its own browser.
+	dev := mix64(h ^ uint64(slot)*0x9e3779b97f4a7c15)
 	ua := m.ua.pick(mix64(dev))
 
 	typ := "login"
@@ -137,11 +174,7 @@ func (m *Mix) Append(dst []byte, rng *rand.Rand) ([]byte, eventKind) {
 	dst = append(dst, "u"...)
 	dst = strconv.AppendUint(dst, u, 10)
 	dst = append(dst, `","ip":"`...)
-	if k == kindTravel {
-		dst = appendIPv4(dst, publicIPv4(rng.Uint64()))
-	} else {
-		dst = appendIPv4(dst, m.home(h))
-	}
+	dst = appendIPv4(dst, ip)
 	dst = append(dst, `","device_id":"`...)
 	dst = appendHex(dst, dev)
 	dst = append(dst, `","user_agent":`...)
@@ -155,19 +188,96 @@ func (m *Mix) Append(dst []byte, rng *rand.Rand) ([]byte, eventKind) {
 	dst = append(dst, '"')
 	switch k {
 	case kindCheckout:
-		cents := 500 + rng.IntN(49_500)
+		cents := 5000
+		if rng != nil {
+			cents = 500 + rng.IntN(49_500)
+		}
 		dst = append(dst, `,"amount":`...)
 		dst = strconv.AppendInt(dst, int64(cents/100), 10)
 		dst = append(dst, '.', byte('0'+cents%100/10), byte('0'+cents%10))
 		dst = append(dst, `,"currency":"`...)
 		dst = append(dst, currency(h)...)
-		dst = append(dst, `"}`...)
+		return append(dst, `"}`...)
 	case kindFailed:
-		dst = append(dst, `,"credentials_valid":false}`...)
+		return append(dst, `,"credentials_valid":false}`...)
 	default:
-		dst = append(dst, `,"credentials_valid":true}`...)
+		return append(dst, `,"credentials_valid":true}`...)
 	}
-	return dst, k
+}
+
+// travelIP is address j of the travel pool: a public address that no user has at home, except by chance.
+func (m *Mix) travelIP(j int) uint32 { return publicIPv4(mix64(m.cfg.Seed ^ 0x7ea7e1 ^ uint64(j)<<24)) }
+
+// stuffedUser is made-up user id j of the stuffing's pool (after the 'x').
+func (m *Mix) stuffedUser(j int) uint64 { return mix64(m.cfg.Seed ^ 0x5bad05e7 ^ uint64(j)<<24) }
+
+// stuffedDevice is fingerprint j of the stuffing tool's pool.
+func (m *Mix) stuffedDevice(j int) uint64 { return mix64(m.cfg.Seed ^ 0xf1a9e7 ^ uint64(j)<<32) }
+
+// PrimeLen is the length of the priming sweep: one request for each of the mix's keys (AppendPrime).
+func (m *Mix) PrimeLen() int {
+	n := m.primedPerUser() * m.cfg.Users
+	if m.cut[kindTravel] > m.cut[kindCheckout] {
+		n += m.cfg.TravelIPs
+	}
+	if m.cut[kindAttack] > m.cut[kindTravel] {
+		n += max(m.cfg.StuffedUsers, m.cfg.StuffedDevices)
+	}
+	return n
+}
+
+// primedPerUser is how many requests of the priming sweep each user makes: a login with each device slot,
+// and a checkout with each when the mix has checkouts (riskd counts checkouts under keys of their own).
+func (m *Mix) primedPerUser() int {
+	if m.cut[kindCheckout] > m.cut[kindFailed] {
+		return 4
+	}
+	return 2
+}
+
+// AppendPrime appends request i (0 <= i < PrimeLen) of the priming sweep: a login of every user from home
+// with each of their devices (a user with one device logs in twice with it) and, when the mix has checkouts, a
+// checkout with each too; a login from every travel address (by users in turn); and a failed stuffing attempt
+// with every made-up user id and every fingerprint of the stuffing's pools. Sent before the measurements, it
+// brings the server's state to the size the mix keeps it at; the sprayed keys (-spray) are unbounded by
+// design and are not primed.
+func (m *Mix) AppendPrime(dst []byte, i int) []byte {
+	if per := m.primedPerUser(); i < per*m.cfg.Users {
+		u, r := uint64(i/per), i%per
+		h := m.userHash(u)
+		slot := 1 + r%2%devicesOf(h)
+		k := kindLogin
+		if r >= 2 {
+			k = kindCheckout
+		}
+		return m.appendUserEvent(dst, k, u, h, slot, m.home(h), nil)
+	}
+	i -= m.primedPerUser() * m.cfg.Users
+	if m.cut[kindTravel] > m.cut[kindCheckout] {
+		if i < m.cfg.TravelIPs {
+			u := uint64(i % m.cfg.Users)
+			h := m.userHash(u)
+			return m.appendUserEvent(dst, kindTravel, u, h, 1, m.travelIP(i), nil)
+		}
+		i -= m.cfg.TravelIPs
+	}
+	dst = appendHead(dst, "login")
+	if i < m.cfg.StuffedUsers {
+		dst = append(dst, 'x')
+		dst = appendHex(dst, m.stuffedUser(i))
+	} else {
+		dst = append(dst, 'u')
+		dst = strconv.AppendUint(dst, uint64(i%m.cfg.Users), 10)
+	}
+	dst = append(dst, `","ip":"`...)
+	dst = appendIPv4(dst, m.attackIPs[i%len(m.attackIPs)])
+	if i < m.cfg.StuffedDevices {
+		dst = append(dst, `","device_id":"`...)
+		dst = appendHex(dst, m.stuffedDevice(i))
+	}
+	dst = append(dst, `","user_agent":`...)
+	dst = append(dst, m.attackUAs[i%len(m.attackUAs)].json...)
+	return append(dst, `,"channel":"web","credentials_valid":false}`...)
 }
 
 // home is the user's usual address.
@@ -179,7 +289,7 @@ func (m *Mix) home(h uint64) uint32 {
 }
 
 // appendStuffing is one credential-stuffing attempt: a known or made-up user, one of a few addresses, a
-// rotated browser string, a fresh device fingerprint or none, and almost always a wrong password.
+// rotated browser string, a fingerprint from the tool's pool or none, and almost always a wrong password.
 func (m *Mix) appendStuffing(dst []byte, rng *rand.Rand) []byte {
 	dst = appendHead(dst, "login")
 	if rng.IntN(10) < 7 {
@@ -187,13 +297,13 @@ func (m *Mix) appendStuffing(dst []byte, rng *rand.Rand) []byte {
 		dst = strconv.AppendUint(dst, uint64(rng.IntN(m.cfg.Users)), 10)
 	} else {
 		dst = append(dst, 'x')
-		dst = appendHex(dst, rng.Uint64())
+		dst = appendHex(dst, m.stuffedUser(rng.IntN(m.cfg.StuffedUsers)))
 	}
 	dst = append(dst, `","ip":"`...)
 	dst = appendIPv4(dst, m.attackIPs[rng.IntN(len(m.attackIPs))])
 	if rng.IntN(2) == 0 {
 		dst = append(dst, `","device_id":"`...)
-		dst = appendHex(dst, rng.Uint64())
+		dst = appendHex(dst, m.stuffedDevice(rng.IntN(m.cfg.StuffedDevices)))
 	}
 	dst = append(dst, `","user_agent":`...)
 	dst = append(dst, m.attackUAs[rng.IntN(len(m.attackUAs))].json...)

@@ -191,3 +191,112 @@ func BenchmarkMixAppend(b *testing.B) {
 		buf, _ = m.Append(buf[:0], rng)
 	}
 }
+
+// keysOf is the state keys a request creates or touches in riskd: its user, address and device, under the
+// keys of the checkout scope for a checkout (riskd counts checkouts apart).
+func keysOf(d decideBody) []string {
+	scope := ""
+	if d.Type == "checkout" {
+		scope = "checkout/"
+	}
+	keys := []string{scope + "u" + d.UserID, scope + "i" + d.IP}
+	if d.DeviceID != nil {
+		keys = append(keys, scope+"d"+*d.DeviceID)
+	}
+	return keys
+}
+
+func TestMixPopulationsAreBounded(t *testing.T) {
+	cfg := MixConfig{Users: 500, HomeDemo: 0.3, Failed: 0.03, Checkout: 0.07, Travel: 0.1, Attack: 0.3, AttackIPs: 16,
+		TravelIPs: 100, StuffedUsers: 50, StuffedDevices: 70, Seed: 5, Nonce: 1}
+	m := testMix(t, cfg)
+	rng := rand.New(rand.NewPCG(5, 5))
+	seen := map[string]bool{}
+	travel, stuffedUsers, stuffedDevices := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	var buf []byte
+	for range 100_000 {
+		var k eventKind
+		buf, k = m.Append(buf[:0], rng)
+		d := decode(t, buf)
+		for _, key := range keysOf(d) {
+			seen[key] = true
+		}
+		switch k {
+		case kindTravel:
+			travel[d.IP] = true
+		case kindAttack:
+			if strings.HasPrefix(d.UserID, "x") {
+				stuffedUsers[d.UserID] = true
+			}
+			if d.DeviceID != nil {
+				stuffedDevices[*d.DeviceID] = true
+			}
+		}
+	}
+	// 100,000 draws cover each pool many times over: exactly the pool's size, never more.
+	if len(travel) != 100 || len(stuffedUsers) != 50 || len(stuffedDevices) != 70 {
+		t.Errorf("%d travel addresses, %d made-up users, %d stuffing fingerprints; want 100, 50, 70",
+			len(travel), len(stuffedUsers), len(stuffedDevices))
+	}
+	// Users at most 500 + 50 made up, addresses at most the homes + 100 + 16, devices at most 2 × 500 + 70.
+	var users, ips, devices int
+	for key := range seen {
+		switch key[0] {
+		case 'u':
+			users++
+		case 'i':
+			ips++
+		case 'd':
+			devices++
+		}
+	}
+	if users > 550 || ips > 500+100+16 || devices > 1000+70 {
+		t.Errorf("%d users, %d addresses, %d devices: more than the populations hold", users, ips, devices)
+	}
+}
+
+func TestPrimingSweepCoversEveryKey(t *testing.T) {
+	cfg := MixConfig{Users: 300, HomeDemo: 0.3, Failed: 0.03, Checkout: 0.07, Travel: 0.1, Attack: 0.3, AttackIPs: 16,
+		TravelIPs: 40, StuffedUsers: 30, StuffedDevices: 60, Seed: 6, Nonce: 2}
+	m := testMix(t, cfg)
+	if got, want := m.PrimeLen(), 4*300+40+60; got != want {
+		t.Fatalf("PrimeLen %d, want %d", got, want)
+	}
+	primed := map[string]bool{}
+	var buf []byte
+	for i := range m.PrimeLen() {
+		buf = m.AppendPrime(buf[:0], i)
+		d := decode(t, buf)
+		if d.Type == "checkout" && (d.Amount == nil || *d.Amount < 10) || d.Type != "checkout" && (d.Type != "login" || d.CredentialsValid == nil) {
+			t.Fatalf("priming request %d: %s", i, buf)
+		}
+		for _, key := range keysOf(d) {
+			primed[key] = true
+		}
+	}
+	// Whatever the mix sends afterwards, every key is one the sweep sent.
+	rng := rand.New(rand.NewPCG(6, 6))
+	for range 50_000 {
+		buf, _ = m.Append(buf[:0], rng)
+		for _, key := range keysOf(decode(t, buf)) {
+			if !primed[key] {
+				t.Fatalf("%s: key %s was not primed", buf, key)
+			}
+		}
+	}
+	// The same sweep twice: it is a function of the seed alone.
+	again := testMix(t, cfg)
+	for _, i := range []int{0, 1, 2, 3, 1199, 1200, 1239, 1240, 1299} {
+		a, b := m.AppendPrime(nil, i), again.AppendPrime(nil, i)
+		if string(a) != string(b) {
+			t.Errorf("priming request %d differs between two mixes of one seed:\n%s\n%s", i, a, b)
+		}
+	}
+}
+
+func TestPrimingSweepSkipsUnusedPools(t *testing.T) {
+	m := testMix(t, MixConfig{Users: 100, Seed: 7})
+	if got := m.PrimeLen(); got != 200 {
+		t.Errorf("a mix of logins only primes %d requests, want 200 (its users' devices)", got)
+	}
+}

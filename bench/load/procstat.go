@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // clockTicks is Linux's USER_HZ, the unit of utime and stime in /proc/PID/stat: 100 on every architecture Go
@@ -104,18 +106,74 @@ func readMachine() machineUsage {
 	return machineUsage{task: time.Duration(v[0]+v[1]+v[2]) * tick, softirq: time.Duration(v[5]+v[6]) * tick, ok: true}
 }
 
+// heapState is what a Go server's /metrics says of its heap: the collections so far and the heap size at which
+// the next one starts. RSS alone cannot tell a heap that grows from one whose garbage is still climbing to a
+// goal it has not reached since the live heap last grew: Go collects when the heap reaches twice the live heap
+// (GOGC 100), and until a phase first takes it there, the pages its garbage fills are new to the process. The
+// goal is twice the live heap at the last collection, so a goal that stays put over a phase whose RSS grew
+// says the growth was garbage awaiting its collection, not state or a leak.
+type heapState struct {
+	gcs, goal uint64
+	ok        bool
+}
+
+// parseHeapState reads go_gc_duration_seconds_count and go_memstats_next_gc_bytes from a Prometheus text page.
+func parseHeapState(page []byte) heapState {
+	var h heapState
+	var seen int
+	for line := range bytes.Lines(page) {
+		for _, m := range [...]struct {
+			name string
+			to   *uint64
+		}{{"go_gc_duration_seconds_count ", &h.gcs}, {"go_memstats_next_gc_bytes ", &h.goal}} {
+			v, ok := bytes.CutPrefix(line, []byte(m.name))
+			if !ok {
+				continue
+			}
+			f, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
+			if err != nil || f < 0 {
+				return heapState{}
+			}
+			*m.to = uint64(f)
+			seen++
+		}
+	}
+	h.ok = seen == 2
+	return h
+}
+
+// readHeapState scrapes the server's /metrics; ok is false for a server without Go's metrics there (bare).
+func readHeapState(addr string) heapState {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + addr + "/metrics")
+	if err := fasthttp.DoTimeout(req, resp, 500*time.Millisecond); err != nil || resp.StatusCode() != fasthttp.StatusOK {
+		return heapState{}
+	}
+	return parseHeapState(resp.Body())
+}
+
 // sample is the usage of the server, of the generator and of the whole machine at one moment of a run.
 type sample struct {
 	at          time.Duration // offset from the run's start
 	server, gen procUsage
 	serverOK    bool
+	heap        heapState // the server's, as of the last scrape (heapEvery)
 	machine     machineUsage
 }
 
+// heapEvery is how many samples share one scrape of the server's /metrics: a scrape costs riskd a page of
+// allocations, which must stay small against the garbage being measured (~140 KB a second against ~4 MB).
+const heapEvery = 4
+
 // sampler reads the server's and the generator's usage every interval until stopped.
 type sampler struct {
-	pid      int // the server; 0 when unknown
+	pid      int    // the server; 0 when unknown
+	metrics  string // the server's address, for its /metrics; "" for none
 	interval time.Duration
+	heap     heapState
+	taken    int
 
 	mu      sync.Mutex
 	samples []sample
@@ -123,8 +181,10 @@ type sampler struct {
 	done    chan struct{}
 }
 
-func startSampler(pid int, start time.Time, interval time.Duration) *sampler {
-	s := &sampler{pid: pid, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+// startSampler samples the server with pid, and the Go heap of the server at metricsAddr ("" for none), every
+// interval from start until stopped.
+func startSampler(pid int, metricsAddr string, start time.Time, interval time.Duration) *sampler {
+	s := &sampler{pid: pid, metrics: metricsAddr, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
 	s.take(start)
 	go func() {
 		defer close(s.done)
@@ -133,6 +193,7 @@ func startSampler(pid int, start time.Time, interval time.Duration) *sampler {
 		for {
 			select {
 			case <-s.stop:
+				s.taken = 0 // the last sample has a fresh heap state
 				s.take(start)
 				return
 			case <-t.C:
@@ -151,6 +212,16 @@ func (s *sampler) take(start time.Time) {
 		smp.server, err = readProc(s.pid)
 		smp.serverOK = err == nil
 	}
+	if s.metrics != "" && s.taken%heapEvery == 0 {
+		switch h := readHeapState(s.metrics); {
+		case h.ok:
+			s.heap = h
+		case !s.heap.ok:
+			s.metrics = "" // no Go metrics there (bare): do not ask again
+		} // else a scrape that failed under load: the last state stands, at most a second old
+	}
+	s.taken++
+	smp.heap = s.heap
 	s.mu.Lock()
 	s.samples = append(s.samples, smp)
 	s.mu.Unlock()
@@ -174,8 +245,17 @@ type usage struct {
 	otherCPU, softirqCPU float64
 	serverRSSFrom        uint64 // at the start
 	serverRSS            uint64 // at the end
+	heapFrom, heapTo     heapState
 	serverOK, ok         bool
 	machineOK            bool
+}
+
+// heapNote says what the server's Go heap did over u's interval, for a judgement of its RSS; "" when unknown.
+func (u usage) heapNote() string {
+	if !u.heapFrom.ok || !u.heapTo.ok || u.heapTo.gcs < u.heapFrom.gcs {
+		return ""
+	}
+	return fmt.Sprintf("; Go heap goal %s → %s, %d collections", mib(u.heapFrom.goal), mib(u.heapTo.goal), u.heapTo.gcs-u.heapFrom.gcs)
 }
 
 func usageBetween(samples []sample, from, to time.Duration) usage {
@@ -191,6 +271,7 @@ func usageBetween(samples []sample, from, to time.Duration) usage {
 		u.serverCPU = 100 * (sb.server.cpu - sa.server.cpu).Seconds() / span
 		u.serverRSSFrom, u.serverRSS = sa.server.rss, sb.server.rss
 	}
+	u.heapFrom, u.heapTo = sa.heap, sb.heap
 	if sa.machine.ok && sb.machine.ok {
 		u.machineOK = true
 		u.softirqCPU = 100 * (sb.machine.softirq - sa.machine.softirq).Seconds() / span

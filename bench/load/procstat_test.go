@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestParseProc(t *testing.T) {
@@ -75,5 +78,56 @@ func TestParseCPUList(t *testing.T) {
 		if _, err := parseCPUList(bad); err == nil {
 			t.Errorf("parseCPUList(%q) accepted", bad)
 		}
+	}
+}
+
+func TestParseHeapState(t *testing.T) {
+	page := []byte("# HELP x\ngo_gc_duration_seconds{quantile=\"0.5\"} 0.001\ngo_gc_duration_seconds_sum 0.2\n" +
+		"go_gc_duration_seconds_count 11\ngo_memstats_next_gc_bytes 6.68215698e+08\ngo_goroutines 15\n")
+	if h := parseHeapState(page); !h.ok || h.gcs != 11 || h.goal != 668215698 {
+		t.Errorf("parseHeapState = %+v, want 11 collections and a goal of 668215698", h)
+	}
+	for _, bad := range []string{"go_goroutines 15\n", "go_gc_duration_seconds_count 11\n", "ok", // bare's answer
+		"go_gc_duration_seconds_count x\ngo_memstats_next_gc_bytes 1\n"} {
+		if h := parseHeapState([]byte(bad)); h.ok {
+			t.Errorf("%q parsed as %+v", bad, h)
+		}
+	}
+}
+
+func TestHeapNote(t *testing.T) {
+	u := usage{heapFrom: heapState{gcs: 10, goal: 668 << 20, ok: true}, heapTo: heapState{gcs: 12, goal: 700 << 20, ok: true}}
+	if got, want := u.heapNote(), "; Go heap goal 668 MiB → 700 MiB, 2 collections"; got != want {
+		t.Errorf("heapNote = %q, want %q", got, want)
+	}
+	u.heapTo.ok = false
+	if got := u.heapNote(); got != "" {
+		t.Errorf("heapNote without the end's state = %q, want nothing", got)
+	}
+	// A server restarted between the samples counts collections from zero again: no note.
+	u.heapTo = heapState{gcs: 1, goal: 10 << 20, ok: true}
+	if got := u.heapNote(); got != "" {
+		t.Errorf("heapNote over a restart = %q, want nothing", got)
+	}
+}
+
+func TestSamplerReadsTheServersHeap(t *testing.T) {
+	addr := serveLoopback(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString("go_gc_duration_seconds_count 3\ngo_memstats_next_gc_bytes 4194304\n")
+	})
+	s := startSampler(os.Getpid(), addr, time.Now(), 10*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	samples := s.Stop()
+	u := usageBetween(samples, 0, samples[len(samples)-1].at)
+	if !u.heapFrom.ok || !u.heapTo.ok || u.heapTo.goal != 4<<20 || u.heapTo.gcs != 3 {
+		t.Errorf("heap over the run %+v → %+v, want 3 collections and a 4 MiB goal at both ends", u.heapFrom, u.heapTo)
+	}
+	// A server without Go's metrics is asked once.
+	var asked atomic.Int32
+	bare := serveLoopback(t, func(ctx *fasthttp.RequestCtx) { asked.Add(1); ctx.SetBodyString("ok") })
+	s = startSampler(os.Getpid(), bare, time.Now(), 5*time.Millisecond)
+	time.Sleep(60 * time.Millisecond)
+	if samples = s.Stop(); samples[len(samples)-1].heap.ok || asked.Load() != 1 {
+		t.Errorf("bare: heap %+v after %d scrapes, want none after 1", samples[len(samples)-1].heap, asked.Load())
 	}
 }
