@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/riskd/riskd/rules"
 )
 
 // Event types riskd transmits.
@@ -39,12 +42,43 @@ const (
 	DeliveryPoll = "urn:ietf:rfc:8936"
 )
 
-// event is one event about a subject, before it is signed for a stream.
+// event is one event about a subject, before it is signed for a stream. It holds what its claims are made of,
+// not the claims: the worker assesses every signal-worthy decision, and under an attack most of the events it
+// makes go to no stream, so the claims are built (claims) only for a stream that wants the event.
 type event struct {
 	typ     string
 	subject string // the user id as the caller sent it; for verification, the stream id
 	time    time.Time
-	claims  map[string]any
+	// A risk-level change's levels and reason.
+	cur, prev rules.RiskLevel
+	reason    string
+	// A verification's state, echoed back to the receiver ("" = none).
+	state string
+}
+
+// claims are the event's claims in a SET, in the shape of its type.
+func (t *Transmitter) claims(ev *event) map[string]any {
+	ts := ev.time.Unix()
+	switch ev.typ {
+	case EventRiskLevelChange:
+		return map[string]any{"principal": "USER", "current_level": ev.cur.String(), "previous_level": ev.prev.String(),
+			"risk_reason": ev.reason, "event_timestamp": ts}
+	case EventOktaUserRiskChange:
+		return map[string]any{"subject": map[string]any{"user": t.oktaSubject(ev.subject)},
+			"current_level": strings.ToLower(ev.cur.String()), "previous_level": strings.ToLower(ev.prev.String()),
+			"event_timestamp": ts, "initiating_entity": "policy", "reason_admin": map[string]string{"en": ev.reason}}
+	case EventCredentialCompromise:
+		return map[string]any{"credential_type": "password", "event_timestamp": ts,
+			"reason_admin": map[string]string{"en": "A login with valid credentials was part of a credential-stuffing wave."}}
+	case EventSessionRevoked:
+		return map[string]any{"event_timestamp": ts, "initiating_entity": "policy",
+			"reason_admin": map[string]string{"en": "Fraud was confirmed on the account."}}
+	case EventVerification:
+		if ev.state != "" {
+			return map[string]any{"state": ev.state}
+		}
+	}
+	return map[string]any{}
 }
 
 // setClaims is a Security Event Token's payload (RFC 8417, SSF 1.0: sub_id at the top).
@@ -71,14 +105,15 @@ func newSigner(k *Key) (*signer, error) {
 	return &signer{s: s}, nil
 }
 
-// sign returns the compact serialisation of the SET of ev for audience aud, and its jti.
-func (s *signer) sign(iss, aud string, subID map[string]string, ev *event, now time.Time) (token, jti string, err error) {
+// sign returns the compact serialisation of the SET of an event of type typ with claims for audience aud, and
+// its jti.
+func (s *signer) sign(iss, aud string, subID map[string]string, typ string, claims map[string]any, now time.Time) (token, jti string, err error) {
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return "", "", err
 	}
 	jti = hex.EncodeToString(id[:])
-	c := setClaims{Iss: iss, Aud: aud, Iat: now.Unix(), Jti: jti, SubID: subID, Events: map[string]map[string]any{ev.typ: ev.claims}}
+	c := setClaims{Iss: iss, Aud: aud, Iat: now.Unix(), Jti: jti, SubID: subID, Events: map[string]map[string]any{typ: claims}}
 	payload, err := json.Marshal(&c)
 	if err != nil {
 		return "", "", err

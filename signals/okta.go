@@ -9,18 +9,6 @@ import "strings"
 // ({"user": {"format": "email", "email": ...}}) rather than a top-level sub_id, and lowercase levels.
 const ProfileOkta = "okta"
 
-// oktaRiskChange is the Okta shape of the CAEP risk-level change ev.
-func (t *Transmitter) oktaRiskChange(ev *event) *event {
-	return &event{typ: EventOktaUserRiskChange, subject: ev.subject, time: ev.time, claims: map[string]any{
-		"subject":           map[string]any{"user": t.oktaSubject(ev.subject)},
-		"current_level":     strings.ToLower(ev.claims["current_level"].(string)),
-		"previous_level":    strings.ToLower(ev.claims["previous_level"].(string)),
-		"event_timestamp":   ev.claims["event_timestamp"],
-		"initiating_entity": "policy",
-		"reason_admin":      map[string]string{"en": ev.claims["risk_reason"].(string)},
-	}}
-}
-
 // oktaSubject names a user as Okta matches users: by e-mail (its login) when the id is one, else as the
 // iss_sub or opaque subject of the other streams.
 func (t *Transmitter) oktaSubject(user string) map[string]string {

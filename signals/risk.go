@@ -33,8 +33,9 @@ func (u *userRisk) current(m *rules.RiskModel, t int64) rules.RiskLevel {
 }
 
 // assess applies signal s about the user with subject key to the user's state and returns the events it
-// makes. Called by the worker only, with riskMu held.
-func (t *Transmitter) assess(s *engine.Signal, key uint64) []event {
+// makes, appended to evs (the worker passes its own buffer, so that assessing allocates nothing once a user is
+// tracked). Called by the worker only, with riskMu held.
+func (t *Transmitter) assess(s *engine.Signal, key uint64, evs []event) []event {
 	m := s.Model
 	if m == nil {
 		d := rules.DefaultRiskModel()
@@ -46,32 +47,23 @@ func (t *Transmitter) assess(s *engine.Signal, key uint64) []event {
 		prev = u.current(m, s.Time)
 	}
 	target, reason := rules.RiskLevel(0), ""
-	var evs []event
 	at := time.Unix(0, s.Time)
 	switch s.Kind {
 	case engine.SignalDecision:
 		if s.Action == rules.Deny && m.DenyLevel > target {
-			target, reason = m.DenyLevel, "riskd denied a "+s.EventType.String()+" for the user"
+			target, reason = m.DenyLevel, deniedReason[min(s.EventType, features.NumEventTypes-1)]
 		}
 		if s.Stuffing && m.StuffingLevel > target {
 			target, reason = m.StuffingLevel, "a credential-stuffing wave hit the user"
 		}
 		if s.Stuffing && s.EventType == features.Login && s.CredentialsValid {
-			evs = append(evs, event{typ: EventCredentialCompromise, subject: s.UserID, time: at, claims: map[string]any{
-				"credential_type": "password",
-				"event_timestamp": at.Unix(),
-				"reason_admin":    map[string]string{"en": "A login with valid credentials was part of a credential-stuffing wave."},
-			}})
+			evs = append(evs, event{typ: EventCredentialCompromise, subject: s.UserID, time: at})
 		}
 	case engine.SignalOutcome:
 		switch s.Outcome {
 		case features.FraudConfirmed, features.Chargeback:
 			target, reason = m.FraudLevel, "fraud confirmed"
-			evs = append(evs, event{typ: EventSessionRevoked, subject: s.UserID, time: at, claims: map[string]any{
-				"event_timestamp":   at.Unix(),
-				"initiating_entity": "policy",
-				"reason_admin":      map[string]string{"en": "Fraud was confirmed on the account."},
-			}})
+			evs = append(evs, event{typ: EventSessionRevoked, subject: s.UserID, time: at})
 		case features.MFAFailed:
 			if u == nil {
 				u = &userRisk{level: rules.RiskLow}
@@ -105,21 +97,26 @@ func (t *Transmitter) assess(s *engine.Signal, key uint64) []event {
 			t.track(key, u)
 		}
 		u.level, u.since = target, s.Time
-		evs = append([]event{riskChange(s.UserID, at, target, prev, reason)}, evs...)
+		// The level's change comes first, before what it was raised for.
+		evs = append(evs, event{})
+		copy(evs[1:], evs)
+		evs[0] = riskChange(s.UserID, at, target, prev, reason)
 	} else if target != 0 && target == prev && u != nil {
 		u.level, u.since = prev, s.Time // a new raising signal holds the level, restarting its decay
 	}
 	return evs
 }
 
+// deniedReason is the reason of a level raised by a denial, per event type, written once rather than per denial.
+var deniedReason = func() (r [features.NumEventTypes]string) {
+	for t := range r {
+		r[t] = "riskd denied a " + features.EventType(t).String() + " for the user"
+	}
+	return r
+}()
+
 func riskChange(user string, at time.Time, cur, prev rules.RiskLevel, reason string) event {
-	return event{typ: EventRiskLevelChange, subject: user, time: at, claims: map[string]any{
-		"principal":       "USER",
-		"current_level":   cur.String(),
-		"previous_level":  prev.String(),
-		"risk_reason":     reason,
-		"event_timestamp": at.Unix(),
-	}}
+	return event{typ: EventRiskLevelChange, subject: user, time: at, cur: cur, prev: prev, reason: reason}
 }
 
 // track adds u under key, making room when the table is full: a user forgotten costs at most a level that

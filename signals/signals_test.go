@@ -40,10 +40,10 @@ func newTestTransmitter(t *testing.T, configure func(*Config)) *Transmitter {
 func assessAll(tx *Transmitter, sigs ...engine.Signal) []string {
 	var out []string
 	for i := range sigs {
-		for _, ev := range tx.assess(&sigs[i], tx.subjectKey(sigs[i].UserID)) {
+		for _, ev := range tx.assess(&sigs[i], tx.subjectKey(sigs[i].UserID), nil) {
 			s := ev.typ[len("https://schemas.openid.net/secevent/"):]
 			if ev.typ == EventRiskLevelChange {
-				s += " " + ev.claims["previous_level"].(string) + "->" + ev.claims["current_level"].(string)
+				s += " " + ev.prev.String() + "->" + ev.cur.String()
 			}
 			out = append(out, s)
 		}

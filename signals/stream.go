@@ -506,12 +506,8 @@ func (t *Transmitter) Verify(id, state string) error {
 	if disabled {
 		return fieldError("stream_id", "the stream is disabled")
 	}
-	claims := map[string]any{}
-	if state != "" {
-		claims["state"] = state
-	}
-	ev := event{typ: EventVerification, subject: id, time: time.Now(), claims: claims}
-	token, jti, err := t.signer.sign(t.cfg.Issuer, aud, map[string]string{"format": "opaque", "id": id}, &ev, time.Now())
+	ev := event{typ: EventVerification, subject: id, time: time.Now(), state: state}
+	token, jti, err := t.signer.sign(t.cfg.Issuer, aud, map[string]string{"format": "opaque", "id": id}, ev.typ, t.claims(&ev), time.Now())
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/dchest/siphash"
@@ -65,6 +66,7 @@ type Transmitter struct {
 	riskMu sync.Mutex
 	risk   map[uint64]*userRisk
 	erased map[uint64]uint64 // subject key -> the last signal number an erasure of the user covers
+	events []event           // the worker's buffer of the events a signal makes, reused
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -271,7 +273,8 @@ func (t *Transmitter) take(in intake) {
 		return
 	}
 	t.pruneErasedLocked(in.seq)
-	evs := t.assess(s, key)
+	evs := t.assess(s, key, t.events[:0])
+	t.events = evs[:0]
 	t.riskMu.Unlock()
 	for i := range evs {
 		t.dispatch(&evs[i])
@@ -294,7 +297,7 @@ func (t *Transmitter) pruneErasedLocked(seq uint64) {
 // subjectKey is a keyed hash of a user id: what riskd holds of a user in its risk levels and streams'
 // removed subjects, instead of the id.
 func (t *Transmitter) subjectKey(id string) uint64 {
-	return siphash.Hash(t.hashK0, t.hashK1, []byte(id))
+	return siphash.Hash(t.hashK0, t.hashK1, unsafe.Slice(unsafe.StringData(id), len(id))) // read, not kept: no copy
 }
 
 // subID is the sub_id of a user.
@@ -308,14 +311,12 @@ func (t *Transmitter) subID(user string) map[string]string {
 // dispatch signs ev for every stream that wants it and queues it there.
 func (t *Transmitter) dispatch(ev *event) {
 	key := t.subjectKey(ev.subject)
-	var okta *event
-	if ev.typ == EventRiskLevelChange {
-		okta = t.oktaRiskChange(ev)
-	}
 	for _, s := range t.streamList() {
 		t.dispatchTo(s, ev, key)
-		if okta != nil {
-			t.dispatchTo(s, okta, key)
+		if ev.typ == EventRiskLevelChange {
+			okta := *ev // its shape for Okta's streams
+			okta.typ = EventOktaUserRiskChange
+			t.dispatchTo(s, &okta, key)
 		}
 	}
 }
@@ -329,7 +330,7 @@ func (t *Transmitter) dispatchTo(s *stream, ev *event, key uint64) {
 	if profile == ProfileOkta {
 		subID = nil // Okta reads the subject inside the event
 	}
-	token, jti, err := t.signer.sign(t.cfg.Issuer, aud, subID, ev, time.Now())
+	token, jti, err := t.signer.sign(t.cfg.Issuer, aud, subID, ev.typ, t.claims(ev), time.Now())
 	if err != nil {
 		t.log.Error("signing a security event token", "err", err)
 		return

@@ -183,7 +183,9 @@ func webhookBody(s *engine.Signal) ([]byte, string, error) {
 		b.EvaluationID = strconv.FormatUint(s.EvaluationID, 16)
 	}
 	if s.Kind == engine.SignalDecision {
-		b.Kind, b.EventType, b.Decision, b.Rules = "decision", s.EventType.String(), s.Action.String(), s.Rules[:s.NumRules]
+		// The rules are copied: a slice of s's array would make every signal the worker takes escape to the
+		// heap, webhook or not.
+		b.Kind, b.EventType, b.Decision, b.Rules = "decision", s.EventType.String(), s.Action.String(), slices.Clone(s.Rules[:s.NumRules])
 	} else {
 		b.Kind, b.Outcome = "outcome", s.Outcome.String()
 	}
