@@ -8,11 +8,11 @@ import (
 	"github.com/riskd/riskd/internal/jsonenc"
 )
 
-// appendString and appendHex64 are jsonenc's, under the short names the server's encoders use.
-var (
-	appendString = jsonenc.AppendString
-	appendHex64  = jsonenc.AppendHex64
-)
+// appendString and appendHex64 are jsonenc's, under the short names the server's encoders use (functions, not
+// variables holding them, so that calls are direct).
+func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }
+
+func appendHex64(b []byte, v uint64) []byte { return jsonenc.AppendHex64(b, v) }
 
 // appendDecision appends the /v1/decide response body (without the explanation). msg is scratch for reason
 // messages formatted with feature values; it is returned for reuse.

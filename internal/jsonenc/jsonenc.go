@@ -101,10 +101,12 @@ func plain8(x uint64) bool {
 
 // AppendHex64 appends v as 16 lowercase hex digits.
 func AppendHex64(b []byte, v uint64) []byte {
-	for shift := 60; shift >= 0; shift -= 4 {
-		b = append(b, hexDigits[(v>>uint(shift))&0xf])
+	var digits [16]byte // one append, not sixteen: every decision's evaluation id is written with this
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = hexDigits[v&0xf]
+		v >>= 4
 	}
-	return b
+	return append(b, digits[:]...)
 }
 
 // AppendFloat appends f as a JSON number; NaN and infinities, which JSON cannot hold, become 0.

@@ -2,6 +2,7 @@ package jsonenc
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -133,5 +134,13 @@ func BenchmarkVectorEncoder(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = e.Append(buf[:0], &v)
+	}
+}
+
+func TestAppendHex64(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0xf, 0x324c24ab88359dc2, math.MaxUint64} {
+		if got, want := string(AppendHex64([]byte("id="), v)), fmt.Sprintf("id=%016x", v); got != want {
+			t.Errorf("AppendHex64(%#x) = %s, want %s", v, got, want)
+		}
 	}
 }
