@@ -27,15 +27,22 @@ func appendDecision(b []byte, d *engine.Decision, tookUs int64, msg []byte) ([]b
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"code":`...)
-		b = appendString(b, r.Code)
-		b = append(b, `,"rule":`...)
-		b = appendString(b, r.Rule)
-		b = append(b, `,"message":`...)
-		if r.Template != nil {
+		b = append(b, '{')
+		if r.JSON != nil { // code, rule and a static message, encoded with the rule set
+			b = append(b, r.JSON...)
+		} else {
+			b = append(b, `"code":`...)
+			b = appendString(b, r.Code)
+			b = append(b, `,"rule":`...)
+			b = appendString(b, r.Rule)
+		}
+		switch {
+		case r.Template != nil:
+			b = append(b, `,"message":`...)
 			msg = r.Template.Append(msg[:0], &d.Values)
 			b = appendString(b, unsafe.String(unsafe.SliceData(msg), len(msg)))
-		} else {
+		case r.JSON == nil:
+			b = append(b, `,"message":`...)
 			b = appendString(b, r.Message)
 		}
 		b = append(b, `,"score":`...)
