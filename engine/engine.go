@@ -11,6 +11,7 @@ import (
 
 	"github.com/riskd/riskd/decisionlog"
 	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/internal/jsonenc"
 	"github.com/riskd/riskd/lists"
 	"github.com/riskd/riskd/livestream"
 	"github.com/riskd/riskd/rules"
@@ -75,6 +76,7 @@ type liveRules struct {
 	set       *rules.Set
 	fired     []counter         // per rule
 	decisions *decisionCounters // nil without metrics
+	reasons   [][]byte          // per rule: Reason.JSON
 }
 
 type scratch struct {
@@ -138,7 +140,7 @@ func cmp(d, def time.Duration) time.Duration {
 
 // SwapRules makes s the live rule set for every decision that starts after it, and returns the previous set.
 func (e *Engine) SwapRules(s *rules.Set) *rules.Set {
-	l := &liveRules{set: s, fired: e.metrics.ruleCounters(s), decisions: e.metrics.decisionCounters(s)}
+	l := &liveRules{set: s, fired: e.metrics.ruleCounters(s), decisions: e.metrics.decisionCounters(s), reasons: reasonsJSON(s)}
 	if old := e.live.Swap(l); old != nil {
 		return old.set
 	}
@@ -171,6 +173,25 @@ type Reason struct {
 	// Template, when not nil, is the message with feature values: write it with Template.Append over
 	// Decision.Values instead of Message.
 	Template *rules.Template
+	// JSON, for a rule's reason, is `"code":…,"rule":…` and, when Template is nil, `,"message":…`, encoded once
+	// per rule set (reasonsJSON): a response copies it instead of escaping the same strings on every decision.
+	// Nil for other reasons. It is shared: never modify it.
+	JSON []byte
+}
+
+// reasonsJSON encodes, per rule of s, what its reason always says, as Reason.JSON.
+func reasonsJSON(s *rules.Set) [][]byte {
+	out := make([][]byte, len(s.Rules))
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		b := jsonenc.AppendString([]byte(`"code":`), r.Code)
+		b = jsonenc.AppendString(append(b, `,"rule":`...), r.ID)
+		if r.Template == nil {
+			b = jsonenc.AppendString(append(b, `,"message":`...), r.Message)
+		}
+		out[i] = b
+	}
+	return out
 }
 
 // Decision is the answer to one event. The caller owns it and may reuse it across calls; Reasons is reused.
@@ -256,7 +277,8 @@ func (e *Engine) Decide(ev *features.Event, d *Decision) error {
 		if r.Shadow {
 			continue
 		}
-		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score, Template: r.Template})
+		d.Reasons = append(d.Reasons, Reason{Code: r.Code, Rule: r.ID, Message: r.Message, Score: r.Score, Template: r.Template,
+			JSON: live.reasons[i]})
 		templated = templated || r.Template != nil
 	}
 	if templated {

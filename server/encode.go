@@ -8,11 +8,11 @@ import (
 	"github.com/riskd/riskd/internal/jsonenc"
 )
 
-// appendString and appendHex64 are jsonenc's, under the short names the server's encoders use.
-var (
-	appendString = jsonenc.AppendString
-	appendHex64  = jsonenc.AppendHex64
-)
+// appendString and appendHex64 are jsonenc's, under the short names the server's encoders use (functions, not
+// variables holding them, so that calls are direct).
+func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }
+
+func appendHex64(b []byte, v uint64) []byte { return jsonenc.AppendHex64(b, v) }
 
 // appendDecision appends the /v1/decide response body (without the explanation). msg is scratch for reason
 // messages formatted with feature values; it is returned for reuse.
@@ -27,15 +27,22 @@ func appendDecision(b []byte, d *engine.Decision, tookUs int64, msg []byte) ([]b
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"code":`...)
-		b = appendString(b, r.Code)
-		b = append(b, `,"rule":`...)
-		b = appendString(b, r.Rule)
-		b = append(b, `,"message":`...)
-		if r.Template != nil {
+		b = append(b, '{')
+		if r.JSON != nil { // code, rule and a static message, encoded with the rule set
+			b = append(b, r.JSON...)
+		} else {
+			b = append(b, `"code":`...)
+			b = appendString(b, r.Code)
+			b = append(b, `,"rule":`...)
+			b = appendString(b, r.Rule)
+		}
+		switch {
+		case r.Template != nil:
+			b = append(b, `,"message":`...)
 			msg = r.Template.Append(msg[:0], &d.Values)
 			b = appendString(b, unsafe.String(unsafe.SliceData(msg), len(msg)))
-		} else {
+		case r.JSON == nil:
+			b = append(b, `,"message":`...)
 			b = appendString(b, r.Message)
 		}
 		b = append(b, `,"score":`...)

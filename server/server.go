@@ -468,6 +468,9 @@ func isJSON(ct []byte) bool { return isMediaType(ct, "application/json") }
 
 // isMediaType reports whether the Content-Type ct is want (compared without case), with optional parameters.
 func isMediaType(ct []byte, want string) bool {
+	if string(ct) == want { // as nearly every client sends it; the case-blind comparison costs ten times more
+		return true
+	}
 	if len(ct) < len(want) || !bytes.EqualFold(ct[:len(want)], []byte(want)) {
 		return false
 	}
@@ -513,7 +516,8 @@ func (s *Server) handleDecide(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	b, msg := appendDecision(st.out[:0], &st.decision, time.Since(start).Microseconds(), st.msg)
+	// The engine timed the decision from start (st.event.Received): its figure saves reading the clock again.
+	b, msg := appendDecision(st.out[:0], &st.decision, st.decision.Took.Microseconds(), st.msg)
 	st.msg = msg
 	if explain {
 		b = appendExplanation(b, s.vectors, st.decision.Explain)

@@ -19,6 +19,17 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a second look: responses and log lines are mostly plain
+		// ASCII, and a byte-at-a-time scan was the largest single cost of encoding a decision.
+		for i+8 <= len(s) && plain8(load8(s, i)) {
+			i += 8
+		}
+		if i+8 > len(s) && len(s) >= 8 && plain8(load8(s, len(s)-8)) {
+			i = len(s) // the tail, in a word that overlaps bytes already looked at
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
 			i++
@@ -64,12 +75,38 @@ func AppendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// Word-at-a-time byte tests (the classic "has a byte less than n" and "has a zero byte" bit tricks): each reports
+// whether any of the eight bytes of x qualifies, exactly, though not which.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// load8 reads the eight bytes of s from i on, little-endian; the compiler turns it into one load.
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plain8 reports whether all eight bytes of x are ASCII from 0x20 up other than '"' and '\\': bytes AppendString
+// copies as they are.
+func plain8(x uint64) bool {
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	special := x | // non-ASCII
+		(x-ones*0x20)&^x | // control characters
+		(quote-ones)&^quote | (backslash-ones)&^backslash
+	return special&highs == 0
+}
+
 // AppendHex64 appends v as 16 lowercase hex digits.
 func AppendHex64(b []byte, v uint64) []byte {
-	for shift := 60; shift >= 0; shift -= 4 {
-		b = append(b, hexDigits[(v>>uint(shift))&0xf])
+	var digits [16]byte // one append, not sixteen: every decision's evaluation id is written with this
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = hexDigits[v&0xf]
+		v >>= 4
 	}
-	return b
+	return append(b, digits[:]...)
 }
 
 // AppendFloat appends f as a JSON number; NaN and infinities, which JSON cannot hold, become 0.

@@ -2,6 +2,7 @@ package jsonenc
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -25,7 +26,83 @@ func FuzzAppendString(f *testing.F) {
 		if utf8.ValidString(s) && got != s {
 			t.Fatalf("round trip of %q gave %q", s, got)
 		}
+		if want := appendStringBytewise(nil, s); string(b) != string(want) {
+			t.Fatalf("AppendString(%q) = %s, the byte-at-a-time encoding is %s", s, b, want)
+		}
 	})
+}
+
+// TestAppendStringWordScan puts every byte value at every position of a word, and around the word boundaries, so
+// a byte the eight-at-a-time scan lets through without escaping shows up as a difference from the reference.
+func TestAppendStringWordScan(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 19; pos++ {
+			buf := []byte("abcdefghijklmnopqrs")
+			buf[pos] = byte(c)
+			s := string(buf)
+			if got, want := AppendString(nil, s), appendStringBytewise(nil, s); string(got) != string(want) {
+				t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+			}
+		}
+	}
+}
+
+// appendStringBytewise is AppendString as it was before the eight-byte scan: the reference it must agree with.
+func appendStringBytewise(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	s := "221 different accounts tried from this address in the last ten minutes."
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = AppendString(buf[:0], s)
+	}
 }
 
 func TestAppendVectorIsValidJSON(t *testing.T) {
@@ -57,5 +134,13 @@ func BenchmarkVectorEncoder(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = e.Append(buf[:0], &v)
+	}
+}
+
+func TestAppendHex64(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0xf, 0x324c24ab88359dc2, math.MaxUint64} {
+		if got, want := string(AppendHex64([]byte("id="), v)), fmt.Sprintf("id=%016x", v); got != want {
+			t.Errorf("AppendHex64(%#x) = %s, want %s", v, got, want)
+		}
 	}
 }
