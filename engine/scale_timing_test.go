@@ -82,10 +82,11 @@ func benchPopulation(b *testing.B, e *engine.Engine, users int, spray float64) {
 	// miss to every decision that production does not pay, so each is prefetched two decisions ahead (its
 	// strings one ahead, once the event is in). Only the event is; riskd's state is read as cold as before.
 	event := func(i int) *features.Event {
-		if j := order[i%len(order)]; j >= 0 {
+		j := order[i%len(order)]
+		if j >= 0 {
 			return &evs[j]
 		}
-		return &fresh[-1-order[i%len(order)]]
+		return &fresh[-1-j]
 	}
 	// The set-up's garbage (a million events' strings) is collected before the clock starts, so that the
 	// decisions measured do not pay for a collection cycle the set-up started: riskd's state holds no pointers
