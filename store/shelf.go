@@ -33,6 +33,7 @@ type shelf[R any, P keyedRecord[R]] struct {
 	n, max   uint32 // records in use; bound on n
 	room     uint32 // bound on n when eviction is refused (insertKeeping); at least max
 	chunkLen uint32
+	stride   uint32      // bytes from one record to the next in a chunk (recordStride)
 	used     uint32      // chunks allocated: [0, used)
 	arena    *chunkArena // where chunks come from; nil: each is allocated on its own
 }
@@ -43,15 +44,31 @@ const shelfChunkBytes = 16 << 10
 // newShelf returns an empty shelf for at most bound records, or room (>= bound) when records refuse to leave
 // (insertKeeping).
 func newShelf[R any, P keyedRecord[R]](bound, room uint32) shelf[R, P] {
-	var zero R
-	cl := uint32(max(1, shelfChunkBytes/unsafe.Sizeof(zero)))
+	stride := recordStride[R]()
+	cl := uint32(max(1, shelfChunkBytes/stride))
 	room = max(room, bound)
-	return shelf[R, P]{chunks: make([]atomic.Pointer[R], (uint64(room)+uint64(cl)-1)/uint64(cl)), max: bound, room: room, chunkLen: cl}
+	return shelf[R, P]{chunks: make([]atomic.Pointer[R], (uint64(room)+uint64(cl)-1)/uint64(cl)), max: bound, room: room,
+		chunkLen: cl, stride: uint32(stride)}
+}
+
+// recordStride is the room a record of type R takes in a chunk: in the chunks of an arena (records up to a
+// chunk), its size rounded up to whole cache lines. Chunks start on a cache line (arena chunks are 16 KiB
+// apart in a slab, or allocations of a 16 KiB size class), so every record then starts one and spans no more
+// lines than its size needs: a user's 360 bytes are 6 lines, where packed they spread over 7 for most
+// positions, and the 824 bytes of a profile 13 instead of mostly 14. A decision reads each record whole, and
+// every line is one more miss to wait for or to prefetch. Larger records, each a chunk of its own, are
+// packed.
+func recordStride[R any]() uintptr {
+	size := unsafe.Sizeof(*new(R))
+	if size > shelfChunkBytes {
+		return size
+	}
+	return (size + prefetch.LineSize - 1) &^ (prefetch.LineSize - 1)
 }
 
 // rec returns the record at position p < n.
 func (s *shelf[R, P]) rec(p uint32) P {
-	return P(&unsafe.Slice(s.chunks[p/s.chunkLen].Load(), s.chunkLen)[p%s.chunkLen])
+	return P(unsafe.Add(unsafe.Pointer(s.chunks[p/s.chunkLen].Load()), uintptr(p%s.chunkLen)*uintptr(s.stride)))
 }
 
 func (s *shelf[R, P]) keyAt(p uint32) uint64 { return s.rec(p).recordKey() }
@@ -139,7 +156,9 @@ func (s *shelf[R, P]) extend() uint32 {
 		if s.arena != nil {
 			s.chunks[c].Store((*R)(s.arena.get()))
 		} else {
-			s.chunks[c].Store(&make([]R, s.chunkLen)[0])
+			// Records as many as cover chunkLen strides: the padding between records holds none.
+			size := unsafe.Sizeof(*new(R))
+			s.chunks[c].Store(&make([]R, (uintptr(s.chunkLen)*uintptr(s.stride)+size-1)/size)[0])
 		}
 		s.used++
 	}
@@ -195,8 +214,7 @@ func (s *shelf[R, P]) prefetchRecord(key uint64) {
 		return
 	}
 	if c := s.chunks[p/s.chunkLen].Load(); c != nil {
-		var zero R
-		prefetch.Lines(unsafe.Add(unsafe.Pointer(c), uintptr(p%s.chunkLen)*unsafe.Sizeof(zero)), unsafe.Sizeof(zero))
+		prefetch.Lines(unsafe.Add(unsafe.Pointer(c), uintptr(p%s.chunkLen)*uintptr(s.stride)), unsafe.Sizeof(*new(R)))
 	}
 }
 
