@@ -18,3 +18,16 @@ func adviseHugePages(b []byte) {
 		syscall.Madvise(b[off:off+(end-start)], syscall.MADV_HUGEPAGE)
 	}
 }
+
+// newSlab returns n zeroed bytes mapped outside the Go heap (anonymous, private), and whether they were; where
+// the mapping is refused it falls back to the heap.
+func newSlab(n int) ([]byte, bool) {
+	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return make([]byte, n), false
+	}
+	return b, true
+}
+
+// freeSlab unmaps a slab newSlab mapped.
+func freeSlab(b []byte) { _ = syscall.Munmap(b) }

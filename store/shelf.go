@@ -2,6 +2,7 @@ package store
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -218,20 +219,40 @@ func (s *shelf[R, P]) prefetchRecord(key uint64) {
 	}
 }
 
-// chunkArena gives the shelves of a table their chunks, carved from slabs: large objects of slabBytes whose
-// memory the runtime maps fresh and has not touched, advised for transparent huge pages (adviseHugePages)
-// before a chunk of them is used. A decision reads half a dozen records scattered over gigabytes of state at a
+// chunkArena gives the shelves of a table their chunks, carved from slabs of slabBytes mapped fresh and
+// untouched, advised for transparent huge pages (adviseHugePages) before a chunk of them is used. A decision reads half a dozen records scattered over gigabytes of state at a
 // million users; in 4 KiB pages each read also misses the TLB and walks page tables that are themselves out of
 // the caches, while 2 MiB pages cover the records of a whole table with a few hundred TLB entries. A table's
 // first chunks are allocated one by one, so that a small table takes no slab. Chunks given back are kept for
-// reuse, so a table's memory stays at its peak, which its bound bounds. Records must hold no pointers: a
-// slab is a byte slice, which the collector does not scan. Safe for concurrent use.
+// reuse, so a table's memory stays at its peak, which its bound bounds.
+//
+// Slabs are mapped outside the Go heap (newSlab) where the system allows: the collector paces itself on the
+// live heap, and with gigabytes of state in it (which it never needs to scan: records hold no pointers) it let
+// garbage pile up to the size of the state before collecting, so a process settled near twice its state and
+// its memory grew for minutes under steady load. The slabs are unmapped when the arena is collected, i.e. when
+// nothing uses its table any more. Safe for concurrent use.
 type chunkArena struct {
-	mu    sync.Mutex
-	slab  []byte // the slab chunks are carved from, from next on
-	next  int
-	free  []unsafe.Pointer // chunks given back, zeroed
-	alone int              // chunks allocated one by one
+	mu     sync.Mutex
+	slab   []byte // the slab chunks are carved from, from next on
+	next   int
+	free   []unsafe.Pointer // chunks given back, zeroed
+	alone  int              // chunks allocated one by one
+	mapped *mappedSlabs
+}
+
+// mappedSlabs are the slabs an arena mapped outside the Go heap, unmapped by the arena's cleanup.
+type mappedSlabs struct{ list [][]byte }
+
+func (m *mappedSlabs) unmap() {
+	for _, b := range m.list {
+		freeSlab(b)
+	}
+}
+
+func newChunkArena() *chunkArena {
+	a := &chunkArena{mapped: &mappedSlabs{}}
+	runtime.AddCleanup(a, (*mappedSlabs).unmap, a.mapped)
+	return a
 }
 
 const (
@@ -254,7 +275,11 @@ func (a *chunkArena) get() unsafe.Pointer {
 		return unsafe.Pointer(&make([]byte, shelfChunkBytes)[0])
 	}
 	if a.next+shelfChunkBytes > len(a.slab) {
-		a.slab, a.next = make([]byte, slabBytes), 0
+		slab, mapped := newSlab(slabBytes)
+		if mapped {
+			a.mapped.list = append(a.mapped.list, slab)
+		}
+		a.slab, a.next = slab, 0
 		adviseHugePages(a.slab)
 	}
 	c := unsafe.Pointer(&a.slab[a.next])

@@ -56,7 +56,7 @@ func makeTable[R any, P record[R]](maxKeys int, room uint32, name string) table[
 	t := table[R, P]{shards: make([]tableShard[R, P], 1<<bits), shift: 64 - bits, name: name}
 	var arena *chunkArena
 	if unsafe.Sizeof(*new(R)) <= shelfChunkBytes {
-		arena = new(chunkArena)
+		arena = newChunkArena()
 	}
 	for i := range t.shards {
 		n := limit(i)
