@@ -23,16 +23,7 @@ func BenchmarkHandleDecideKeyed(b *testing.B) {
 func benchmarkHandleDecide(b *testing.B, secret string) {
 	s := newTestServer(b)
 	if secret != "" {
-		kr, err := ParseKeyring([]byte(`keys:
-  - {name: admin, sha256: ` + HashSecret("rk_admin-secret") + `, scopes: [admin]}
-  - {name: brand-a, sha256: ` + HashSecret("rk_brand-a-secret") + `, scopes: [decide], tenants: [brand-a]}
-  - {name: metrics, sha256: ` + HashSecret("rk_metrics-secret") + `, scopes: [metrics]}
-  - {name: idp, sha256: ` + HashSecret(secret) + `, scopes: [decide]}
-`))
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.keys.Store(kr)
+		s.keys.Store(benchKeyring(b, secret))
 	}
 	ts := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	ips := []string{"216.160.83.56", "89.160.20.112", "2.125.160.216", "175.16.199.1"}
