@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"testing"
 	"time"
 
@@ -13,24 +12,9 @@ import (
 // every subject into its record in the background, deletes the old keys and sets the layout marker; from then
 // on a subject without a record is not looked for in old keys. Known devices stay known, trusted stay trusted.
 func TestRedisMovesOldKeysThenStopsLooking(t *testing.T) {
-	fx := readRedisFixture(t)
-	srv := storetest.StartRedis(t)
+	fx, srv, r := openRedisFixture(t)
 	c := srv.Client(t)
 	ctx := context.Background()
-	for _, k := range fx.Keys {
-		v, err := base64.StdEncoding.DecodeString(k.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Do(ctx, c.B().Set().Key(k.Key).Value(string(v)).Build()).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := OpenRedis(RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second, KeyCheck: []byte(fixtureKeyCheck), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	waitLayout(t, r)
 	if old := srv.Keys(t, oldPattern); len(old) != 0 {
 		t.Fatalf("old keys left after the move: %v", old)

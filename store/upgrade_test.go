@@ -63,6 +63,30 @@ func readRedisFixture(t *testing.T) redisFixture {
 	return fx
 }
 
+// openRedisFixture starts a redis-server holding the fixture's keys, as the release before left them, and opens
+// it as this release does (closed when the test ends).
+func openRedisFixture(t *testing.T) (redisFixture, *storetest.Redis, *Redis) {
+	t.Helper()
+	fx := readRedisFixture(t)
+	srv := storetest.StartRedis(t)
+	c := srv.Client(t)
+	for _, k := range fx.Keys {
+		v, err := base64.StdEncoding.DecodeString(k.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(context.Background(), c.B().Set().Key(k.Key).Value(string(v)).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenRedis(RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second, KeyCheck: []byte(fixtureKeyCheck), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return fx, srv, r
+}
+
 func TestUpgradeKeepsDataDir(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(fixtureDir, "datadir"))); err != nil {
@@ -77,24 +101,9 @@ func TestUpgradeKeepsDataDir(t *testing.T) {
 }
 
 func TestUpgradeKeepsRedis(t *testing.T) {
-	fx := readRedisFixture(t)
-	srv := storetest.StartRedis(t)
+	fx, srv, r := openRedisFixture(t)
 	c := srv.Client(t)
 	ctx := context.Background()
-	for _, k := range fx.Keys {
-		v, err := base64.StdEncoding.DecodeString(k.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Do(ctx, c.B().Set().Key(k.Key).Value(string(v)).Build()).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := OpenRedis(RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second, KeyCheck: []byte(fixtureKeyCheck), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	checkUpgraded(t, r, fx.At+60)
 	if err := r.Health(); err != nil {
 		t.Fatalf("the readings were not Redis's: %v", err)
