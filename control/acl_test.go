@@ -16,16 +16,7 @@ const readmeACL = "resetkeys ~riskd:* resetchannels -@all +ping +get +set +del +
 // TestRedisStoreWithinMinimalACL: the control store works as the ACL user the README defines, and Redis logs
 // no command it denied.
 func TestRedisStoreWithinMinimalACL(t *testing.T) {
-	acl := filepath.Join(t.TempDir(), "users.acl")
-	if err := os.WriteFile(acl, []byte("user default on nopass ~* &* +@all\nuser riskd on >riskd-pw "+readmeACL+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := storetest.StartRedisWith(t, storetest.Options{Args: []string{"--aclfile", acl}})
-	st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{r.Addr}, Username: "riskd", Password: "riskd-pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, denied := openWithinACL(t)
 	ctx := context.Background()
 	for n := uint64(0); n < control.KeepVersions+2; n++ {
 		if err := st.Append(ctx, n, control.Version{Document: "rules", Author: "a"}); err != nil {
@@ -38,12 +29,31 @@ func TestRedisStoreWithinMinimalACL(t *testing.T) {
 	if _, err := st.Get(ctx, "rules", control.KeepVersions+2); err != nil {
 		t.Fatal(err)
 	}
-	admin := r.Client(t)
-	denied, err := admin.Do(ctx, admin.B().AclLog().Count(10).Build()).ToArray()
+	if n := denied(); n != 0 {
+		t.Fatalf("the ACL denied the control store %d commands", n)
+	}
+}
+
+// openWithinACL opens the control store on a redis-server as the ACL user the README defines; denied counts the
+// commands Redis refused that user since.
+func openWithinACL(t *testing.T) (st *control.Redis, denied func() int) {
+	t.Helper()
+	acl := filepath.Join(t.TempDir(), "users.acl")
+	if err := os.WriteFile(acl, []byte("user default on nopass ~* &* +@all\nuser riskd on >riskd-pw "+readmeACL+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := storetest.StartRedisWith(t, storetest.Options{Args: []string{"--aclfile", acl}})
+	st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{r.Addr}, Username: "riskd", Password: "riskd-pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(denied) != 0 {
-		t.Fatalf("the ACL denied the control store %d commands", len(denied))
+	t.Cleanup(func() { st.Close() })
+	admin := r.Client(t)
+	return st, func() int {
+		log, err := admin.Do(context.Background(), admin.B().AclLog().Count(10).Build()).ToArray()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(log)
 	}
 }

@@ -2,8 +2,6 @@ package control_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -102,16 +100,7 @@ func TestInstancesAloneOnBolt(t *testing.T) {
 
 // TestInstancesWithinMinimalACL: the heartbeats use only commands of the README's ACL.
 func TestInstancesWithinMinimalACL(t *testing.T) {
-	acl := filepath.Join(t.TempDir(), "users.acl")
-	if err := os.WriteFile(acl, []byte("user default on nopass ~* &* +@all\nuser riskd on >riskd-pw "+readmeACL+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := storetest.StartRedisWith(t, storetest.Options{Args: []string{"--aclfile", acl}})
-	st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{r.Addr}, Username: "riskd", Password: "riskd-pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, denied := openWithinACL(t)
 	ctx := context.Background()
 	if err := st.Beat(ctx, control.Instance{ID: "a:1", Seen: time.Now(), ControlVersions: map[string]uint64{"rules": 2}}, time.Minute); err != nil {
 		t.Fatal(err)
@@ -126,12 +115,7 @@ func TestInstancesWithinMinimalACL(t *testing.T) {
 	if list, err := st.Instances(ctx, time.Now()); err != nil || len(list) != 0 {
 		t.Fatalf("after leaving: %+v %v", list, err)
 	}
-	admin := r.Client(t)
-	denied, err := admin.Do(ctx, admin.B().AclLog().Count(10).Build()).ToArray()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(denied) != 0 {
-		t.Fatalf("the ACL denied the heartbeats %d commands", len(denied))
+	if n := denied(); n != 0 {
+		t.Fatalf("the ACL denied the heartbeats %d commands", n)
 	}
 }
