@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
 	"math"
 	"net/netip"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/features"
+	"github.com/riskd/riskd/internal/jsonenc"
 )
 
 // Bounds on request strings. They keep one request's cost and what it can make riskd hold small.
@@ -58,7 +58,7 @@ func fieldString(v *fastjson.Value, field string, maxLen int) (string, *apiError
 	if len(b) > maxLen {
 		return "", badField("too_long", field, "%s is longer than %d bytes", field, maxLen)
 	}
-	if printableASCII(b) { // nearly every field: ids, addresses, user agents
+	if jsonenc.PrintableASCII(b) { // nearly every field: ids, addresses, user agents
 		return b2s(b), nil
 	}
 	if !utf8.Valid(b) {
@@ -70,28 +70,6 @@ func fieldString(v *fastjson.Value, field string, maxLen int) (string, *apiError
 		}
 	}
 	return b2s(b), nil
-}
-
-// printableASCII reports whether every byte of b is from 0x20 to 0x7e: valid UTF-8 with no control characters,
-// which fieldString then need not look at byte by byte. It tests eight bytes at a time (the "has a byte less
-// than n" and "has a zero byte" bit tricks, exact for whether any byte qualifies).
-func printableASCII(b []byte) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	var special uint64
-	for ; len(b) >= 8; b = b[8:] {
-		x := binary.LittleEndian.Uint64(b)
-		del := x ^ (ones * 0x7f)
-		special |= x | (x-ones*0x20)&^x | (del-ones)&^del
-	}
-	if special&highs != 0 {
-		return false
-	}
-	for _, c := range b {
-		if c < 0x20 || c >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func fieldIP(v *fastjson.Value) (netip.Addr, *apiError) {

@@ -3,6 +3,7 @@
 package jsonenc
 
 import (
+	"encoding/binary"
 	"math"
 	"reflect"
 	"strconv"
@@ -89,14 +90,38 @@ func load8(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
+// below marks (in its byte's high bit) a byte of x less than n, for n <= 0x80; has marks a byte equal to c. The
+// marks are exact as to whether any byte qualifies: test them against highs.
+func below(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x }
+
+func has(x uint64, c byte) uint64 {
+	y := x ^ (ones * uint64(c))
+	return (y - ones) &^ y
+}
+
 // plain8 reports whether all eight bytes of x are ASCII from 0x20 up other than '"' and '\\': bytes AppendString
 // copies as they are.
 func plain8(x uint64) bool {
-	quote, backslash := x^(ones*'"'), x^(ones*'\\')
-	special := x | // non-ASCII
-		(x-ones*0x20)&^x | // control characters
-		(quote-ones)&^quote | (backslash-ones)&^backslash
-	return special&highs == 0
+	return (x|below(x, 0x20)|has(x, '"')|has(x, '\\'))&highs == 0 // x's own high bits: non-ASCII
+}
+
+// PrintableASCII reports whether every byte of b is from 0x20 to 0x7e: valid UTF-8 without control characters,
+// so a decoder need not look at it byte by byte. Eight bytes at a time.
+func PrintableASCII(b []byte) bool {
+	var special uint64
+	for ; len(b) >= 8; b = b[8:] {
+		x := binary.LittleEndian.Uint64(b)
+		special |= x | below(x, 0x20) | has(x, 0x7f)
+	}
+	if special&highs != 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendHex64 appends v as 16 lowercase hex digits.
