@@ -46,17 +46,22 @@ func newShedAnswer() shedAnswer {
 // stale reports whether a decide or events request is to be shed for its X-Request-Start age, and counts it in
 // the shed-for-age metrics if so. Without the queue controller (Config.QueueTarget) the budget
 // (Config.QueueBudget) sheds every request that waited longer, as of now (the zero time: read the clock); with
-// it, the controller alone decides, at random whatever the request's own age, so that refusals come back no
-// later than answers (queueControl), and neither the clock nor the stamp's value is read.
+// it, the controller picks requests at random and refuses those it picks unless they already waited past the
+// budget (queueControl), so that refusals come back no later than answers.
 func (s *Server) stale(ctx *fasthttp.RequestCtx, now time.Time) bool {
 	if s.cfg.QueueBudget <= 0 {
 		return false
 	}
 	if s.queue != nil {
-		// The draw comes first, and only while the controller sheds at all: a request it spares is not even
-		// looked at, and one it picks needs only to be stamped.
-		if s.queue.probability() == 0 || !s.queue.pick(rand.Float64()) ||
-			len(ctx.Request.Header.Peek(HeaderRequestStart)) == 0 {
+		// The draw comes first, and only while the controller sheds at all: a request it does not pick is not
+		// even looked at; only one it picks has its stamp read.
+		if s.queue.probability() == 0 || !s.queue.pick(rand.Float64()) {
+			return false
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if age, ok := queueAge(ctx, now); !ok || s.queue.spare(age) {
 			return false
 		}
 		s.shedEarly.Inc()

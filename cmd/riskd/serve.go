@@ -98,7 +98,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.adminTLSKey, "admin-tls-key", "", "TLS private key file (PEM) for --admin-listen (default: --tls-key)")
 	fs.IntVar(&c.maxInflight, "max-inflight", 1024, "decide/events requests evaluated at once; beyond it requests are shed")
 	fs.DurationVar(&c.queueBudget, "queue-budget", 0, "shed decide/events requests that waited longer than this before reaching riskd, by the caller's X-Request-Start header; 0 = off")
-	fs.DurationVar(&c.queueTarget, "queue-target", 0, "with --queue-budget: shed stamped requests at random, whatever their age, as much as holds the delay before riskd at this (the budget then refuses nothing itself; docs/OVERLOAD.md); 0 = off")
+	fs.DurationVar(&c.queueTarget, "queue-target", 0, "with --queue-budget: shed stamped requests at random, as much as holds the delay before riskd at this, answering those already past the budget (which then refuses nothing itself; docs/OVERLOAD.md); 0 = off")
 	fs.StringVar(&c.shed, "shed", "reject", "how to shed when overloaded: reject (503 + Retry-After) or fallback (the fail-policy decision)")
 	fs.StringVar(&c.failPolicy, "fail-policy", engine.DefaultFailPolicy().String(), "decision per event type when riskd cannot evaluate an event")
 	fs.StringVar(&c.kratosIPHeader, "kratos-ip-header", "True-Client-Ip", "request header the Ory Kratos hooks read the client's address from (one that Kratos forwards and your proxy sets)")
