@@ -43,6 +43,7 @@ type comparison struct {
 	bareCap, riskdCap   runResult   // the best round of each
 	sustainSteps        []runResult // open-loop steps against riskd, to find the rate it sustains
 	sustainable         float64     // the highest of them whose p99 stayed within -sustain-p99 (0: none did)
+	sustainBound        time.Duration // -sustain-p99
 	calibration         []runResult // open-loop steps against bare, to find the rate the generator sustains
 	wantPeak, peak      float64     // the spike peak asked for (-under × sustainable) and the one run
 	bareSpike           runResult   // the same spike against bare: what the generator and the machine add
@@ -195,6 +196,7 @@ func (c config) compareOnce(ctx context.Context, bins map[string]string, geo str
 
 	// What riskd sustains open loop: the closed loop's figure is a ceiling reached with every connection
 	// busy and every wake-up batched, not a rate at which a request is answered in time.
+	cmp.sustainBound = c.sustainP99
 	cmp.sustainable, cmp.sustainSteps, err = findSustainable(capRate, c.sustainP99, func(r float64) (runResult, error) {
 		d, err := driverFor(riskd, c.conns)
 		if err != nil {

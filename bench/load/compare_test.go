@@ -175,3 +175,37 @@ func TestDistributionCountsRunsMeetingEachTarget(t *testing.T) {
 		t.Fatalf("no median row:\n%s", out)
 	}
 }
+
+// TestOverloadPastSustainableByLatencyIsTested: an overload hold in which riskd's core was not saturated and
+// nothing was shed, but whose p99 was past the sustainable bound in most seconds, is past the sustainable
+// rate as the targets define it, and is judged; the same hold within the bound was not an overload, and its
+// targets are marked not measured.
+func TestOverloadPastSustainableByLatencyIsTested(t *testing.T) {
+	hold := func(p99 time.Duration) overloadRun {
+		res := stepResult(1100, p99)
+		res.Phases[2].Usage = usage{serverOK: true, serverCPU: 75, ok: true}
+		res.Phases[2].Sent = res.Phases[2].Offered
+		res.Total = res.Phases[2]
+		return overloadRun{factor: 1.1, base: 1000, res: res}
+	}
+	judged := func(o overloadRun) (tested, notMeasured int) {
+		cmp := comparison{sustainable: 1000, sustainBound: 6 * time.Millisecond, overloads: []overloadRun{o}}
+		for _, v := range cmp.verdicts() {
+			if !strings.HasPrefix(v.target, "overload") || strings.Contains(v.target, "past its sustainable rate") {
+				continue
+			}
+			if strings.HasPrefix(v.state, "MISS (not measured") {
+				notMeasured++
+			} else {
+				tested++
+			}
+		}
+		return tested, notMeasured
+	}
+	if tested, skipped := judged(hold(8 * time.Millisecond)); tested == 0 || skipped != 0 {
+		t.Fatalf("p99 past the bound in every second: %d targets judged, %d not measured", tested, skipped)
+	}
+	if tested, skipped := judged(hold(2 * time.Millisecond)); tested != 0 || skipped == 0 {
+		t.Fatalf("p99 within the bound, core at 75 %%: %d targets judged, %d not measured", tested, skipped)
+	}
+}
