@@ -39,14 +39,14 @@ func targetAnswered(factor float64) float64 {
 
 // comparison is what one -compare run measured.
 type comparison struct {
-	bareCaps, riskdCaps []runResult // capacity rounds
-	bareCap, riskdCap   runResult   // the best round of each
-	sustainSteps        []runResult // open-loop steps against riskd, to find the rate it sustains
-	sustainable         float64     // the highest of them whose p99 stayed within -sustain-p99 (0: none did)
+	bareCaps, riskdCaps []runResult   // capacity rounds
+	bareCap, riskdCap   runResult     // the best round of each
+	sustainSteps        []runResult   // open-loop steps against riskd, to find the rate it sustains
+	sustainable         float64       // the highest of them whose p99 stayed within -sustain-p99 (0: none did)
 	sustainBound        time.Duration // -sustain-p99
-	calibration         []runResult // open-loop steps against bare, to find the rate the generator sustains
-	wantPeak, peak      float64     // the spike peak asked for (-under × sustainable) and the one run
-	bareSpike           runResult   // the same spike against bare: what the generator and the machine add
+	calibration         []runResult   // open-loop steps against bare, to find the rate the generator sustains
+	wantPeak, peak      float64       // the spike peak asked for (-under × sustainable) and the one run
+	bareSpike           runResult     // the same spike against bare: what the generator and the machine add
 	spike               runResult
 	overloads           []overloadRun
 	hogs                int       // busy loops sharing riskd's core during the overload (0: none)
