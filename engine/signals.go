@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"strings"
-
 	"github.com/riskd/riskd/features"
 	"github.com/riskd/riskd/rules"
 )
@@ -26,10 +24,11 @@ const (
 // MaxSignalRules is how many fired rules a Signal names.
 const MaxSignalRules = 4
 
-// Signal is one decision or outcome worth reporting. UserID and Tenant are copies the sink may keep: the
-// event's strings alias the request buffer. Copying them is the one allocation a signal costs, and only
-// signal-worthy events make one: a decision that is not an allow or that a stuffing rule fired on, and the
-// outcomes that move a user's risk level (SignalOutcomes); the steady state of allowed logins makes none.
+// Signal is one decision or outcome worth reporting: a decision that is not an allow or that a stuffing rule
+// fired on, and the outcomes that move a user's risk level (signalOutcome). UserID and Tenant are the
+// event's, which alias the request buffer: they are valid only during the Signal call, and a sink that keeps
+// them copies them (the signals package copies their bytes into its queue), so that making a signal allocates
+// nothing, even in a credential-stuffing wave where nearly every decision is one.
 type Signal struct {
 	Kind         SignalKind
 	UserID       string // as the caller sent it
@@ -74,7 +73,7 @@ func (e *Engine) signalDecision(ev *features.Event, d *Decision, set *rules.Set,
 	if d.Action == rules.Allow && !stuffing {
 		return
 	}
-	s := Signal{Kind: SignalDecision, UserID: strings.Clone(ev.UserID), Tenant: strings.Clone(ev.Tenant), Time: ev.Time,
+	s := Signal{Kind: SignalDecision, UserID: ev.UserID, Tenant: ev.Tenant, Time: ev.Time,
 		EvaluationID: d.EvaluationID, EventType: ev.Type, Action: d.Action, Stuffing: stuffing,
 		CredentialsValid: ev.HasCredentials && ev.CredentialsValid, Model: &set.Signals}
 	for _, i := range fired {
@@ -94,6 +93,6 @@ func (e *Engine) signalOutcome(o *features.Outcome) {
 		return
 	}
 	id, _ := parseEvaluationID(o.EvaluationID)
-	e.signals.Signal(Signal{Kind: SignalOutcome, UserID: strings.Clone(o.UserID), Tenant: strings.Clone(o.Tenant), Time: o.Time,
+	e.signals.Signal(Signal{Kind: SignalOutcome, UserID: o.UserID, Tenant: o.Tenant, Time: o.Time,
 		EvaluationID: id &^ flagBits, Outcome: o.Type, Model: &e.live.Load().set.Signals})
 }

@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -300,8 +302,9 @@ func TestForgetDropsQueuedSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx.Signal(fraud("erased")) // a new event after the erasure
-	for len(tx.in) > 0 {
-		tx.take(<-tx.in)
+	for len(tx.in) > 0 {       // as the worker does: each signal taken in the same intake, its strings aliasing it
+		tx.taking = <-tx.in
+		tx.take(&tx.taking)
 	}
 	s, _ := tx.stream(cfg.StreamID)
 	var subjects []string
@@ -310,5 +313,25 @@ func TestForgetDropsQueuedSignals(t *testing.T) {
 	}
 	if len(subjects) != 2 || subjects[0] != "kept" || subjects[1] != "erased" {
 		t.Fatalf("SETs queued for %q, want kept, then erased once (the event after the erasure)", subjects)
+	}
+}
+
+// TestSignalCopiesTheRequestStrings: the signal's user id and tenant alias the request, which is reused once
+// Signal returns; the queued signal holds their bytes, and strings longer than the room it keeps are copied.
+func TestSignalCopiesTheRequestStrings(t *testing.T) {
+	tx := newTestTransmitter(t, nil)
+	tx.Close() // no worker: the test takes the queue itself
+	buf := []byte("victim-50acme")
+	long := strings.Repeat("u", intakeText+1)
+	tx.Signal(engine.Signal{Kind: engine.SignalDecision, UserID: unsafe.String(&buf[0], 9), Tenant: unsafe.String(&buf[9], 4)})
+	tx.Signal(engine.Signal{Kind: engine.SignalDecision, UserID: long, Tenant: "t"})
+	tx.Signal(engine.Signal{Kind: engine.SignalDecision, UserID: "u", Tenant: long})
+	copy(buf, "XXXXXXXXXXXXX") // the request buffer, reused
+	for _, want := range [][2]string{{"victim-50", "acme"}, {long, "t"}, {"u", long}} {
+		in := <-tx.in
+		in.strings()
+		if in.sig.UserID != want[0] || in.sig.Tenant != want[1] {
+			t.Fatalf("queued user %.20q tenant %.20q, want %.20q and %.20q", in.sig.UserID, in.sig.Tenant, want[0], want[1])
+		}
 	}
 }

@@ -67,6 +67,7 @@ type Transmitter struct {
 	risk   map[uint64]*userRisk
 	erased map[uint64]uint64 // subject key -> the last signal number an erasure of the user covers
 	events []event           // the worker's buffer of the events a signal makes, reused
+	taking intake            // the signal the worker is taking; its strings alias this copy's bytes
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -177,20 +178,57 @@ func orDuration(v, def time.Duration) time.Duration {
 }
 
 // Signal queues s for the worker, or drops and counts it when the queue is full: it never blocks (the engine
-// calls it on the request path).
+// calls it on the request path). s's strings alias the request; the queue holds copies of their bytes, so that
+// a signal costs no allocation.
 func (t *Transmitter) Signal(s engine.Signal) {
 	select {
-	case t.in <- intake{sig: s, seq: t.seq.Add(1)}:
+	case t.in <- newIntake(s, t.seq.Add(1)):
 	default:
 		t.dropped.Inc()
 	}
 }
 
+// newIntake is s numbered seq, its strings copied into the intake.
+func newIntake(s engine.Signal, seq uint64) intake {
+	in := intake{sig: s, seq: seq}
+	in.sig.UserID, in.sig.Tenant = "", ""
+	in.userLen = copyText(in.text[:], s.UserID, &in.sig.UserID)
+	in.tenantLen = copyText(in.text[in.userLen:], s.Tenant, &in.sig.Tenant)
+	return in
+}
+
+// copyText copies v into buf and returns its length there, or, when it does not fit (longer than the decide
+// API allows), sets *kept to a copy of it and returns 0.
+func copyText(buf []byte, v string, kept *string) int {
+	if len(v) > len(buf) {
+		*kept = strings.Clone(v)
+		return 0
+	}
+	return copy(buf, v)
+}
+
+// intakeText is the room an intake keeps for a signal's user id and tenant: the longest the decide API takes.
+const intakeText = 256 + 64
+
 // intake is a signal in the intake queue, numbered so that an erasure can tell the signals that came before
-// it (still queued: dropped) from those that came after (a new event about the user: kept).
+// it (still queued: dropped) from those that came after (a new event about the user: kept). The signal's
+// user id and tenant are in text (unless too long for it, then in the signal as copies).
 type intake struct {
-	sig engine.Signal
-	seq uint64
+	sig                engine.Signal
+	seq                uint64
+	userLen, tenantLen int
+	text               [intakeText]byte
+}
+
+// strings points the signal's user id and tenant at in's bytes, where they were copied. The strings live as
+// long as in is not overwritten: what keeps them longer copies them.
+func (in *intake) strings() {
+	if in.userLen > 0 {
+		in.sig.UserID = unsafe.String(&in.text[0], in.userLen)
+	}
+	if in.tenantLen > 0 {
+		in.sig.Tenant = unsafe.String(&in.text[in.userLen], in.tenantLen)
+	}
 }
 
 // Close stops the worker and the push deliveries; what is still queued is lost (the queue is in memory).
@@ -256,15 +294,16 @@ func (t *Transmitter) work() {
 		select {
 		case <-t.stop:
 			return
-		case in := <-t.in:
-			t.take(in)
+		case t.taking = <-t.in:
+			t.take(&t.taking)
 		}
 	}
 }
 
 // take turns one signal into events and queues them, unless an erasure of its user came after it.
-func (t *Transmitter) take(in intake) {
+func (t *Transmitter) take(in *intake) {
 	t.signalsTaken.Inc()
+	in.strings()
 	s := &in.sig
 	key := t.subjectKey(s.UserID)
 	t.riskMu.Lock()
@@ -335,7 +374,7 @@ func (t *Transmitter) dispatchTo(s *stream, ev *event, key uint64) {
 		t.log.Error("signing a security event token", "err", err)
 		return
 	}
-	t.enqueue(s, queued{jti: jti, token: token, subject: ev.subject})
+	t.enqueue(s, queued{jti: jti, token: token, subject: strings.Clone(ev.subject)}) // kept past the signal
 }
 
 func (t *Transmitter) streamList() []*stream {

@@ -164,7 +164,7 @@ func (t *Transmitter) notifyWebhooks(s *engine.Signal) {
 			h.dropped.Inc()
 			continue
 		}
-		h.queue = append(h.queue, queued{jti: id, token: string(body), subject: s.UserID})
+		h.queue = append(h.queue, queued{jti: id, token: string(body), subject: strings.Clone(s.UserID)}) // kept past the signal
 		close(h.changed)
 		h.changed = make(chan struct{})
 		h.dirty.Store(true)
