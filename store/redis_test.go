@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/riskd/riskd/store/storetest"
 )
 
@@ -319,5 +321,37 @@ func TestRedisPoisonedKeyStaysLocal(t *testing.T) {
 	a.Observe(Subjects{User: 2, HasUser: true}, now, 0, &r)
 	if !r.HasProfile {
 		t.Fatal("writes behind the poisoned one were lost")
+	}
+}
+
+// TestRedisCloseSendsAFullQueue: writes still queued at Close reach Redis, however many there are. They used to
+// go as one batch under one adminTimeout, and the 65,536 a full queue holds took longer than that: every one
+// was lost (an import into Redis lost thousands of profile changes on a loaded machine). Redis is paused while
+// they are queued, so that the writer cannot drain them before Close.
+func TestRedisCloseSendsAFullQueue(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	reg := metrics.NewSet()
+	r, err := OpenRedis(RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second, KeyCheck: []byte("k"), Metrics: NewMetrics(reg),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client(t)
+	ctx := context.Background()
+	if err := c.Do(ctx, c.B().ClientPause().Timeout(1000).Write().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	const users = 1 << 15
+	at := time.Now().Unix()
+	for u := range uint64(users) {
+		r.Apply(u+1, ProfileOp{Kind: OpLogin, At: at})
+		r.Count(Subjects{User: u + 1, HasUser: true}, SetOf(Successes), at)
+	}
+	r.Close()
+	if n := reg.GetOrCreateCounter("riskd_state_writes_dropped_total").Get(); n != 0 {
+		t.Fatalf("%d of %d writes queued at Close were dropped", n, 2*users)
+	}
+	if keys := srv.Keys(t, "riskd:{u:*}:p"); len(keys) != users {
+		t.Fatalf("%d profiles in Redis, want %d", len(keys), users)
 	}
 }

@@ -94,9 +94,35 @@ func (r *Redis) writer() {
 }
 
 // finalFlush gives the writes still queued at Close one attempt, so that a clean stop loses nothing while
-// Redis is reachable.
+// Redis is reachable. They go in batches of writeBatch, as the writer sends them: sent as one batch, the
+// thousands an import leaves queued could not be written within one batch's adminTimeout on a loaded machine,
+// and were all lost. Once a batch fails, Redis is out of reach and the rest is dropped without waiting for it.
 func (r *Redis) finalFlush(batch []redisWrite) {
+	var err error
 	for {
+	fill:
+		for len(batch) < writeBatch {
+			select {
+			case w := <-r.writes:
+				batch = append(batch, w)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		err = ErrUnavailable
+		if c := r.conn(); c != nil {
+			err = r.writeBatch(c, batch, time.Now())
+		}
+		if err != nil {
+			break
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+	for { // the rest, not tried
 		select {
 		case w := <-r.writes:
 			batch = append(batch, w)
@@ -104,14 +130,6 @@ func (r *Redis) finalFlush(batch []redisWrite) {
 		default:
 		}
 		break
-	}
-	c := r.conn()
-	var err error = ErrUnavailable
-	if c != nil {
-		err = r.writeBatch(c, batch, time.Now())
-	}
-	if err == nil {
-		return
 	}
 	lost := 0
 	for i := range batch {
