@@ -179,7 +179,13 @@ local ix = {i1, i2, i3, i4}
 local factsBytes = {[KIND_USER] = USER_BYTES, [KIND_ADDR] = ADDR_BYTES, [KIND_DEVICE] = DEVICE_BYTES, [KIND_NONE] = 0}
 local factsFmt = {[KIND_USER] = USER_FMT, [KIND_ADDR] = ADDR_FMT, [KIND_DEVICE] = DEVICE_FMT}
 local factsFields = {[KIND_USER] = USER_FIELDS, [KIND_ADDR] = ADDR_FIELDS, [KIND_DEVICE] = DEVICE_FIELDS}
-local pack, unpack1, sub, find, floor = struct.pack, struct.unpack, string.sub, string.find, math.floor
+local pack, unpack1, sub, find, rep = struct.pack, struct.unpack, string.sub, string.find, string.rep
+-- cn is a bucket's count after the event in a bucket the ring just cleared
+local cn = pack('<H', math.min(n, 65535))
+-- The event's minute stamp and minute as a slot and a field hold them, and its heads (ixb, packed once a
+-- subject needs them): a C call costs as much as a dozen lines of Lua.
+local stb, mnb, ixb = pack('<H', st), pack('<i4', mn), nil
+local ttls, dttls
 
 local function age(now, s)
   local d = (now - s) % STAMP_MOD
@@ -189,10 +195,13 @@ end
 
 -- The record being changed (src) and its changes: put(p, s) replaces the bytes at p (1-based) by s; calls
 -- come in increasing p, and no field is read after it is put.
-local src, puts
+-- puts is one table for every subject of the call, np its length: growing a new table per subject cost more
+-- than the changes it held.
+local src, puts, np = nil, {}, 0
 local function put(p, s)
-  puts[#puts + 1] = p
-  puts[#puts + 1] = s
+  puts[np + 1] = p
+  puts[np + 2] = s
+  np = np + 2
 end
 
 -- splice is src with the puts made, runs of puts close together are written as one range: a range costs a
@@ -219,31 +228,32 @@ local function setPut(p, fmt, cnt, fp)
     if (q - p) % 4 == 2 then
       local s = unpack1('<H', src, q - 2)
       if s ~= 0 or fp ~= 0 then -- not an empty slot
-        if age(st, s) > 0 then put(q - 2, pack('<I4', fp * 65536 + st)) end
+        if age(st, s) > 0 then put(q - 2, stb .. fpb) end
         return
       end
     end
     init = q + 1
   end
-  local v = {unpack1(fmt, src, p)}
-  local victim, oldest, empty = 1, nil, false
-  for j = 1, cnt do
-    local x = v[j]
-    if x == 0 then
-      if not empty then victim, empty = j, true end
-    else
-      local s = x % 65536
-      if floor(x / 65536) == fp then
-        if age(st, s) > 0 then put(p + 4 * (j - 1), pack('<I4', fp * 65536 + st)) end
-        return
-      end
-      if not empty then
-        local g = age(st, s)
-        if oldest == nil or g > oldest then victim, oldest = j, g end
-      end
+  -- A new item: it takes the first empty slot (four zero bytes at a slot's start, found in C too), else the
+  -- oldest.
+  init = p
+  while true do
+    local q = find(src, '\0\0\0\0', init, true)
+    if not q or q >= e then break end
+    if (q - p) % 4 == 0 then
+      put(q, stb .. fpb)
+      return
     end
+    init = q + 1
   end
-  put(p + 4 * (victim - 1), pack('<I4', fp * 65536 + st))
+  local v = {unpack1(fmt, src, p)}
+  local victim, oldest = 1, nil
+  for j = 1, cnt do
+    local g = (st - v[j] % 65536) % STAMP_MOD -- age(st, the slot's stamp), inlined
+    if g > STAMP_HALF then g = g - STAMP_MOD end
+    if oldest == nil or g > oldest then victim, oldest = j, g end
+  end
+  put(p + 4 * (victim - 1), stb .. fpb)
 end
 
 -- setAdd is setPut on a decoded body v, slots lo..hi.
@@ -255,7 +265,7 @@ local function setAdd(v, lo, hi, fp)
       if not empty then victim, empty = j, true end
     else
       local s = x % 65536
-      if floor(x / 65536) == fp then
+      if x - s == fp * 65536 then
         if age(st, s) > 0 then v[j] = fp * 65536 + st end
         return
       end
@@ -289,7 +299,7 @@ local function addFacts(v, kind, present, x1, x2, x3, x4)
   if mn - last >= DAY_MIN then
     for j = s0, s1 do v[j] = 0 end
     if r0 then for j = r0, r1 do v[j] = 0 end end
-  elseif floor(mn / 60) > floor(last / 60) then
+  elseif mn - mn % 60 > last - last % 60 then
     for j = s0, s1 do
       if v[j] ~= 0 and age(st, v[j] % 65536) >= DAY_MIN then v[j] = 0 end
     end
@@ -303,8 +313,8 @@ local function addFacts(v, kind, present, x1, x2, x3, x4)
   if mn >= last then v[1] = mn; latest = true end
   if kind == KIND_USER then
     if present % 2 == 1 then setAdd(v, USER_IPS, USER_DEVICES - 1, x1) end
-    if floor(present / 2) % 2 == 1 then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, x2) end
-    if floor(present / 4) % 2 == 1 then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, x3) end
+    if present % 4 >= 2 then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, x2) end
+    if present % 8 >= 4 then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, x3) end
     if present >= 8 then
       for j = 0, 1 do
         local i, h = ix[3 + j], v[USER_HEADS + j]
@@ -343,22 +353,38 @@ local function count(mask, fresh)
     old[w] = h[w]
     if ix[w] > h[w] then h[w], moved = ix[w], true end
   end
-  if moved then put(1 + RING_HEADS_OFF, pack(RING_HEADS_RFMT, unpack(h, 1, NUM_WINDOWS))) end
+  if moved then
+    local same = true
+    for w = 1, NUM_WINDOWS do
+      if h[w] ~= ix[w] then same = false end
+    end
+    if not same then
+      put(1 + RING_HEADS_OFF, pack(RING_HEADS_RFMT, unpack(h, 1, NUM_WINDOWS)))
+    else
+      if not ixb then ixb = pack(RING_HEADS_RFMT, unpack(ix, 1, NUM_WINDOWS)) end
+      put(1 + RING_HEADS_OFF, ixb)
+    end
+  end
   for w = 1, NUM_WINDOWS do
     local i, o = ix[w], old[w]
     local base = 1 + RING_COUNTS_OFF + (w - 1) * WIN_BYTES
     if i > o then
-      -- The buckets o+1..i are cleared (all of them once the ring moved past them all), slot by slot, and
-      -- the event is counted in i's: no decoding of the window.
-      local k, si, bits = i - o, i % RING_LEN, mask
+      -- The buckets o+1..i are cleared (all of them once the ring moved past them all) and the event is counted
+      -- in i's, the last of them: per metric the cleared slots are one run, or two when they wrap around the
+      -- ring, each put as one string. No decoding of the window.
+      local si, bits = i % RING_LEN, mask
+      local a = (o + 1) % RING_LEN
+      if i - o >= RING_LEN then a = (si + 1) % RING_LEN end
       for m = 0, NUM_METRICS - 1 do
-        local add = bits % 2 == 1
-        bits = floor(bits / 2)
-        for s = 0, RING_LEN - 1 do
-          if k >= RING_LEN or (s - o - 1) % RING_LEN < k then
-            local p = base + 2 * (m * RING_LEN + s)
-            if add and s == si then put(p, pack('<H', math.min(n, 65535))) else put(p, '\0\0') end
-          end
+        local last = '\0\0'
+        if bits % 2 == 1 then last = cn end
+        bits = (bits - bits % 2) / 2
+        local p = base + 2 * m * RING_LEN
+        if a <= si then
+          put(p + 2 * a, rep('\0', 2 * (si - a)) .. last)
+        else
+          put(p, rep('\0', 2 * si) .. last)
+          put(p + 2 * a, rep('\0', 2 * (RING_LEN - a)))
         end
       end
     elseif i > o - RING_LEN then
@@ -367,9 +393,13 @@ local function count(mask, fresh)
         if bits % 2 == 1 then
           local p = base + 2 * (m * RING_LEN + s)
           local x = unpack1('<H', src, p)
-          if x < 65535 then put(p, pack('<H', math.min(x + n, 65535))) end
+          if x < 65535 then
+            x = x + n
+            if x > 65535 then x = 65535 end
+            put(p, pack('<H', x))
+          end
         end
-        bits = floor(bits / 2)
+        bits = (bits - bits % 2) / 2
       end
     end
   end
@@ -379,7 +409,7 @@ end
 -- facts adds the attempt to the facts at byte f of the record, putting what changes.
 local function facts(kind, f, present, x1, x2, x3, x4)
   local last = unpack1('<i4', src, f)
-  if last == 0 or mn - last >= DAY_MIN or floor(mn / 60) > floor(last / 60) or
+  if last == 0 or mn - last >= DAY_MIN or mn - mn % 60 > last - last % 60 or
     (kind == KIND_USER and present >= 8) then
     local v = {unpack1(factsFmt[kind], src, f)}
     addFacts(v, kind, present, x1, x2, x3, x4)
@@ -387,18 +417,18 @@ local function facts(kind, f, present, x1, x2, x3, x4)
     return
   end
   local latest = mn >= last
-  if mn > last then put(f, pack('<i4', mn)) end
+  if mn > last then put(f, mnb) end
   if kind == KIND_USER then
     if present % 2 == 1 then setPut(f + USER_IPS_OFF, USER_IPS_RFMT, USER_IPS_N, x1) end
-    if floor(present / 2) % 2 == 1 then setPut(f + USER_DEVICES_OFF, USER_DEVICES_RFMT, USER_DEVICES_N, x2) end
-    if floor(present / 4) % 2 == 1 then setPut(f + USER_COUNTRIES_OFF, USER_COUNTRIES_RFMT, USER_COUNTRIES_N, x3) end
+    if present % 4 >= 2 then setPut(f + USER_DEVICES_OFF, USER_DEVICES_RFMT, USER_DEVICES_N, x2) end
+    if present % 8 >= 4 then setPut(f + USER_COUNTRIES_OFF, USER_COUNTRIES_RFMT, USER_COUNTRIES_N, x3) end
   elseif kind == KIND_ADDR then
     setPut(f + ADDR_USERS_OFF, ADDR_USERS_RFMT, ADDR_USERS_N, x1)
     local p = f + ADDR_REGS_OFF + 2 * x2
     local g = unpack1('<H', src, p)
-    if g == 0 or age(st, g) > 0 then put(p, pack('<H', st)) end
+    if g == 0 or age(st, g) > 0 then put(p, stb) end
   else
-    if mn < unpack1('<i4', src, f + DEVICE_FIRST_OFF) then put(f + DEVICE_FIRST_OFF, pack('<i4', mn)) end
+    if mn < unpack1('<i4', src, f + DEVICE_FIRST_OFF) then put(f + DEVICE_FIRST_OFF, mnb) end
     if x2 ~= 0 and latest and x2 ~= unpack1('<I4', src, f + DEVICE_UA_OFF) then put(f + DEVICE_UA_OFF, pack('<I4', x2)) end
     if present % 2 == 1 then setPut(f + DEVICE_USERS_OFF, DEVICE_USERS_RFMT, DEVICE_USERS_N, x1) end
   end
@@ -434,35 +464,46 @@ local function subject(key, tomb, kind, mask, withFacts, present, x1, x2, x3, x4
   if reply == 1 then ret = cur end
   withFacts = withFacts == 1 and fsize > 0
   if mask == 0 and not withFacts and not old then return ret end
-  src, puts = cur or string.rep('\0', RING_BYTES + fsize), {}
+  src, np = cur or rep('\0', RING_BYTES + fsize), 0
   local moved = not cur
   if mask ~= 0 or not cur then moved = count(mask, not cur) or moved end
   if withFacts then facts(kind, RING_BYTES + 1, present, x1, x2, x3, x4) end
-  if #puts == 0 and not old then return ret end
-  local t = ttl
-  if kind == KIND_DEVICE then t = dttl end
-  if cur and not old then
-    -- Only the bytes that changed are written, a range per run of changes close together.
-    local j = 1
-    while j <= #puts do
-      local e = j
-      while e + 2 <= #puts and puts[e + 2] - (puts[e] + #puts[e + 1]) <= RANGE_GAP do e = e + 2 end
-      local s = puts[j + 1]
-      if e > j then s = splice(j, e) end
-      redis.call('SETRANGE', key, puts[j] - 1, s)
-      j = e + 2
-    end
-    if moved or mask == 0 then redis.call('PEXPIRE', key, t) end
+  if np == 0 and not old then return ret end
+  -- The TTL as the string redis.call would make of it, made once per call: formatting a number costs a
+  -- command's worth.
+  local t
+  if kind == KIND_DEVICE then
+    if not dttls then dttls = tostring(dttl) end
+    t = dttls
+  else
+    if not ttls then ttls = tostring(ttl) end
+    t = ttls
+  end
+  -- One command writes the record: a redis.call costs more than rebuilding the whole record. The changes
+  -- when they are one run close together (SETRANGE), else the whole record (SET, with the TTL set again
+  -- when a ring's head moved).
+  local e = 1
+  if cur and not old and not moved and mask ~= 0 then
+    while e + 2 <= np and puts[e + 2] - (puts[e] + #puts[e + 1]) <= RANGE_GAP do e = e + 2 end
+  end
+  if e + 1 == np and cur and not old and not moved and mask ~= 0 then
+    local s = puts[2]
+    if e > 1 then s = splice(1, e) end
+    redis.call('SETRANGE', key, puts[1] - 1, s)
   else
     local o = {}
     local c = 1
-    for j = 1, #puts, 2 do
+    for j = 1, np, 2 do
       o[#o + 1] = sub(src, c, puts[j] - 1)
       o[#o + 1] = puts[j + 1]
       c = puts[j] + #puts[j + 1]
     end
     o[#o + 1] = sub(src, c)
-    redis.call('SET', key, table.concat(o), 'PX', t)
+    if cur and not old and not moved and mask ~= 0 then
+      redis.call('SET', key, table.concat(o), 'KEEPTTL')
+    else
+      redis.call('SET', key, table.concat(o), 'PX', t)
+    end
   end
   if old then redis.call('DEL', old .. 'v', old .. 'x') end
   return ret

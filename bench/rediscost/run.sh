@@ -15,7 +15,7 @@ OUT=$(mktemp -d); echo "work dir $OUT" >&2
 trap 'kill $(cat $OUT/*.pid 2>/dev/null) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$OUT"' EXIT
 BIN=${1:-}
 if [ -z "$BIN" ]; then BIN=$OUT/riskd; go build -o "$BIN" ./cmd/riskd; fi
-go build -o "$OUT/load" ./bench/load
+if [ -n "${LOAD_BIN:-}" ]; then cp "$LOAD_BIN" "$OUT/load"; else go build -o "$OUT/load" ./bench/load; fi
 [ -f var/geoip/city.mmdb ] || go run ./bench/geogen -out var/geoip >/dev/null
 : "${RISKD_HASH_KEY:=rediscost-0123456789abcdef0123456789}"
 export RISKD_HASH_KEY
@@ -53,6 +53,7 @@ measure() {
 
 set -- $(measure redis --redis "127.0.0.1:$RPORT"); rdec=$1; rrate=$2; rcpu=$3
 redis-cli -p "$RPORT" info commandstats | tr -d '\r' | grep -v resetstat >"$OUT/commandstats"
+redis-cli -p "$RPORT" info stats | tr -d '\r' >"$OUT/stats"
 set -- $(measure memory); mrate=$2
 
 echo "redis commandstats over the measured redis run ($rdec decisions):"
@@ -65,3 +66,8 @@ END {
 	printf "redis CPU per decision: scripts %.1f us; every command line summed %.1f us; redis process (INFO cpu) %.1f us\n", scripts / d, all / d, cpu * 1e6 / d
 	printf "decisions/s: redis %d, memory %d, redis / memory = %.2f\n", rr, mr, rr / mr
 }' "$OUT/commandstats"
+# Round trips: a read is one read(2) of a client's socket (one or more commands), a write one reply flush.
+awk -F: -v d="$rdec" '
+/^total_reads_processed:/ { r = $2 } /^total_writes_processed:/ { w = $2 }
+/^total_net_input_bytes:/ { i = $2 } /^total_net_output_bytes:/ { o = $2 } /^total_commands_processed:/ { c = $2 }
+END { printf "per decision: %.2f reads, %.2f writes, %.2f commands, %.0f bytes in, %.0f bytes out\n", r / d, w / d, c / d, i / d, o / d }' "$OUT/stats"
