@@ -474,21 +474,28 @@ for s = 1, subjects do
     -- One command writes the record: a redis.call costs more than rebuilding the whole record. The changes
     -- when they are one run close together (SETRANGE), else the whole record (SET, with the TTL set again
     -- when a ring's head moved, or for a record made or changed without counting).
-    local keep = cur and not old and not moved and mask ~= 0
-    local e = 1
-    if keep then
-      while e + 2 <= np and puts[e + 2] - (puts[e] + #puts[e + 1]) <= RANGE_GAP do e = e + 2 end
-    end
-    if keep and np == 2 then
-      redis.call('SETRANGE', key, puts[1] - 1, puts[2])
-    elseif keep and e + 1 == np then
-      local o, c = {}, puts[1]
-      for j = 1, e, 2 do
-        o[#o + 1] = sub(src, c, puts[j] - 1)
-        o[#o + 1] = puts[j + 1]
-        c = puts[j] + #puts[j + 1]
+    if cur and not old then
+      -- one range from the first change to the last, and the TTL again when a ring's head moved
+      if np == 2 then
+        redis.call('SETRANGE', key, puts[1] - 1, puts[2])
+      else
+        local o, c = {}, puts[1]
+        for j = 1, np, 2 do
+          o[#o + 1] = sub(src, c, puts[j] - 1)
+          o[#o + 1] = puts[j + 1]
+          c = puts[j] + #puts[j + 1]
+        end
+        redis.call('SETRANGE', key, puts[1] - 1, table.concat(o))
       end
-      redis.call('SETRANGE', key, puts[1] - 1, table.concat(o))
+      if moved or mask == 0 then
+        if kind == KIND_DEVICE then
+          if not dttls then dttls = tostring(dttl) end
+          redis.call('PEXPIRE', key, dttls)
+        else
+          if not ttls then ttls = tostring(ttl) end
+          redis.call('PEXPIRE', key, ttls)
+        end
+      end
     else
       local o, c = {}, 1
       for j = 1, np, 2 do
@@ -497,9 +504,7 @@ for s = 1, subjects do
         c = puts[j] + #puts[j + 1]
       end
       o[#o + 1] = sub(src, c)
-      if keep then
-        redis.call('SET', key, table.concat(o), 'KEEPTTL')
-      elseif kind == KIND_DEVICE then
+      if kind == KIND_DEVICE then
         if not dttls then dttls = tostring(dttl) end
         redis.call('SET', key, table.concat(o), 'PX', dttls)
       else
