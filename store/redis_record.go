@@ -142,7 +142,7 @@ var recordScript = func() string {
 	names, formats := map[string]int{
 		"RING_BYTES": ringBytes, "USER_BYTES": runsLen(factsRuns[userRecord]), "ADDR_BYTES": runsLen(factsRuns[addrRecord]),
 		"DEVICE_BYTES": runsLen(factsRuns[deviceRecord]), "NUM_WINDOWS": int(NumWindows), "NUM_METRICS": int(NumMetrics),
-		"RING_LEN": ringLen, "RANGE_GAP": rangeGap, "DAY_MIN": dayMin, "STAMP_MOD": stampMod, "STAMP_HALF": stampHalf,
+		"RING_LEN": ringLen, "DAY_MIN": dayMin, "STAMP_MOD": stampMod, "STAMP_HALF": stampHalf,
 		"KIND_USER": int(userRecord), "KIND_ADDR": int(addrRecord), "KIND_DEVICE": int(deviceRecord), "KIND_NONE": int(noFacts),
 	}, map[string]string{}
 	luaRuns(ringRuns, "RING", names, formats)
@@ -157,6 +157,12 @@ var recordScript = func() string {
 	for k, v := range names {
 		formats[k] = strconv.Itoa(v)
 	}
+	// H_LIST: the table h's slots of the ring's heads, "h[1], h[2], ...", to unpack the heads into.
+	hs := make([]string, NumWindows)
+	for w := range hs {
+		hs[w] = "h[" + strconv.Itoa(w+1) + "]"
+	}
+	formats["H_LIST"] = strings.Join(hs, ", ")
 	// Longest names first, so that no name is replaced inside a longer one.
 	keys := make([]string, 0, len(formats))
 	for k := range formats {
@@ -192,6 +198,9 @@ local stb, mnb, ixb, ttls, dttls = pack('<H', st), pack('<i4', mn), nil, nil, ni
 -- come in increasing p, and no field is read after it is put. puts is one table for every subject of the
 -- call, np its length: growing a new table per subject cost more than the changes it held.
 local src, puts, np = nil, {}, 0
+-- h and prev: a ring's heads before and after the event; ob: the pieces of a range written. Tables made once
+-- per call: the garbage a call leaves costs Redis's Lua collector about ten instructions a byte.
+local h, prev, ob = {}, {}, {}
 local function put(p, s)
   puts[np + 1] = p
   puts[np + 2] = s
@@ -376,9 +385,8 @@ for s = 1, subjects do
     -- Counting: the event's metrics (mask) n times in the ring, putting what changes: the heads, the buckets a
     -- window that advances leaves, or the counters of a window at its head.
     if mask ~= 0 or not cur then
-      local h = {unpack1(RING_HEADS_RFMT, src, 1 + RING_HEADS_OFF)}
+      H_LIST = unpack1(RING_HEADS_RFMT, src, 1 + RING_HEADS_OFF)
       local init = not cur or h[1] == 0 and h[2] == 0 -- a ring never counted starts at the event's buckets
-      local prev = {}
       for w = 1, NUM_WINDOWS do
         if init then h[w] = ix[w] end
         prev[w] = h[w]
@@ -479,13 +487,14 @@ for s = 1, subjects do
       if np == 2 then
         redis.call('SETRANGE', key, puts[1] - 1, puts[2])
       else
-        local o, c = {}, puts[1]
+        local c, no = puts[1], 0
         for j = 1, np, 2 do
-          o[#o + 1] = sub(src, c, puts[j] - 1)
-          o[#o + 1] = puts[j + 1]
+          ob[no + 1] = sub(src, c, puts[j] - 1)
+          ob[no + 2] = puts[j + 1]
+          no = no + 2
           c = puts[j] + #puts[j + 1]
         end
-        redis.call('SETRANGE', key, puts[1] - 1, table.concat(o))
+        redis.call('SETRANGE', key, puts[1] - 1, table.concat(ob, '', 1, no))
       end
       if moved or mask == 0 then
         if kind == KIND_DEVICE then
@@ -519,9 +528,6 @@ end
 return res
 `
 
-// rangeGap is how many unchanged bytes between two changes recordScript rewrites rather than send a second
-// SETRANGE.
-const rangeGap = 64
 
 // recordCall is one call of recordScript: the subjects it updates, in kind order.
 type recordCall struct {
