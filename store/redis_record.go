@@ -528,7 +528,6 @@ end
 return res
 `
 
-
 // recordCall is one call of recordScript: the subjects it updates, in kind order.
 type recordCall struct {
 	keys  []string
