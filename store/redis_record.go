@@ -131,11 +131,18 @@ func b2byte(b bool) byte {
 // when a reply was asked for). ARGV[1]: the arguments, commonArgRuns then subjectArgRuns per subject.
 //
 // The changes are those of velocity.go and facts.go step for step, made on the record's bytes: a field is read
-// where the code asks for it and only the fields that change are spliced into the record, which is written
-// with one SET, or not at all when nothing changed (a saturated counter, an item already stamped this
-// minute). A window's ring that advances is decoded and packed back whole (its 18 counts); so are facts that
-// need a sweep (their hour changed), their first event or an amount. The record's TTL is set again only when
-// its rings advance (at most every 10 s of event time) or the record is new: otherwise SET keeps it.
+// where the code asks for it and only the fields that change are put, as strings. An existing record is
+// written with one SETRANGE from its first change to its last, or not at all when nothing changed (a saturated
+// counter, an item already stamped this minute); a new one with one SET. The buckets a window that advances
+// leaves are cleared a run of slots at a time; facts that need a sweep (their hour changed), their first event
+// or an amount are decoded and packed back whole. The record's TTL is set again (PEXPIRE) only when its rings
+// advance (at most every 10 s of event time) or the record is new.
+//
+// What Redis pays for is Lua's, not the commands': every C function the script calls (struct.pack, string.sub,
+// a redis.call) costs hundreds to thousands of instructions, every string or table it makes about ten
+// instructions a byte in Lua's collector, and every closure a search per local it captures. So the script
+// makes three closures a call, writes its per-subject steps out in one loop, reuses its tables, and never
+// rebuilds a whole record (bench/rediscost/instructions.sh counts it).
 // A subject with no record yet may start from the keys of the layout before (its 'v' ring and 'x' facts, in the
 // same slot), which are deleted once the record is written.
 var recordScript = func() string {
