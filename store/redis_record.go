@@ -205,7 +205,7 @@ local stb, mnb, ixb, ttls, dttls = pack('<H', st), pack('<i4', mn), nil, nil, ni
 -- come in increasing p, and no field is read after it is put. puts is one table for every subject of the
 -- call, np its length: growing a new table per subject cost more than the changes it held.
 local src, puts, np = nil, {}, 0
--- h and prev: a ring's heads before and after the event; ob: the pieces of a range written. Tables made once
+-- prev and h: a ring's heads before and after the event; ob: the pieces of a range written. Tables made once
 -- per call: the garbage a call leaves costs Redis's Lua collector about ten instructions a byte.
 local h, prev, ob = {}, {}, {}
 local function put(p, s)
