@@ -131,18 +131,25 @@ func b2byte(b bool) byte {
 // when a reply was asked for). ARGV[1]: the arguments, commonArgRuns then subjectArgRuns per subject.
 //
 // The changes are those of velocity.go and facts.go step for step, made on the record's bytes: a field is read
-// where the code asks for it and only the fields that change are spliced into the record, which is written
-// with one SET, or not at all when nothing changed (a saturated counter, an item already stamped this
-// minute). A window's ring that advances is decoded and packed back whole (its 18 counts); so are facts that
-// need a sweep (their hour changed), their first event or an amount. The record's TTL is set again only when
-// its rings advance (at most every 10 s of event time) or the record is new: otherwise SET keeps it.
+// where the code asks for it and only the fields that change are put, as strings. An existing record is
+// written with one SETRANGE from its first change to its last, or not at all when nothing changed (a saturated
+// counter, an item already stamped this minute); a new one with one SET. The buckets a window that advances
+// leaves are cleared a run of slots at a time; facts that need a sweep (their hour changed), their first event
+// or an amount are decoded and packed back whole. The record's TTL is set again (PEXPIRE) only when its rings
+// advance (at most every 10 s of event time) or the record is new.
+//
+// What Redis pays for is Lua's, not the commands': every C function the script calls (struct.pack, string.sub,
+// a redis.call) costs hundreds to thousands of instructions, every string or table it makes about ten
+// instructions a byte in Lua's collector, and every closure a search per local it captures. So the script
+// makes three closures a call, writes its per-subject steps out in one loop, reuses its tables, and never
+// rebuilds a whole record (bench/rediscost/instructions.sh counts it).
 // A subject with no record yet may start from the keys of the layout before (its 'v' ring and 'x' facts, in the
 // same slot), which are deleted once the record is written.
 var recordScript = func() string {
 	names, formats := map[string]int{
 		"RING_BYTES": ringBytes, "USER_BYTES": runsLen(factsRuns[userRecord]), "ADDR_BYTES": runsLen(factsRuns[addrRecord]),
 		"DEVICE_BYTES": runsLen(factsRuns[deviceRecord]), "NUM_WINDOWS": int(NumWindows), "NUM_METRICS": int(NumMetrics),
-		"RING_LEN": ringLen, "RANGE_GAP": rangeGap, "DAY_MIN": dayMin, "STAMP_MOD": stampMod, "STAMP_HALF": stampHalf,
+		"RING_LEN": ringLen, "DAY_MIN": dayMin, "STAMP_MOD": stampMod, "STAMP_HALF": stampHalf,
 		"KIND_USER": int(userRecord), "KIND_ADDR": int(addrRecord), "KIND_DEVICE": int(deviceRecord), "KIND_NONE": int(noFacts),
 	}, map[string]string{}
 	luaRuns(ringRuns, "RING", names, formats)
@@ -157,6 +164,12 @@ var recordScript = func() string {
 	for k, v := range names {
 		formats[k] = strconv.Itoa(v)
 	}
+	// H_LIST: the table h's slots of the ring's heads, "h[1], h[2], ...", to unpack the heads into.
+	hs := make([]string, NumWindows)
+	for w := range hs {
+		hs[w] = "h[" + strconv.Itoa(w+1) + "]"
+	}
+	formats["H_LIST"] = strings.Join(hs, ", ")
 	// Longest names first, so that no name is replaced inside a longer one.
 	keys := make([]string, 0, len(formats))
 	for k := range formats {
@@ -176,35 +189,29 @@ const recordLua = `
 local A = ARGV[1]
 local i1, i2, i3, i4, mn, st, reply, probe, n, stamp, ttl, dttl, subjects, apos = struct.unpack(ARGC_FMT, A)
 local ix = {i1, i2, i3, i4}
-local factsBytes = {[KIND_USER] = USER_BYTES, [KIND_ADDR] = ADDR_BYTES, [KIND_DEVICE] = DEVICE_BYTES, [KIND_NONE] = 0}
-local factsFmt = {[KIND_USER] = USER_FMT, [KIND_ADDR] = ADDR_FMT, [KIND_DEVICE] = DEVICE_FMT}
-local factsFields = {[KIND_USER] = USER_FIELDS, [KIND_ADDR] = ADDR_FIELDS, [KIND_DEVICE] = DEVICE_FIELDS}
-local pack, unpack1, sub, find, floor = struct.pack, struct.unpack, string.sub, string.find, math.floor
+local pack, unpack1, sub, find, rep = struct.pack, struct.unpack, string.sub, string.find, string.rep
+-- cn is a bucket's count after the event in a bucket the ring just cleared; stb and mnb the event's minute
+-- stamp and minute as a slot and a field hold them; ixb its heads, packed once a subject needs them; ttls and
+-- dttls the TTLs as redis.call would format them, formatted once. A C call costs as much as a dozen lines of
+-- Lua, formatting a number as much as a command.
+local cn = pack('<H', math.min(n, 65535))
+local stb, mnb, ixb, ttls, dttls = pack('<H', st), pack('<i4', mn), nil, nil, nil
 
-local function age(now, s)
-  local d = (now - s) % STAMP_MOD
-  if d > STAMP_HALF then d = d - STAMP_MOD end
-  return d
-end
+-- The functions are few and capture few locals: making a closure costs a search per captured local, and the
+-- script makes its closures on every call. What runs once per subject is written out in the loop below;
+-- what is rare (decoding a whole facts body) is made only when a call needs it.
 
 -- The record being changed (src) and its changes: put(p, s) replaces the bytes at p (1-based) by s; calls
--- come in increasing p, and no field is read after it is put.
-local src, puts
+-- come in increasing p, and no field is read after it is put. puts is one table for every subject of the
+-- call, np its length: growing a new table per subject cost more than the changes it held.
+local src, puts, np = nil, {}, 0
+-- prev and h: a ring's heads before and after the event; ob: the pieces of a range written. Tables made once
+-- per call: the garbage a call leaves costs Redis's Lua collector about ten instructions a byte.
+local h, prev, ob = {}, {}, {}
 local function put(p, s)
-  puts[#puts + 1] = p
-  puts[#puts + 1] = s
-end
-
--- splice is src with the puts made, runs of puts close together are written as one range: a range costs a
--- command, a byte of it little.
-local function splice(from, to)
-  local o, c = {}, puts[from]
-  for j = from, to, 2 do
-    o[#o + 1] = sub(src, c, puts[j] - 1)
-    o[#o + 1] = puts[j + 1]
-    c = puts[j] + #puts[j + 1]
-  end
-  return table.concat(o), c
+  puts[np + 1] = p
+  puts[np + 2] = s
+  np = np + 2
 end
 
 -- setPut records fingerprint fp seen now in the stamped set of cnt slots (struct format fmt) at byte p of the
@@ -219,253 +226,126 @@ local function setPut(p, fmt, cnt, fp)
     if (q - p) % 4 == 2 then
       local s = unpack1('<H', src, q - 2)
       if s ~= 0 or fp ~= 0 then -- not an empty slot
-        if age(st, s) > 0 then put(q - 2, pack('<I4', fp * 65536 + st)) end
+        local d = (st - s) % STAMP_MOD -- age(st, s) > 0
+        if d > 0 and d <= STAMP_HALF then put(q - 2, stb .. fpb) end
         return
       end
     end
     init = q + 1
   end
+  -- A new item: it takes the first empty slot (four zero bytes at a slot's start, found in C too), else the
+  -- oldest.
+  init = p
+  while true do
+    local q = find(src, '\0\0\0\0', init, true)
+    if not q or q >= e then break end
+    if (q - p) % 4 == 0 then
+      put(q, stb .. fpb)
+      return
+    end
+    init = q + 1
+  end
   local v = {unpack1(fmt, src, p)}
-  local victim, oldest, empty = 1, nil, false
+  local victim, oldest = 1, nil
   for j = 1, cnt do
-    local x = v[j]
-    if x == 0 then
-      if not empty then victim, empty = j, true end
-    else
-      local s = x % 65536
-      if floor(x / 65536) == fp then
-        if age(st, s) > 0 then put(p + 4 * (j - 1), pack('<I4', fp * 65536 + st)) end
-        return
-      end
-      if not empty then
-        local g = age(st, s)
-        if oldest == nil or g > oldest then victim, oldest = j, g end
-      end
-    end
+    local g = (st - v[j] % 65536) % STAMP_MOD -- age(st, the slot's stamp)
+    if g > STAMP_HALF then g = g - STAMP_MOD end
+    if oldest == nil or g > oldest then victim, oldest = j, g end
   end
-  put(p + 4 * (victim - 1), pack('<I4', fp * 65536 + st))
-end
-
--- setAdd is setPut on a decoded body v, slots lo..hi.
-local function setAdd(v, lo, hi, fp)
-  local victim, oldest, empty = lo, nil, false
-  for j = lo, hi do
-    local x = v[j]
-    if x == 0 then
-      if not empty then victim, empty = j, true end
-    else
-      local s = x % 65536
-      if floor(x / 65536) == fp then
-        if age(st, s) > 0 then v[j] = fp * 65536 + st end
-        return
-      end
-      if not empty then
-        local g = age(st, s)
-        if oldest == nil or g > oldest then victim, oldest = j, g end
-      end
-    end
-  end
-  v[victim] = fp * 65536 + st
+  put(p + 4 * (victim - 1), stb .. fpb)
 end
 
 -- addFacts adds the attempt to the decoded facts v of a record of kind kind (facts.go, step for step): the
--- path of a record's first event, of a sweep and of an amount.
-local function addFacts(v, kind, present, x1, x2, x3, x4)
-  local s0, s1, r0, r1
-  if kind == KIND_USER then
-    s0, s1 = USER_IPS, USER_AMOUNTS - 1
-  elseif kind == KIND_ADDR then
-    s0, s1, r0, r1 = ADDR_USERS, ADDR_REGS - 1, ADDR_REGS, ADDR_FIELDS
-  else
-    s0, s1 = DEVICE_USERS, DEVICE_FIELDS
+-- path of a record's first event, of a sweep and of an amount. Made on first use.
+local addFacts
+local function makeAddFacts()
+  local function age(now, s)
+    local d = (now - s) % STAMP_MOD
+    if d > STAMP_HALF then d = d - STAMP_MOD end
+    return d
   end
-  if v[1] == 0 then -- no facts yet: the record's init (facts.go)
-    v[1] = mn
-    if kind == KIND_USER then v[USER_HEADS], v[USER_HEADS + 1] = ix[3], ix[4] end
-    if kind == KIND_DEVICE then v[DEVICE_FIRST] = mn end
-  end
-  -- touch: a record idle for a day is cleared, one whose hour changed is swept
-  local last = v[1]
-  if mn - last >= DAY_MIN then
-    for j = s0, s1 do v[j] = 0 end
-    if r0 then for j = r0, r1 do v[j] = 0 end end
-  elseif floor(mn / 60) > floor(last / 60) then
-    for j = s0, s1 do
-      if v[j] ~= 0 and age(st, v[j] % 65536) >= DAY_MIN then v[j] = 0 end
-    end
-    if r0 then
-      for j = r0, r1 do
-        if v[j] ~= 0 and age(st, v[j]) >= DAY_MIN then v[j] = 0 end
-      end
-    end
-  end
-  local latest = false
-  if mn >= last then v[1] = mn; latest = true end
-  if kind == KIND_USER then
-    if present % 2 == 1 then setAdd(v, USER_IPS, USER_DEVICES - 1, x1) end
-    if floor(present / 2) % 2 == 1 then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, x2) end
-    if floor(present / 4) % 2 == 1 then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, x3) end
-    if present >= 8 then
-      for j = 0, 1 do
-        local i, h = ix[3 + j], v[USER_HEADS + j]
-        local add = true
-        if i > h then
-          for k = math.max(h + 1, i - RING_LEN + 1), i do v[USER_AMOUNTS + j * RING_LEN + k % RING_LEN] = 0 end
-          v[USER_HEADS + j] = i
-        elseif i <= h - RING_LEN then
-          add = false
+  -- setAdd is setPut on a decoded body v, slots lo..hi.
+  local function setAdd(v, lo, hi, fp)
+    local victim, oldest, empty = lo, nil, false
+    for j = lo, hi do
+      local x = v[j]
+      if x == 0 then
+        if not empty then victim, empty = j, true end
+      else
+        local s = x % 65536
+        if x - s == fp * 65536 then
+          if age(st, s) > 0 then v[j] = fp * 65536 + st end
+          return
         end
-        if add then
-          local x = USER_AMOUNTS + j * RING_LEN + i % RING_LEN
-          v[x] = v[x] + x4
+        if not empty then
+          local g = age(st, s)
+          if oldest == nil or g > oldest then victim, oldest = j, g end
         end
       end
     end
-  elseif kind == KIND_ADDR then
-    setAdd(v, s0, s1, x1)
-    local g = r0 + x2
-    if v[g] == 0 or age(st, v[g]) > 0 then v[g] = st end
-  else
-    if mn < v[DEVICE_FIRST] then v[DEVICE_FIRST] = mn end
-    if present % 2 == 1 then setAdd(v, s0, s1, x1) end
-    if x2 ~= 0 and latest then v[DEVICE_UA] = x2 end
+    v[victim] = fp * 65536 + st
   end
-end
-
--- count counts the event's metrics (mask) n times in the ring of src, putting what changes: the heads, a
--- window that advances (whole), or the counters of a window at its head. It reports whether a head moved.
-local function count(mask, fresh)
-  local h = {unpack1(RING_HEADS_RFMT, src, 1 + RING_HEADS_OFF)}
-  local init = fresh or h[1] == 0 and h[2] == 0 -- a ring never counted starts at the event's buckets
-  local moved, old = init, {}
-  for w = 1, NUM_WINDOWS do
-    if init then h[w] = ix[w] end
-    old[w] = h[w]
-    if ix[w] > h[w] then h[w], moved = ix[w], true end
-  end
-  if moved then put(1 + RING_HEADS_OFF, pack(RING_HEADS_RFMT, unpack(h, 1, NUM_WINDOWS))) end
-  for w = 1, NUM_WINDOWS do
-    local i, o = ix[w], old[w]
-    local base = 1 + RING_COUNTS_OFF + (w - 1) * WIN_BYTES
-    if i > o then
-      -- The buckets o+1..i are cleared (all of them once the ring moved past them all), slot by slot, and
-      -- the event is counted in i's: no decoding of the window.
-      local k, si, bits = i - o, i % RING_LEN, mask
-      for m = 0, NUM_METRICS - 1 do
-        local add = bits % 2 == 1
-        bits = floor(bits / 2)
-        for s = 0, RING_LEN - 1 do
-          if k >= RING_LEN or (s - o - 1) % RING_LEN < k then
-            local p = base + 2 * (m * RING_LEN + s)
-            if add and s == si then put(p, pack('<H', math.min(n, 65535))) else put(p, '\0\0') end
+  return function(v, kind, present, x1, x2, x3, x4)
+    local s0, s1, r0, r1
+    if kind == KIND_USER then
+      s0, s1 = USER_IPS, USER_AMOUNTS - 1
+    elseif kind == KIND_ADDR then
+      s0, s1, r0, r1 = ADDR_USERS, ADDR_REGS - 1, ADDR_REGS, ADDR_FIELDS
+    else
+      s0, s1 = DEVICE_USERS, DEVICE_FIELDS
+    end
+    if v[1] == 0 then -- no facts yet: the record's init (facts.go)
+      v[1] = mn
+      if kind == KIND_USER then v[USER_HEADS], v[USER_HEADS + 1] = ix[3], ix[4] end
+      if kind == KIND_DEVICE then v[DEVICE_FIRST] = mn end
+    end
+    -- touch: a record idle for a day is cleared, one whose hour changed is swept
+    local last = v[1]
+    if mn - last >= DAY_MIN then
+      for j = s0, s1 do v[j] = 0 end
+      if r0 then for j = r0, r1 do v[j] = 0 end end
+    elseif mn - mn % 60 > last - last % 60 then
+      for j = s0, s1 do
+        if v[j] ~= 0 and age(st, v[j] % 65536) >= DAY_MIN then v[j] = 0 end
+      end
+      if r0 then
+        for j = r0, r1 do
+          if v[j] ~= 0 and age(st, v[j]) >= DAY_MIN then v[j] = 0 end
+        end
+      end
+    end
+    local latest = false
+    if mn >= last then v[1] = mn; latest = true end
+    if kind == KIND_USER then
+      if present % 2 == 1 then setAdd(v, USER_IPS, USER_DEVICES - 1, x1) end
+      if present % 4 >= 2 then setAdd(v, USER_DEVICES, USER_COUNTRIES - 1, x2) end
+      if present % 8 >= 4 then setAdd(v, USER_COUNTRIES, USER_AMOUNTS - 1, x3) end
+      if present >= 8 then
+        for j = 0, 1 do
+          local i, h = ix[3 + j], v[USER_HEADS + j]
+          local add = true
+          if i > h then
+            for k = math.max(h + 1, i - RING_LEN + 1), i do v[USER_AMOUNTS + j * RING_LEN + k % RING_LEN] = 0 end
+            v[USER_HEADS + j] = i
+          elseif i <= h - RING_LEN then
+            add = false
+          end
+          if add then
+            local x = USER_AMOUNTS + j * RING_LEN + i % RING_LEN
+            v[x] = v[x] + x4
           end
         end
       end
-    elseif i > o - RING_LEN then
-      local s, bits = i % RING_LEN, mask
-      for m = 0, NUM_METRICS - 1 do
-        if bits % 2 == 1 then
-          local p = base + 2 * (m * RING_LEN + s)
-          local x = unpack1('<H', src, p)
-          if x < 65535 then put(p, pack('<H', math.min(x + n, 65535))) end
-        end
-        bits = floor(bits / 2)
-      end
-    end
-  end
-  return moved
-end
-
--- facts adds the attempt to the facts at byte f of the record, putting what changes.
-local function facts(kind, f, present, x1, x2, x3, x4)
-  local last = unpack1('<i4', src, f)
-  if last == 0 or mn - last >= DAY_MIN or floor(mn / 60) > floor(last / 60) or
-    (kind == KIND_USER and present >= 8) then
-    local v = {unpack1(factsFmt[kind], src, f)}
-    addFacts(v, kind, present, x1, x2, x3, x4)
-    put(f, pack(factsFmt[kind], unpack(v, 1, factsFields[kind])))
-    return
-  end
-  local latest = mn >= last
-  if mn > last then put(f, pack('<i4', mn)) end
-  if kind == KIND_USER then
-    if present % 2 == 1 then setPut(f + USER_IPS_OFF, USER_IPS_RFMT, USER_IPS_N, x1) end
-    if floor(present / 2) % 2 == 1 then setPut(f + USER_DEVICES_OFF, USER_DEVICES_RFMT, USER_DEVICES_N, x2) end
-    if floor(present / 4) % 2 == 1 then setPut(f + USER_COUNTRIES_OFF, USER_COUNTRIES_RFMT, USER_COUNTRIES_N, x3) end
-  elseif kind == KIND_ADDR then
-    setPut(f + ADDR_USERS_OFF, ADDR_USERS_RFMT, ADDR_USERS_N, x1)
-    local p = f + ADDR_REGS_OFF + 2 * x2
-    local g = unpack1('<H', src, p)
-    if g == 0 or age(st, g) > 0 then put(p, pack('<H', st)) end
-  else
-    if mn < unpack1('<i4', src, f + DEVICE_FIRST_OFF) then put(f + DEVICE_FIRST_OFF, pack('<i4', mn)) end
-    if x2 ~= 0 and latest and x2 ~= unpack1('<I4', src, f + DEVICE_UA_OFF) then put(f + DEVICE_UA_OFF, pack('<I4', x2)) end
-    if present % 2 == 1 then setPut(f + DEVICE_USERS_OFF, DEVICE_USERS_RFMT, DEVICE_USERS_N, x1) end
-  end
-end
-
-local function subject(key, tomb, kind, mask, withFacts, present, x1, x2, x3, x4)
-  if tomb then
-    local t = redis.call('GET', tomb)
-    if t and stamp < tonumber(t) then
-      if reply == 1 then return false end
-      return -1
-    end
-  end
-  local fsize = factsBytes[kind]
-  local cur = redis.call('GET', key)
-  if cur and #cur ~= RING_BYTES + fsize then cur = false end -- damaged: start again rather than fail forever
-  local old = nil
-  if not cur and probe == 1 then
-    -- the layout before: a ring key and a facts key
-    old = sub(key, 1, -2)
-    local ov = redis.call('GET', old .. 'v')
-    local ox = false
-    if fsize > 0 then ox = redis.call('GET', old .. 'x') end
-    if type(ov) ~= 'string' or #ov ~= RING_BYTES then ov = false end
-    if type(ox) ~= 'string' or #ox ~= fsize then ox = false end
-    if ov or ox then
-      cur = (ov or string.rep('\0', RING_BYTES)) .. (ox or string.rep('\0', fsize))
+    elseif kind == KIND_ADDR then
+      setAdd(v, s0, s1, x1)
+      local g = r0 + x2
+      if v[g] == 0 or age(st, v[g]) > 0 then v[g] = st end
     else
-      old = nil
+      if mn < v[DEVICE_FIRST] then v[DEVICE_FIRST] = mn end
+      if present % 2 == 1 then setAdd(v, s0, s1, x1) end
+      if x2 ~= 0 and latest then v[DEVICE_UA] = x2 end
     end
   end
-  local ret = false
-  if reply == 1 then ret = cur end
-  withFacts = withFacts == 1 and fsize > 0
-  if mask == 0 and not withFacts and not old then return ret end
-  src, puts = cur or string.rep('\0', RING_BYTES + fsize), {}
-  local moved = not cur
-  if mask ~= 0 or not cur then moved = count(mask, not cur) or moved end
-  if withFacts then facts(kind, RING_BYTES + 1, present, x1, x2, x3, x4) end
-  if #puts == 0 and not old then return ret end
-  local t = ttl
-  if kind == KIND_DEVICE then t = dttl end
-  if cur and not old then
-    -- Only the bytes that changed are written, a range per run of changes close together.
-    local j = 1
-    while j <= #puts do
-      local e = j
-      while e + 2 <= #puts and puts[e + 2] - (puts[e] + #puts[e + 1]) <= RANGE_GAP do e = e + 2 end
-      local s = puts[j + 1]
-      if e > j then s = splice(j, e) end
-      redis.call('SETRANGE', key, puts[j] - 1, s)
-      j = e + 2
-    end
-    if moved or mask == 0 then redis.call('PEXPIRE', key, t) end
-  else
-    local o = {}
-    local c = 1
-    for j = 1, #puts, 2 do
-      o[#o + 1] = sub(src, c, puts[j] - 1)
-      o[#o + 1] = puts[j + 1]
-      c = puts[j] + #puts[j + 1]
-    end
-    o[#o + 1] = sub(src, c)
-    redis.call('SET', key, table.concat(o), 'PX', t)
-  end
-  if old then redis.call('DEL', old .. 'v', old .. 'x') end
-  return ret
 end
 
 local res, k = {}, 1
@@ -475,14 +355,185 @@ for s = 1, subjects do
   local key, tomb = KEYS[k], nil
   k = k + 1
   if kind == KIND_USER then tomb = KEYS[k]; k = k + 1 end
-  res[s] = subject(key, tomb, kind, mask, withFacts, present, x1, x2, x3, x4)
+  local ret = false -- the subject's answer: its record as it was when a reply was asked for
+  repeat
+    if tomb then
+      local t = redis.call('GET', tomb)
+      if t and stamp < tonumber(t) then
+        if reply ~= 1 then ret = -1 end
+        break
+      end
+    end
+    local fsize = 0
+    if kind == KIND_USER then fsize = USER_BYTES elseif kind == KIND_ADDR then fsize = ADDR_BYTES elseif kind == KIND_DEVICE then fsize = DEVICE_BYTES end
+    local cur = redis.call('GET', key)
+    if cur and #cur ~= RING_BYTES + fsize then cur = false end -- damaged: start again rather than fail forever
+    local old = nil
+    if not cur and probe == 1 then
+      -- the layout before: a ring key and a facts key
+      old = sub(key, 1, -2)
+      local ov = redis.call('GET', old .. 'v')
+      local ox = false
+      if fsize > 0 then ox = redis.call('GET', old .. 'x') end
+      if type(ov) ~= 'string' or #ov ~= RING_BYTES then ov = false end
+      if type(ox) ~= 'string' or #ox ~= fsize then ox = false end
+      if ov or ox then
+        cur = (ov or rep('\0', RING_BYTES)) .. (ox or rep('\0', fsize))
+      else
+        old = nil
+      end
+    end
+    if reply == 1 then ret = cur end
+    local addTo = withFacts == 1 and fsize > 0
+    if mask == 0 and not addTo and not old then break end
+    src, np = cur or rep('\0', RING_BYTES + fsize), 0
+    local moved = not cur
+
+    -- Counting: the event's metrics (mask) n times in the ring, putting what changes: the heads, the buckets a
+    -- window that advances leaves, or the counters of a window at its head.
+    if mask ~= 0 or not cur then
+      H_LIST = unpack1(RING_HEADS_RFMT, src, 1 + RING_HEADS_OFF)
+      local init = not cur or h[1] == 0 and h[2] == 0 -- a ring never counted starts at the event's buckets
+      for w = 1, NUM_WINDOWS do
+        if init then h[w] = ix[w] end
+        prev[w] = h[w]
+        if ix[w] > h[w] then h[w], moved = ix[w], true end
+      end
+      if init then moved = true end
+      if moved then
+        local same = true
+        for w = 1, NUM_WINDOWS do
+          if h[w] ~= ix[w] then same = false end
+        end
+        if not same then
+          put(1 + RING_HEADS_OFF, pack(RING_HEADS_RFMT, unpack(h, 1, NUM_WINDOWS)))
+        else
+          if not ixb then ixb = pack(RING_HEADS_RFMT, unpack(ix, 1, NUM_WINDOWS)) end
+          put(1 + RING_HEADS_OFF, ixb)
+        end
+      end
+      for w = 1, NUM_WINDOWS do
+        local i, o = ix[w], prev[w]
+        local base = 1 + RING_COUNTS_OFF + (w - 1) * WIN_BYTES
+        if i > o then
+          -- The buckets o+1..i are cleared (all of them once the ring moved past them all) and the event is
+          -- counted in i's, the last of them: per metric the cleared slots are one run, or two when they wrap
+          -- around the ring, each put as one string. No decoding of the window.
+          local si, bits = i % RING_LEN, mask
+          local a = (o + 1) % RING_LEN
+          if i - o >= RING_LEN then a = (si + 1) % RING_LEN end
+          for m = 0, NUM_METRICS - 1 do
+            local last = '\0\0'
+            if bits % 2 == 1 then last = cn end
+            bits = (bits - bits % 2) / 2
+            local p = base + 2 * m * RING_LEN
+            if a <= si then
+              put(p + 2 * a, rep('\0', 2 * (si - a)) .. last)
+            else
+              put(p, rep('\0', 2 * si) .. last)
+              put(p + 2 * a, rep('\0', 2 * (RING_LEN - a)))
+            end
+          end
+        elseif i > o - RING_LEN then
+          local si, bits = i % RING_LEN, mask
+          for m = 0, NUM_METRICS - 1 do
+            if bits % 2 == 1 then
+              local p = base + 2 * (m * RING_LEN + si)
+              local x = unpack1('<H', src, p)
+              if x < 65535 then
+                x = x + n
+                if x > 65535 then x = 65535 end
+                put(p, pack('<H', x))
+              end
+            end
+            bits = (bits - bits % 2) / 2
+          end
+        end
+      end
+    end
+
+    -- Facts: the attempt added to the facts at byte f of the record, putting what changes.
+    if addTo then
+      local f = RING_BYTES + 1
+      local last = unpack1('<i4', src, f)
+      if last == 0 or mn - last >= DAY_MIN or mn - mn % 60 > last - last % 60 or
+        (kind == KIND_USER and present >= 8) then
+        local fmt, fields = USER_FMT, USER_FIELDS
+        if kind == KIND_ADDR then fmt, fields = ADDR_FMT, ADDR_FIELDS elseif kind == KIND_DEVICE then fmt, fields = DEVICE_FMT, DEVICE_FIELDS end
+        local v = {unpack1(fmt, src, f)}
+        if not addFacts then addFacts = makeAddFacts() end
+        addFacts(v, kind, present, x1, x2, x3, x4)
+        put(f, pack(fmt, unpack(v, 1, fields)))
+      else
+        local latest = mn >= last
+        if mn > last then put(f, mnb) end
+        if kind == KIND_USER then
+          if present % 2 == 1 then setPut(f + USER_IPS_OFF, USER_IPS_RFMT, USER_IPS_N, x1) end
+          if present % 4 >= 2 then setPut(f + USER_DEVICES_OFF, USER_DEVICES_RFMT, USER_DEVICES_N, x2) end
+          if present % 8 >= 4 then setPut(f + USER_COUNTRIES_OFF, USER_COUNTRIES_RFMT, USER_COUNTRIES_N, x3) end
+        elseif kind == KIND_ADDR then
+          setPut(f + ADDR_USERS_OFF, ADDR_USERS_RFMT, ADDR_USERS_N, x1)
+          local p = f + ADDR_REGS_OFF + 2 * x2
+          local g = unpack1('<H', src, p)
+          local d = (st - g) % STAMP_MOD -- age(st, g) > 0
+          if g == 0 or d > 0 and d <= STAMP_HALF then put(p, stb) end
+        else
+          if mn < unpack1('<i4', src, f + DEVICE_FIRST_OFF) then put(f + DEVICE_FIRST_OFF, mnb) end
+          if x2 ~= 0 and latest and x2 ~= unpack1('<I4', src, f + DEVICE_UA_OFF) then put(f + DEVICE_UA_OFF, pack('<I4', x2)) end
+          if present % 2 == 1 then setPut(f + DEVICE_USERS_OFF, DEVICE_USERS_RFMT, DEVICE_USERS_N, x1) end
+        end
+      end
+    end
+
+    if np == 0 and not old then break end
+    -- One command writes the record: a redis.call costs more than rebuilding the whole record. The changes
+    -- when they are one run close together (SETRANGE), else the whole record (SET, with the TTL set again
+    -- when a ring's head moved, or for a record made or changed without counting).
+    if cur and not old then
+      -- one range from the first change to the last, and the TTL again when a ring's head moved
+      if np == 2 then
+        redis.call('SETRANGE', key, puts[1] - 1, puts[2])
+      else
+        local c, no = puts[1], 0
+        for j = 1, np, 2 do
+          ob[no + 1] = sub(src, c, puts[j] - 1)
+          ob[no + 2] = puts[j + 1]
+          no = no + 2
+          c = puts[j] + #puts[j + 1]
+        end
+        redis.call('SETRANGE', key, puts[1] - 1, table.concat(ob, '', 1, no))
+      end
+      if moved or mask == 0 then
+        if kind == KIND_DEVICE then
+          if not dttls then dttls = tostring(dttl) end
+          redis.call('PEXPIRE', key, dttls)
+        else
+          if not ttls then ttls = tostring(ttl) end
+          redis.call('PEXPIRE', key, ttls)
+        end
+      end
+    else
+      local o, c = {}, 1
+      for j = 1, np, 2 do
+        o[#o + 1] = sub(src, c, puts[j] - 1)
+        o[#o + 1] = puts[j + 1]
+        c = puts[j] + #puts[j + 1]
+      end
+      o[#o + 1] = sub(src, c)
+      if kind == KIND_DEVICE then
+        if not dttls then dttls = tostring(dttl) end
+        redis.call('SET', key, table.concat(o), 'PX', dttls)
+      else
+        if not ttls then ttls = tostring(ttl) end
+        redis.call('SET', key, table.concat(o), 'PX', ttls)
+      end
+    end
+    if old then redis.call('DEL', old .. 'v', old .. 'x') end
+  until true
+  res[s] = ret
 end
 return res
 `
-
-// rangeGap is how many unchanged bytes between two changes recordScript rewrites rather than send a second
-// SETRANGE.
-const rangeGap = 64
 
 // recordCall is one call of recordScript: the subjects it updates, in kind order.
 type recordCall struct {

@@ -13,4 +13,4 @@ VG=$!
 trap 'kill $VG 2>/dev/null || true; wait $VG 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$OUT"' EXIT
 for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.3; done
 RISKD_INSTR_ADDR="127.0.0.1:$PORT" RISKD_INSTR_PID=$VG RISKD_INSTR_DIR="$OUT" \
-	go test ./store -run '^TestRedisInstructionsPerDecision$' -count=1 -v -timeout 20m | grep -E 'instructions per decision|FAIL|Error'
+	go test ./store -run '^TestRedisInstructionsPerDecision$' -count=1 -v -timeout 20m | grep -E 'instructions per|FAIL|Error'
