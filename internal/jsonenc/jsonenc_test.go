@@ -100,6 +100,38 @@ func TestPrintableASCIIWordScan(t *testing.T) {
 	}
 }
 
+// TestStringRunWordScan puts every byte value at every position of a word and around the word boundaries, with
+// a second stopping byte after it (the borrow of one mark can set false marks above it): the run must end
+// exactly where a byte-by-byte scan ends it, or a decoder would take a quote or a control character as string
+// content, or cut a string short.
+func TestStringRunWordScan(t *testing.T) {
+	bytewise := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				return i
+			}
+		}
+		return len(b)
+	}
+	seconds := []byte{0x00, 0x01, 0x1f, 0x20, '"', '#', '\\', ']', 0x7e, 0x7f, 0x80, 0xff}
+	for n := 0; n <= 19; n++ {
+		for c := 0; c < 256; c++ {
+			for pos := 0; pos < n; pos++ {
+				for pos2 := pos; pos2 < n; pos2++ {
+					for _, c2 := range seconds {
+						b := []byte("abcdefghijklmnopqrs"[:n])
+						b[pos2] = c2
+						b[pos] = byte(c)
+						if got, want := StringRun(b), bytewise(b); got != want {
+							t.Fatalf("StringRun(%q) = %d, want %d", b, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkAppendString(b *testing.B) {
 	s := "221 different accounts tried from this address in the last ten minutes."
 	buf := make([]byte, 0, 256)
