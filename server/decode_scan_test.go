@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -154,6 +156,77 @@ func TestScanDecideStopsAtEveryTruncation(t *testing.T) {
 		var want features.Event
 		if decodeDecideTree(&p, []byte(body[:n]), &want) == nil {
 			t.Fatalf("tree took the prefix %q", body[:n])
+		}
+	}
+}
+
+// TestScanTimestampMatchesTimeParse: every day from before 1970 to after 2200, at times of day that reach each
+// field's bounds, and the malformed neighbours, read by scanTimestamp exactly as parseTimestamp (time.Parse)
+// reads them, or left to it.
+func TestScanTimestampMatchesTimeParse(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		got, ok := scanTimestamp(s)
+		want, ae := parseTimestamp(s)
+		if ok && (ae != nil || got != want) {
+			t.Fatalf("scanTimestamp(%q) = %d, parseTimestamp %d, %v", s, got, want, ae)
+		}
+	}
+	taken := 0
+	for day := time.Date(1969, 12, 25, 0, 0, 0, 0, time.UTC); day.Year() < 2202; day = day.AddDate(0, 0, 1) {
+		for _, clock := range []string{"00:00:00", "23:59:59", "12:34:56"} {
+			s := day.Format("2006-01-02") + "T" + clock + "Z"
+			check(s)
+			if _, ok := scanTimestamp(s); ok {
+				taken++
+			}
+		}
+	}
+	if want := 3 * int(time.Date(2201, 1, 1, 0, 0, 0, 0, time.UTC).Sub(time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)).Hours()/24); taken != want {
+		t.Errorf("scanTimestamp took %d of the timestamps from 1970 to 2200, want %d", taken, want)
+	}
+	for _, s := range []string{
+		"2026-02-29T00:00:00Z", "2024-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2000-02-29T00:00:00Z",
+		"2026-02-30T00:00:00Z", "2026-04-31T00:00:00Z", "2026-00-10T00:00:00Z", "2026-13-10T00:00:00Z",
+		"2026-01-00T00:00:00Z", "2026-01-32T00:00:00Z", "2026-01-02T24:00:00Z", "2026-01-02T23:60:00Z",
+		"2026-01-02T23:59:60Z", "2026-01-02t23:59:59Z", "2026-01-02T23:59:59z", "2026-01-02T23:59:59",
+		"2026-01-02T23:59:59.5Z", "2026-01-02T23:59:59+00:00", "2026-1-02T23:59:59Z", "+026-01-02T23:59:59Z",
+		"2026-01-02T2:359:59Z", "2026-01-02 23:59:59Z", "1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z",
+		"2200-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+	} {
+		check(s)
+	}
+}
+
+// TestScanIPv4MatchesNetip: dotted quads and their malformed neighbours, read by scanIPv4 exactly as parseIP
+// (netip.ParseAddr) reads them, or left to it.
+func TestScanIPv4MatchesNetip(t *testing.T) {
+	check := func(s string) bool {
+		t.Helper()
+		got, ok := scanIPv4(s)
+		want, ae := parseIP(s)
+		if ok && (ae != nil || got != want) {
+			t.Fatalf("scanIPv4(%q) = %v, parseIP %v, %v", s, got, want, ae)
+		}
+		return ok
+	}
+	for _, s := range []string{
+		"0.0.0.0", "255.255.255.255", "1.2.3.4", "216.160.83.56", "10.0.0.1", "100.20.3.0", "9.99.199.249",
+	} {
+		if !check(s) {
+			t.Errorf("scanIPv4 left %q to netip", s)
+		}
+	}
+	for _, s := range []string{
+		"", ".", "1.2.3", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.256", "01.2.3.4",
+		"1.2.3.04", "1.2.3.00", "1.2.3.-4", "1.2.3.4 ", " 1.2.3.4", "1.2.3.4%eth0", "::1", "::ffff:1.2.3.4",
+		"1.2.3.1000", "1.2.3.0x1", "１.2.3.4", "1.2.3.4/24", "4294967296.1.1.1",
+	} {
+		check(s)
+	}
+	for a := range 256 {
+		for _, s := range []string{fmt.Sprintf("%d.%d.%d.%d", a, 255-a, a/2, a%7), fmt.Sprintf("%03d.1.1.1", a)} {
+			check(s)
 		}
 	}
 }

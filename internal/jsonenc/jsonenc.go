@@ -126,15 +126,12 @@ func PrintableASCII(b []byte) bool {
 }
 
 // StringRun returns how many bytes at the start of b are printable ASCII other than '"' and '\\': the bytes a JSON
-// string holds as they are and a decoder need not look at again. Eight bytes at a time: of the bytes the word
-// tests mark, the lowest is always a true mark (a false one comes only from a borrow out of a true one below
-// it), so the first byte that ends the run is found exactly.
+// string holds as they are and a decoder need not look at again. Eight bytes at a time, with StringEnds.
 func StringRun(b []byte) int {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		if m := (x | below(x, 0x20) | has(x, '"') | has(x, '\\') | has(x, 0x7f)) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+		if m := StringEnds(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + FirstMarked(m)
 		}
 	}
 	for ; i < len(b); i++ {
@@ -144,6 +141,17 @@ func StringRun(b []byte) int {
 	}
 	return i
 }
+
+// StringEnds marks, in its byte's high bit, each of the eight bytes of x (little-endian) that ends a StringRun:
+// below 0x20, '"', '\\', or from 0x7f up (x+ones carries 0x7f, alone of the bytes below 0x80, into its high bit).
+// Of the marks, the lowest is always a true one (a false mark comes only from a borrow or carry out of a true
+// one below it), so FirstMarked finds the first such byte exactly. Small enough to be inlined in a loop.
+func StringEnds(x uint64) uint64 {
+	return (x | (x + ones) | below(x, 0x20) | has(x, '"') | has(x, '\\')) & highs
+}
+
+// FirstMarked returns the index of the lowest byte marked in m, which must not be 0.
+func FirstMarked(m uint64) int { return bits.TrailingZeros64(m) / 8 }
 
 // AppendHex64 appends v as 16 lowercase hex digits.
 func AppendHex64(b []byte, v uint64) []byte {
