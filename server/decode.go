@@ -25,8 +25,8 @@ const (
 	maxAmount       = 1e12
 )
 
-// b2s returns a string that aliases b. Request strings alias the pooled parser's memory and live only as long
-// as the request: nothing downstream keeps them (package features hashes what it stores).
+// b2s returns a string that aliases b. Request strings alias the request body or the pooled parser's memory
+// and live only as long as the request: nothing downstream keeps them (package features hashes what it stores).
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // decodeObject parses body as a JSON object.
@@ -198,9 +198,9 @@ func fieldType[T any](v *fastjson.Value, parse func(string) (T, bool), want stri
 // decodeDecide decodes and validates a /v1/decide body into ev, which must be reset. Unknown fields are
 // refused: a misspelt field would otherwise be silently ignored and change the decision.
 //
-// A body is read once, straight into ev, by scanDecide; a body it does not take (any error, and the rare valid
-// forms it leaves out: escapes, numbers as strings' neighbours it cannot delimit) is decoded again through a
-// fastjson tree, which accepts the same bodies and gives the same events and names the field of every error.
+// A body is read once, straight into ev, by scanDecide. A body it does not take (every refused one, and the
+// rare valid forms it leaves out, such as strings with escapes) is decoded again through a fastjson tree,
+// which gives every event the scan gives and names the field of every error.
 func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError {
 	if scanDecide(body, ev) {
 		return nil
