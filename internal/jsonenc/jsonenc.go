@@ -153,14 +153,25 @@ func StringEnds(x uint64) uint64 {
 // FirstMarked returns the index of the lowest byte marked in m, which must not be 0.
 func FirstMarked(m uint64) int { return bits.TrailingZeros64(m) / 8 }
 
-// AppendHex64 appends v as 16 lowercase hex digits.
+// AppendHex64 appends v as 16 lowercase hex digits. Every decision's evaluation id is written with it (and
+// again in the decision log), so the digits are made eight at a time in a word, not looked up one by one.
 func AppendHex64(b []byte, v uint64) []byte {
-	var digits [16]byte // one append, not sixteen: every decision's evaluation id is written with this
-	for i := len(digits) - 1; i >= 0; i-- {
-		digits[i] = hexDigits[v&0xf]
-		v >>= 4
-	}
+	var digits [16]byte
+	binary.BigEndian.PutUint64(digits[:8], hex8(uint32(v>>32)))
+	binary.BigEndian.PutUint64(digits[8:], hex8(uint32(v)))
 	return append(b, digits[:]...)
+}
+
+// hex8 returns the eight hex digits of n as the bytes of a word, the most significant digit in its top byte.
+func hex8(n uint32) uint64 {
+	x := uint64(n)
+	// Spread the nibbles to one a byte, nibble k in byte k.
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
+	// A nibble from 10 up carries into its byte's bit 4 when 6 is added: those bytes take 'a'-10, the others '0'.
+	letters := (x + 0x0606060606060606) >> 4 & ones
+	return x + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 // AppendFloat appends f as a JSON number; NaN and infinities, which JSON cannot hold, become 0.

@@ -174,9 +174,18 @@ func BenchmarkVectorEncoder(b *testing.B) {
 }
 
 func TestAppendHex64(t *testing.T) {
-	for _, v := range []uint64{0, 1, 0xf, 0x324c24ab88359dc2, math.MaxUint64} {
+	values := []uint64{0, 1, 0xf, 0x324c24ab88359dc2, math.MaxUint64, 0x0123456789abcdef, 0xfedcba9876543210}
+	for d := range uint64(16) { // every digit at every position
+		for pos := range 16 {
+			values = append(values, d<<(4*pos), d<<(4*pos)|0x9999999999999999&^(0xf<<(4*pos)))
+		}
+	}
+	for i := range uint64(100000) {
+		values = append(values, i*0x9E3779B97F4A7C15)
+	}
+	for _, v := range values {
 		if got, want := string(AppendHex64([]byte("id="), v)), fmt.Sprintf("id=%016x", v); got != want {
-			t.Errorf("AppendHex64(%#x) = %s, want %s", v, got, want)
+			t.Fatalf("AppendHex64(%#x) = %s, want %s", v, got, want)
 		}
 	}
 }
