@@ -63,22 +63,35 @@ func not(t term[bool]) term[bool] {
 	return fnTerm(func(v *features.Vector) bool { return !fn(v) })
 }
 
-// and and or short-circuit, as the VM's jumps do; nothing native can fail, so order only matters for speed.
+// and and or short-circuit, as the VM's jumps do; nothing native can fail, so order only matters for speed. A
+// bare field on either side is read in place rather than through its closure: a flag beside a condition
+// (`new_device && ...`) is the commonest shape of the built-in rules, and each call saved is one per rule and
+// decision.
 func and(l, r term[bool]) term[bool] {
-	if l.field && r.field {
-		lo, ro := l.off, r.off
-		return fnTerm(func(v *features.Vector) bool { return at[bool](v, lo) && at[bool](v, ro) })
-	}
+	lo, ro := l.off, r.off
 	lf, rf := l.fn, r.fn
+	switch {
+	case l.field && r.field:
+		return fnTerm(func(v *features.Vector) bool { return at[bool](v, lo) && at[bool](v, ro) })
+	case l.field:
+		return fnTerm(func(v *features.Vector) bool { return at[bool](v, lo) && rf(v) })
+	case r.field:
+		return fnTerm(func(v *features.Vector) bool { return lf(v) && at[bool](v, ro) })
+	}
 	return fnTerm(func(v *features.Vector) bool { return lf(v) && rf(v) })
 }
 
 func or(l, r term[bool]) term[bool] {
-	if l.field && r.field {
-		lo, ro := l.off, r.off
-		return fnTerm(func(v *features.Vector) bool { return at[bool](v, lo) || at[bool](v, ro) })
-	}
+	lo, ro := l.off, r.off
 	lf, rf := l.fn, r.fn
+	switch {
+	case l.field && r.field:
+		return fnTerm(func(v *features.Vector) bool { return at[bool](v, lo) || at[bool](v, ro) })
+	case l.field:
+		return fnTerm(func(v *features.Vector) bool { return at[bool](v, lo) || rf(v) })
+	case r.field:
+		return fnTerm(func(v *features.Vector) bool { return lf(v) || at[bool](v, ro) })
+	}
 	return fnTerm(func(v *features.Vector) bool { return lf(v) || rf(v) })
 }
 

@@ -25,8 +25,8 @@ const (
 	maxAmount       = 1e12
 )
 
-// b2s returns a string that aliases b. Request strings alias the pooled parser's memory and live only as long
-// as the request: nothing downstream keeps them (package features hashes what it stores).
+// b2s returns a string that aliases b. Request strings alias the request body or the pooled parser's memory
+// and live only as long as the request: nothing downstream keeps them (package features hashes what it stores).
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // decodeObject parses body as a JSON object.
@@ -55,6 +55,11 @@ func fieldString(v *fastjson.Value, field string, maxLen int) (string, *apiError
 	if err != nil {
 		return "", badField("invalid_type", field, "%s must be a string", field)
 	}
+	return checkString(b, field, maxLen)
+}
+
+// checkString returns b as a string if it is at most maxLen bytes of valid UTF-8 with no control characters.
+func checkString(b []byte, field string, maxLen int) (string, *apiError) {
 	if len(b) > maxLen {
 		return "", badField("too_long", field, "%s is longer than %d bytes", field, maxLen)
 	}
@@ -77,6 +82,11 @@ func fieldIP(v *fastjson.Value) (netip.Addr, *apiError) {
 	if ae != nil {
 		return netip.Addr{}, ae
 	}
+	return parseIP(s)
+}
+
+// parseIP parses a request's address: IPv4 or IPv6 without zone, an IPv4-mapped IPv6 address read as IPv4.
+func parseIP(s string) (netip.Addr, *apiError) {
 	if s == "" {
 		return netip.Addr{}, badField("missing_field", "ip", "ip is required")
 	}
@@ -92,6 +102,11 @@ func fieldTime(v *fastjson.Value) (int64, *apiError) {
 	if ae != nil || s == "" {
 		return 0, ae
 	}
+	return parseTimestamp(s)
+}
+
+// parseTimestamp parses a non-empty RFC 3339 timestamp into unix nanoseconds.
+func parseTimestamp(s string) (int64, *apiError) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return 0, badField("invalid_timestamp", "timestamp", "timestamp must be RFC 3339, e.g. 2026-01-02T15:04:05Z")
@@ -180,9 +195,23 @@ func fieldType[T any](v *fastjson.Value, parse func(string) (T, bool), want stri
 	return t, true, nil
 }
 
-// decodeDecide decodes and validates a /v1/decide body into ev. Unknown fields are refused: a misspelt field
-// would otherwise be silently ignored and change the decision.
+// decodeDecide decodes and validates a /v1/decide body into ev, which must be reset. Unknown fields are
+// refused: a misspelt field would otherwise be silently ignored and change the decision.
+//
+// A body is read once, straight into ev, by scanDecide. A body it does not take (every refused one, and the
+// rare valid forms it leaves out, such as strings with escapes) is decoded again through a fastjson tree,
+// which gives every event the scan gives and names the field of every error.
 func decodeDecide(p *fastjson.Parser, body []byte, ev *features.Event) *apiError {
+	if scanDecide(body, ev) {
+		return nil
+	}
+	ev.Reset()
+	return decodeDecideTree(p, body, ev)
+}
+
+// decodeDecideTree is decodeDecide through a fastjson tree: the general path, and the reference scanDecide is
+// held to (FuzzScanDecide).
+func decodeDecideTree(p *fastjson.Parser, body []byte, ev *features.Event) *apiError {
 	o, ae := decodeObject(p, body)
 	if ae != nil {
 		return ae
@@ -277,7 +306,11 @@ func fieldAmount(v *fastjson.Value) (float64, bool, *apiError) {
 	if v.Type() == fastjson.TypeNull {
 		return 0, false, nil
 	}
-	f, err := v.Float64()
+	return checkAmount(v.Float64())
+}
+
+// checkAmount checks a parsed amount (err is the parser's) against the API's bounds.
+func checkAmount(f float64, err error) (float64, bool, *apiError) {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxAmount {
 		return 0, false, badField("invalid_amount", "amount", "amount must be a number from 0 to %g", float64(maxAmount))
 	}

@@ -5,6 +5,7 @@ package jsonenc
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"reflect"
 	"strconv"
 	"unicode/utf8"
@@ -124,14 +125,53 @@ func PrintableASCII(b []byte) bool {
 	return true
 }
 
-// AppendHex64 appends v as 16 lowercase hex digits.
-func AppendHex64(b []byte, v uint64) []byte {
-	var digits [16]byte // one append, not sixteen: every decision's evaluation id is written with this
-	for i := len(digits) - 1; i >= 0; i-- {
-		digits[i] = hexDigits[v&0xf]
-		v >>= 4
+// StringRun returns how many bytes at the start of b are printable ASCII other than '"' and '\\': the bytes a JSON
+// string holds as they are and a decoder need not look at again. Eight bytes at a time, with StringEnds.
+func StringRun(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if m := StringEnds(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + FirstMarked(m)
+		}
 	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			break
+		}
+	}
+	return i
+}
+
+// StringEnds marks, in its byte's high bit, each of the eight bytes of x (little-endian) that ends a StringRun:
+// below 0x20, '"', '\\', or from 0x7f up (x+ones carries 0x7f, alone of the bytes below 0x80, into its high bit).
+// Of the marks, the lowest is always a true one (a false mark comes only from a borrow or carry out of a true
+// one below it), so FirstMarked finds the first such byte exactly. Small enough to be inlined in a loop.
+func StringEnds(x uint64) uint64 {
+	return (x | (x + ones) | below(x, 0x20) | has(x, '"') | has(x, '\\')) & highs
+}
+
+// FirstMarked returns the index of the lowest byte marked in m, which must not be 0.
+func FirstMarked(m uint64) int { return bits.TrailingZeros64(m) / 8 }
+
+// AppendHex64 appends v as 16 lowercase hex digits. Every decision's evaluation id is written with it (and
+// again in the decision log), so the digits are made eight at a time in a word, not looked up one by one.
+func AppendHex64(b []byte, v uint64) []byte {
+	var digits [16]byte
+	binary.BigEndian.PutUint64(digits[:8], hex8(uint32(v>>32)))
+	binary.BigEndian.PutUint64(digits[8:], hex8(uint32(v)))
 	return append(b, digits[:]...)
+}
+
+// hex8 returns the eight hex digits of n as the bytes of a word, the most significant digit in its top byte.
+func hex8(n uint32) uint64 {
+	x := uint64(n)
+	// Spread the nibbles to one a byte, nibble k in byte k.
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
+	// A nibble from 10 up carries into its byte's bit 4 when 6 is added: those bytes take 'a'-10, the others '0'.
+	letters := (x + 0x0606060606060606) >> 4 & ones
+	return x + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 // AppendFloat appends f as a JSON number; NaN and infinities, which JSON cannot hold, become 0.

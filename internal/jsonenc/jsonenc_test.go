@@ -100,6 +100,38 @@ func TestPrintableASCIIWordScan(t *testing.T) {
 	}
 }
 
+// TestStringRunWordScan puts every byte value at every position of a word and around the word boundaries, with
+// a second stopping byte after it (the borrow of one mark can set false marks above it): the run must end
+// exactly where a byte-by-byte scan ends it, or a decoder would take a quote or a control character as string
+// content, or cut a string short.
+func TestStringRunWordScan(t *testing.T) {
+	bytewise := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				return i
+			}
+		}
+		return len(b)
+	}
+	seconds := []byte{0x00, 0x01, 0x1f, 0x20, '"', '#', '\\', ']', 0x7e, 0x7f, 0x80, 0xff}
+	for n := 0; n <= 19; n++ {
+		for c := 0; c < 256; c++ {
+			for pos := 0; pos < n; pos++ {
+				for pos2 := pos; pos2 < n; pos2++ {
+					for _, c2 := range seconds {
+						b := []byte("abcdefghijklmnopqrs"[:n])
+						b[pos2] = c2
+						b[pos] = byte(c)
+						if got, want := StringRun(b), bytewise(b); got != want {
+							t.Fatalf("StringRun(%q) = %d, want %d", b, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkAppendString(b *testing.B) {
 	s := "221 different accounts tried from this address in the last ten minutes."
 	buf := make([]byte, 0, 256)
@@ -142,9 +174,18 @@ func BenchmarkVectorEncoder(b *testing.B) {
 }
 
 func TestAppendHex64(t *testing.T) {
-	for _, v := range []uint64{0, 1, 0xf, 0x324c24ab88359dc2, math.MaxUint64} {
+	values := []uint64{0, 1, 0xf, 0x324c24ab88359dc2, math.MaxUint64, 0x0123456789abcdef, 0xfedcba9876543210}
+	for d := range uint64(16) { // every digit at every position
+		for pos := range 16 {
+			values = append(values, d<<(4*pos), d<<(4*pos)|0x9999999999999999&^(0xf<<(4*pos)))
+		}
+	}
+	for i := range uint64(100000) {
+		values = append(values, i*0x9E3779B97F4A7C15)
+	}
+	for _, v := range values {
 		if got, want := string(AppendHex64([]byte("id="), v)), fmt.Sprintf("id=%016x", v); got != want {
-			t.Errorf("AppendHex64(%#x) = %s, want %s", v, got, want)
+			t.Fatalf("AppendHex64(%#x) = %s, want %s", v, got, want)
 		}
 	}
 }
