@@ -52,6 +52,7 @@ func benchmarkDecide(b *testing.B, e *engine.Engine, event func(i int, at time.T
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b, processCPU())
 	for i := 0; b.Loop(); i++ {
 		ev := *evs[i%users]
 		ev.Time = base.Add(time.Duration(i) * time.Microsecond).UnixNano()
