@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/riskd/riskd/engine"
 	"github.com/riskd/riskd/engine/enginetest"
 	"github.com/riskd/riskd/features"
-	"github.com/riskd/riskd/internal/prefetch"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -47,66 +47,85 @@ func BenchmarkDecideScaling(b *testing.B) {
 
 // benchPopulation teaches e one login of each of users users, then measures decisions on random returning
 // users, a share spray of them replaced by events whose user id, IP and device id were never seen.
+//
+// Each event is written, as a server decodes a request, into one Event whose id strings alias buffers that the
+// next event reuses (the server's strings alias its pooled parser's memory in the same way): the harness reads
+// nothing per decision but the next index of its random order. It used to hold the population's events, 744
+// bytes each (744 MB at a million users) with their id strings scattered over the heap, and read them cold: a
+// dozen cache lines and a TLB miss per decision that a server does not pay, which prefetching them two decisions
+// ahead did not hide (the prefetch itself waited for the page walk). User i's address is a hash of i
+// (populationAddr).
 func benchPopulation(b *testing.B, e *engine.Engine, users int, spray float64) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Now().Add(-2 * time.Hour)
-	evs := make([]features.Event, users)
+	var w eventWriter
 	var d engine.Decision
-	for i := range evs {
-		evs[i] = features.Event{Type: features.Login, UserID: fmt.Sprintf("user-%d", i),
-			IP: randomIPv4(rng), DeviceID: fmt.Sprintf("device-%d", i), Tenant: "default",
-			Time: base.UnixNano(), HasCredentials: true, CredentialsValid: true}
-		ev := evs[i]
-		if err := e.Decide(&ev, &d); err != nil {
+	for i := range users {
+		ev := w.returning(i, base.UnixNano())
+		if err := e.Decide(ev, &d); err != nil {
 			b.Fatal(err)
 		}
-	}
-	// Fresh keys are made before the clock starts: formatting them is not riskd's cost.
-	fresh := make([]features.Event, 1<<16)
-	for i := range fresh {
-		fresh[i] = evs[0]
-		fresh[i].UserID = fmt.Sprintf("sprayed-user-%d", i)
-		fresh[i].DeviceID = fmt.Sprintf("sprayed-device-%d", i)
-		fresh[i].IP = randomIPv4(rng)
 	}
 	order := make([]int32, 1<<20)
 	for i := range order {
 		order[i] = int32(rng.IntN(users))
 		if rng.Float64() < spray {
-			order[i] = -1 - int32(i%len(fresh))
+			order[i] = -1 - int32(i%(1<<16))
 		}
 	}
-	// The events themselves (744 bytes each, 744 MB at a million users, and their id strings scattered over the
-	// heap) are the harness's, not riskd's state: a server decodes a request into a buffer it reuses, in the
-	// caches. Read cold from a table as large as the population, they would add a dozen cache misses and a TLB
-	// miss to every decision that production does not pay, so each is prefetched two decisions ahead (its
-	// strings one ahead, once the event is in). Only the event is; riskd's state is read as cold as before.
-	event := func(i int) *features.Event {
-		j := order[i%len(order)]
-		if j >= 0 {
-			return &evs[j]
-		}
-		return &fresh[-1-j]
-	}
-	// The set-up's garbage (a million events' strings) is collected before the clock starts, so that the
-	// decisions measured do not pay for a collection cycle the set-up started: riskd's state holds no pointers
-	// for a collector to scan, and a server deciding in steady state allocates nothing.
+	// The set-up's garbage is collected before the clock starts, so that the decisions measured do not pay for a
+	// collection cycle the set-up started: a server deciding in steady state allocates nothing.
 	runtime.GC()
 	at := base.Add(time.Hour)
 	b.ReportAllocs()
 	b.ResetTimer()
 	defer reportCPU(b, processCPU())
 	for i := 0; b.Loop(); i++ {
-		prefetch.Lines(unsafe.Pointer(event(i+2)), unsafe.Sizeof(features.Event{}))
-		next := event(i + 1)
-		prefetch.Lines(unsafe.Pointer(unsafe.StringData(next.UserID)), uintptr(len(next.UserID)))
-		prefetch.Lines(unsafe.Pointer(unsafe.StringData(next.DeviceID)), uintptr(len(next.DeviceID)))
-		ev := *event(i)
-		ev.Time = at.Add(time.Duration(i) * time.Microsecond).UnixNano()
-		if err := e.Decide(&ev, &d); err != nil {
+		t := at.Add(time.Duration(i) * time.Microsecond).UnixNano()
+		ev := w.fresh(int(-1-order[i%len(order)]), t)
+		if j := order[i%len(order)]; j >= 0 {
+			ev = w.returning(int(j), t)
+		}
+		if err := e.Decide(ev, &d); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// eventWriter writes the login of a user of benchPopulation into one Event, its ids into buffers it reuses.
+type eventWriter struct {
+	ev           features.Event
+	user, device []byte
+}
+
+// returning is the login of user i at t (unix nanoseconds), from its own address and device.
+func (w *eventWriter) returning(i int, t int64) *features.Event {
+	return w.write("user-", "device-", i, populationAddr(uint64(i)), t)
+}
+
+// fresh is the login at t of the i-th user never seen, from an address and a device never seen.
+func (w *eventWriter) fresh(i int, t int64) *features.Event {
+	return w.write("sprayed-user-", "sprayed-device-", i, populationAddr(uint64(i)|1<<40), t)
+}
+
+func (w *eventWriter) write(userPrefix, devicePrefix string, i int, ip netip.Addr, t int64) *features.Event {
+	w.user = strconv.AppendInt(append(w.user[:0], userPrefix...), int64(i), 10)
+	w.device = strconv.AppendInt(append(w.device[:0], devicePrefix...), int64(i), 10)
+	w.ev = features.Event{Type: features.Login, UserID: unsafe.String(unsafe.SliceData(w.user), len(w.user)),
+		IP: ip, DeviceID: unsafe.String(unsafe.SliceData(w.device), len(w.device)), Tenant: "default",
+		Time: t, HasCredentials: true, CredentialsValid: true}
+	return &w.ev
+}
+
+// populationAddr is the address of the i-th user: a hash of i made an IPv4 address whose first byte is 1-223
+// (the random addresses the benchmark drew before).
+func populationAddr(i uint64) netip.Addr {
+	h := i * 0x9E3779B97F4A7C15
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	h ^= h >> 32
+	v := uint32(h)
+	return netip.AddrFrom4([4]byte{byte(v>>24)%223 + 1, byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // reportCPU reports the process's CPU time per operation since start, as cpu-ns/op, beside the wall time of
@@ -116,11 +135,6 @@ func reportCPU(b *testing.B, start time.Duration) {
 	if start > 0 && b.N > 0 {
 		b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
 	}
-}
-
-func randomIPv4(rng *rand.Rand) netip.Addr {
-	v := rng.Uint32()
-	return netip.AddrFrom4([4]byte{byte(v>>24)%223 + 1, byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // generatedRules is a rule set of n rules of the shapes analysts write: a velocity threshold within a
