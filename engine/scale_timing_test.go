@@ -82,9 +82,11 @@ func benchPopulation(b *testing.B, e *engine.Engine, users int, spray float64) {
 	defer reportCPU(b, processCPU())
 	for i := 0; b.Loop(); i++ {
 		t := at.Add(time.Duration(i) * time.Microsecond).UnixNano()
-		ev := w.fresh(int(-1-order[i%len(order)]), t)
+		var ev *features.Event
 		if j := order[i%len(order)]; j >= 0 {
 			ev = w.returning(int(j), t)
+		} else {
+			ev = w.fresh(int(-1-j), t)
 		}
 		if err := e.Decide(ev, &d); err != nil {
 			b.Fatal(err)
