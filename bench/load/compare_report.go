@@ -41,7 +41,7 @@ func (c config) writeComparison(w io.Writer, cmp comparison) {
 
 	fmt.Fprintf(w, "**Sustainable rate** (open loop, %d connections, unstamped; steps of %v held; a step passes with p99 ≤ %v"+
 		" in all but a quarter of its seconds, nothing failed, dropped or shed, 99 %% answered, the generator on schedule;"+
-		" a step that failed on latency alone is run again, once a search): ", c.conns, sustainHold, c.sustainP99)
+		" a step that failed on latency alone in at most half its seconds is run again, once): ", c.conns, sustainHold, c.sustainP99)
 	for i, r := range cmp.sustainSteps {
 		h := r.Phases[2]
 		if i > 0 {
