@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -63,15 +64,7 @@ func (r *Redis) writer() {
 			r.finalFlush(batch)
 			return
 		}
-	fill:
-		for len(batch) < writeBatch {
-			select {
-			case w := <-r.writes:
-				batch = append(batch, w)
-			default:
-				break fill
-			}
-		}
+		batch = r.takeQueued(batch, writeBatch)
 		for {
 			c := r.conn()
 			if c != nil {
@@ -93,6 +86,19 @@ func (r *Redis) writer() {
 	}
 }
 
+// takeQueued appends the writes waiting in the queue to batch, without waiting for more, until it holds n.
+func (r *Redis) takeQueued(batch []redisWrite, n int) []redisWrite {
+	for len(batch) < n {
+		select {
+		case w := <-r.writes:
+			batch = append(batch, w)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // finalFlush gives the writes still queued at Close one attempt, so that a clean stop loses nothing while
 // Redis is reachable. They go in batches of writeBatch, as the writer sends them: sent as one batch, the
 // thousands an import leaves queued could not be written within one batch's adminTimeout on a loaded machine,
@@ -100,16 +106,7 @@ func (r *Redis) writer() {
 func (r *Redis) finalFlush(batch []redisWrite) {
 	var err error
 	for {
-	fill:
-		for len(batch) < writeBatch {
-			select {
-			case w := <-r.writes:
-				batch = append(batch, w)
-			default:
-				break fill
-			}
-		}
-		if len(batch) == 0 {
+		if batch = r.takeQueued(batch, writeBatch); len(batch) == 0 {
 			return
 		}
 		err = ErrUnavailable
@@ -122,15 +119,7 @@ func (r *Redis) finalFlush(batch []redisWrite) {
 		clear(batch)
 		batch = batch[:0]
 	}
-	for { // the rest, not tried
-		select {
-		case w := <-r.writes:
-			batch = append(batch, w)
-			continue
-		default:
-		}
-		break
-	}
+	batch = r.takeQueued(batch, math.MaxInt) // the rest, not tried
 	lost := 0
 	for i := range batch {
 		switch batch[i].kind {
