@@ -104,9 +104,6 @@ func (q *queueControl) spare(age time.Duration) bool {
 	return age > q.budget && q.probability() < maxShed
 }
 
-// refuse is pick then spare, for a request whose age is known.
-func (q *queueControl) refuse(u float64, age time.Duration) bool { return q.pick(u) && !q.spare(age) }
-
 // update moves the probability by the delay d's error against the target and its change since the last update,
 // within [0, maxShed]: clamping the state itself keeps a long flood from winding it up past the cap, from where
 // it would take as long to come down.

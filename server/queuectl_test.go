@@ -177,7 +177,7 @@ func (m queueModel) run(q *queueControl, seed uint64) (answered float64, accepte
 		}
 		wait := start - sent
 		cost := m.answer
-		refused := q.refuse(rng.Float64(), wait)
+		refused := q.pick(rng.Float64()) && !q.spare(wait) // as Server.stale decides
 		if refused {
 			cost = m.shed
 		} else {

@@ -58,23 +58,26 @@ func (s *Server) stale(ctx *fasthttp.RequestCtx, now time.Time) bool {
 		if s.queue.probability() == 0 || !s.queue.pick(rand.Float64()) {
 			return false
 		}
-		if now.IsZero() {
-			now = time.Now()
-		}
-		if age, ok := queueAge(ctx, now); !ok || s.queue.spare(age) {
+		if age, ok := queueAge(ctx, orNow(now)); !ok || s.queue.spare(age) {
 			return false
 		}
 		s.shedEarly.Inc()
 		return true
 	}
-	if now.IsZero() {
-		now = time.Now()
-	}
-	if age, ok := queueAge(ctx, now); !ok || age <= s.cfg.QueueBudget { // an unstamped request is never shed for its wait
+	if age, ok := queueAge(ctx, orNow(now)); !ok || age <= s.cfg.QueueBudget { // an unstamped request is never shed for its wait
 		return false
 	}
 	s.shedLate.Inc()
 	return true
+}
+
+// orNow is t, or the clock's time for the zero time: a caller that has not read the clock leaves it to the
+// one path that needs it.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
 }
 
 // observeWait feeds the queue controller an authenticated request's wait (see queueControl).
