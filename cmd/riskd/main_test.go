@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -212,6 +213,12 @@ func (p *process) decide(body string) (int, error) {
 
 func (p *process) decideBody(body string) (int, map[string]any, error) {
 	resp, err := http.Post("http://"+p.addr+"/v1/decide", "application/json", strings.NewReader(body))
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) {
+		// A pooled keep-alive connection closed under the request (the package's tests share the default
+		// client, and a port a stopped process used can come back): send once more on a fresh one, as a
+		// caller's client does. Any other error, or a second one, is the test's.
+		resp, err = http.Post("http://"+p.addr+"/v1/decide", "application/json", strings.NewReader(body))
+	}
 	if err != nil {
 		return 0, nil, err
 	}
