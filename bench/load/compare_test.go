@@ -215,3 +215,41 @@ func TestOverloadPastSustainableByLatencyIsTested(t *testing.T) {
 		t.Fatalf("p99 within the bound, core at 75 %%: %d targets judged, %d not measured", tested, skipped)
 	}
 }
+
+// TestOverloadCollapseIsJudged: a hold in which riskd's backlog passed the callers' timeout (sent requests not
+// answered within it, the generator's own backlog expiring behind them, so that it fell behind its schedule)
+// is riskd's collapse, and its targets are judged and missed, not marked not measured; a hold the generator
+// fell behind on without riskd leaving requests unanswered still is not measured.
+func TestOverloadCollapseIsJudged(t *testing.T) {
+	hold := func(unanswered uint64) overloadRun {
+		res := stepResult(2000, time.Second)
+		h := &res.Phases[2]
+		h.Usage = usage{serverOK: true, serverCPU: 60, ok: true}
+		h.Offered, h.Sent, h.Accepted, h.Answered, h.Shed = 38_000, 10_000, 1_500, 1_500, 2_000
+		h.Unanswered = unanswered
+		h.Errors, h.Timeouts = 28_000+unanswered, 28_000+unanswered
+		h.LagP99, h.From, h.To = time.Second, 10*time.Second, 30*time.Second
+		h.P99, h.ShedP99 = 973*time.Millisecond, 994*time.Millisecond
+		res.Total = *h
+		return overloadRun{factor: 2, base: 19_000, res: res}
+	}
+	states := func(o overloadRun) map[string]int {
+		cmp := comparison{sustainable: 19_000, sustainBound: 6 * time.Millisecond, overloads: []overloadRun{o}}
+		n := map[string]int{}
+		for _, v := range cmp.verdicts() {
+			if strings.HasPrefix(v.target, "overload") && !strings.Contains(v.target, "past its sustainable rate") {
+				if v.pass {
+					t.Fatalf("%s: %s passed", v.target, v.figure)
+				}
+				n[v.state]++
+			}
+		}
+		return n
+	}
+	if n := states(hold(6_500)); n[stateMiss] != 5 {
+		t.Fatalf("6,500 of 10,000 sent requests unanswered: verdicts %v, want 5 judged and missed", n)
+	}
+	if n := states(hold(0)); n[stateMiss] != 0 {
+		t.Fatalf("the generator behind with every sent request answered: verdicts %v, want none judged", n)
+	}
+}

@@ -18,6 +18,7 @@ type phaseResult struct {
 	Shed       uint64
 	Errors     uint64
 	Timeouts   uint64 // of the errors: timed out, or expired in the backlog
+	Unanswered uint64 // of the timeouts: sent, and not answered within the timeout
 	Late       uint64 // sent more than lateAfter after their scheduled time
 	Dropped    uint64 // never sent: the backlog was full
 	P50, P90   time.Duration
@@ -122,7 +123,8 @@ func phaseFrom(name string, from, to time.Duration, st *phaseStats, samples []sa
 		Offered: st.offered.Load(), Accepted: st.accepted.Load(), Answered: st.throughput.Load(),
 		Sent: st.accepted.Load() + st.shed.Load() + st.badStatus.Load() + st.timedOut.Load() + st.transport.Load(),
 		Shed: st.shed.Load(), Errors: st.errors(), Timeouts: st.timedOut.Load() + st.expired.Load(),
-		Late: st.late.Load(), Dropped: st.dropped.Load(),
+		Unanswered: st.timedOut.Load(),
+		Late:       st.late.Load(), Dropped: st.dropped.Load(),
 		P50: st.latency.Quantile(0.5), P90: st.latency.Quantile(0.9), P99: st.latency.Quantile(0.99),
 		P999: st.latency.Quantile(0.999), Max: st.latency.Max(),
 		ServiceP99: st.service.Quantile(0.99), LagP99: st.lag.Quantile(0.99), ShedP99: st.shedWait.Quantile(0.99),
