@@ -128,6 +128,7 @@ type factsRecord[F any] interface {
 	readFacts(spec *kindSpec, at int64, out *Facts)
 	appendBody(b []byte) []byte
 	decodeBody(b []byte)
+	merge(o *F) // fold another contribution of the same subject's facts in (merge.go)
 }
 
 func (r *subjectRecord[F, PF]) recordKey() uint64 { return r.key }
@@ -154,6 +155,7 @@ func (*ringOnly) addFacts(Subjects, int64)           {}
 func (*ringOnly) readFacts(*kindSpec, int64, *Facts) {}
 func (*ringOnly) appendBody(b []byte) []byte         { return b }
 func (*ringOnly) decodeBody([]byte)                  {}
+func (*ringOnly) merge(*ringOnly)                    {}
 
 // subjectTable is the table of one kind of subject, whatever its record (kindTable). Memory calls it once per
 // subject of a decision.
