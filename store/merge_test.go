@@ -46,6 +46,9 @@ func mergeStream(rng *rand.Rand, n, instances int, p mergePools) []mergeEvent {
 		case x < 86: // days
 			now += 86400*(1+rng.Int64N(2)) + rng.Int64N(86400)
 			at = now
+		case x < 87: // weeks: an instance's stamps from before no longer compare with the newest
+			now += 86400 * (23 + rng.Int64N(30))
+			at = now
 		default: // late: a few minutes behind the newest
 			at = now - rng.Int64N(300)
 		}
@@ -301,6 +304,9 @@ func checkMergedSets(t *testing.T, where string, sets []factSet, instFull []bool
 		for _, w := range []int32{tenMinutes, hourMin, dayMin} {
 			union, truth := map[uint16]bool{}, map[uint16]bool{}
 			for _, f := range factsOf(recs) {
+				if !f.(interface{ header() *factsHeader }).header().fresh(mn) {
+					continue // idle for a day: its stamps may no longer compare, as its own reading knows
+				}
 				for _, v := range set.slots(f) {
 					if v != 0 && since(now, uint16(v)) < uint32(w) {
 						union[uint16(v>>16)] = true
@@ -398,31 +404,77 @@ func mergeRecord[F any, PF factsRecord[F]](k kind, evs ...mergeEvent) subjectRec
 	return recordIn[F, PF](tab, mergeKey)
 }
 
+// TestMergeRingsDaysApart: of two records days apart, the older contributes nothing but a device's first
+// sighting, whichever side it is on; 30 days apart its stamps no longer compare and must still be cleared.
 func TestMergeRingsDaysApart(t *testing.T) {
-	ev := func(at int64, user uint64) mergeEvent {
-		return mergeEvent{at: at, ms: SetOf(Attempts, Failures), s: Subjects{User: user, HasUser: true, UA: 3}}
+	for _, gap := range []int64{2*86400 + 7200, 30 * 86400} {
+		for k := range numKinds {
+			t.Run(fmt.Sprintf("%s %dh", kinds[k].name, gap/3600), func(t *testing.T) {
+				switch kinds[k].facts {
+				case userRecord:
+					checkDaysApart[userFacts](t, k, gap)
+				case addrRecord:
+					checkDaysApart[addrFacts](t, k, gap)
+				case deviceRecord:
+					checkDaysApart[deviceFacts](t, k, gap)
+				default:
+					checkDaysApart[ringOnly](t, k, gap)
+				}
+			})
+		}
 	}
-	old := mergeRecord[addrFacts](kindIP, ev(t0, mergeItem(1)), ev(t0+60, mergeItem(2)))
-	recent := mergeRecord[addrFacts](kindIP, ev(t0+2*86400+7200, mergeItem(3)))
-	at := int64(t0 + 2*86400 + 7200)
-	want := readRecord(recent, &kinds[kindIP], at)
+}
+
+func checkDaysApart[F any, PF factsRecord[F]](t *testing.T, k kind, gap int64) {
+	ev := func(at int64, i int) mergeEvent {
+		return mergeEvent{at: at, ms: SetOf(Attempts, Failures), s: Subjects{
+			User: mergeItem(i), HasUser: true, IP: mergeItem(i + 1), HasIP: true, Device: mergeItem(i + 2), HasDevice: true,
+			Country: [2]byte{'A', 'A' + byte(i)}, UA: uint32(i), Amount: float64(i), HasAmount: true}}
+	}
+	var oldEvs []mergeEvent
+	for i := range 10 { // enough items to fill every set of 8
+		oldEvs = append(oldEvs, ev(t0+int64(i)*60, 10*i))
+	}
+	old := mergeRecord[F, PF](k, oldEvs...)
+	recent := mergeRecord[F, PF](k, ev(t0+gap, 200), ev(t0+gap+120, 210))
+	at := t0 + gap + 120
+	want := readRecord(recent, &kinds[k], at)
+	if want.counts[Attempts] != (Counts{1, 2, 2, 2}) {
+		t.Fatalf("recent record reads %+v", want)
+	}
 	for _, m := range []struct {
 		name string
-		r, o subjectRecord[addrFacts, *addrFacts]
+		r, o subjectRecord[F, PF]
 	}{{"old.merge(recent)", old, recent}, {"recent.merge(old)", recent, old}} {
 		m.r.merge(&m.o)
-		if got := readRecord(m.r, &kinds[kindIP], at); got != want {
+		got := readRecord(m.r, &kinds[k], at)
+		if kinds[k].facts == deviceRecord { // the device was first seen in the old record
+			if got.facts.DeviceFirstSeen != t0 {
+				t.Errorf("%s: first seen %d, want %d", m.name, got.facts.DeviceFirstSeen, t0)
+			}
+			got.facts.DeviceFirstSeen = want.facts.DeviceFirstSeen
+		}
+		if got != want {
 			t.Errorf("%s reads %+v, want the recent record alone %+v", m.name, got, want)
 		}
 		if m.r.head != recent.head || m.r.n != recent.n {
 			t.Errorf("%s rings %v %v, want the recent record's %v %v", m.name, m.r.head, m.r.n, recent.head, recent.n)
 		}
-		if m.r.facts.users != recent.facts.users || m.r.facts.regs != recent.facts.regs {
-			t.Errorf("%s keeps the old record's users: %x", m.name, m.r.facts.users)
+		for _, set := range factSetsOf(k) {
+			if g, w := set.slots(&m.r.facts), set.slots(&recent.facts); fmt.Sprint(g) != fmt.Sprint(w) {
+				t.Errorf("%s %s %x, want the recent record's %x", m.name, set.name, g, w)
+			}
 		}
-	}
-	if want.counts[Attempts] != (Counts{1, 1, 1, 1}) || want.facts.IPUsers24h != 1 {
-		t.Fatalf("recent record reads %+v", want)
+		switch f := any(&m.r.facts).(type) {
+		case *addrFacts:
+			if f.regs != any(&recent.facts).(*addrFacts).regs {
+				t.Errorf("%s keeps the old record's registers: %v", m.name, f.regs)
+			}
+		case *userFacts:
+			if r := any(&recent.facts).(*userFacts); f.amount != r.amount || f.amountHead != r.amountHead {
+				t.Errorf("%s amounts %v %v, want the recent record's %v %v", m.name, f.amountHead, f.amount, r.amountHead, r.amount)
+			}
+		}
 	}
 }
 
