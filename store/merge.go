@@ -20,6 +20,9 @@ import "math"
 //     the same contributions in any order reads the same one.
 //   - Amounts are summed in float32 per contribution, then across them: sums of amounts not exact in float32 may
 //     round differently from one record's running sums.
+//
+// Merging is commutative in what the result reads, and a zero record is its identity; it is not idempotent: the
+// rings and amounts add, so each contribution is merged once, into a record that holds none of it.
 
 // merge folds o's counts into r: r reads as one record that saw the events of both. Per window the merged ring's
 // head is the newer of the two; r's ring moves to it first, clearing the buckets it leaves as add does, then o's
@@ -109,9 +112,9 @@ func regUnion(dst, src []uint16) {
 	}
 }
 
-// forward returns the minute and stamp that two held records' facts are brought forward to before their union:
+// mergedMinute returns the minute and stamp that two held records' facts are brought forward to before their union:
 // the newer of their newest events, as touch brings a record forward to an event.
-func forward(a, b *factsHeader) (int32, uint16) {
+func mergedMinute(a, b *factsHeader) (int32, uint16) {
 	mn := max(a.last, b.last)
 	return mn, stampOf(mn)
 }
@@ -127,7 +130,7 @@ func (r *userFacts) merge(o *userFacts) {
 		*r = *o
 		return
 	}
-	mn, st := forward(&r.factsHeader, &o.factsHeader)
+	mn, st := mergedMinute(&r.factsHeader, &o.factsHeader)
 	r.touch(mn, st, r.slots[:], nil)
 	oc := *o
 	oc.touch(mn, st, oc.slots[:], nil)
@@ -146,7 +149,7 @@ func (r *addrFacts) merge(o *addrFacts) {
 		r.regsValid = false
 		return
 	}
-	mn, st := forward(&r.factsHeader, &o.factsHeader)
+	mn, st := mergedMinute(&r.factsHeader, &o.factsHeader)
 	r.touch(mn, st, r.users[:], r.regs[:])
 	oc := *o
 	oc.touch(mn, st, oc.users[:], oc.regs[:])
@@ -170,7 +173,7 @@ func (r *deviceFacts) merge(o *deviceFacts) {
 		r.ua = max(r.ua, o.ua)
 	}
 	r.first = min(r.first, o.first)
-	mn, st := forward(&r.factsHeader, &o.factsHeader)
+	mn, st := mergedMinute(&r.factsHeader, &o.factsHeader)
 	r.touch(mn, st, r.users[:], nil)
 	oc := *o
 	oc.touch(mn, st, oc.users[:], nil)

@@ -10,6 +10,19 @@ import (
 // across 2 to 4 instances, each counting its share in its own table as memory does (observe, count), while one
 // more table sees every event in order. The instances' records merged must read what the single record reads,
 // at the newest event and later (merge.go says where they may differ, and the tests check those bounds).
+//
+// Why late events (a few minutes behind the newest) interleaved across instances still merge exactly:
+//   - Rings: a record drops an event only when its bucket lies before its ring, which lies before the merged
+//     ring as well; the single record's ring at any time lies at or before the merged one, so both hold exactly
+//     the events whose buckets lie in the merged ring.
+//   - Sets and registers, while no set is full: each keeps per item its newest stamp; sweeps and clears (touch)
+//     remove only stamps a day older than a later event, which no window read at or after the newest event counts,
+//     whether the single record removed them or an instance did (the instances sweep at other events).
+//
+// Where they differ: a full set. An instance's set forgets its least recently seen item, the single record's
+// another one (a late event into a full set may even push out a more recent item), so with overflow only the
+// bounds of checkMergedSets hold, the registers still read alike. And a device's user agent, where two
+// instances' newest events share a minute: the single record keeps the one that arrived last, which no record says.
 
 const mergeKey = 77
 
