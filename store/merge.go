@@ -3,7 +3,7 @@ package store
 import "math"
 
 // Merging records: instances that share state through Redis each write their own contribution of a subject's
-// record (the record's bytes, redis_record.go) and read everyone's; merge folds the contributions into one record
+// record (the record's bytes, redis_contrib.go) and read everyone's; merge folds the contributions into one record
 // that reads as if it had seen every instance's events, so that Redis runs only native commands and the
 // arithmetic stays here, on the record layout the rest of the package reads.
 //

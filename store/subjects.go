@@ -107,12 +107,16 @@ func (r *Reading) counts(k kind) *[NumMetrics]Counts {
 
 // subjectRecord is everything memory keeps about one subject: its velocity rings and its facts (F: the facts
 // record of its kind, ringOnly for a kind without facts), in one record that a decision finds through one index
-// lookup and reads in one pass. Its bytes after the key are the subject's Redis record (redis_record.go): the
+// lookup and reads in one pass. Its bytes after the key are an instance's contribution in Redis (redis_contrib.go): the
 // rings' body, then the facts' body.
 type subjectRecord[F any, PF factsRecord[F]] struct {
 	key uint64
 	velocityRecord
 	facts F
+	// synced is when (unix ms, wall clock) a Redis-backed instance last made the record from the instances'
+	// contributions (redis_contrib.go); 0 in memory, and never in a snapshot or in Redis. It fits the padding
+	// of every kind's record stride (recordStride), so it costs memory mode nothing.
+	synced int64
 }
 
 // factsRecord is what a subject's record needs of its facts F. held reports whether the facts hold anything:
@@ -175,6 +179,8 @@ type subjectTable interface {
 	snapshotter
 	readRings(r io.Reader) (int, error)
 	readFacts(r io.Reader) (int, error)
+	// The contribution layout of a Redis-backed instance (redis_contrib.go, subjects_shared.go).
+	contributions
 }
 
 // kindTable is the table of a kind of subject whose facts are F.
