@@ -29,8 +29,8 @@ import (
 // their difference modulo 65535, which is right while ages stay within ±22 days; a record whose hour changes
 // clears the stamps older than a day, and one untouched for a day is cleared whole, so they always do.
 //
-// Everything written here is also written by the record script (redis_record.go) on the same layout; reads decode
-// the bytes and read them with this code, so both backends read alike.
+// With Redis, each instance writes the records of what it counted (redis_contrib.go) and reads everyone's,
+// merged (merge.go), with this code: both backends read alike.
 
 // Distinct windows, in minutes.
 const (
@@ -302,7 +302,7 @@ type factsHeader struct {
 }
 
 // held reports whether the facts hold anything: 0 is the minute of a record that never took an attempt, as in
-// a Redis record (redis_record.go).
+// a contribution in Redis (redis_contrib.go).
 func (h *factsHeader) held() bool { return h.last != 0 }
 
 // touch prepares a record for a write at minute mn (stamp st): a record idle for a day is cleared, one whose

@@ -5,8 +5,8 @@ import (
 	"math"
 )
 
-// Facts records as bytes, in snapshots (after the 8-byte key) and in a Redis record after its rings: the
-// fields in declaration order, little-endian, the layout the record script (redis_record.go) is generated from.
+// Facts records as bytes, in snapshots (after the 8-byte key) and in a Redis contribution after its rings: the
+// fields in declaration order, little-endian.
 // An address's kept register counts are not written: they are derived, and a decoded record counts afresh.
 var le = binary.LittleEndian
 

@@ -28,7 +28,15 @@ type RedisConfig struct {
 	// Timeout bounds the one round trip a decision makes (25 ms). Beyond it the decision is made on local state;
 	// after a few late answers in a row Redis is treated as out of reach until a probe succeeds.
 	Timeout time.Duration
-	// MaxKeys bounds each local velocity table (DefaultVelocityKeys).
+	// Fresh is how long a subject read from Redis is decided on from this instance's view before it is read
+	// again (250 ms; redis_contrib.go): what other instances counted meanwhile reaches this one that much later.
+	// A negative Fresh reads every subject at every decision.
+	Fresh time.Duration
+	// FlushEvery is how long the writer gathers the subjects counted before it sends their records (5 ms): a
+	// subject counted many times within it is written once. Zero: the default; negative: at once.
+	FlushEvery time.Duration
+	// MaxKeys bounds each local table of subjects (DefaultVelocityKeys): the view and this instance's own
+	// contributions, each.
 	MaxKeys int
 	// MaxProfiles bounds the local copy of profiles (DefaultProfiles): evicting one costs only its next read
 	// from Redis.
@@ -49,19 +57,25 @@ type RedisConfig struct {
 // Redis is the shared backend: several riskd instances keep velocity and profiles in one Redis (or Redis
 // Cluster), so an attack spread across instances is counted as one.
 //
-// A decision makes one pipelined round trip: one script call that reads every subject's record (its counters
-// and facts) and counts the event and adds the attempt to it (one call per subject on Redis Cluster, where
-// the subjects live in different slots), and a GET of the profile. Everything else (successes, profile changes) is queued and written by one
-// goroutine in pipelined batches. Every change is also applied to a local Memory, which answers whenever Redis
-// is out of reach: decisions then go on with this instance's own view, queued writes wait (bounded) and are
-// replayed once a probe finds Redis again.
+// Each instance writes its own contributions to the subjects' counters and facts and reads everyone's
+// (redis_contrib.go). A decision makes at most one pipelined round trip: an HGETALL of each subject whose
+// view is older than Fresh, and a GET of the profile. Its counts, and everything else (successes, profile
+// changes), are queued and written by one goroutine in pipelined batches. Every change is applied to a local
+// Memory (the view), which answers whenever Redis is out of reach: decisions then go on with this instance's
+// own view, queued writes wait (bounded) and are sent once a probe finds Redis again.
 type Redis struct {
-	local   *Memory
+	local *Memory // the view: every instance's contributions as last read, and this instance's events since
+	// own holds this instance's contributions: the events it counted, per kind of subject.
+	own     [numKinds]subjectTable
+	id      uint64 // this instance's, random at start
+	field   string // fieldOf(id)
+	fresh   int64  // cfg.Fresh, ms
+	bodyLen [numKinds]int
 	cfg     RedisConfig
 	log     *slog.Logger
 	metrics *Metrics
-	rec     *script
 	cas     *script
+	move    *script // moveScript
 
 	client atomic.Pointer[rueidis.Client] // nil until the first successful connection
 	up     atomic.Bool
@@ -109,15 +123,28 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Fresh == 0 {
+		cfg.Fresh = contribFresh
+	}
+	if cfg.FlushEvery == 0 {
+		cfg.FlushEvery = contribFlushEvery
+	}
 	r := &Redis{
 		local:   NewBoundedMemory(cfg.MaxKeys, cfg.MaxProfiles),
+		id:      newInstanceID(),
+		fresh:   cfg.Fresh.Milliseconds(),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
-		rec:     newScript(recordScript),
 		cas:     newScript(casScript),
+		move:    newScript(moveScript),
 		writes:  make(chan redisWrite, cfg.QueueLen),
 		quit:    make(chan struct{}),
+	}
+	r.field = fieldOf(r.id)
+	for k := range numKinds {
+		r.own[k] = newSubjectTable(k, cfg.MaxKeys)
+		r.bodyLen[k] = r.own[k].bodyLen()
 	}
 	r.metrics.profiles(r.local.Profiles)
 	r.probeOld.Store(true)
@@ -322,7 +349,9 @@ func (r *Redis) probe() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := c.Do(ctx, c.B().Ping().Build()).Error()
 		cancel()
-		if err == nil {
+		// The erasures made while Redis was out of reach first: the writer, held until Redis is back, must not
+		// send this instance's records of users erased meanwhile.
+		if err == nil && r.pollErasures(c) == nil {
 			r.recover()
 		}
 	}

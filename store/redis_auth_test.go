@@ -19,10 +19,11 @@ import (
 // MinimalACL is the ACL rule of the user riskd connects as: its keys (~riskd:*, which covers the erasure stream,
 // the key check and the retention lock), no Pub/Sub channels, and exactly the commands riskd sends: PING (start-up
 // and probes), GET, SET, DEL (key check, retention lock, profile reads, erasure; and inside the scripts),
-// SETRANGE and PEXPIRE (inside the record script, which writes only a record's changed bytes), EVALSHA and EVAL
-// (the scripts, EVAL when Redis lost them), XADD, XREAD, XREVRANGE (the erasure stream), SCAN (the retention
-// sweep, the move of the layout before's keys) and CLUSTER SLOTS (how the client finds a Redis Cluster's nodes). docs/OPERATIONS.md quotes it.
-const MinimalACL = "resetkeys ~riskd:* resetchannels -@all +ping +get +set +setrange +pexpire +del +evalsha +eval +xadd +xread +xrevrange +scan +cluster|slots"
+// HGETALL, HSET, HDEL and PEXPIRE (the instances' contributions), PTTL (inside the move of the layouts before's
+// records), EVALSHA and EVAL (the profile's compare-and-set and that move, EVAL when Redis lost them), XADD,
+// XREAD, XREVRANGE (the erasure stream), SCAN (the retention sweep, the move) and CLUSTER SLOTS (how the client
+// finds a Redis Cluster's nodes). docs/OPERATIONS.md quotes it.
+const MinimalACL = "resetkeys ~riskd:* resetchannels -@all +ping +get +set +pexpire +pttl +del +hgetall +hset +hdel +evalsha +eval +xadd +xread +xrevrange +scan +cluster|slots"
 
 func openRedisWith(t *testing.T, cfg RedisConfig) (*Redis, error) {
 	t.Helper()

@@ -19,7 +19,7 @@ import (
 func openCluster(t *testing.T, cl *storetest.Cluster, check string) *Redis {
 	t.Helper()
 	r, err := OpenRedis(RedisConfig{Addrs: cl.Addrs, Timeout: time.Second, MaxKeys: 1 << 12, KeyCheck: []byte(check),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Fresh: -1, FlushEvery: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +72,16 @@ func TestRedisClusterCountsAcrossInstancesAsOne(t *testing.T) {
 					r.IP[Failures][Minute], r.User[Failures][Minute], r.Device[Attempts][Minute])
 			}
 		}
+		settle(t, a)
+		settle(t, b)
 	}
 	if a.Health() != nil || b.Health() != nil {
 		t.Fatalf("health: %v %v", a.Health(), b.Health())
 	}
 	used := map[int]bool{}
 	for _, s := range ss {
-		used[nodeOf(t, cl, subjectKey(kindIP, s.IP, 'r'))] = true
-		used[nodeOf(t, cl, subjectKey(kindUser, s.User, 'r'))] = true
+		used[nodeOf(t, cl, subjectKey(kindIP, s.IP, contribSuffix))] = true
+		used[nodeOf(t, cl, subjectKey(kindUser, s.User, contribSuffix))] = true
 	}
 	if len(used) != 3 {
 		t.Fatalf("the subjects landed on %d nodes only: the test does not exercise the cluster", len(used))
@@ -91,7 +93,7 @@ func TestRedisClusterCountsAcrossInstancesAsOne(t *testing.T) {
 func TestRedisClusterFactsMatchMemory(t *testing.T) {
 	t.Parallel()
 	cl := storetest.StartCluster(t)
-	replayMatchesMemory(t, openCluster(t, cl, "k"), openCluster(t, cl, "k"))
+	replayMatchesMemory(t, replay{users: 8, late: true}, openCluster(t, cl, "k"), openCluster(t, cl, "k"))
 }
 
 func TestRedisClusterProfilesShared(t *testing.T) {

@@ -61,28 +61,34 @@ func (r *Redis) followErasures(ctx context.Context, c rueidis.Client) error {
 	return nil
 }
 
-// pollErasures drops the local copies of users erased (by any instance) since the last poll. Called by the
-// probe goroutine only.
-func (r *Redis) pollErasures(c rueidis.Client) {
+// pollErasures drops the local copies of users erased (by any instance) since the last poll: the view, this
+// instance's own record, whose field it then deletes (a write of it may have reached Redis after the erasure),
+// and the profile. Called by the probe goroutine only; an error means it must be called again.
+func (r *Redis) pollErasures(c rueidis.Client) error {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	if err := r.followErasures(ctx, c); err != nil {
-		return // tried again at the next poll
+		return err // tried again at the next poll
 	}
 	for {
 		streams, err := c.Do(ctx, c.B().Xread().Count(1000).Streams().Key(erasureStream).Id(r.erasedUpTo).Build()).AsXRead()
-		if err != nil { // nil when nothing is new
-			return
+		if rueidis.IsRedisNil(err) { // nothing is new
+			return nil
+		}
+		if err != nil {
+			return err
 		}
 		entries := streams[erasureStream]
 		for _, e := range entries {
 			if k, err := strconv.ParseUint(e.FieldValues["u"], 16, 64); err == nil {
 				r.local.Erase(k)
+				r.own[kindUser].delete(k)
+				r.queue(redisWrite{kind: writeForget, subj: subjectOf(kindUser, k), field: r.field})
 			}
 			r.erasedUpTo = e.ID
 		}
 		if len(entries) < 1000 {
-			return
+			return nil
 		}
 	}
 }

@@ -12,26 +12,27 @@ import (
 // Redis key layout. Every key of one subject carries the subject in a {hash tag}, so that in Redis Cluster all of
 // a user's keys live in one slot: one DEL erases them, and a script may touch them together.
 //
-//	riskd:{u:<user key, 16 hex>}:r    string the user's record: velocity rings, then facts (addresses, devices,
-//	                                         countries, amounts)
-//	riskd:{i:<IP key>}:r              string an address's record: rings, then facts (its users)
-//	riskd:{s:<subnet key>}:r          string a subnet's (/24 of IPv4, /64 of IPv6) record: rings, then facts (its users)
-//	riskd:{d:<device key>}:r          string a device's record: rings, then facts (first seen, user agent, users)
-//	riskd:{a:<ASN key>}:r             string an autonomous system's record: rings
+//	riskd:{u:<user key, 16 hex>}:c    hash   the user's contributions: per instance (field: its id, 16 hex) its
+//	                                         record of the user: velocity rings, then facts (addresses, devices,
+//	                                         countries, amounts); see redis_contrib.go
+//	riskd:{i:<IP key>}:c              hash   an address's contributions: rings, then facts (its users)
+//	riskd:{s:<subnet key>}:c          hash   a subnet's (/24 of IPv4, /64 of IPv6): rings, then facts (its users)
+//	riskd:{d:<device key>}:c          hash   a device's: rings, then facts (first seen, user agent, users)
+//	riskd:{a:<ASN key>}:c             hash   an autonomous system's: rings
 //	riskd:{u:<user key>}:p            string the user's profile (AppendProfile encoding)
 //	riskd:{u:<user key>}:t            string tombstone of the user's erasure: its time (ms), see redis_erasures.go
 //	riskd:keycheck                    string fingerprint of the hash key the instances share
 //	riskd:retention-lock              string held by the instance sweeping profiles for retention
 //
 // A record is the body of velocityRecord (snapshot.go: the ring heads, then the counts), followed for the kinds
-// that keep facts by the body of their facts record (facts_codec.go), little-endian: see redis_record.go. It
-// expires 28 h after its last event (the day window reaches back at most 24 h), a device's one retention period
-// after it (its first sighting is what it keeps); a profile expires one retention period after its last change.
-// Releases before kept a subject's rings under ':v' and its facts under ':x'; a record is made from them the
-// first time the subject is seen again (recordScript), or by the background move of redis_migrate.go, which
-// then sets riskd:layout; an erasure deletes them too.
+// that keep facts by the body of their facts record (facts_codec.go), little-endian: the bytes of a snapshot's
+// record. A hash expires 28 h after its last write (the day window reaches back at most 24 h), a device's one
+// retention period after it (its first sighting is what it keeps); a profile expires one retention period
+// after its last change. Releases before kept one record per subject under ':r', and before that its rings
+// under ':v' and its facts under ':x'; they are read as contributions until the background move of
+// redis_migrate.go has put them into the hashes and set riskd:layout; an erasure deletes them too.
 //
-//	riskd:layout                      string "records" once no subject is kept only in the layout before's keys
+//	riskd:layout                      string "contributions" once no subject is kept in the layouts before's keys
 //	riskd:migrate-lock                string held by the instance moving them
 const (
 	keyPrefix      = "riskd:"
@@ -40,11 +41,10 @@ const (
 	profilePattern = keyPrefix + "{u:*}:p"
 
 	velocityTTLms = (24 + 4) * 3600 * 1000
-	ringBytes     = 4*int(NumWindows) + 2*int(NumWindows)*int(NumMetrics)*ringLen
 )
 
-// subjectKey returns the key of a subject's velocity rings ('v'), facts ('x') or profile ('p'); its kind's tag
-// (kinds) says which kind of subject it is.
+// subjectKey returns the key of a subject's contributions ('c'), profile ('p') or tombstone ('t'), or of the
+// layouts before's records ('r', 'v', 'x'); its kind's tag (kinds) says which kind of subject it is.
 func subjectKey(kd kind, k uint64, suffix byte) string {
 	var b [32]byte
 	s := append(b[:0], keyPrefix...)

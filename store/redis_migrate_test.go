@@ -9,23 +9,23 @@ import (
 )
 
 // TestRedisMovesOldKeysThenStopsLooking: an instance started on a Redis holding the layout before's keys moves
-// every subject into its record in the background, deletes the old keys and sets the layout marker; from then
-// on a subject without a record is not looked for in old keys. Known devices stay known, trusted stay trusted.
+// every subject into its contributions in the background, deletes the old keys and sets the layout marker;
+// from then on subjects are not looked for in old keys. Known devices stay known, trusted stay trusted.
 func TestRedisMovesOldKeysThenStopsLooking(t *testing.T) {
-	fx, srv, r := openRedisFixture(t)
+	fx, srv, r := openRedisFixture(t, fixtureDirRecords)
 	c := srv.Client(t)
 	ctx := context.Background()
 	waitLayout(t, r)
 	if old := srv.Keys(t, oldPattern); len(old) != 0 {
 		t.Fatalf("old keys left after the move: %v", old)
 	}
-	if v, _ := c.Do(ctx, c.B().Get().Key(layoutKey).Build()).ToString(); v != layoutRecords {
+	if v, _ := c.Do(ctx, c.B().Get().Key(layoutKey).Build()).ToString(); v != layoutContribs {
 		t.Fatalf("layout marker %q", v)
 	}
 	checkUpgraded(t, r, fx.At+60)
 
 	// An old key written now (by no release of this layout) is no longer read: the subject starts afresh.
-	ring := make([]byte, ringBytes)
+	ring := make([]byte, ringBodyLen)
 	ring[0] = 1
 	u := mix(77)
 	if err := c.Do(ctx, c.B().Set().Key(subjectKey(kindASN, u, 'v')).Value(string(ring)).Build()).Error(); err != nil {

@@ -4,76 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/redis/rueidis"
 )
 
-// Observe implements State: one pipelined round trip reads and counts the subjects, reads their facts and adds
-// the attempt to them, and reads the profile. The same is done locally first; the local reading stands when
-// Redis cannot answer in time, and the counts then wait in the write queue for Redis to come back.
+// Observe implements State: the views of the event's subjects that are older than Fresh are read again from
+// Redis (every instance's contributions, merged), with the profile, in one pipelined round trip; then the
+// event is read and counted on the view, as memory does, and counted in this instance's contributions, which
+// the writer sends. The local view stands when Redis cannot answer in time.
 func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
-	r.local.Observe(s, at, count, out)
-	c := r.conn()
-	if c == nil {
-		r.metrics.localRead()
-		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0})
-		return
-	}
-	stamp := time.Now().UnixMilli() // an erasure's tombstone refuses what was sent before it
-	rcs := r.recordCalls(&s, at, count, count != 0, true, 1, stamp, c.Mode() == rueidis.ClientModeCluster)
-	cmds := make([]rueidis.Completed, 0, len(rcs)+1)
-	calls := make([]*call, 0, len(rcs)+1)
-	for i := range rcs {
-		cmd, cl := rcs[i].cmd(c, r.rec)
-		cmds, calls = append(cmds, cmd), append(calls, cl)
-	}
-	if s.HasUser {
-		cmds, calls = append(cmds, c.B().Get().Key(subjectKey(kindUser, s.User, 'p')).Build()), append(calls, nil)
-	}
-	if len(cmds) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
-	res := doMulti(ctx, c, cmds, calls)
-	cancel()
-
-	// Parse everything before changing out: a partial answer must not mix Redis and local readings.
-	var counts [numKinds][NumMetrics]Counts
-	var fx Facts
-	for i := range rcs {
-		ms, err := subjectAnswers(res[i], len(rcs[i].kinds))
-		if err == nil {
-			for j, k := range rcs[i].kinds {
-				if err = parseRecord(&ms[j], k, at, &counts[k], &fx); err != nil {
-					break
-				}
+	var p Profile
+	has, read := false, false
+	if c := r.conn(); c != nil {
+		var err error
+		if has, err = r.refresh(c, &s, at, false, r.cfg.Timeout, &p); err != nil {
+			r.readFailed(err)
+		} else {
+			read = true
+			if r.late.Load() != 0 {
+				r.late.Store(0)
 			}
 		}
-		if err != nil {
-			r.readFailed(err, s, count, at, stamp)
-			return
-		}
+	} else {
+		r.metrics.localRead()
 	}
-	var p Profile
-	has := false
-	if s.HasUser {
-		var err error
-		if has, err = parseProfile(res[len(rcs)], &p); err != nil {
-			r.readFailed(err, s, count, at, stamp)
-			return
-		}
-	}
-	if r.late.Load() != 0 {
-		r.late.Store(0)
-	}
-	for i := range rcs {
-		for _, k := range rcs[i].kinds {
-			*out.counts(k) = counts[k]
-		}
-	}
-	out.Facts = fx
-	if s.HasUser {
+	r.local.Observe(s, at, count, out)
+	r.countOwn(&s, at, count)
+	r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at})
+	if read && s.HasUser {
 		out.HasProfile, out.Profile = has, p
 		// Keep the local copy in step with Redis, for the decisions made while Redis is out of reach.
 		if has {
@@ -84,14 +42,13 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	}
 }
 
-// readFailed handles a decision's read that Redis did not answer: the local reading stands.
+// readFailed handles a decision's read that Redis did not answer: the local view stands (the event is counted
+// and queued as any other).
 //
-// An error Redis replied with concerns one key (see replied). A late answer (the budget ran out) is not a failure
-// of Redis either: the commands were sent and will run, counting the event there too, so they are not queued
-// again, and only a few late answers in a row take Redis out of the request path. Any other error does at once,
-// and the counts are queued for when Redis is back; if the script ran before the connection broke, the event is
-// counted twice: an attack reads slightly high, never low.
-func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at, stamp int64) {
+// An error Redis replied with concerns one key (see replied). A late answer (the budget ran out) is not a
+// failure of Redis either, and only a few late answers in a row take Redis out of the request path. Any other
+// error does at once.
+func (r *Redis) readFailed(err error) {
 	r.metrics.localRead()
 	switch {
 	case replied(err):
@@ -100,7 +57,6 @@ func (r *Redis) readFailed(err error, s Subjects, count MetricSet, at, stamp int
 		r.metrics.redisError()
 	default:
 		r.fail(err)
-		r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at, facts: count != 0, stamp: stamp})
 	}
 }
 
@@ -123,6 +79,11 @@ func parseProfile(res rueidis.RedisResult, p *Profile) (bool, error) {
 // Count implements State.
 func (r *Redis) Count(s Subjects, ms MetricSet, at int64) {
 	r.local.Count(s, ms, at)
+	for k := range numKinds {
+		if key, has := s.subject(k); has && ms != 0 {
+			r.own[k].count(key, ms, at)
+		}
+	}
 	r.queue(redisWrite{kind: writeCount, subj: s, ms: ms, at: at})
 }
 
@@ -132,48 +93,40 @@ func (r *Redis) Apply(user uint64, op ProfileOp) {
 	r.queue(redisWrite{kind: writeProfile, subj: Subjects{User: user, HasUser: true}, op: op})
 }
 
-// Export implements State: what Redis holds (the shared truth), or ErrUnavailable while it is out of reach.
+// Export implements State: what Redis holds (every instance's contributions, this instance's written first),
+// or ErrUnavailable while it is out of reach. It reads Redis only: an instance that has not yet read another's
+// erasure of the user still holds its own copy, which Redis no longer does.
 func (r *Redis) Export(user uint64, at int64, out *UserData) (bool, error) {
-	cl := r.conn()
-	if cl == nil {
+	c := r.conn()
+	if c == nil {
 		return false, r.unavailable()
 	}
-	rcs := r.recordCalls(&Subjects{User: user, HasUser: true}, at, 0, false, true, 1, time.Now().UnixMilli(), true)
-	cmd, sc := rcs[0].cmd(cl, r.rec)
+	if err := r.barrier(adminTimeout); err != nil {
+		return false, err
+	}
+	probe := r.probeOld.Load()
+	cmds := []rueidis.Completed{c.B().Hgetall().Key(subjectKey(kindUser, user, contribSuffix)).Build()}
+	if probe {
+		cmds = append(cmds, c.B().Get().Key(subjectKey(kindUser, user, 'r')).Build(),
+			c.B().Get().Key(subjectKey(kindUser, user, 'v')).Build(), c.B().Get().Key(subjectKey(kindUser, user, 'x')).Build())
+	}
+	cmds = append(cmds, c.B().Get().Key(subjectKey(kindUser, user, 'p')).Build())
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	res := doMulti(ctx, cl, []rueidis.Completed{cmd, cl.B().Get().Key(subjectKey(kindUser, user, 'p')).Build()}, []*call{sc, nil})
-	if err := exportRecord(res[0], at, &out.Velocity, &out.Facts); err != nil {
+	res := c.DoMulti(ctx, cmds...)
+	var rd subjectContribs
+	if err := r.parseContribs(kindUser, res, probe, at, &rd); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	if rd.own != nil {
+		rd.bodies = append(rd.bodies, rd.own)
+	}
+	r.local.velocity[kindUser].exportMerged(rd.bodies, at, &out.Velocity, &out.Facts)
 	var err error
-	if out.HasProfile, err = parseProfile(res[1], &out.Profile); err != nil {
+	if out.HasProfile, err = parseProfile(res[len(res)-1], &out.Profile); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return out.held(), nil
-}
-
-// exportRecord spells out a user's record, as recordScript returned it; none is all zeros.
-func exportRecord(res rueidis.RedisResult, at int64, counts *[NumMetrics]Counts, out *UserFacts) error {
-	*counts, *out = [NumMetrics]Counts{}, UserFacts{}
-	ms, err := subjectAnswers(res, 1)
-	if err != nil {
-		return err
-	}
-	if ms[0].IsNil() {
-		return nil
-	}
-	var fx Facts
-	if err := parseRecord(&ms[0], kindUser, at, counts, &fx); err != nil {
-		return err
-	}
-	b, _ := ms[0].AsBytes()
-	if f := b[ringBytes:]; le.Uint32(f) != 0 {
-		var rec userFacts
-		rec.decodeBody(f)
-		rec.export(at, out)
-	}
-	return nil
 }
 
 func (r *Redis) unavailable() error {

@@ -15,10 +15,12 @@ import (
 	"github.com/riskd/riskd/store/storetest"
 )
 
+// openRedis opens an instance that reads every subject at every decision (Fresh < 0) and writes what it counted
+// at once: a test that takes turns between instances then needs only to settle the one that counted.
 func openRedis(t *testing.T, addr, check string) *Redis {
 	t.Helper()
 	r, err := OpenRedis(RedisConfig{Addrs: []string{addr}, Timeout: time.Second, MaxKeys: 1 << 12, KeyCheck: []byte(check),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Fresh: -1, FlushEvery: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +36,8 @@ func settle(t *testing.T, r *Redis) {
 	}
 }
 
+// TestRedisCountsAcrossInstancesAsOne: two instances taking turns read what both counted, once each has
+// written it.
 func TestRedisCountsAcrossInstancesAsOne(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	a, b := openRedis(t, srv.Addr, "k"), openRedis(t, srv.Addr, "k")
@@ -49,6 +53,7 @@ func TestRedisCountsAcrossInstancesAsOne(t *testing.T) {
 		if got := r.IP[Failures][Minute]; got != uint32(i) {
 			t.Fatalf("attempt %d read %d failures, want %d: instances must count as one", i, got, i)
 		}
+		settle(t, inst)
 	}
 	if a.Health() != nil || b.Health() != nil {
 		t.Fatalf("health: %v %v", a.Health(), b.Health())
@@ -230,10 +235,16 @@ func TestRedisScriptsReloadedAfterFlush(t *testing.T) {
 	if a.Health() != nil || r.IP[Attempts][Minute] != 1 {
 		t.Fatalf("after SCRIPT FLUSH: %v, %d attempts", a.Health(), r.IP[Attempts][Minute])
 	}
+	learn(a, 5, 50, now) // a profile change: the compare-and-set script
+	settle(t, a)
+	a.Observe(Subjects{User: 5, HasUser: true}, now, 0, &r)
+	if a.Health() != nil || !r.HasProfile {
+		t.Fatalf("profile written after SCRIPT FLUSH: %v, %v", a.Health(), r.HasProfile)
+	}
 }
 
 // TestRedisVelocityMatchesMemory replays one random event stream (mostly forward, some late events, some long
-// gaps) into the Lua ring and the in-memory ring: every reading must agree.
+// gaps) into Redis and into memory: every reading must agree.
 func TestRedisVelocityMatchesMemory(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	a := openRedis(t, srv.Addr, "k")
@@ -290,8 +301,12 @@ func TestRedisErasureReachesOtherInstances(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if b.Local().velocity[kindUser].Len() != 0 {
+	if b.Local().velocity[kindUser].Len() != 0 || b.own[kindUser].Len() != 0 {
 		t.Fatal("b still holds the erased user's counters")
+	}
+	settle(t, b)
+	if keys := beyondTombstone(srv.Keys(t, "*"+UserKeyHex(1)+"*")); len(keys) != 0 {
+		t.Fatalf("redis still holds %v after b dropped its copy", keys)
 	}
 }
 
@@ -301,7 +316,7 @@ func TestRedisPoisonedKeyStaysLocal(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	a := openRedis(t, srv.Addr, "k")
 	c := srv.Client(t)
-	if err := c.Do(context.Background(), c.B().Hset().Key(subjectKey(kindIP, 66, 'r')).FieldValue().FieldValue("x", "y").Build()).Error(); err != nil {
+	if err := c.Do(context.Background(), c.B().Set().Key(subjectKey(kindIP, 66, contribSuffix)).Value("y").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().Unix()

@@ -14,7 +14,8 @@ import (
 type writeKind uint8
 
 const (
-	writeCount   writeKind = iota + 1 // count metrics ms for the subjects (and, with facts, add the attempt to their facts)
+	writeCount   writeKind = iota + 1 // write this instance's records of the subjects, counted locally (redis_contrib.go)
+	writeForget                       // drop field from the subjects' contributions
 	writeProfile                      // apply op to the user's profile
 	writeBarrier                      // answer done once every earlier write is in Redis
 	writeDone                         // written; skipped when a batch is retried
@@ -23,11 +24,11 @@ const (
 // redisWrite is one queued change, by value: queueing allocates nothing.
 type redisWrite struct {
 	kind  writeKind
-	facts bool // a decision's attempt: its facts are added too
 	ms    MetricSet
 	subj  Subjects
 	at    int64
 	op    ProfileOp
+	field string // writeForget's
 	done  chan error
 	// stamp is when the change was made (ms, wall clock): an erasure's tombstone refuses changes made before it,
 	// and a change queued longer than maxQueuedAge is dropped.
@@ -35,6 +36,10 @@ type redisWrite struct {
 }
 
 const writeBatch = 512
+
+// contribFlushEvery is RedisConfig.FlushEvery's default: a busy subject's record is written about 200 times a
+// second per instance, however many decisions count it.
+const contribFlushEvery = 5 * time.Millisecond
 
 // queue hands w to the writer without waiting; a full queue drops it (counted).
 func (r *Redis) queue(w redisWrite) {
@@ -63,6 +68,12 @@ func (r *Redis) writer() {
 		case <-r.quit:
 			r.finalFlush(batch)
 			return
+		}
+		if d := r.cfg.FlushEvery; d > 0 && len(batch) < writeBatch && batch[0].kind != writeBarrier {
+			select { // gather the subjects counted meanwhile: each is written once
+			case <-time.After(d):
+			case <-r.quit:
+			}
 		}
 		batch = r.takeQueued(batch, writeBatch)
 		for {
@@ -125,7 +136,7 @@ func (r *Redis) finalFlush(batch []redisWrite) {
 		switch batch[i].kind {
 		case writeBarrier:
 			batch[i].done <- err
-		case writeCount, writeProfile:
+		case writeCount, writeForget, writeProfile:
 			lost++
 			r.metrics.droppedWrite()
 		}
@@ -143,26 +154,15 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 	defer cancel()
 	stale := now.Add(-maxQueuedAge).UnixMilli()
 	for i := range batch {
-		if w := &batch[i]; (w.kind == writeCount || w.kind == writeProfile) && w.stamp < stale {
+		if w := &batch[i]; (w.kind == writeCount || w.kind == writeForget || w.kind == writeProfile) && w.stamp < stale {
 			w.kind = writeDone
 			r.metrics.droppedWrite()
 		}
 	}
 	ops := map[uint64]*userOps{}
 	var users []uint64
-	var cmds []rueidis.Completed
-	var calls []*call
-	var owners []int // the batch entry of each command
-	cluster := c.Mode() == rueidis.ClientModeCluster
 	for i := range batch {
-		w := &batch[i]
-		switch w.kind {
-		case writeCount:
-			for _, rc := range r.recordCalls(&w.subj, w.at, w.ms, w.facts, false, 1, w.stamp, cluster) {
-				cmd, cl := rc.cmd(c, r.rec)
-				cmds, calls, owners = append(cmds, cmd), append(calls, cl), append(owners, i)
-			}
-		case writeProfile:
+		if w := &batch[i]; w.kind == writeProfile {
 			u := w.subj.User
 			uo := ops[u]
 			if uo == nil {
@@ -175,18 +175,13 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 			uo.writes = append(uo.writes, i)
 		}
 	}
+	cmds, owners := r.contribCmds(c, batch, nil, nil)
 	if len(cmds) > 0 {
 		failed := map[int]bool{}
 		var err error
-		for j, rs := range doMulti(ctx, c, cmds, calls) {
-			ms, e := rs.ToArray()
-			switch {
+		for j, rs := range c.DoMulti(ctx, cmds...) {
+			switch e := rs.Error(); {
 			case e == nil:
-				for _, m := range ms {
-					if v, err := m.AsInt64(); err == nil && v == -1 {
-						r.metrics.erasedWrites(1)
-					}
-				}
 			case replied(e): // a poisoned key: retrying would hold the queue forever
 				r.metrics.droppedWrite()
 			default:
@@ -201,6 +196,11 @@ func (r *Redis) writeBatch(c rueidis.Client, batch []redisWrite, now time.Time) 
 		}
 		if err != nil {
 			return fmt.Errorf("redis write: %w", err)
+		}
+	}
+	for i := range batch {
+		if k := batch[i].kind; k == writeCount || k == writeForget {
+			batch[i].kind = writeDone // nothing left to write: erased or evicted since
 		}
 	}
 	cutoff := now.Add(-r.cfg.Retention).Unix()
@@ -380,6 +380,7 @@ func (r *Redis) barrier(timeout time.Duration) error {
 // made before it and still hold in their write queues (see tombstoneTTL).
 func (r *Redis) Erase(user uint64) (bool, error) {
 	had, _ := r.local.Erase(user)
+	r.own[kindUser].delete(user)
 	c := r.conn()
 	if c == nil {
 		return had, r.unavailable()
@@ -394,8 +395,8 @@ func (r *Redis) Erase(user uint64) (bool, error) {
 	erasedAt := time.Now().Add(erasureSkew).UnixMilli()
 	res := c.DoMulti(ctx,
 		c.B().Set().Key(subjectKey(kindUser, user, 't')).Value(itoa(erasedAt)).Px(tombstoneTTL).Build(),
-		c.B().Del().Key(subjectKey(kindUser, user, 'r'), subjectKey(kindUser, user, 'p'),
-			subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'x')).Build(), // and the layout before's keys
+		c.B().Del().Key(subjectKey(kindUser, user, contribSuffix), subjectKey(kindUser, user, 'p'),
+			subjectKey(kindUser, user, 'r'), subjectKey(kindUser, user, 'v'), subjectKey(kindUser, user, 'x')).Build(), // and the layouts before's keys
 		erasureCmd(c, user))
 	err := res[0].Error()
 	n, derr := res[1].AsInt64()

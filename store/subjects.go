@@ -107,12 +107,16 @@ func (r *Reading) counts(k kind) *[NumMetrics]Counts {
 
 // subjectRecord is everything memory keeps about one subject: its velocity rings and its facts (F: the facts
 // record of its kind, ringOnly for a kind without facts), in one record that a decision finds through one index
-// lookup and reads in one pass. Its bytes after the key are the subject's Redis record (redis_record.go): the
+// lookup and reads in one pass. Its bytes after the key are an instance's contribution in Redis (redis_contrib.go): the
 // rings' body, then the facts' body.
 type subjectRecord[F any, PF factsRecord[F]] struct {
 	key uint64
 	velocityRecord
 	facts F
+	// synced is when (unix ms, wall clock) a Redis-backed instance last made the record from the instances'
+	// contributions (redis_contrib.go); 0 in memory, and never in a snapshot or in Redis. It fits the padding
+	// of every kind's record stride (recordStride), so it costs memory mode nothing.
+	synced int64
 }
 
 // factsRecord is what a subject's record needs of its facts F. held reports whether the facts hold anything:
@@ -128,6 +132,7 @@ type factsRecord[F any] interface {
 	readFacts(spec *kindSpec, at int64, out *Facts)
 	appendBody(b []byte) []byte
 	decodeBody(b []byte)
+	merge(o *F) // fold another contribution of the same subject's facts in (merge.go)
 }
 
 func (r *subjectRecord[F, PF]) recordKey() uint64 { return r.key }
@@ -154,6 +159,7 @@ func (*ringOnly) addFacts(Subjects, int64)           {}
 func (*ringOnly) readFacts(*kindSpec, int64, *Facts) {}
 func (*ringOnly) appendBody(b []byte) []byte         { return b }
 func (*ringOnly) decodeBody([]byte)                  {}
+func (*ringOnly) merge(*ringOnly)                    {}
 
 // subjectTable is the table of one kind of subject, whatever its record (kindTable). Memory calls it once per
 // subject of a decision.
@@ -173,6 +179,8 @@ type subjectTable interface {
 	snapshotter
 	readRings(r io.Reader) (int, error)
 	readFacts(r io.Reader) (int, error)
+	// The contribution layout of a Redis-backed instance (redis_contrib.go, subjects_shared.go).
+	contributions
 }
 
 // kindTable is the table of a kind of subject whose facts are F.

@@ -8,6 +8,9 @@ const (
 	fixtureUsers    = 20
 	fixtureKeyCheck = "upgrade-fixture"
 	fixtureDir      = "testdata/upgrade-v2"
+	// fixtureDirRecords holds the Redis state of the same events as written by the release of one record per
+	// subject (commit fce4fd2; its README says how).
+	fixtureDirRecords = "testdata/upgrade-v3"
 )
 
 func fixtureUser(i uint64) uint64    { return mix(1_000 + i) }

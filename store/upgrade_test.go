@@ -50,9 +50,9 @@ func checkUpgraded(t *testing.T, s State, at int64) {
 	}
 }
 
-func readRedisFixture(t *testing.T) redisFixture {
+func readRedisFixture(t *testing.T, dir string) redisFixture {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "redis.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "redis.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +63,11 @@ func readRedisFixture(t *testing.T) redisFixture {
 	return fx
 }
 
-// openRedisFixture starts a redis-server holding the fixture's keys, as the release before left them, and opens
-// it as this release does (closed when the test ends).
-func openRedisFixture(t *testing.T) (redisFixture, *storetest.Redis, *Redis) {
+// openRedisFixture starts a redis-server holding the keys of the fixture in dir, as a release before left them,
+// and opens it as this release does (closed when the test ends).
+func openRedisFixture(t *testing.T, dir string) (redisFixture, *storetest.Redis, *Redis) {
 	t.Helper()
-	fx := readRedisFixture(t)
+	fx := readRedisFixture(t, dir)
 	srv := storetest.StartRedis(t)
 	c := srv.Client(t)
 	for _, k := range fx.Keys {
@@ -97,29 +97,42 @@ func TestUpgradeKeepsDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	checkUpgraded(t, e, readRedisFixture(t).At+60)
+	checkUpgraded(t, e, readRedisFixture(t, fixtureDir).At+60)
 }
 
+// TestUpgradeKeepsRedis loads the Redis state of the two layouts before: rings and facts in two keys per subject
+// (upgrade-v2), and one record per subject that a script changed (upgrade-v3). Subjects are read from the old
+// keys until the background move has put them into contributions; then no old key is left, and nothing is
+// lost either way.
 func TestUpgradeKeepsRedis(t *testing.T) {
-	fx, srv, r := openRedisFixture(t)
-	c := srv.Client(t)
-	ctx := context.Background()
-	checkUpgraded(t, r, fx.At+60)
-	if err := r.Health(); err != nil {
-		t.Fatalf("the readings were not Redis's: %v", err)
-	}
-	// The next event of a subject moves its old keys into its record: nothing is lost, nothing is left.
-	u, dev := fixtureUser(0), fixtureTrusted(0)
-	var rd Reading
-	r.Observe(Subjects{User: u, HasUser: true, Device: dev, HasDevice: true}, fx.At+120, SetOf(Attempts), &rd)
-	r.Observe(Subjects{User: u, HasUser: true, Device: dev, HasDevice: true}, fx.At+120, 0, &rd)
-	if rd.User[Attempts][Day] != 3 || rd.Facts.DeviceFirstSeen == 0 || rd.Facts.UserDevices24h != 2 {
-		t.Fatalf("after the first event since the upgrade: %d attempts, device first seen %d, %d devices",
-			rd.User[Attempts][Day], rd.Facts.DeviceFirstSeen, rd.Facts.UserDevices24h)
-	}
-	for _, k := range []string{subjectKey(kindUser, u, 'v'), subjectKey(kindUser, u, 'x'), subjectKey(kindDevice, dev, 'v'), subjectKey(kindDevice, dev, 'x')} {
-		if n, _ := c.Do(ctx, c.B().Exists().Key(k).Build()).AsInt64(); n != 0 {
-			t.Fatalf("%s still held after its subject's record was written", k)
-		}
+	for _, dir := range []string{fixtureDir, fixtureDirRecords} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			fx, srv, r := openRedisFixture(t, dir)
+			checkUpgraded(t, r, fx.At+60)
+			if err := r.Health(); err != nil {
+				t.Fatalf("the readings were not Redis's: %v", err)
+			}
+			waitLayout(t, r)
+			if old := srv.Keys(t, oldPattern); len(old) != 0 {
+				t.Fatalf("old keys left after the move: %v", old)
+			}
+			// Read again by another instance, from the contributions alone: nothing was lost in the move.
+			b, err := OpenRedis(RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second, Fresh: -1,
+				KeyCheck: []byte(fixtureKeyCheck), Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			waitLayout(t, b)
+			checkUpgraded(t, b, fx.At+60)
+			u, dev := fixtureUser(0), fixtureTrusted(0)
+			var rd Reading
+			b.Observe(Subjects{User: u, HasUser: true, Device: dev, HasDevice: true}, fx.At+120, SetOf(Attempts), &rd)
+			b.Observe(Subjects{User: u, HasUser: true, Device: dev, HasDevice: true}, fx.At+120, 0, &rd)
+			if rd.User[Attempts][Day] != 3 || rd.Facts.DeviceFirstSeen == 0 || rd.Facts.UserDevices24h != 2 {
+				t.Fatalf("after the first event since the upgrade: %d attempts, device first seen %d, %d devices",
+					rd.User[Attempts][Day], rd.Facts.DeviceFirstSeen, rd.Facts.UserDevices24h)
+			}
+		})
 	}
 }

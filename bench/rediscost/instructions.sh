@@ -1,5 +1,5 @@
 #!/bin/sh
-# Instructions redis-server runs per decision (callgrind): the record script's Redis cost, deterministic where
+# Instructions redis-server runs per decision (callgrind): the Redis cost of a decision's commands, deterministic where
 # the shared machine's timings are not. Needs valgrind (callgrind_control). Takes about two minutes.
 #
 #	bench/rediscost/instructions.sh

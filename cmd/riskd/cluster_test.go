@@ -22,7 +22,7 @@ func TestRedisClusterCountsAttackAsOne(t *testing.T) {
 	const secret = sharedHashKey
 	var nodes []*process
 	for range 3 {
-		nodes = append(nodes, startProcess(t, "--redis", strings.Join(cl.Addrs, ","), "--hash-key-file", hashKeyFileFor(t, secret), "--redis-timeout", "1s"))
+		nodes = append(nodes, startProcess(t, append([]string{"--redis", strings.Join(cl.Addrs, ","), "--hash-key-file", hashKeyFileFor(t, secret)}, sharedFlags...)...))
 	}
 	if got := stuffing(t, ipStuffer, attempts, nodes...); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("three riskd sharing a redis cluster decided differently from one:\ngot  %q\nwant %q", got, want)
@@ -34,7 +34,7 @@ func TestRedisClusterCountsAttackAsOne(t *testing.T) {
 	}
 	used := map[int]bool{}
 	for i := range cl.Nodes {
-		if len(cl.NodeKeys(t, i, "riskd:{u:*}:r")) > 0 {
+		if len(cl.NodeKeys(t, i, "riskd:{u:*}:c")) > 0 {
 			used[i] = true
 		}
 	}

@@ -60,6 +60,8 @@ type serveConfig struct {
 	dataDir           string
 	redis             string
 	redisTimeout      time.Duration
+	redisFresh        time.Duration
+	redisFlush        time.Duration
 	redisUser         string
 	redisPasswordFile string
 	redisTLS          bool
@@ -120,6 +122,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory where state is made durable (profiles, velocity snapshot, hash key); empty = memory only")
 	fs.StringVar(&c.redis, "redis", "", "host:port[,host:port...] of a Redis or Redis Cluster shared by riskd instances; empty = embedded state")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
+	fs.DurationVar(&c.redisFresh, "redis-fresh", 250*time.Millisecond, "how long a subject read from Redis is decided on locally before it is read again: what other instances counted arrives this much later (0: read at every decision)")
+	fs.DurationVar(&c.redisFlush, "redis-flush", 5*time.Millisecond, "how long the writer gathers counted subjects before writing this instance's records to Redis (0: at once)")
 	fs.StringVar(&c.redisUser, "redis-user", "", "Redis ACL user riskd authenticates as (default: the password alone, for requirepass)")
 	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (or set "+RedisPasswordEnv+"; there is no flag for the password itself)")
 	fs.BoolVar(&c.redisTLS, "redis-tls", false, "connect to Redis over TLS (implied by --redis-ca, --redis-cert)")

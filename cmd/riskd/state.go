@@ -44,13 +44,22 @@ func openState(c serveConfig, key []byte, reg *metrics.Set, log *slog.Logger) (s
 			return nil, err
 		}
 		return store.OpenRedis(store.RedisConfig{Addrs: addrs, Username: access.user, Password: access.password,
-			TLS: access.tls, Timeout: c.redisTimeout, MaxKeys: c.velocityKeys,
+			TLS: access.tls, Timeout: c.redisTimeout, Fresh: orAtOnce(c.redisFresh), FlushEvery: orAtOnce(c.redisFlush), MaxKeys: c.velocityKeys,
 			MaxProfiles: c.maxProfiles, Retention: c.retention, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
 	case c.dataDir != "":
 		return store.OpenEmbedded(store.EmbeddedConfig{Dir: c.dataDir, MaxKeys: c.velocityKeys, MaxProfiles: c.maxProfiles,
 			FlushInterval: c.flushInterval, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
 	}
 	return store.NewBoundedMemory(c.velocityKeys, c.maxProfiles), nil
+}
+
+// orAtOnce is a duration flag as store.RedisConfig takes it: there 0 is the default and a negative value "at
+// once", on the command line 0 is "at once".
+func orAtOnce(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // startRetention runs the retention job in the background; the returned stop ends it and waits for a pass in

@@ -354,10 +354,22 @@ func stuffing(t *testing.T, ip string, n int, ps ...*process) []string {
 	t.Helper()
 	out := make([]string, n)
 	for i := range n {
+		if len(ps) > 1 {
+			// What one instance counted reaches the others once its writer has sent it to Redis: at once with
+			// --redis-flush 0, yet after the answer. An attack spread across instances at this pace is counted
+			// as one; faster, each instance sees the others' attempts up to --redis-flush and --redis-fresh late.
+			time.Sleep(sharedPace)
+		}
 		out[i] = ps[i%len(ps)].verdict(t, loginBody(fmt.Sprintf("stuffed-%s-%d", ip, i), ip, "", "false", ""))
 	}
 	return out
 }
+
+// sharedPace is the pause between the attempts of an attack spread across instances sharing Redis (stuffing),
+// and sharedFlags what those instances run with: every subject read at every decision, counts written at once.
+const sharedPace = 100 * time.Millisecond
+
+var sharedFlags = []string{"--redis-timeout", "1s", "--redis-fresh", "0", "--redis-flush", "0"}
 
 func firstDeny(verdicts []string) int {
 	for i, v := range verdicts {
@@ -394,7 +406,7 @@ func TestSharedRedisCountsAttackAsOne(t *testing.T) {
 	for range 3 {
 		// A generous budget: this test is about counting as one, not about latency on a machine running the
 		// whole suite at once (a late answer falls back to local state, by design).
-		nodes = append(nodes, startProcess(t, "--redis", srv.Addr, "--hash-key-file", hashKeyFileFor(t, sharedHashKey), "--redis-timeout", "1s"))
+		nodes = append(nodes, startProcess(t, append([]string{"--redis", srv.Addr, "--hash-key-file", hashKeyFileFor(t, sharedHashKey)}, sharedFlags...)...))
 	}
 	if got := stuffing(t, ipStuffer, attempts, nodes...); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("three riskd sharing redis decided differently from one:\ngot  %q\nwant %q", got, want)
