@@ -63,7 +63,7 @@ func openBenchDB(b *testing.B, cacheSize int) *DB {
 // benchAddrs returns n addresses inside networks of the City database, in
 // random order and mostly distinct (random host bits), so lookups walk the
 // tree to a record as real client addresses do.
-func benchAddrs(b *testing.B, db *DB, n int) []netip.Addr {
+func benchAddrs(b testing.TB, db *DB, n int) []netip.Addr {
 	b.Helper()
 	var nets []netip.Prefix
 	for res := range db.city.r.Networks() {
@@ -101,7 +101,7 @@ func BenchmarkLookupCached(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		sinkInfo = db.Lookup(addrs[i%len(addrs)])
+		db.LookupInto(addrs[i%len(addrs)], &sinkInfo)
 		i++
 	}
 }
@@ -114,8 +114,10 @@ func BenchmarkLookupCachedParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(addrs))
 		var ok bool
+		var info Info
 		for pb.Next() {
-			ok = db.Lookup(addrs[i%len(addrs)]).HasLocation != ok
+			db.LookupInto(addrs[i%len(addrs)], &info)
+			ok = info.HasLocation != ok
 			i++
 		}
 		sinkOK = ok
@@ -130,7 +132,7 @@ func BenchmarkLookupUncached(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		sinkInfo = db.Lookup(addrs[i%len(addrs)])
+		db.LookupInto(addrs[i%len(addrs)], &sinkInfo)
 		i++
 	}
 }
@@ -187,7 +189,11 @@ func BenchmarkDecodeCity(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			*info = Info{}
-			if err := city.Lookup(addrs[i%len(addrs)]).Decode((*cityRecord)(info)); err != nil {
+			c, ok := db.record(&db.city, addrs[i%len(addrs)])
+			if !ok {
+				b.Fatal("no record")
+			}
+			if err := decodeCity(c, db.city.data, info); err != nil {
 				b.Fatal(err)
 			}
 			i++
