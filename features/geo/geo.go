@@ -251,9 +251,8 @@ func (db *DB) LookupInto(ip netip.Addr, dst *Info) {
 		*dst = Info{}
 		return
 	}
-	ip = ip.Unmap().WithZone("")
 	if db.fixed != nil {
-		if info, ok := db.fixed[ip]; ok {
+		if info, ok := db.fixed[ip.Unmap().WithZone("")]; ok {
 			*dst = *info
 			return
 		}
@@ -262,14 +261,16 @@ func (db *DB) LookupInto(ip netip.Addr, dst *Info) {
 		*dst = Info{}
 		return
 	}
-	key, h := slotKeyOf(ip)
-	s := &db.slots[h&db.mask]
-	if s.load(key, db, dst) {
+	// The key needs neither Unmap nor WithZone: the 16-byte form of an IPv4
+	// address is its mapped form, and has no zone.
+	hi, lo := addrWords(ip)
+	s := &db.slots[slotHash(hi, lo)&db.mask]
+	if s.load(hi, lo, db, dst) {
 		return
 	}
 	*dst = Info{}
-	db.resolve(ip, dst)
-	s.store(key, db, dst)
+	db.resolve(ip.Unmap().WithZone(""), dst)
+	s.store(hi, lo, db, dst)
 }
 
 // Lookup is LookupInto returning the Info, for callers off the request path
