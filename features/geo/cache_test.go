@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/oschwald/maxminddb-golang/v2/mmdbdata"
 )
 
 // TestConcurrentMissNeverTearsAnAnswer has goroutines share a one-slot cache
@@ -113,3 +115,56 @@ func TestNameRefs(t *testing.T) {
 }
 
 func unsafeView(b []byte) string { return unsafe.String(&b[0], len(b)) }
+
+// TestReadNameSizes: readName reads every size encoding of the MaxMind DB
+// format (in the control byte, and in 1, 2 or 3 more bytes), directly and
+// through a pointer, as the view of the bytes maxminddb's ReadString copies;
+// and refuses what is not a string, too long, or cut off.
+func TestReadNameSizes(t *testing.T) {
+	var buf []byte
+	str := func(n int, header ...byte) uint {
+		at := uint(len(buf))
+		buf = append(buf, header...)
+		buf = append(buf, strings.Repeat(string(rune('a'+len(header))), n)...)
+		return at
+	}
+	short := str(5, 0x45)                    // size 5 in the control byte
+	one := str(40, 0x5d, 40-29)              // 29 + 1 byte
+	two := str(300, 0x5e, 0, 300-285)        // 285 + 2 bytes
+	three := str(70000, 0x5f, 0, 0x10, 0x23) // 65821 + 3 bytes: 65821+4131
+	empty := str(0, 0x40)
+	pointer := uint(len(buf))
+	buf = append(buf, 0x20|byte(one>>8), byte(one)) // pointer, 11-bit form
+	number := uint(len(buf))
+	buf = append(buf, 0xa2, 1, 2) // uint16
+	cut := uint(len(buf))
+	buf = append(buf, 0x45, 'x', 'y') // claims 5 bytes, 2 left
+	dec := mmdbdata.NewDecoder(buf, 0)
+
+	for _, tc := range []struct {
+		at     uint
+		maxLen uint
+		want   int // length; -1: an error
+	}{
+		{short, maxNameLen, 5}, {one, maxNameLen, 40}, {two, maxNameLen, 300}, {three, 100_000, 69952},
+		{empty, maxNameLen, 0}, {pointer, maxNameLen, 40},
+		{two, 299, -1}, {number, maxNameLen, -1}, {cut, maxNameLen, -1},
+	} {
+		c := dec.CursorAt(tc.at)
+		got, next, err := readName(c, buf, tc.maxLen)
+		if tc.want < 0 {
+			if err == nil {
+				t.Errorf("readName at %d = %d bytes, want an error", tc.at, len(got))
+			}
+			continue
+		}
+		want, wantNext, err2 := c.ReadString()
+		if err != nil || err2 != nil || got != want || len(got) != tc.want || next != wantNext {
+			t.Errorf("readName at %d = %d bytes, %v; ReadString %d bytes, %v; same successor %v",
+				tc.at, len(got), err, len(want), err2, next == wantNext)
+		}
+		if _, ok := refOf(buf, got); !ok && got != "" && len(got) <= maxNameLen {
+			t.Errorf("readName at %d: not a view of the data", tc.at)
+		}
+	}
+}
