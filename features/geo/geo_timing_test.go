@@ -18,24 +18,44 @@ import (
 //	RISKD_BENCH_GEOIP=/tmp/geo1m go test -run '^$' -bench . -benchmem ./features/geo/
 //
 // Figures on the 2-core dev machine (AMD EPYC, go1.26, other jobs running),
-// ns/op and allocs/op; 200k random addresses inside the City networks:
+// ns/op and allocs/op; 200k random addresses inside the City networks. The
+// times are from a quiet hour with a cache of one entry per slot; the
+// allocations are today's (the comparison below: inline answers cost the
+// same within the noise, and a miss allocates nothing):
 //
 //	                         geogen 1M networks    MaxMind test DBs
 //	LookupCached              29-32 ns   0          29-32 ns  0
 //	LookupCachedParallel      15 ns      0          15 ns     0
-//	LookupUncached            3.7-4.3 µs 1 (*)      800 ns    1 (*)
+//	LookupUncached            3.7-4.3 µs 0          800 ns    0
 //	Resolve (no cache)        3.1-4.1 µs 0          630 ns    0
 //	DecodeCity/cursor         1.6 µs     0          400 ns    0   <- what Lookup uses
 //	DecodeCity/reflection     2.0 µs     3          620 ns    2   small tagged structs, reflection decoder
 //	DecodeCity/geoip2         3.1 µs     3          1.5 µs    3   geoip2-golang v2.5.0 City(), 1.2 KB/op
 //
-// (*) The new 128-byte cache entry, and nothing else: the cache has no
-// goroutines or buffers of its own (-benchmem shows 0 allocs/op, 126 B/op on
-// the test DBs, where ~2% of the addresses repeat soon enough to hit). A
-// miss on the big set is dominated by memory latency: three trees of
+// A miss on the big set is dominated by memory latency: three trees of
 // 36+32+3 MB walked at random addresses. Before the direct-mapped cache,
 // with Ristretto: LookupCached 50-60 ns and 2-4 B/op (its Get buffers),
 // Parallel 35 ns, Uncached 5.6 µs / 1.2 µs with 7 allocs and 306 B/op.
+//
+// Answers inline under a seqlock, names as views (DB's comment), against a
+// new 128-byte entry per miss before; best of -count 5 each, load average
+// 5-7 (the machine shared), 2026-12-05:
+//
+//	                      geogen 1M networks              MaxMind test DBs
+//	                      entry          inline           entry           inline
+//	LookupCached          36 ns          34 ns            81 ns (*)       33 ns
+//	LookupCachedParallel  39 ns          32 ns            45 ns           33 ns
+//	LookupUncached        5.7 µs 129 B 1  5.4 µs 0 B 0     924 ns 126 B 0  787 ns 0 B 0
+//	Resolve               4.9 µs 1-2 B   5.4 µs 0 B       657 ns          867 ns (*)
+//
+// (*) within the noise of that load: CPU time per lookup by perf stat
+// (task-clock of 12M minus 2M iterations), best of 4-5 alternated runs,
+// gave LookupCached 28.5 entry / 28.2 inline, Resolve 581 / 670 ns. The
+// entry's 126-129 B/op is the entry (printed "0 allocs" on the test DBs,
+// where 2% of lookups hit and -benchmem truncates 0.98 to 0); Resolve's
+// 1-2 B/op there were names missing maxminddb's string cache. An inline hit
+// copies 120 bytes out of the slot where the entry's handed out a pointer,
+// and reads one place in memory where the entry's read two.
 
 func benchConfig(b *testing.B) Config {
 	if dir := os.Getenv("RISKD_BENCH_GEOIP"); dir != "" {
