@@ -69,8 +69,9 @@ func slotHash(hi, lo uint64) uint64 {
 	return h ^ h>>31
 }
 
-// load copies the answer for the address hi, lo into dst and reports whether the slot
-// held it. It never waits: a slot being written reads as a miss.
+// load copies the answer for the address hi, lo into dst and reports
+// whether the slot held it. It never waits: a slot being written reads as a
+// miss.
 func (s *slot) load(hi, lo uint64, db *DB, dst *Info) bool {
 	seq := s.seq.Load()
 	if seq == 0 || seq&1 != 0 || s.hi.Load() != hi || s.lo.Load() != lo {
@@ -102,9 +103,9 @@ func (s *slot) load(hi, lo uint64, db *DB, dst *Info) bool {
 	return true
 }
 
-// store writes info, the answer for the address hi, lo, over whatever s holds, unless
-// another miss is writing s right now: that one's answer will do, and
-// neither waits for the other. An answer whose names are not views of the
+// store writes info, the answer for the address hi, lo, over whatever s
+// holds, unless another miss is writing s right now: that one's answer will
+// do, and neither waits for the other. An answer whose names are not views of the
 // DB's files is not cached (resolve only makes views; this is a guard).
 func (s *slot) store(hi, lo uint64, db *DB, info *Info) {
 	country, ok1 := refOf(db.city.data, info.Country)
@@ -154,7 +155,7 @@ func refOf(data []byte, s string) (nameRef, bool) {
 	if s == "" {
 		return 0, true
 	}
-	if len(data) == 0 || len(s) > maxNameLen {
+	if len(s) > min(len(data), maxNameLen) {
 		return 0, false
 	}
 	// Addresses compared as integers only, never turned back into pointers.

@@ -112,6 +112,13 @@ func TestNameRefs(t *testing.T) {
 	if _, ok := refOf(nil, "London"); ok {
 		t.Error("a name was taken for a view of no data")
 	}
+	// Starting inside the data but running past its end: not a view of it.
+	if _, ok := refOf(data[:3], unsafeView(data[2:8])); ok {
+		t.Error("a name longer than the data was taken for a view of it")
+	}
+	if _, ok := refOf(data[:7], unsafeView(data[2:8])); ok {
+		t.Error("a name running past the data was taken for a view of it")
+	}
 }
 
 func unsafeView(b []byte) string { return unsafe.String(&b[0], len(b)) }
