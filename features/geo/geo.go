@@ -16,8 +16,8 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2/mmdbdata"
 )
 
-// Info is what riskd knows about an IP address. Lookup copies it into the
-// caller's; its strings alias the database file held in memory (see DB), so
+// Info is what riskd knows about an IP address. LookupInto copies it into
+// the caller's; its strings alias the database file held in memory (see DB), so
 // they are read-only, and stay valid as long as the caller keeps them.
 type Info struct {
 	Country     string // ISO 3166-1 alpha-2, "" when unknown
@@ -38,10 +38,10 @@ type Config struct {
 	CityPath, ASNPath, AnonymousPath string // empty = not configured
 	// CacheSize is the number of cache slots, rounded up to a power of two
 	// (at most maxCacheSlots); <= 0 means DefaultCacheSize. Each slot takes
-	// 88 bytes (see slot), allocated at Open. The cache is
-	// direct-mapped, so colliding addresses evict each other: with as many
-	// distinct busy addresses as slots about 63% of them are resident at a
-	// time, with a quarter as many about 89%.
+	// 88 bytes (see slot), allocated at Open. The cache is direct-mapped, so
+	// colliding addresses evict each other: with as many distinct busy
+	// addresses as slots about 63% of them are resident at a time, with a
+	// quarter as many about 89%.
 	CacheSize int
 	// Verify runs maxminddb's full structural check of each file in Open
 	// (about 1 s per million networks). Lookups on a damaged file never
@@ -98,8 +98,9 @@ type Source struct {
 //
 // The cache is direct-mapped and lock-free: slot
 // slotHash(addrWords(ip))&mask holds at most one address's answer, inline,
-// guarded by a sequence counter (a seqlock, see slot). A hit loads the counter, the address and the answer's
-// eight words, and rereads the counter: unchanged, the copy is whole. A miss
+// guarded by a sequence counter (a seqlock, see slot). A hit loads the
+// counter, the address and the answer's eight words, and rereads the
+// counter: unchanged, the copy is whole. A miss
 // resolves the address straight into the caller's Info and writes it over
 // whatever the slot held. Nothing is allocated either way, the names in the
 // slot being offsets into the database files; there are no locks, no
