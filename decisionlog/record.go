@@ -43,7 +43,7 @@ type Record struct {
 	Fired    [MaxFired]uint16
 	NumFired int
 	Vector   features.Vector
-	// The vector's strings that alias the request; the rest point at immutable data (names, geo entries).
+	// The vector's strings that alias the request; the rest point at immutable data (names, the GeoIP files in memory).
 	tenant, channel, currency shortString
 }
 

@@ -51,7 +51,7 @@ type Observation struct {
 	UserKey, IPKey, DeviceKey uint64
 	SubnetKey, ASNKey         uint64 // the address's /24 or /64, its ASN's; 0 when unknown
 	HasUser, HasDevice        bool
-	Geo                       *geo.Info
+	Geo                       geo.Info      // the address's, copied in (its names alias the GeoIP file in memory)
 	State                     store.Reading // counters and profile before this event
 	Scope                     Scope         // the scope the event is also counted in (txvelocity.go)
 	Scoped                    store.Reading // the scope's counters and facts before this event; read only with a Scope
@@ -90,7 +90,7 @@ func (x *Extractor) Extract(ev *Event, obs *Observation, v *Vector) {
 	v.HasUserAgent = ev.UserAgent != ""
 	v.Hour = int(obs.At % 86400 / 3600)
 
-	fillGeo(obs.Geo, v)
+	fillGeo(&obs.Geo, v)
 	fillUserAgent(ua, v)
 	fillVelocity(obs, v)
 	fillTransactionVelocity(obs, v)
@@ -120,7 +120,7 @@ func (x *Extractor) observe(t int64, userID string, ip netip.Addr, deviceID stri
 		obs.DeviceKey = x.hash.Device(deviceID)
 	}
 	obs.IPKey, obs.SubnetKey, obs.ASNKey = 0, 0, 0
-	obs.Geo = x.geo.Load().Lookup(ip)
+	x.geo.Load().LookupInto(ip, &obs.Geo)
 	if ip.IsValid() {
 		obs.IPKey = x.hash.IP(ip)
 		obs.SubnetKey = x.hash.Subnet(ip)

@@ -18,7 +18,7 @@ func BenchmarkFamiliarity(b *testing.B) {
 	at := time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC).Unix()
 	var obs Observation
 	obs.At, obs.HasDevice, obs.DeviceKey = at, true, 3
-	obs.Geo = &geo.Info{Country: "US", City: "Milton", CityID: 5803556, ASN: 209, Lat: 47.25, Lon: -122.31, HasLocation: true}
+	obs.Geo = geo.Info{Country: "US", City: "Milton", CityID: 5803556, ASN: 209, Lat: 47.25, Lon: -122.31, HasLocation: true}
 	obs.Traits = Traits{Network: 11, Agent: 22, Class: classDesktop}
 	p := &obs.State.Profile
 	for i := range 40 {

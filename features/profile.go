@@ -102,7 +102,7 @@ func (x *Extractor) fillProfile(obs *Observation, v *Vector) {
 			v.NewDevice = true
 		}
 	}
-	g := obs.Geo
+	g := &obs.Geo
 	if g.Country != "" {
 		v.NewCountry = p.Country(countryCode(g.Country)) < 0
 	}
@@ -153,7 +153,7 @@ func (x *Extractor) learnLogin(obs *Observation, kind store.OpKind, trustedBy ui
 
 // loginOp is the profile change of a confirmed login (kind OpLogin, or OpTrust after a passed MFA).
 func loginOp(obs *Observation, kind store.OpKind) store.ProfileOp {
-	g := obs.Geo
+	g := &obs.Geo
 	return store.ProfileOp{
 		Kind: kind, At: obs.At, Device: obs.DeviceKey, HasDevice: obs.HasDevice,
 		Place: store.Place{Lat: float32(g.Lat), Lon: float32(g.Lon), RadiusKm: g.RadiusKm, HasLocation: g.HasLocation,

@@ -96,8 +96,8 @@ func TestDemoSet(t *testing.T) {
 		{"10.1.2.3", geo.Info{}},
 		{"192.168.1.1", geo.Info{}},
 	} {
-		if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
-			t.Errorf("Lookup(%s)\n got %+v\nwant %+v", tc.ip, *got, tc.want)
+		if got := db.Lookup(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("Lookup(%s)\n got %+v\nwant %+v", tc.ip, got, tc.want)
 		}
 	}
 	if n := db.Errors(); n != 0 {

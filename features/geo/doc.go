@@ -3,8 +3,9 @@
 // autonomous system (ASN DB) and anonymity flags (Anonymous-IP DB).
 //
 // Terms:
-//   - Info: the immutable answer for one address. Lookup hands out shared
-//     pointers to it; callers copy what they keep and never write through them.
+//   - Info: the answer for one address. LookupInto copies it into the
+//     caller's; its names are read-only views of the database file in memory,
+//     valid for as long as the caller holds them.
 //   - DB: one generation of open readers plus a lookup cache. It is immutable
 //     once opened: a reload opens a new DB off the request path, swaps it in
 //     (atomic.Pointer in the caller) and closes the old one, which is safe
@@ -16,8 +17,9 @@
 // configured?".
 //
 // Only the record fields riskd uses are decoded, by hand-written cursor
-// decoders that write straight into Info (see decode.go): no reflection and no
-// per-lookup allocation beyond the cached entry itself. The cache is a
-// direct-mapped, lock-free table (see DB): a hit costs ~30 ns and allocates
-// nothing, a miss allocates the one entry; figures in geo_timing_test.go.
+// decoders that write straight into Info, names as views of the file (see
+// decode.go): no reflection and no allocation. The cache is a direct-mapped,
+// lock-free table of answers held inline under a sequence counter (see DB):
+// a hit costs ~30 ns, and neither a hit nor a miss allocates; figures in
+// geo_timing_test.go.
 package geo

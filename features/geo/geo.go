@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -11,11 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2/mmdbdata"
 )
 
-// Info is what riskd knows about an IP address. Immutable once returned.
+// Info is what riskd knows about an IP address. LookupInto copies it into
+// the caller's; its strings alias the database file held in memory (see DB), so
+// they are read-only, and stay valid as long as the caller keeps them.
 type Info struct {
 	Country     string // ISO 3166-1 alpha-2, "" when unknown
 	Region      string // first subdivision ISO code, "" when unknown
@@ -34,10 +37,11 @@ type Info struct {
 type Config struct {
 	CityPath, ASNPath, AnonymousPath string // empty = not configured
 	// CacheSize is the number of cache slots, rounded up to a power of two
-	// (at most maxCacheSlots); <= 0 means DefaultCacheSize. The cache is
-	// direct-mapped, so colliding addresses evict each other: with as many
-	// distinct busy addresses as slots about 63% of them are resident at a
-	// time, with a quarter as many about 89%.
+	// (at most maxCacheSlots); <= 0 means DefaultCacheSize. Each slot takes
+	// 88 bytes (see slot), allocated at Open. The cache is direct-mapped, so
+	// colliding addresses evict each other: with as many distinct busy
+	// addresses as slots about 63% of them are resident at a time, with a
+	// quarter as many about 89%.
 	CacheSize int
 	// Verify runs maxminddb's full structural check of each file in Open
 	// (about 1 s per million networks). Lookups on a damaged file never
@@ -48,14 +52,13 @@ type Config struct {
 }
 
 // DefaultCacheSize covers the distinct addresses of a busy hour of logins.
-// It rounds up to 131,072 slots. Memory: 8 B per slot up front (1 MB), plus
-// ~150-200 B per occupied slot (a 128-byte entry, and its city and AS names
-// when maxminddb's string cache did not already hold them), so ~20-27 MB
-// once every slot is occupied.
+// It rounds up to 131,072 slots: 11.5 MB, all of it at Open and none of it
+// later (the names are not copied into the cache), in one pointer-free
+// array the garbage collector does not scan.
 const DefaultCacheSize = 100_000
 
-// maxCacheSlots bounds CacheSize (8 GB of slot pointers), so that a huge
-// value cannot overflow the rounding.
+// maxCacheSlots bounds CacheSize (88 GB of slots), so that a huge value
+// cannot overflow the rounding.
 const maxCacheSlots = 1 << 30
 
 // Database kinds, as reported in Source.Kind.
@@ -79,31 +82,63 @@ type Source struct {
 	Loaded       bool // open and serving lookups (false once the DB is closed)
 }
 
-// DB is an immutable set of open readers plus a lookup cache. Lookup is safe
-// for concurrent use, also with Close.
+// DB is an immutable set of open readers plus a lookup cache. LookupInto is
+// safe for concurrent use, also with Close.
 //
 // The files are read into memory rather than memory-mapped: an operator who
 // copies a new database over the old one in place (cp, not mv) would
 // otherwise make a mapped reader fault (SIGBUS) in the middle of a lookup,
 // and a reload could not close the old DB while requests still use it.
+// Nothing ever writes those bytes, so the names in an Info are views of
+// them rather than copies (decode.go): an Info's strings cost no
+// allocation, and keep the file's memory alive as long as anyone holds one,
+// which is what makes them safe after a reload and Close. The price: a name
+// kept long after a reload (a decision held in a log ring) keeps the old
+// file's memory from being collected until it is dropped.
 //
-// The cache is direct-mapped and lock-free: slot hashAddr(ip)&mask holds at
-// most one immutable *entry. A hit is one atomic load and an address
-// compare; a miss resolves the address into a new entry and stores it over
-// whatever the slot held. There are no locks, no background goroutines and
-// no eviction bookkeeping. It replaced Ristretto, whose Get records every
-// key in admission buffers that allocate (a new 64-slot ring stripe each
-// time one fills: ~1 allocation per 64 requests) and whose policy runs in
-// goroutines of its own, while riskd's request path must not allocate in
-// steady state. The cached data is derived, so losing an entry costs only a
+// The cache is direct-mapped and lock-free: slot
+// slotHash(addrWords(ip))&mask holds at most one address's answer, inline,
+// guarded by a sequence counter (a seqlock, see slot). A hit loads the
+// counter, the address and the answer's eight words, and rereads the
+// counter: unchanged, the copy is whole. A miss
+// resolves the address straight into the caller's Info and writes it over
+// whatever the slot held. Nothing is allocated either way, the names in the
+// slot being offsets into the database files; there are no locks, no
+// background goroutines and no eviction bookkeeping.
+//
+// Why inline, not a pointer to an immutable entry per slot (its previous
+// design): an entry is an allocation per miss, and with more busy addresses
+// than slots most lookups miss (87% at a million users over the default
+// 131,072 slots, 30% at 100,000), so the request path allocated 111 B per
+// decision on average at a million users. Inline, a hit also reads one
+// place in memory where it read two, the slot and then its entry. The
+// answer is copied out, not pointed into, because the next miss may
+// overwrite the slot. Why a seqlock: a miss overwrites a slot while other
+// lookups read it, and a reader must never copy out half of one address's
+// answer and half of another's. Every word is read and written with
+// sync/atomic, so the reads that race a writer are defined (and -race
+// clean); the counter only tells a reader to discard them. A writer that
+// finds another writer in the slot (odd counter) does not wait: it answers
+// its caller and leaves the slot alone, so no lookup ever waits for another.
+// Why offsets, not the strings themselves: a slot then holds no pointers,
+// which sync/atomic could not copy together with their lengths, and which
+// the collector would have to scan. Why views rather than a table of
+// interned names built at Open: the table would need a walk of every record
+// of every file at each reload, and copies of tens of thousands of names
+// whose bytes are in memory already.
+//
+// It replaced Ristretto, whose Get records every key in admission buffers
+// that allocate (a new 64-slot ring stripe each time one fills: ~1
+// allocation per 64 requests) and whose policy runs in goroutines of its
+// own. The cached data is derived, so losing an answer costs only a
 // recomputation: a hot address evicted by a colliding one is simply
 // resolved again on its next lookup, and the slot count, not an admission
 // policy, keeps the hit rate up.
 type DB struct {
 	city, asn, anonymous reader
 	sources              []Source
-	slots                []atomic.Pointer[entry] // nil when no database is configured
-	mask                 uint64                  // len(slots) - 1
+	slots                []slot // nil when no database is configured
+	mask                 uint64 // len(slots) - 1
 	closed               atomic.Bool
 	decodeErrors         atomic.Uint64
 	// fixed answers these addresses whatever the databases say (WithFixed); nil in a server's DB.
@@ -116,18 +151,12 @@ type reader struct {
 	path string
 	// v4Only databases answer an IPv6 lookup with an error, not a miss.
 	v4Only bool
+	// data is the file's data section, which the names in an Info are views
+	// of; dec decodes records in it (maxminddb's own Decode would take the
+	// destination as an interface, moving the caller's Info to the heap).
+	data []byte
+	dec  *mmdbdata.Decoder
 }
-
-// entry is the cached value, immutable once stored in a slot. Many
-// addresses map to one slot; addr tells them apart.
-type entry struct {
-	addr netip.Addr
-	info Info
-}
-
-// emptyInfo is returned for every address nothing is known about. It is never
-// written: Lookup's callers treat every *Info as read-only.
-var emptyInfo Info
 
 // Open opens the configured databases. Errors name the file that failed and
 // wrap the underlying cause; on error nothing stays open.
@@ -154,12 +183,13 @@ func Open(cfg Config) (*DB, error) {
 			_ = db.Close()
 			return nil, err
 		}
-		*s.dst = reader{r: r, path: s.path, v4Only: r.Metadata.IPVersion == 4}
+		md := r.r.Metadata
+		*s.dst = r
 		db.sources = append(db.sources, Source{
 			Kind:         s.kind,
 			Path:         s.path,
-			DatabaseType: r.Metadata.DatabaseType,
-			BuildTime:    r.Metadata.BuildTime().UTC(),
+			DatabaseType: md.DatabaseType,
+			BuildTime:    md.BuildTime().UTC(),
 			Loaded:       true,
 		})
 	}
@@ -168,7 +198,7 @@ func Open(cfg Config) (*DB, error) {
 	}
 
 	n := cacheSlots(cfg.CacheSize)
-	db.slots = make([]atomic.Pointer[entry], n)
+	db.slots = make([]slot, n)
 	db.mask = uint64(n - 1)
 	return db, nil
 }
@@ -182,56 +212,80 @@ func cacheSlots(size int) int {
 	return 1 << bits.Len(uint(min(size, maxCacheSlots)-1))
 }
 
-func openReader(kind, path string, accepts []string, verify bool) (*maxminddb.Reader, error) {
+func openReader(kind, path string, accepts []string, verify bool) (reader, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
+		return reader{}, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
 	}
 	r, err := maxminddb.OpenBytes(data)
 	if err != nil {
-		return nil, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
+		return reader{}, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
 	}
 	if !slices.ContainsFunc(accepts, func(a string) bool { return strings.Contains(r.Metadata.DatabaseType, a) }) {
-		return nil, fmt.Errorf("geo: %s database %s: %w: %q", kind, path, ErrWrongDatabase, r.Metadata.DatabaseType)
+		return reader{}, fmt.Errorf("geo: %s database %s: %w: %q", kind, path, ErrWrongDatabase, r.Metadata.DatabaseType)
 	}
 	if verify {
 		if err := r.Verify(); err != nil {
-			return nil, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
+			return reader{}, fmt.Errorf("geo: %s database %s: %w", kind, path, err)
 		}
 	}
-	return r, nil
+	section := dataSection(data, r.Metadata)
+	return reader{
+		r: r, path: path, v4Only: r.Metadata.IPVersion == 4,
+		data: section, dec: mmdbdata.NewDecoder(section, 0),
+	}, nil
 }
 
-// Lookup returns what the databases know about ip: never nil, and shared, so
-// the caller must not modify it. Unknown addresses, invalid ones, a DB with
-// no database configured and a nil *DB all give an empty Info.
+// metadataMarker starts an mmdb file's metadata, which ends its data section.
+var metadataMarker = []byte("\xAB\xCD\xEFMaxMind.com")
+
+// dataSection returns the part of an mmdb file that record offsets and
+// pointers count from: after the search tree and its 16-byte separator, up
+// to the metadata marker. maxminddb.OpenBytes has checked the bounds already.
+func dataSection(file []byte, md maxminddb.Metadata) []byte {
+	start := md.NodeCount*(md.RecordSize/4) + 16
+	return file[start:bytes.LastIndex(file, metadataMarker)]
+}
+
+// LookupInto writes what the databases know about ip into dst, without
+// allocating. Unknown addresses, invalid ones, a DB with no database
+// configured and a nil *DB all give an empty Info.
 //
 // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is looked up, and cached, as
 // the IPv4 address it carries.
-func (db *DB) Lookup(ip netip.Addr) *Info {
+func (db *DB) LookupInto(ip netip.Addr, dst *Info) {
 	if db == nil || !ip.IsValid() {
-		return &emptyInfo
+		*dst = Info{}
+		return
 	}
-	ip = ip.Unmap().WithZone("")
 	if db.fixed != nil {
-		if info, ok := db.fixed[ip]; ok {
-			return info
+		if info, ok := db.fixed[ip.Unmap().WithZone("")]; ok {
+			*dst = *info
+			return
 		}
 	}
 	if db.slots == nil {
-		return &emptyInfo
+		*dst = Info{}
+		return
 	}
-	slot := db.slot(ip)
-	if e := slot.Load(); e != nil && e.addr == ip {
-		return &e.info
+	// The key needs neither Unmap nor WithZone: the 16-byte form of an IPv4
+	// address is its mapped form, and has no zone.
+	hi, lo := addrWords(ip)
+	s := &db.slots[slotHash(hi, lo)&db.mask]
+	if s.load(hi, lo, db, dst) {
+		return
 	}
-	e := &entry{addr: ip}
-	db.resolve(ip, &e.info)
-	// Last writer wins: a concurrent miss on the same slot may overwrite e
-	// (or e it), which costs only a later recomputation. Callers already
-	// holding the replaced entry's Info keep a valid, unchanged answer.
-	slot.Store(e)
-	return &e.info
+	*dst = Info{}
+	db.resolve(ip.Unmap().WithZone(""), dst)
+	s.store(hi, lo, db, dst)
+}
+
+// Lookup is LookupInto returning the Info, for callers off the request path
+// and tests.
+func (db *DB) Lookup(ip netip.Addr) Info {
+	var info Info
+	db.LookupInto(ip, &info)
+	return info
 }
 
 // fixedCacheSlots sizes the cache of a DB made by WithFixed: it serves rule tests, a few dozen addresses.
@@ -247,36 +301,46 @@ func (db *DB) WithFixed(fixed map[netip.Addr]*Info) *DB {
 	if db != nil && db.slots != nil {
 		out.city, out.asn, out.anonymous = db.city, db.asn, db.anonymous
 		out.sources = slices.Clone(db.sources)
-		out.slots = make([]atomic.Pointer[entry], fixedCacheSlots)
+		out.slots = make([]slot, fixedCacheSlots)
 		out.mask = fixedCacheSlots - 1
 	}
 	return out
-}
-
-// slot returns the cache slot of ip, which must be unmapped and zoneless.
-func (db *DB) slot(ip netip.Addr) *atomic.Pointer[entry] {
-	return &db.slots[hashAddr(ip)&db.mask]
-}
-
-func hashAddr(ip netip.Addr) uint64 {
-	b := ip.As16()
-	return xxhash.Sum64(b[:])
 }
 
 // resolve fills info from every configured database. A damaged record leaves
 // the fields it did not reach empty and counts an error: one bad record is no
 // reason to fail a login decision.
 func (db *DB) resolve(ip netip.Addr, info *Info) {
-	db.decode(db.city, ip, (*cityRecord)(info))
-	db.decode(db.asn, ip, (*asnRecord)(info))
-	db.decode(db.anonymous, ip, (*anonymousRecord)(info))
+	if c, ok := db.record(&db.city, ip); ok {
+		db.count(decodeCity(c, db.city.data, info))
+	}
+	if c, ok := db.record(&db.asn, ip); ok {
+		db.count(decodeASN(c, db.asn.data, info))
+	}
+	if c, ok := db.record(&db.anonymous, ip); ok {
+		db.count(decodeAnonymous(c, info))
+	}
 }
 
-func (db *DB) decode(rd reader, ip netip.Addr, dst any) {
+// record returns a cursor at ip's record in rd, false when rd is not
+// configured or holds nothing for ip.
+func (db *DB) record(rd *reader, ip netip.Addr) (mmdbdata.Cursor, bool) {
 	if rd.r == nil || (rd.v4Only && ip.Is6()) {
-		return
+		return mmdbdata.Cursor{}, false
 	}
-	if err := rd.r.Lookup(ip).Decode(dst); err != nil {
+	res := rd.r.Lookup(ip)
+	if err := res.Err(); err != nil {
+		db.decodeErrors.Add(1)
+		return mmdbdata.Cursor{}, false
+	}
+	if !res.Found() {
+		return mmdbdata.Cursor{}, false
+	}
+	return rd.dec.CursorAt(uint(res.Offset())), true
+}
+
+func (db *DB) count(err error) {
+	if err != nil {
 		db.decodeErrors.Add(1)
 	}
 }

@@ -88,8 +88,8 @@ func TestLookupKnownAddresses(t *testing.T) {
 			// Twice: the second answer comes from the cache (unless another
 			// address took the slot meanwhile) and must be the same.
 			for range 2 {
-				if got := db.Lookup(ip); *got != tc.want {
-					t.Errorf("Lookup(%s)\n got %+v\nwant %+v", tc.ip, *got, tc.want)
+				if got := db.Lookup(ip); got != tc.want {
+					t.Errorf("Lookup(%s)\n got %+v\nwant %+v", tc.ip, got, tc.want)
 				}
 			}
 		})
@@ -157,7 +157,7 @@ func TestLookupMatchesGeoIP2(t *testing.T) {
 				continue
 			}
 			ip := p.Addr()
-			if got, w := *db.Lookup(ip), want(ip.Unmap()); got != w {
+			if got, w := db.Lookup(ip), want(ip.Unmap()); got != w {
 				t.Errorf("Lookup(%s) from %s\n got %+v\nwant %+v", ip, rd.path, got, w)
 			}
 			checked++
@@ -221,7 +221,7 @@ func TestOpenRefusesWrongKind(t *testing.T) {
 	}
 	defer db.Close()
 	if got := db.Lookup(netip.MustParseAddr("81.2.69.142")); got.City != "London" || got.Country != "GB" {
-		t.Errorf("GeoLite2-City lookup = %+v", *got)
+		t.Errorf("GeoLite2-City lookup = %+v", got)
 	}
 }
 
@@ -235,7 +235,7 @@ func TestNoDatabase(t *testing.T) {
 	for name, db := range map[string]*DB{"nil": nilDB, "none configured": empty} {
 		for _, ip := range []netip.Addr{netip.MustParseAddr("81.2.69.142"), {}} {
 			got := db.Lookup(ip)
-			if got == nil || *got != (Info{}) {
+			if got != (Info{}) {
 				t.Errorf("%s: Lookup(%v) = %v, want empty Info", name, ip, got)
 			}
 		}
@@ -285,14 +285,27 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// cachedEntry returns the cache entry of ip, nil when its slot holds
+// cached returns the cached answer for ip, false when its slot holds
 // another address or nothing.
-func cachedEntry(db *DB, ip netip.Addr) *entry {
-	ip = ip.Unmap().WithZone("")
-	if e := db.slot(ip).Load(); e != nil && e.addr == ip {
-		return e
+func cached(db *DB, ip netip.Addr) (Info, bool) {
+	hi, lo := addrWords(ip)
+	var info Info
+	ok := db.slots[slotHash(hi, lo)&db.mask].load(hi, lo, db, &info)
+	return info, ok
+}
+
+// plant caches info as the answer for key in the slot of at, as a lookup of
+// key would if key's slot were at's. info's names must be views of db's
+// files (answers of db's own lookups).
+func plant(t testing.TB, db *DB, at, key netip.Addr, info Info) {
+	t.Helper()
+	hi, lo := addrWords(key)
+	s := &db.slots[slotHash(addrWords(at))&db.mask]
+	s.store(hi, lo, db, &info)
+	var got Info
+	if !s.load(hi, lo, db, &got) || got != info {
+		t.Fatalf("could not plant %+v for %s", info, key)
 	}
-	return nil
 }
 
 // warmCache looks ips up and returns those whose entries are all still
@@ -305,7 +318,7 @@ func warmCache(t testing.TB, db *DB, ips ...netip.Addr) []netip.Addr {
 	}
 	var kept []netip.Addr
 	for _, ip := range ips {
-		if cachedEntry(db, ip) != nil {
+		if _, ok := cached(db, ip); ok {
 			kept = append(kept, ip)
 		}
 	}
@@ -337,50 +350,49 @@ func TestCacheSizeRounding(t *testing.T) {
 	}
 }
 
-// TestCacheHit checks a second lookup is served from the cache: the same
-// shared Info, not a recomputed copy.
+// TestCacheHit checks a lookup caches its answer and a second one is served
+// from the cache: an answer planted in the address's slot is what it gets.
 func TestCacheHit(t *testing.T) {
 	db := openTestDB(t)
+	london := netip.MustParseAddr("81.2.69.142")
+	londonInfo := db.Lookup(london)
 	for _, tc := range knownAddresses {
 		ip := netip.MustParseAddr(tc.ip)
 		first := db.Lookup(ip)
-		if e := cachedEntry(db, ip); e == nil || &e.info != first {
-			t.Fatalf("Lookup(%s) did not cache its answer", ip)
+		if got, ok := cached(db, ip); !ok || got != first {
+			t.Fatalf("Lookup(%s) did not cache its answer: %v %+v", ip, ok, got)
 		}
-		if again := db.Lookup(ip); again != first {
-			t.Errorf("second Lookup(%s) recomputed the answer", ip)
+		plant(t, db, ip, ip, londonInfo)
+		if again := db.Lookup(ip); again != londonInfo {
+			t.Errorf("second Lookup(%s) = %+v, not the cached answer", ip, again)
 		}
 	}
-	// ::ffff:89.160.20.112 and 89.160.20.112 share one entry.
+	// ::ffff:89.160.20.112 and 89.160.20.112 share one slot.
 	v4, mapped := netip.MustParseAddr("89.160.20.112"), netip.MustParseAddr("::ffff:89.160.20.112")
-	if db.Lookup(v4) != db.Lookup(mapped) {
-		t.Errorf("Lookup(%s) and Lookup(%s) do not share the cached entry", v4, mapped)
+	plant(t, db, v4, v4, londonInfo)
+	if got := db.Lookup(mapped); got != londonInfo {
+		t.Errorf("Lookup(%s) = %+v, not the answer cached for %s", mapped, got, v4)
 	}
 }
 
-// TestCacheCollision plants an entry for one address in the slot of
+// TestCacheCollision plants the answer for one address in the slot of
 // another, as a collision of their slot indexes does, and checks it is not
 // served: the lookup resolves its own address and takes the slot over.
 func TestCacheCollision(t *testing.T) {
 	db := openTestDB(t)
 	london, boxford := netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("2.125.160.216")
-	planted := &entry{addr: london, info: Info{City: "not Boxford"}}
-	db.slot(boxford).Store(planted)
+	plant(t, db, boxford, london, db.Lookup(london))
 	if got := db.Lookup(boxford); got.City != "Boxford" {
 		t.Fatalf("Lookup(%s).City = %q, want Boxford", boxford, got.City)
 	}
-	if e := db.slot(boxford).Load(); e == planted || e.addr != boxford {
-		t.Errorf("the slot still holds %v, want Boxford's entry", e.addr)
-	}
-	if planted.info.City != "not Boxford" {
-		t.Errorf("the replaced entry was modified: %+v", planted.info)
+	if got, ok := cached(db, boxford); !ok || got.City != "Boxford" {
+		t.Errorf("the slot does not hold Boxford's answer: %v %+v", ok, got)
 	}
 }
 
 // TestCacheReplacement runs every lookup through a one-slot cache, so each
-// address evicts the previous one: every answer must still be right, and an
-// evicted address is recomputed into a fresh entry while Infos handed out
-// earlier stay untouched.
+// address evicts the previous one: every answer must still be right, each
+// lookup takes the slot over, and answers handed out earlier stay untouched.
 func TestCacheReplacement(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.CacheSize = 1
@@ -396,17 +408,16 @@ func TestCacheReplacement(t *testing.T) {
 	for round := range 3 {
 		for _, tc := range knownAddresses {
 			ip := netip.MustParseAddr(tc.ip)
-			got := db.Lookup(ip)
-			if *got != tc.want {
-				t.Errorf("round %d: Lookup(%s)\n got %+v\nwant %+v", round, tc.ip, *got, tc.want)
+			var got Info
+			db.LookupInto(ip, &got)
+			if got != tc.want {
+				t.Errorf("round %d: Lookup(%s)\n got %+v\nwant %+v", round, tc.ip, got, tc.want)
 			}
-			if e := cachedEntry(db, ip); e == nil || &e.info != got {
+			if c, ok := cached(db, ip); !ok || c != got {
 				t.Errorf("round %d: Lookup(%s) did not take the slot", round, tc.ip)
 			}
-			if prev, ok := first[tc.ip]; !ok {
-				first[tc.ip] = got
-			} else if prev == got {
-				t.Errorf("round %d: Lookup(%s) returned the evicted entry", round, tc.ip)
+			if _, ok := first[tc.ip]; !ok {
+				first[tc.ip] = &got
 			}
 		}
 	}
@@ -432,8 +443,8 @@ func TestConcurrentCollisions(t *testing.T) {
 		wg.Go(func() {
 			for i := range 2000 {
 				tc := knownAddresses[(g*7+i)%len(knownAddresses)]
-				if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
-					t.Errorf("Lookup(%s) = %+v", tc.ip, *got)
+				if got := db.Lookup(netip.MustParseAddr(tc.ip)); got != tc.want {
+					t.Errorf("Lookup(%s) = %+v", tc.ip, got)
 					return
 				}
 			}
@@ -442,7 +453,7 @@ func TestConcurrentCollisions(t *testing.T) {
 	wg.Wait()
 }
 
-var sinkInfo *Info
+var sinkInfo Info
 
 func TestConcurrentLookups(t *testing.T) {
 	db := openTestDB(t)
@@ -451,8 +462,8 @@ func TestConcurrentLookups(t *testing.T) {
 		wg.Go(func() {
 			for i := range 2000 {
 				tc := knownAddresses[(g+i)%len(knownAddresses)]
-				if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
-					t.Errorf("Lookup(%s) = %+v", tc.ip, *got)
+				if got := db.Lookup(netip.MustParseAddr(tc.ip)); got != tc.want {
+					t.Errorf("Lookup(%s) = %+v", tc.ip, got)
 					return
 				}
 			}
@@ -527,8 +538,8 @@ func TestCloseWhileLookingUp(t *testing.T) {
 				default:
 				}
 				tc := knownAddresses[i%len(knownAddresses)]
-				if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
-					t.Errorf("Lookup(%s) = %+v", tc.ip, *got)
+				if got := db.Lookup(netip.MustParseAddr(tc.ip)); got != tc.want {
+					t.Errorf("Lookup(%s) = %+v", tc.ip, got)
 					return
 				}
 			}
@@ -548,12 +559,15 @@ func TestCloseWhileLookingUp(t *testing.T) {
 	}
 	// A closed DB keeps answering, from the cache and from the readers.
 	for _, tc := range knownAddresses {
-		if got := db.Lookup(netip.MustParseAddr(tc.ip)); *got != tc.want {
-			t.Errorf("Lookup(%s) after Close = %+v", tc.ip, *got)
+		if got := db.Lookup(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("Lookup(%s) after Close = %+v", tc.ip, got)
 		}
 	}
 	london := netip.MustParseAddr("81.2.69.142")
-	db.slot(london).Store(nil)
+	db.slots[slotHash(addrWords(london))&db.mask] = slot{} // forget its answer (nothing else runs now)
+	if _, ok := cached(db, london); ok {
+		t.Fatalf("%s still cached", london)
+	}
 	if got := db.Lookup(london); got.City != "London" {
 		t.Errorf("uncached Lookup(%s) after Close: City = %q, want London", london, got.City)
 	}

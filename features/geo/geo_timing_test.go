@@ -18,24 +18,44 @@ import (
 //	RISKD_BENCH_GEOIP=/tmp/geo1m go test -run '^$' -bench . -benchmem ./features/geo/
 //
 // Figures on the 2-core dev machine (AMD EPYC, go1.26, other jobs running),
-// ns/op and allocs/op; 200k random addresses inside the City networks:
+// ns/op and allocs/op; 200k random addresses inside the City networks. The
+// times are from a quiet hour with a cache of one entry per slot; the
+// allocations are today's (the comparison below: inline answers cost the
+// same within the noise, and a miss allocates nothing):
 //
 //	                         geogen 1M networks    MaxMind test DBs
 //	LookupCached              29-32 ns   0          29-32 ns  0
 //	LookupCachedParallel      15 ns      0          15 ns     0
-//	LookupUncached            3.7-4.3 µs 1 (*)      800 ns    1 (*)
+//	LookupUncached            3.7-4.3 µs 0          800 ns    0
 //	Resolve (no cache)        3.1-4.1 µs 0          630 ns    0
 //	DecodeCity/cursor         1.6 µs     0          400 ns    0   <- what Lookup uses
 //	DecodeCity/reflection     2.0 µs     3          620 ns    2   small tagged structs, reflection decoder
 //	DecodeCity/geoip2         3.1 µs     3          1.5 µs    3   geoip2-golang v2.5.0 City(), 1.2 KB/op
 //
-// (*) The new 128-byte cache entry, and nothing else: the cache has no
-// goroutines or buffers of its own (-benchmem shows 0 allocs/op, 126 B/op on
-// the test DBs, where ~2% of the addresses repeat soon enough to hit). A
-// miss on the big set is dominated by memory latency: three trees of
+// A miss on the big set is dominated by memory latency: three trees of
 // 36+32+3 MB walked at random addresses. Before the direct-mapped cache,
 // with Ristretto: LookupCached 50-60 ns and 2-4 B/op (its Get buffers),
 // Parallel 35 ns, Uncached 5.6 µs / 1.2 µs with 7 allocs and 306 B/op.
+//
+// Answers inline under a seqlock, names as views (DB's comment), against a
+// new 128-byte entry per miss before; best of -count 5 each, load average
+// 5-7 (the machine shared), 2026-12-05:
+//
+//	                      geogen 1M networks              MaxMind test DBs
+//	                      entry          inline           entry           inline
+//	LookupCached          36 ns          34 ns            81 ns (*)       33 ns
+//	LookupCachedParallel  39 ns          32 ns            45 ns           33 ns
+//	LookupUncached        5.7 µs 129 B 1  5.4 µs 0 B 0     924 ns 126 B 0  787 ns 0 B 0
+//	Resolve               4.9 µs 1-2 B   5.4 µs 0 B       657 ns          867 ns (*)
+//
+// (*) within the noise of that load: CPU time per lookup by perf stat
+// (task-clock of 12M minus 2M iterations), best of 4-5 alternated runs,
+// gave LookupCached 28.5 entry / 28.2 inline, Resolve 581 / 670 ns. The
+// entry's 126-129 B/op is the entry (printed "0 allocs" on the test DBs,
+// where 2% of lookups hit and -benchmem truncates 0.98 to 0); Resolve's
+// 1-2 B/op there were names missing maxminddb's string cache. An inline hit
+// copies 120 bytes out of the slot where the entry's handed out a pointer,
+// and reads one place in memory where the entry's read two.
 
 func benchConfig(b *testing.B) Config {
 	if dir := os.Getenv("RISKD_BENCH_GEOIP"); dir != "" {
@@ -63,7 +83,7 @@ func openBenchDB(b *testing.B, cacheSize int) *DB {
 // benchAddrs returns n addresses inside networks of the City database, in
 // random order and mostly distinct (random host bits), so lookups walk the
 // tree to a record as real client addresses do.
-func benchAddrs(b *testing.B, db *DB, n int) []netip.Addr {
+func benchAddrs(b testing.TB, db *DB, n int) []netip.Addr {
 	b.Helper()
 	var nets []netip.Prefix
 	for res := range db.city.r.Networks() {
@@ -101,7 +121,7 @@ func BenchmarkLookupCached(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		sinkInfo = db.Lookup(addrs[i%len(addrs)])
+		db.LookupInto(addrs[i%len(addrs)], &sinkInfo)
 		i++
 	}
 }
@@ -114,8 +134,10 @@ func BenchmarkLookupCachedParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(addrs))
 		var ok bool
+		var info Info
 		for pb.Next() {
-			ok = db.Lookup(addrs[i%len(addrs)]).HasLocation != ok
+			db.LookupInto(addrs[i%len(addrs)], &info)
+			ok = info.HasLocation != ok
 			i++
 		}
 		sinkOK = ok
@@ -130,7 +152,7 @@ func BenchmarkLookupUncached(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		sinkInfo = db.Lookup(addrs[i%len(addrs)])
+		db.LookupInto(addrs[i%len(addrs)], &sinkInfo)
 		i++
 	}
 }
@@ -187,7 +209,11 @@ func BenchmarkDecodeCity(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			*info = Info{}
-			if err := city.Lookup(addrs[i%len(addrs)]).Decode((*cityRecord)(info)); err != nil {
+			c, ok := db.record(&db.city, addrs[i%len(addrs)])
+			if !ok {
+				b.Fatal("no record")
+			}
+			if err := decodeCity(c, db.city.data, info); err != nil {
 				b.Fatal(err)
 			}
 			i++
