@@ -37,6 +37,11 @@ const contribSuffix = 'c'
 // contribFresh is RedisConfig.Fresh's default.
 const contribFresh = 250 * time.Millisecond
 
+// expireEvery is how often (ms) an instance pushes the TTL of a hash it writes: a PEXPIRE with every HSET was a
+// third of the writes' Redis commands. A hash then expires at least its TTL less an hour after its last write:
+// 27 h, still past the longest window (a day); a device's, a retention period less an hour.
+const expireEvery = 3600 * 1000
+
 // newInstanceID is a random, non-zero instance id: a restarted instance writes fields of its own, and its
 // predecessor's age out.
 func newInstanceID() uint64 {
@@ -251,10 +256,12 @@ type subjectRef struct {
 }
 
 // contribCmds appends, for every subject counted in batch's writes (each once), the write of this instance's
-// record of it (HSET of its field, PEXPIRE of its hash), and for every writeForget the HDEL of its field; owners
-// gets the batch entry of each command. A subject the own table no longer holds (erased, evicted) is skipped.
+// record of it (HSET of its field, and PEXPIRE of its hash when this instance has not pushed its TTL for
+// expireEvery), and for every writeForget the HDEL of its field; owners gets the batch entry of each command. A
+// subject the own table no longer holds (erased, evicted) is skipped.
 func (r *Redis) contribCmds(c rueidis.Client, batch []redisWrite, cmds []rueidis.Completed, owners []int) ([]rueidis.Completed, []int) {
 	seen := make(map[subjectRef]struct{}, len(batch))
+	now := time.Now().UnixMilli()
 	var buf []byte
 	for i := range batch {
 		w := &batch[i]
@@ -270,14 +277,17 @@ func (r *Redis) contribCmds(c rueidis.Client, batch []redisWrite, cmds []rueidis
 					continue
 				}
 				seen[ref] = struct{}{}
-				var ok bool
-				if buf, ok = r.own[k].appendRecord(key, buf[:0]); !ok {
+				var expire, ok bool
+				if buf, expire, ok = r.own[k].appendWrite(key, buf[:0], now, expireEvery); !ok {
 					continue
 				}
 				hk := subjectKey(k, key, contribSuffix)
-				cmds = append(cmds, c.B().Hset().Key(hk).FieldValue().FieldValue(r.field, string(buf)).Build(),
-					c.B().Pexpire().Key(hk).Milliseconds(r.ttlOf(k)).Build())
-				owners = append(owners, i, i)
+				cmds = append(cmds, c.B().Hset().Key(hk).FieldValue().FieldValue(r.field, string(buf)).Build())
+				owners = append(owners, i)
+				if expire {
+					cmds = append(cmds, c.B().Pexpire().Key(hk).Milliseconds(r.ttlOf(k)).Build())
+					owners = append(owners, i)
+				}
 			}
 		case writeForget:
 			for k := range numKinds {

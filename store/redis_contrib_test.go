@@ -78,8 +78,9 @@ func TestRedisFreshSubjectsAreNotReadAgain(t *testing.T) {
 	}
 }
 
-// TestRedisWritesCountOnce: a subject counted many times in one writer interval is written once, and a write
-// sent again (a batch retried after an outage) counts nothing twice: it replaces the instance's field.
+// TestRedisWritesCountOnce: a subject counted many times in one writer interval is written once, its hash's TTL
+// pushed at its first write only, and a write sent again (a batch retried after an outage) counts nothing
+// twice: it replaces the instance's field.
 func TestRedisWritesCountOnce(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	c := srv.Client(t)
@@ -95,6 +96,12 @@ func TestRedisWritesCountOnce(t *testing.T) {
 	settle(t, a)
 	if got := commandCalls(t, c, "hset"); got < 1 || got > 5 {
 		t.Fatalf("%d writes of one subject counted 50 times in a few writer intervals", got)
+	}
+	// Its TTL is pushed with the first write, and again only an hour later.
+	key := subjectKey(kindIP, 7, contribSuffix)
+	ttl, err := c.Do(context.Background(), c.B().Pttl().Key(key).Build()).AsInt64()
+	if got := commandCalls(t, c, "pexpire"); got != 1 || err != nil || ttl < velocityTTLms-60_000 {
+		t.Fatalf("%d TTL pushes, TTL %d ms (%v), want 1 and about %d", got, ttl, err, velocityTTLms)
 	}
 	batch := []redisWrite{{kind: writeCount, subj: s, ms: SetOf(Attempts), at: now, stamp: time.Now().UnixMilli()}}
 	for range 2 {

@@ -7,6 +7,10 @@ package store
 type contributions interface {
 	// appendRecord appends key's record body to b, and reports whether the table holds key.
 	appendRecord(key uint64, b []byte) ([]byte, bool)
+	// appendWrite is appendRecord for the writer of an own table, whose records' synced is when their hash's
+	// TTL was last pushed: expire reports whether that was longer than every ago (ms) or never, and if so
+	// stamps it now.
+	appendWrite(key uint64, b []byte, now, every int64) (body []byte, expire, ok bool)
 	// syncedAt is when key's record was last rebuilt (unix ms); 0 when it never was or is not held.
 	syncedAt(key uint64) int64
 	// rebuild makes key's record the merge of bodies (each of bodyLen bytes), stamped synced at now (ms); with
@@ -27,6 +31,21 @@ func (t *kindTable[F, PF]) appendRecord(key uint64, b []byte) ([]byte, bool) {
 		return r.appendBody(b), true
 	}
 	return b, false
+}
+
+func (t *kindTable[F, PF]) appendWrite(key uint64, b []byte, now, every int64) ([]byte, bool, bool) {
+	sh := t.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r := sh.get(key)
+	if r == nil {
+		return b, false, false
+	}
+	expire := r.synced == 0 || now-r.synced >= every
+	if expire {
+		r.synced = now
+	}
+	return r.appendBody(b), expire, true
 }
 
 func (t *kindTable[F, PF]) syncedAt(key uint64) int64 {
