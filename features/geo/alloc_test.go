@@ -45,13 +45,7 @@ func TestLookupCacheHitAllocatesNothing(t *testing.T) {
 // evict each other on every lookup, and each miss resolves its address
 // without allocating: not the answer, not its names.
 func TestLookupEvictionAllocatesNothing(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.CacheSize = 1
-	db, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestDBSlots(t, 1)
 	ips := []netip.Addr{netip.MustParseAddr("89.160.20.112"), netip.MustParseAddr("81.2.69.142")}
 	i := 0
 	if n := testing.AllocsPerRun(1000, func() {
@@ -101,13 +95,7 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 // that must not allocate either. The addresses lie inside the City networks,
 // so misses decode names (city, region, country) as real ones do.
 func TestLookupMissAllocatesNothing(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.CacheSize = 1024
-	db, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestDBSlots(t, 1024)
 	addrs := benchAddrs(t, db, 64*1024)
 	for _, ip := range addrs { // steady state: whatever warms up has warmed up
 		db.LookupInto(ip, &sinkInfo)

@@ -20,13 +20,7 @@ import (
 // address overwrite it. Every answer must be whole, one address's, never a
 // mix of the two; run with -race too (every access to a slot is atomic).
 func TestConcurrentMissNeverTearsAnAnswer(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.CacheSize = 1
-	db, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestDBSlots(t, 1)
 	addrs := [2]netip.Addr{netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("89.160.20.112")}
 	var want [2]Info
 	for i, ip := range addrs {

@@ -35,7 +35,16 @@ func testConfig(t testing.TB) Config {
 
 func openTestDB(t testing.TB) *DB {
 	t.Helper()
-	db, err := Open(testConfig(t))
+	return openTestDBSlots(t, 0)
+}
+
+// openTestDBSlots opens the test databases with a cache of slots slots (the default when 0), closed when the
+// test ends.
+func openTestDBSlots(t testing.TB, slots int) *DB {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.CacheSize = slots
+	db, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,13 +347,7 @@ func TestCacheSizeRounding(t *testing.T) {
 			t.Errorf("cacheSlots(%d) = %d, want %d", size, got, want)
 		}
 	}
-	cfg := testConfig(t)
-	cfg.CacheSize = 1000
-	db, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestDBSlots(t, 1000)
 	if len(db.slots) != 1024 || db.mask != 1023 {
 		t.Errorf("CacheSize 1000: %d slots, mask %d; want 1024, 1023", len(db.slots), db.mask)
 	}
@@ -394,13 +397,7 @@ func TestCacheCollision(t *testing.T) {
 // address evicts the previous one: every answer must still be right, each
 // lookup takes the slot over, and answers handed out earlier stay untouched.
 func TestCacheReplacement(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.CacheSize = 1
-	db, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestDBSlots(t, 1)
 	if len(db.slots) != 1 {
 		t.Fatalf("%d slots, want 1", len(db.slots))
 	}
@@ -431,13 +428,7 @@ func TestCacheReplacement(t *testing.T) {
 // TestConcurrentCollisions has goroutines fight over a few slots, so misses
 // race each other's Stores; run with -race.
 func TestConcurrentCollisions(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.CacheSize = 4
-	db, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestDBSlots(t, 4)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
