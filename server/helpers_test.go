@@ -12,6 +12,18 @@ import (
 // in-package tests call its handler directly.
 func newTestServer(tb testing.TB) *Server { return newTestServerWith(tb, nil) }
 
+// withDecideKey gives s one API key, "rk_idp", with the decide scope, and returns s: the queue controller learns
+// only from authenticated callers' stamps.
+func withDecideKey(tb testing.TB, s *Server) *Server {
+	tb.Helper()
+	kr, err := ParseKeyring([]byte("keys:\n  - {name: idp, sha256: " + HashSecret("rk_idp") + ", scopes: [decide]}\n"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.keys.Store(kr)
+	return s
+}
+
 // newTestServerWith is newTestServer with the configuration changed by edit (nil: none) before New.
 func newTestServerWith(tb testing.TB, edit func(*Config)) *Server {
 	tb.Helper()

@@ -471,12 +471,7 @@ func TestQueueTargetShedsWithinTheBudget(t *testing.T) {
 // callers, so requests that fail authentication, however old their stamps, do not move it; an authenticated
 // caller's do.
 func TestQueueTargetIgnoresUnauthenticatedStamps(t *testing.T) {
-	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = time.Second, time.Millisecond })
-	kr, err := ParseKeyring([]byte("keys:\n  - {name: idp, sha256: " + HashSecret("rk_idp") + ", scopes: [decide]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.keys.Store(kr)
+	s := withDecideKey(t, newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = time.Second, time.Millisecond }))
 	send := func(secret string) int {
 		ctx := decideCtx(`{"type":"login","user_id":"cy","ip":"216.160.83.56","credentials_valid":true}`)
 		ctx.Request.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+secret)
@@ -506,12 +501,7 @@ func TestQueueTargetIgnoresUnauthenticatedStamps(t *testing.T) {
 // random. The requests fail
 // authentication, so that none moves the probability.
 func TestQueueTargetSparesThePastBudget(t *testing.T) {
-	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2*time.Millisecond })
-	kr, err := ParseKeyring([]byte("keys:\n  - {name: idp, sha256: " + HashSecret("rk_idp") + ", scopes: [decide]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.keys.Store(kr)
+	s := withDecideKey(t, newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2*time.Millisecond }))
 	const each = 300
 	const fresh, old = 100 * time.Microsecond, time.Second
 	refused := func(p float64) map[time.Duration]int {
@@ -560,12 +550,7 @@ func TestQueueTargetSparesThePastBudget(t *testing.T) {
 // flood itself, riskd's CPU saturated past what it handles at the cap, is played by the queue model: on a
 // shared machine a test cannot saturate riskd at a known rate.)
 func TestQueueTargetLiftsTheCapOverHTTP(t *testing.T) {
-	s := newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2500*time.Microsecond })
-	kr, err := ParseKeyring([]byte("keys:\n  - {name: idp, sha256: " + HashSecret("rk_idp") + ", scopes: [decide]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.keys.Store(kr)
+	s := withDecideKey(t, newTestServerWith(t, func(c *Config) { c.QueueBudget, c.QueueTarget = 5*time.Millisecond, 2500*time.Microsecond }))
 	client, base := serveLoopback(t, s)
 	send := func(waited time.Duration) int {
 		req, err := http.NewRequest(http.MethodPost, base+"/v1/decide",

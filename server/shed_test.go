@@ -129,12 +129,7 @@ func staleStamp() string { return strconv.FormatInt(time.Now().Add(-time.Second)
 // the same pre-rendered 503, and neither decide nor events changes any state. The same requests, not stale, get
 // the answers those checks give.
 func TestShedFirstChangesNothingAndSkipsTheRest(t *testing.T) {
-	s := newTestServerWith(t, func(c *Config) { c.QueueBudget = 20 * time.Millisecond })
-	kr, err := ParseKeyring([]byte("keys:\n  - {name: idp, sha256: " + HashSecret("rk_idp") + ", scopes: [decide]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.keys.Store(kr)
+	s := withDecideKey(t, newTestServerWith(t, func(c *Config) { c.QueueBudget = 20 * time.Millisecond }))
 	send := func(path, secret, body, stamp string) *fasthttp.RequestCtx {
 		ctx := decideCtx(body)
 		ctx.Request.SetRequestURI(path)
@@ -176,7 +171,7 @@ func TestShedFirstChangesNothingAndSkipsTheRest(t *testing.T) {
 	if got := s.authFails.Get(); got != 0 {
 		t.Fatalf("shed requests counted %d authentication failures: they were not authenticated", got)
 	}
-	s.keys.Store(nil)
+	kr := s.keys.Swap(nil)
 	if hasState(s, "zoe") {
 		t.Fatal("a shed request changed state")
 	}
