@@ -61,6 +61,9 @@ func (r *Redis) queue(w redisWrite) {
 func (r *Redis) writer() {
 	defer r.wg.Done()
 	batch := make([]redisWrite, 0, writeBatch)
+	gather := time.NewTimer(time.Hour) // one timer for every batch's wait, reset each time
+	gather.Stop()
+	defer gather.Stop()
 	for {
 		select {
 		case w := <-r.writes:
@@ -70,8 +73,9 @@ func (r *Redis) writer() {
 			return
 		}
 		if d := r.cfg.FlushEvery; d > 0 && len(batch) < writeBatch && batch[0].kind != writeBarrier {
+			gather.Reset(d)
 			select { // gather the subjects counted meanwhile: each is written once
-			case <-time.After(d):
+			case <-gather.C:
 			case <-r.quit:
 			}
 		}
