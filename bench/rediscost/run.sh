@@ -12,11 +12,13 @@
 # It also prints riskd's own CPU and system calls per decision in each mode, read from /proc.
 #
 # Environment: CONNS (32) the load's connections; REDIS_FLAGS more riskd flags for the Redis mode (e.g.
-# "--redis-fresh 0"); WARM (6s) and DUR (10s); LOAD_BIN a built bench/load; KEEP=1 keeps the work dir.
+# "--redis-fresh 0"); WARM (6s) and DUR (10s); LOAD_BIN a built bench/load; KEEP=1 keeps the work dir;
+# PPROF=1 also takes a CPU profile of riskd over 8 s of each measured run (cpu-MODE.pprof in the work dir, kept;
+# `go tool pprof -top BINARY FILE`).
 set -eu
 cd "$(dirname "$0")/../.."
 OUT=$(mktemp -d); echo "work dir $OUT" >&2
-trap 'kill $(cat $OUT/*.pid 2>/dev/null) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$OUT"' EXIT
+trap 'kill $(cat $OUT/*.pid 2>/dev/null) 2>/dev/null || true; [ -n "${KEEP:-}${PPROF:-}" ] || rm -rf "$OUT"' EXIT
 BIN=${1:-}
 if [ -z "$BIN" ]; then BIN=$OUT/riskd; go build -o "$BIN" ./cmd/riskd; fi
 if [ -n "${LOAD_BIN:-}" ]; then cp "$LOAD_BIN" "$OUT/load"; else go build -o "$OUT/load" ./bench/load; fi
@@ -46,7 +48,7 @@ syscalls() { awk '/^sysc[rw]:/ {s += $2} END {print s}' "/proc/$(cat "$OUT/riskd
 measure() {
 	mode=$1; shift
 	taskset -c 1 "$BIN" serve --listen "127.0.0.1:$HPORT" --geoip-city var/geoip/city.mmdb --geoip-asn var/geoip/asn.mmdb \
-		--geoip-anonymous var/geoip/anonymous.mmdb --max-conns-per-ip 0 "$@" >"$OUT/riskd-$mode.log" 2>&1 &
+		--geoip-anonymous var/geoip/anonymous.mmdb --max-conns-per-ip 0 ${PPROF:+--pprof} "$@" >"$OUT/riskd-$mode.log" 2>&1 &
 	echo $! >"$OUT/riskd.pid"
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$HPORT/readyz" >/dev/null && break; sleep 0.1; done
 	load() { taskset -c 0 "$OUT/load" -url "http://127.0.0.1:$HPORT/v1/decide" -server-pid "$(cat "$OUT/riskd.pid")" \
@@ -55,7 +57,13 @@ measure() {
 	redis-cli -p "$RPORT" config resetstat >/dev/null
 	: >"$OUT/load-$mode.txt"
 	d0=$(decisions); c0=$(cpu); l0=$(localreads); t0=$(ticks); s0=$(syscalls)
+	pp=
+	if [ -n "${PPROF:-}" ]; then
+		(sleep 1; curl -s "http://127.0.0.1:$HPORT/debug/pprof/profile?seconds=8" -o "$OUT/cpu-$mode.pprof") &
+		pp=$!
+	fi
 	load -duration "$DUR"
+	[ -z "$pp" ] || wait "$pp"
 	d1=$(decisions); c1=$(cpu); l1=$(localreads); t1=$(ticks); s1=$(syscalls)
 	kill "$(cat "$OUT/riskd.pid")"; wait "$(cat "$OUT/riskd.pid")" 2>/dev/null || true; rm -f "$OUT/riskd.pid"
 	rate=$(awk -F'|' '$2 ~ /^ capacity / {gsub(/[ ,]/, "", $6); print $6}' "$OUT/load-$mode.txt")
