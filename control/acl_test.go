@@ -57,3 +57,22 @@ func openWithinACL(t *testing.T) (st *control.Redis, denied func() int) {
 		return len(log)
 	}
 }
+
+// TestRedisStoreOverUnixSocket: the control store reaches a Redis on the same host by its Unix socket, as the
+// state does (the same --redis), and keeps what it appends.
+func TestRedisStoreOverUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "redis.sock")
+	storetest.StartRedisWith(t, storetest.Options{Args: []string{"--unixsocket", sock, "--unixsocketperm", "700"}})
+	st, err := control.OpenRedis(control.RedisConfig{Addrs: []string{sock}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	if err := st.Append(ctx, 0, control.Version{Document: "rules", Author: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.Get(ctx, "rules", 1); err != nil || v.Author != "a" {
+		t.Fatalf("read back %+v, %v", v, err)
+	}
+}

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/riskd/riskd/internal/redisconn"
 )
 
 // Redis key layout of the control store. Every key carries the hash tag {control}, so that in Redis Cluster
@@ -62,16 +63,12 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	c, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:      cfg.Addrs,
-		Username:         cfg.Username,
-		Password:         cfg.Password,
-		TLSConfig:        cfg.TLS,
-		DisableCache:     true,
-		Dialer:           net.Dialer{Timeout: time.Second},
-		ConnWriteTimeout: cfg.Timeout,
-		ClientSetInfo:    rueidis.DisableClientSetInfo,
-	})
+	opts, err := redisconn.Options(redisconn.Config{Addrs: cfg.Addrs, Username: cfg.Username, Password: cfg.Password,
+		TLS: cfg.TLS, WriteTimeout: cfg.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("control store: %w", err)
+	}
+	c, err := rueidis.NewClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("control store: %w: %w", ErrUnavailable, err)
 	}

@@ -7,18 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/riskd/riskd/internal/redisconn"
 )
 
 // RedisConfig configures OpenRedis. Zero values take the defaults in parentheses.
 type RedisConfig struct {
-	Addrs []string // a standalone Redis, or seed nodes of a Redis Cluster
+	// Addrs are a standalone Redis, or seed nodes of a Redis Cluster: host:port, or the path of a Unix socket.
+	Addrs []string
 	// Username and Password authenticate riskd (AUTH): an ACL user, or the password alone for requirepass (the
 	// user "default"). Empty: no AUTH.
 	Username, Password string
@@ -72,6 +74,7 @@ type Redis struct {
 	fresh   int64  // cfg.Fresh, ms
 	bodyLen [numKinds]int
 	cfg     RedisConfig
+	opts    rueidis.ClientOption // how connect reaches Redis
 	log     *slog.Logger
 	metrics *Metrics
 	cas     *script
@@ -111,6 +114,11 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("redis: no address")
 	}
+	opts, err := redisconn.Options(redisconn.Config{Addrs: cfg.Addrs, Username: cfg.Username, Password: cfg.Password,
+		TLS: cfg.TLS, WriteTimeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 25 * time.Millisecond
 	}
@@ -134,6 +142,7 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 		id:      newInstanceID(),
 		fresh:   cfg.Fresh.Milliseconds(),
 		cfg:     cfg,
+		opts:    opts,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		cas:     newScript(casScript),
@@ -166,17 +175,7 @@ func (r *Redis) Local() *Memory { return r.local }
 
 // connect makes the client and checks the key fingerprint.
 func (r *Redis) connect() error {
-	c, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:      r.cfg.Addrs,
-		Username:         r.cfg.Username,
-		Password:         r.cfg.Password,
-		TLSConfig:        r.cfg.TLS,
-		DisableCache:     true, // a decision's round trip is paid for the counters anyway; see conn
-		Dialer:           net.Dialer{Timeout: time.Second},
-		ConnWriteTimeout: 2 * time.Second,
-		// CLIENT SETINFO only labels the connection; without it the ACL riskd needs is one command shorter.
-		ClientSetInfo: rueidis.DisableClientSetInfo,
-	})
+	c, err := rueidis.NewClient(r.opts)
 	if err != nil {
 		return r.connectError(err)
 	}

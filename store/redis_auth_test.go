@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/internal/redisconn"
 	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/store/storetest"
 )
@@ -197,4 +198,17 @@ func roundTripAs(t *testing.T, cfg RedisConfig) *Redis {
 	}
 	roundTrip(t, a, b)
 	return a
+}
+
+// TestRedisUnixSocket: a Redis on the same host reached by its Unix socket serves every command riskd sends,
+// with a password; TLS to a socket, which Redis does not serve, is refused at start with ErrTLSSocket.
+func TestRedisUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "redis.sock")
+	storetest.StartRedisWith(t, storetest.Options{Args: []string{"--unixsocket", sock, "--unixsocketperm", "700",
+		"--requirepass", "pw"}, Password: "pw"})
+	roundTripAs(t, RedisConfig{Addrs: []string{sock}, Password: "pw"})
+	_, err := openRedisWith(t, RedisConfig{Addrs: []string{sock}, Password: "pw", TLS: testenv.NewCerts(t).ClientConfig(false)})
+	if !errors.Is(err, redisconn.ErrTLSSocket) {
+		t.Fatalf("TLS to a Unix socket: %v, want ErrTLSSocket", err)
+	}
 }

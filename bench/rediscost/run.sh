@@ -12,8 +12,9 @@
 # It also prints riskd's own CPU and system calls per decision in each mode, read from /proc.
 #
 # Environment: CONNS (32) the load's connections; REDIS_FLAGS more riskd flags for the Redis mode (e.g.
-# "--redis-fresh 0"); WARM (6s) and DUR (10s); LOAD_BIN a built bench/load; KEEP=1 keeps the work dir;
-# PPROF=1 also takes a CPU profile of riskd over 8 s of each measured run (cpu-MODE.pprof in the work dir, kept;
+# "--redis-fresh 0"); REDIS_UNIX=1 connects riskd to Redis by its Unix socket instead of loopback TCP; WARM
+# (6s) and DUR (10s); LOAD_BIN a built bench/load; KEEP=1 keeps the work dir; PPROF=1 also takes a CPU
+# profile of riskd over 8 s of each measured run (cpu-MODE.pprof in the work dir, kept;
 # `go tool pprof -top BINARY FILE`).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -27,9 +28,11 @@ if [ -n "${LOAD_BIN:-}" ]; then cp "$LOAD_BIN" "$OUT/load"; else go build -o "$O
 export RISKD_HASH_KEY
 RPORT=${REDIS_PORT:-16391}
 HPORT=${HTTP_PORT:-18391}
+RADDR=127.0.0.1:$RPORT
+[ -z "${REDIS_UNIX:-}" ] || RADDR=$OUT/redis.sock
 WARM=${WARM:-6s}
 DUR=${DUR:-10s}
-redis-server --port "$RPORT" --save "" --appendonly no --daemonize yes --pidfile "$OUT/redis.pid" --logfile "$OUT/redis.log"
+redis-server --port "$RPORT" --unixsocket "$OUT/redis.sock" --unixsocketperm 700 --save "" --appendonly no --daemonize yes --pidfile "$OUT/redis.pid" --logfile "$OUT/redis.log"
 sleep 0.3
 
 decisions() { curl -s "http://127.0.0.1:$HPORT/metrics" | awk '/^riskd_decisions_total/ {s += $2} END {printf "%d", s}'; }
@@ -73,7 +76,7 @@ measure() {
 # A decision's Redis budget of 1 s rather than 25 ms: on a busy machine Redis answers late, and riskd then
 # decides on local state (for 250 ms after three late answers in a row), which costs Redis nothing and made
 # the Redis mode look cheap and fast. With Redis in the request path for every decision the figures are its.
-set -- $(measure redis --redis "127.0.0.1:$RPORT" --redis-timeout "${REDIS_TIMEOUT:-1s}" ${REDIS_FLAGS:-}); rdec=$1; rrate=$2; rcpu=$3; rlocal=$4; rticks=$5; rsys=$6
+set -- $(measure redis --redis "$RADDR" --redis-timeout "${REDIS_TIMEOUT:-1s}" ${REDIS_FLAGS:-}); rdec=$1; rrate=$2; rcpu=$3; rlocal=$4; rticks=$5; rsys=$6
 redis-cli -p "$RPORT" info commandstats | tr -d '\r' | grep -v resetstat >"$OUT/commandstats"
 redis-cli -p "$RPORT" info stats | tr -d '\r' >"$OUT/stats"
 set -- $(measure memory); mdec=$1; mrate=$2; mticks=$5; msys=$6

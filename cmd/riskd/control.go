@@ -34,13 +34,7 @@ func openControl(c serveConfig, eng *engine.Engine, listReg *lists.Registry, gat
 		if err != nil {
 			return nil, "", err
 		}
-		var addrs []string
-		for _, a := range strings.Split(c.redis, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				addrs = append(addrs, a)
-			}
-		}
-		if st, err = control.OpenRedis(control.RedisConfig{Addrs: addrs, Username: access.user, Password: access.password, TLS: access.tls}); err != nil {
+		if st, err = control.OpenRedis(control.RedisConfig{Addrs: c.redisAddrs(), Username: access.user, Password: access.password, TLS: access.tls}); err != nil {
 			return nil, "", err
 		}
 		kind = "redis"

@@ -120,7 +120,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.hashKey, "hash-key", "", "secret (>= 32 bytes) that keys the hashes of user, device and IP identifiers; only from the environment ("+hashKeyEnv+") or the config file, never the command line (default: kept in --data-dir, else random per process; required with --redis)")
 	fs.StringVar(&c.hashKeyFile, "hash-key-file", "", "file holding the hash key (>= 32 bytes; keep it outside --data-dir, so backups of the data do not carry it)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory where state is made durable (profiles, velocity snapshot, hash key); empty = memory only")
-	fs.StringVar(&c.redis, "redis", "", "host:port[,host:port...] of a Redis or Redis Cluster shared by riskd instances; empty = embedded state")
+	fs.StringVar(&c.redis, "redis", "", "host:port[,host:port...] of a Redis or Redis Cluster shared by riskd instances, or the path of a Redis's Unix socket on this host; empty = embedded state")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", 25*time.Millisecond, "budget of a decision's Redis round trip; beyond it the decision uses local state")
 	fs.DurationVar(&c.redisFresh, "redis-fresh", 250*time.Millisecond, "how long a subject read from Redis is decided on locally before it is read again: what other instances counted arrives this much later (0: read at every decision)")
 	fs.DurationVar(&c.redisFlush, "redis-flush", 5*time.Millisecond, "how long the writer gathers counted subjects before writing this instance's records to Redis (0: at once)")

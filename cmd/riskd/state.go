@@ -33,17 +33,11 @@ func openState(c serveConfig, key []byte, reg *metrics.Set, log *slog.Logger) (s
 	}
 	switch {
 	case c.redis != "":
-		var addrs []string
-		for _, a := range strings.Split(c.redis, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				addrs = append(addrs, a)
-			}
-		}
 		access, err := redisAccessOf(c, log)
 		if err != nil {
 			return nil, err
 		}
-		return store.OpenRedis(store.RedisConfig{Addrs: addrs, Username: access.user, Password: access.password,
+		return store.OpenRedis(store.RedisConfig{Addrs: c.redisAddrs(), Username: access.user, Password: access.password,
 			TLS: access.tls, Timeout: c.redisTimeout, Fresh: orAtOnce(c.redisFresh), FlushEvery: orAtOnce(c.redisFlush), MaxKeys: c.velocityKeys,
 			MaxProfiles: c.maxProfiles, Retention: c.retention, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
 	case c.dataDir != "":
@@ -51,6 +45,17 @@ func openState(c serveConfig, key []byte, reg *metrics.Set, log *slog.Logger) (s
 			FlushInterval: c.flushInterval, KeyCheck: keyCheck(key), Logger: log, Metrics: store.NewMetrics(reg)})
 	}
 	return store.NewBoundedMemory(c.velocityKeys, c.maxProfiles), nil
+}
+
+// redisAddrs are the addresses --redis lists.
+func (c serveConfig) redisAddrs() []string {
+	var addrs []string
+	for _, a := range strings.Split(c.redis, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
 }
 
 // orAtOnce is a duration flag as store.RedisConfig takes it: there 0 is the default and a negative value "at
