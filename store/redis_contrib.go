@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/redis/rueidis"
 )
@@ -123,7 +124,7 @@ func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, tim
 			return false, err
 		}
 	}
-	var buf []byte
+	buf := make([]byte, 0, r.maxBodyLen) // one buffer for every kind's own record: each is merged before the next
 	for k := range numKinds {
 		if first[k] < 0 {
 			continue
@@ -131,14 +132,15 @@ func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, tim
 		key, _ := s.subject(k)
 		rd := &read[k]
 		own, ok := r.own[k].appendRecord(key, buf[:0])
-		if !ok && rd.own != nil {
+		if ok {
+			buf = own[:0]
+		} else if rd.own != nil {
 			// Evicted from the own table, still in Redis: take it back rather than write over it.
 			r.own[k].rebuild(key, [][]byte{rd.own}, 0)
 			own, ok = rd.own, true
 		}
 		if ok {
 			rd.bodies = append(rd.bodies, own)
-			buf = own[:0]
 		}
 		r.local.velocity[k].rebuild(key, rd.bodies, now)
 		for _, f := range rd.stale {
@@ -160,17 +162,23 @@ type subjectContribs struct {
 // with probe the GETs of the layouts before) into out. A value of the wrong length is damaged and left out
 // (counted), as a record of the layout before was.
 func (r *Redis) parseContribs(k kind, res []rueidis.RedisResult, probe bool, at int64, out *subjectContribs) error {
-	fields, err := res[0].AsStrMap()
+	pairs, err := res[0].ToArray() // field, value, field, value...
+	if err == nil && len(pairs)%2 != 0 {
+		err = fmt.Errorf("%w: HGETALL answered %d elements", ErrCorrupt, len(pairs))
+	}
 	if err != nil {
 		return fmt.Errorf("redis read of a %s: %w", kinds[k].name, err)
 	}
 	n := r.bodyLen[k]
-	for f, v := range fields {
-		if len(v) != n {
+	for i := 0; i < len(pairs); i += 2 {
+		f, ferr := pairs[i].ToString()
+		v, verr := pairs[i+1].ToString()
+		if ferr != nil || verr != nil || len(v) != n {
 			r.metrics.redisError()
 			continue
 		}
-		b := []byte(v)
+		// The reply's own bytes, not a copy: records are only decoded (merged), never written to.
+		b := unsafe.Slice(unsafe.StringData(v), n)
 		switch {
 		case f == r.field:
 			out.own = b
@@ -262,6 +270,9 @@ type subjectRef struct {
 func (r *Redis) contribCmds(c rueidis.Client, batch []redisWrite, cmds []rueidis.Completed, owners []int) ([]rueidis.Completed, []int) {
 	seen := make(map[subjectRef]struct{}, len(batch))
 	now := time.Now().UnixMilli()
+	// The records are appended to chunks of a few dozen records, and each command takes its bytes without a
+	// copy (BinaryString): a chunk is never written again once a record in it is sent.
+	chunk := min(len(batch)*int(numKinds), 64) * r.maxBodyLen
 	var buf []byte
 	for i := range batch {
 		w := &batch[i]
@@ -278,11 +289,15 @@ func (r *Redis) contribCmds(c rueidis.Client, batch []redisWrite, cmds []rueidis
 				}
 				seen[ref] = struct{}{}
 				var expire, ok bool
-				if buf, expire, ok = r.own[k].appendWrite(key, buf[:0], now, expireEvery); !ok {
+				if cap(buf)-len(buf) < r.maxBodyLen {
+					buf = make([]byte, 0, chunk)
+				}
+				start := len(buf)
+				if buf, expire, ok = r.own[k].appendWrite(key, buf, now, expireEvery); !ok {
 					continue
 				}
 				hk := subjectKey(k, key, contribSuffix)
-				cmds = append(cmds, c.B().Hset().Key(hk).FieldValue().FieldValue(r.field, string(buf)).Build())
+				cmds = append(cmds, c.B().Hset().Key(hk).FieldValue().FieldValue(r.field, rueidis.BinaryString(buf[start:])).Build())
 				owners = append(owners, i)
 				if expire {
 					cmds = append(cmds, c.B().Pexpire().Key(hk).Milliseconds(r.ttlOf(k)).Build())
