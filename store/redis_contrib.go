@@ -248,11 +248,9 @@ func (r *Redis) countOwn(s *Subjects, at int64, ms MetricSet) {
 	if ms == 0 {
 		return
 	}
-	var counts [NumMetrics]Counts
-	var fx Facts
 	for k := range numKinds {
 		if key, has := s.subject(k); has {
-			r.own[k].observe(key, *s, at, ms, &counts, &fx)
+			r.own[k].record(key, *s, at, ms)
 		}
 	}
 }

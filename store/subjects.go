@@ -1,6 +1,9 @@
 package store
 
-import "io"
+import (
+	"io"
+	"sync"
+)
 
 // kind is a kind of subject: what an event concerns and what state is kept about. Everything that differs
 // between the kinds is declared once, in kinds; the code that handles every subject of an event loops over
@@ -168,6 +171,8 @@ type subjectTable interface {
 	// observe reads key's counters as of at into counts and its facts into out, then counts one event of each
 	// metric in ms and, when ms is not empty, adds the attempt to the facts: one lock, one record.
 	observe(key uint64, s Subjects, at int64, ms MetricSet, counts *[NumMetrics]Counts, out *Facts)
+	// record is observe without the reading: it counts the event (ms not empty) and adds it to the facts.
+	record(key uint64, s Subjects, at int64, ms MetricSet)
 	// count counts one event of each metric in ms (not empty) at time at.
 	count(key uint64, ms MetricSet, at int64)
 	// export reads key's counters into counts and spells out its facts into out (user records only).
@@ -186,7 +191,8 @@ type subjectTable interface {
 // kindTable is the table of a kind of subject whose facts are F.
 type kindTable[F any, PF factsRecord[F]] struct {
 	table[subjectRecord[F, PF], *subjectRecord[F, PF]]
-	spec *kindSpec
+	spec    *kindSpec
+	merging sync.Pool // of *[2]subjectRecord[F, PF]: see mergeScratch
 }
 
 // newSubjectTable returns the empty table of kind k, bounded to maxKeys subjects (DefaultVelocityKeys when <= 0).
@@ -203,7 +209,7 @@ func newSubjectTable(k kind, maxKeys int) subjectTable {
 }
 
 func newKindTable[F any, PF factsRecord[F]](k kind, maxKeys int) *kindTable[F, PF] {
-	return &kindTable[F, PF]{makeTable[subjectRecord[F, PF]](maxKeys, 1, kinds[k].name), &kinds[k]}
+	return &kindTable[F, PF]{table: makeTable[subjectRecord[F, PF]](maxKeys, 1, kinds[k].name), spec: &kinds[k]}
 }
 
 func (t *kindTable[F, PF]) observe(key uint64, s Subjects, at int64, ms MetricSet, counts *[NumMetrics]Counts, out *Facts) {
@@ -220,19 +226,35 @@ func (t *kindTable[F, PF]) observe(key uint64, s Subjects, at int64, ms MetricSe
 		}
 	}
 	if ms != 0 {
-		if !ok {
-			p = insertAt(sh, key, &ix)
-		}
-		r := sh.rec(p)
-		r.countAll(ms, &ix)
-		if f := PF(&r.facts); f.wants(s) {
-			if !f.held() {
-				f.init(minuteOf(at), ix)
-			}
-			f.addFacts(s, at)
-		}
+		addEvent(sh, p, ok, key, s, at, ms, &ix)
 	}
 	sh.mu.Unlock()
+}
+
+func (t *kindTable[F, PF]) record(key uint64, s Subjects, at int64, ms MetricSet) {
+	ix := bucketIndices(at)
+	sh := t.shard(key)
+	sh.mu.Lock()
+	p, ok := sh.find(key)
+	addEvent(sh, p, ok, key, s, at, ms, &ix)
+	sh.mu.Unlock()
+}
+
+// addEvent counts one event of each metric in ms (not empty) in key's record at p (inserted first unless held)
+// and adds the attempt to its facts. The caller holds the shard's lock.
+func addEvent[F any, PF factsRecord[F]](sh *tableShard[subjectRecord[F, PF], *subjectRecord[F, PF]], p uint32, held bool, key uint64,
+	s Subjects, at int64, ms MetricSet, ix *[NumWindows]int32) {
+	if !held {
+		p = insertAt(sh, key, ix)
+	}
+	r := sh.rec(p)
+	r.countAll(ms, ix)
+	if f := PF(&r.facts); f.wants(s) {
+		if !f.held() {
+			f.init(minuteOf(at), *ix)
+		}
+		f.addFacts(s, at)
+	}
 }
 
 func (t *kindTable[F, PF]) count(key uint64, ms MetricSet, at int64) {

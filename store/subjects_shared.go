@@ -60,8 +60,10 @@ func (t *kindTable[F, PF]) syncedAt(key uint64) int64 {
 
 func (t *kindTable[F, PF]) rebuild(key uint64, bodies [][]byte, now int64) {
 	// Merged outside the lock: a busy subject's decisions wait only for the copy.
-	var m subjectRecord[F, PF]
-	m.mergeBodies(bodies)
+	sc := t.mergeScratch()
+	defer t.merging.Put(sc)
+	m := &sc[0]
+	m.mergeBodies(bodies, &sc[1])
 	m.key, m.synced = key, now
 	sh := t.shard(key)
 	sh.mu.Lock()
@@ -69,8 +71,17 @@ func (t *kindTable[F, PF]) rebuild(key uint64, bodies [][]byte, now int64) {
 	if !ok {
 		p = sh.insert(key)
 	}
-	*sh.rec(p) = m
+	*sh.rec(p) = *m
 	sh.mu.Unlock()
+}
+
+// mergeScratch returns two records to merge contributions in. They are pooled: a decision that reads its
+// subjects from Redis merges each, and two records a subject were most of the bytes it allocated.
+func (t *kindTable[F, PF]) mergeScratch() *[2]subjectRecord[F, PF] {
+	if sc, ok := t.merging.Get().(*[2]subjectRecord[F, PF]); ok {
+		return sc
+	}
+	return new([2]subjectRecord[F, PF])
 }
 
 func (t *kindTable[F, PF]) exportMerged(bodies [][]byte, at int64, counts *[NumMetrics]Counts, out *UserFacts) {
@@ -78,8 +89,10 @@ func (t *kindTable[F, PF]) exportMerged(bodies [][]byte, at int64, counts *[NumM
 	if len(bodies) == 0 {
 		return
 	}
-	var m subjectRecord[F, PF]
-	m.mergeBodies(bodies)
+	sc := t.mergeScratch()
+	defer t.merging.Put(sc)
+	m := &sc[0]
+	m.mergeBodies(bodies, &sc[1])
 	ix := bucketIndices(at)
 	m.read(&ix, counts)
 	if f := PF(&m.facts); f.held() {
@@ -89,17 +102,17 @@ func (t *kindTable[F, PF]) exportMerged(bodies [][]byte, at int64, counts *[NumM
 	}
 }
 
-// mergeBodies makes r, empty, the merge of the record bodies.
-func (r *subjectRecord[F, PF]) mergeBodies(bodies [][]byte) {
+// mergeBodies makes r the merge of the record bodies (whatever r held before), decoding each in o.
+func (r *subjectRecord[F, PF]) mergeBodies(bodies [][]byte, o *subjectRecord[F, PF]) {
+	*r = subjectRecord[F, PF]{}
 	if len(bodies) == 0 {
 		return
 	}
 	r.decodeBody(bodies[0])
-	var o subjectRecord[F, PF]
 	for _, b := range bodies[1:] {
-		o = subjectRecord[F, PF]{}
+		*o = subjectRecord[F, PF]{}
 		o.decodeBody(b)
-		r.merge(&o)
+		r.merge(o)
 	}
 }
 
