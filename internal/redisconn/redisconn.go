@@ -40,9 +40,8 @@ func Options(cfg Config) (rueidis.ClientOption, error) {
 		// Client-side caching is off: a decision's round trip is paid for the counters anyway, and tracking cost
 		// Redis more than the reads it saved (BENCHMARKS.md, "State backends").
 		DisableCache: true,
-		// RESP2: HGETALL answers a flat array, which the store reads pair by pair; a RESP3 map can only be read
-		// into a Go map, one per subject a decision reads. riskd uses nothing of RESP3 (no client-side caching,
-		// no Pub/Sub).
+		// RESP2, for the store's reads (see the package comment); riskd uses nothing of RESP3 (no client-side
+		// caching, no Pub/Sub).
 		AlwaysRESP2:      true,
 		Dialer:           net.Dialer{Timeout: time.Second},
 		DialCtxFn:        dial,
