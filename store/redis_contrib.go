@@ -74,10 +74,12 @@ func (r *Redis) ttlOf(k kind) int64 {
 }
 
 // refresh reads the contributions of s's subjects whose view is older than Fresh (every subject with force)
-// and rebuilds their views from them, for a reading at event time at; with p non-nil and a user, it reads the
-// user's profile into p in the same round trip and reports whether there is one. Nothing changes unless the
-// whole answer could be read.
-func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, timeout time.Duration, p *Profile) (bool, error) {
+// and rebuilds their views from them, for a reading at event time at; with p non-nil, when it reads the user it
+// reads the user's profile into p in the same round trip, and reports that it did and whether there is one. A
+// user whose view is fresh keeps the local copy of the profile, as it keeps its counters: another instance's
+// change reaches it at most Fresh later, and a decision whose subjects are all fresh makes no round trip.
+// Nothing changes unless the whole answer could be read.
+func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, timeout time.Duration, p *Profile) (read, has bool, err error) {
 	now := time.Now().UnixMilli()
 	probe := r.probeOld.Load()
 	var first [numKinds]int // the first command of each subject read; -1: not read
@@ -96,32 +98,30 @@ func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, tim
 		}
 	}
 	profileAt := -1
-	if p != nil && s.HasUser {
+	if p != nil && first[kindUser] >= 0 {
 		profileAt = len(cmds)
 		cmds = append(cmds, c.B().Get().Key(subjectKey(kindUser, s.User, 'p')).Build())
 	}
 	if len(cmds) == 0 {
-		return false, nil
+		return false, false, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	res := c.DoMulti(ctx, cmds...)
 	cancel()
 
 	// Read everything before changing anything: a partial answer must not mix Redis and local views.
-	var read [numKinds]subjectContribs
+	var reads [numKinds]subjectContribs
 	for k := range numKinds {
 		if first[k] < 0 {
 			continue
 		}
-		if err := r.parseContribs(k, res[first[k]:], probe, at, &read[k]); err != nil {
-			return false, err
+		if err := r.parseContribs(k, res[first[k]:], probe, at, &reads[k]); err != nil {
+			return false, false, err
 		}
 	}
-	has := false
 	if profileAt >= 0 {
-		var err error
 		if has, err = parseProfile(res[profileAt], p); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 	buf := make([]byte, 0, r.maxBodyLen) // one buffer for every kind's own record: each is merged before the next
@@ -130,7 +130,7 @@ func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, tim
 			continue
 		}
 		key, _ := s.subject(k)
-		rd := &read[k]
+		rd := &reads[k]
 		own, ok := r.own[k].appendRecord(key, buf[:0])
 		if ok {
 			buf = own[:0]
@@ -147,7 +147,7 @@ func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, tim
 			r.queue(redisWrite{kind: writeForget, subj: subjectOf(k, key), field: f})
 		}
 	}
-	return has, nil
+	return profileAt >= 0, has, nil
 }
 
 // subjectContribs is what a read found of one subject: the other instances' records, this instance's own

@@ -78,6 +78,47 @@ func TestRedisFreshSubjectsAreNotReadAgain(t *testing.T) {
 	}
 }
 
+// TestRedisFreshUserKeepsItsProfile: a decision whose subjects were all read within Fresh makes no round trip,
+// the profile included: it decides on the local copy, which holds what the last read found. What another
+// instance learned meanwhile reaches it once the user's view is older than Fresh.
+func TestRedisFreshUserKeepsItsProfile(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	c := srv.Client(t)
+	a, b := openRedisFresh(t, srv.Addr), openRedisFresh(t, srv.Addr)
+	now := time.Now().Unix()
+	learn(b, 1, 10, now)
+	settle(t, b)
+	s := Subjects{User: 1, HasUser: true}
+	var r Reading
+	a.Observe(s, now, SetOf(Attempts), &r)
+	if !r.HasProfile || r.Profile.Device(10) < 0 {
+		t.Fatalf("the first decision read profile %v %+v, want b's with device 10", r.HasProfile, r.Profile.Devices[:r.Profile.NumDevices])
+	}
+	if err := c.Do(context.Background(), c.B().ConfigResetstat().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 20 {
+		a.Observe(s, now, 0, &r)
+		if !r.HasProfile || r.Profile.Device(10) < 0 {
+			t.Fatalf("a fresh user decided without its profile: %v", r.HasProfile)
+		}
+	}
+	fresh := time.Since(start) < contribFresh // on a loaded machine the loop may outlast Fresh
+	if got := commandCalls(t, c, "get") + commandCalls(t, c, "hgetall"); fresh && got != 0 {
+		t.Fatalf("%d reads for 20 decisions on a user read within Fresh, want none", got)
+	}
+	learn(b, 1, 11, now)
+	settle(t, b)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Observe(s, now, 0, &r); r.Profile.Device(11) < 0; a.Observe(s, now, 0, &r) {
+		if time.Now().After(deadline) {
+			t.Fatal("a never read the device b learned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestRedisWritesCountOnce: a subject counted many times in one writer interval is written once, its hash's TTL
 // pushed at its first write only, and a write sent again (a batch retried after an outage) counts nothing
 // twice: it replaces the instance's field.

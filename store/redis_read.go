@@ -9,21 +9,19 @@ import (
 )
 
 // Observe implements State: the views of the event's subjects that are older than Fresh are read again from
-// Redis (every instance's contributions, merged), with the profile, in one pipelined round trip; then the
-// event is read and counted on the view, as memory does, and counted in this instance's contributions, which
-// the writer sends. The local view stands when Redis cannot answer in time.
+// Redis (every instance's contributions, merged; with the user, its profile), in one pipelined round trip; then
+// the event is read and counted on the view, as memory does, and counted in this instance's contributions,
+// which the writer sends. The local view stands when Redis cannot answer in time.
 func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	var p Profile
 	has, read := false, false
 	if c := r.conn(); c != nil {
 		var err error
-		if has, err = r.refresh(c, &s, at, false, r.cfg.Timeout, &p); err != nil {
+		if read, has, err = r.refresh(c, &s, at, false, r.cfg.Timeout, &p); err != nil {
+			read = false
 			r.readFailed(err)
-		} else {
-			read = true
-			if r.late.Load() != 0 {
-				r.late.Store(0)
-			}
+		} else if r.late.Load() != 0 {
+			r.late.Store(0)
 		}
 	} else {
 		r.metrics.localRead()
@@ -31,7 +29,7 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	r.local.Observe(s, at, count, out)
 	r.countOwn(&s, at, count)
 	r.queue(redisWrite{kind: writeCount, subj: s, ms: count, at: at})
-	if read && s.HasUser {
+	if read {
 		out.HasProfile, out.Profile = has, p
 		// Keep the local copy in step with Redis, for the decisions made while Redis is out of reach.
 		if has {
