@@ -7,6 +7,6 @@
 // riskd a little less (BENCHMARKS.md, "State backends"). Redis serves TLS on TCP only, so TLS with a socket is
 // refused rather than silently dropped.
 //
-// The clients speak RESP2: its HGETALL answer is a flat array, which the store reads pair by pair, where a RESP3
+// The clients speak RESP2, whose HGETALL answer is a flat array, which the store reads pair by pair, where a RESP3
 // map can only be read into a Go map, one per subject a decision reads.
 package redisconn

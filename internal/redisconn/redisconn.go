@@ -24,12 +24,12 @@ type Config struct {
 // ErrTLSSocket refuses TLS to a Unix socket: Redis serves TLS on its TCP port only.
 var ErrTLSSocket = errors.New("redis: TLS is served on a TCP port only, not on a Unix socket; give host:port, or drop TLS for the local socket")
 
-// IsSocket reports whether addr names a Unix socket.
-func IsSocket(addr string) bool { return strings.HasPrefix(addr, "/") }
+// isSocket reports whether addr names a Unix socket.
+func isSocket(addr string) bool { return strings.HasPrefix(addr, "/") }
 
 // Options returns the client options of cfg, or ErrTLSSocket.
 func Options(cfg Config) (rueidis.ClientOption, error) {
-	if cfg.TLS != nil && slices.ContainsFunc(cfg.Addrs, IsSocket) {
+	if cfg.TLS != nil && slices.ContainsFunc(cfg.Addrs, isSocket) {
 		return rueidis.ClientOption{}, ErrTLSSocket
 	}
 	return rueidis.ClientOption{
@@ -55,7 +55,7 @@ func Options(cfg Config) (rueidis.ClientOption, error) {
 // when tc is set.
 func dial(ctx context.Context, addr string, d *net.Dialer, tc *tls.Config) (net.Conn, error) {
 	switch {
-	case IsSocket(addr):
+	case isSocket(addr):
 		return d.DialContext(ctx, "unix", addr)
 	case tc != nil:
 		td := tls.Dialer{NetDialer: d, Config: tc}
