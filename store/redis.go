@@ -73,14 +73,12 @@ type Redis struct {
 	field   string // fieldOf(id)
 	fresh   int64  // cfg.Fresh, ms
 	bodyLen [numKinds]int
-	// maxBodyLen is the longest of bodyLen: a buffer of that capacity holds any kind's record.
-	maxBodyLen int
-	cfg        RedisConfig
-	opts       rueidis.ClientOption // how connect reaches Redis
-	log        *slog.Logger
-	metrics    *Metrics
-	cas        *script
-	move       *script // moveScript
+	cfg     RedisConfig
+	opts    rueidis.ClientOption // how connect reaches Redis
+	log     *slog.Logger
+	metrics *Metrics
+	cas     *script
+	move    *script // moveScript
 
 	client atomic.Pointer[rueidis.Client] // nil until the first successful connection
 	up     atomic.Bool
@@ -156,7 +154,6 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 	for k := range numKinds {
 		r.own[k] = newSubjectTable(k, cfg.MaxKeys)
 		r.bodyLen[k] = r.own[k].bodyLen()
-		r.maxBodyLen = max(r.maxBodyLen, r.bodyLen[k])
 	}
 	r.metrics.profiles(r.local.Profiles)
 	r.probeOld.Store(true)

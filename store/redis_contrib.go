@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -124,7 +125,7 @@ func (r *Redis) refresh(c rueidis.Client, s *Subjects, at int64, force bool, tim
 			return false, false, err
 		}
 	}
-	buf := make([]byte, 0, r.maxBodyLen) // one buffer for every kind's own record: each is merged before the next
+	buf := make([]byte, 0, slices.Max(r.bodyLen[:])) // every kind's own record in turn: each is merged before the next
 	for k := range numKinds {
 		if first[k] < 0 {
 			continue
@@ -269,8 +270,9 @@ func (r *Redis) contribCmds(c rueidis.Client, batch []redisWrite, cmds []rueidis
 	seen := make(map[subjectRef]struct{}, len(batch))
 	now := time.Now().UnixMilli()
 	// The records are appended to chunks of a few dozen records, and each command takes its bytes without a
-	// copy (BinaryString): a chunk is never written again once a record in it is sent.
-	chunk := min(len(batch)*int(numKinds), 64) * r.maxBodyLen
+	// copy (BinaryString): the bytes a command took are never written again, the next record goes after them.
+	longest := slices.Max(r.bodyLen[:])
+	chunk := min(len(batch)*int(numKinds), 64) * longest
 	var buf []byte
 	for i := range batch {
 		w := &batch[i]
@@ -287,7 +289,7 @@ func (r *Redis) contribCmds(c rueidis.Client, batch []redisWrite, cmds []rueidis
 				}
 				seen[ref] = struct{}{}
 				var expire, ok bool
-				if cap(buf)-len(buf) < r.maxBodyLen {
+				if cap(buf)-len(buf) < longest {
 					buf = make([]byte, 0, chunk)
 				}
 				start := len(buf)

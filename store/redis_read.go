@@ -18,7 +18,6 @@ func (r *Redis) Observe(s Subjects, at int64, count MetricSet, out *Reading) {
 	if c := r.conn(); c != nil {
 		var err error
 		if read, has, err = r.refresh(c, &s, at, false, r.cfg.Timeout, &p); err != nil {
-			read = false
 			r.readFailed(err)
 		} else if r.late.Load() != 0 {
 			r.late.Store(0)
